@@ -1,0 +1,50 @@
+# Two commands matter: `make up` runs the system, `make test` runs every test.
+# Both create the virtual environment on first use.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+STAMP  := $(VENV)/.installed-$(shell cat requirements.lock | cksum | cut -d' ' -f1)
+PKI    := .dev/pki
+
+.PHONY: help install up test test-fast proto proto-check pki lock bench clean
+
+help:
+	@echo "make up          start every service on the embedded store (dev certificates included)"
+	@echo "make test        run the whole test suite (starts a real Cassandra)"
+	@echo "make proto       regenerate gen/ from proto/"
+	@echo "make pki         (re)create the dev certificates under $(PKI)"
+
+$(STAMP): requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	# Put the repository and the generated code on the venv's import path.
+	printf '%s\n%s\n' "$(CURDIR)" "$(CURDIR)/gen" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/shop-repo.pth"
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+pki: install
+	$(PY) -m runtime.pki --out $(PKI)
+
+up: install pki
+	$(PY) -m tools.devstack
+
+test: install
+	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest tests/unit
+
+proto: install
+	$(PY) -m tools.genproto
+
+proto-check: install
+	$(PY) -m tools.genproto --check
+
+lock: install
+	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,1 @@
+"""Generic service runtime shared by every service and the edge."""

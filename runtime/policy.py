@@ -1,0 +1,46 @@
+"""Access policies read from the `(access.v1.policy)` method option in the descriptors.
+
+The policy lives in the .proto next to the method; nothing here knows any service.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from google.protobuf import descriptor as _descriptor
+
+from access.v1 import access_pb2
+
+
+@dataclass(frozen=True)
+class MethodPolicy:
+    """Who may call one RPC: caller workloads, and what the end user's token must carry."""
+
+    full_method: str  # "/package.Service/Method", as gRPC names it on the wire
+    scopes: frozenset[str]
+    callers: frozenset[str]
+    owner_field: str
+    bypass_scopes: frozenset[str]
+
+    @property
+    def needs_token(self) -> bool:
+        return bool(self.scopes)
+
+
+def policy_of(method: _descriptor.MethodDescriptor) -> MethodPolicy:
+    """The method's declared policy; a method without one gets an empty (deny-all) policy."""
+    options = method.GetOptions()
+    declared = options.Extensions[access_pb2.policy]
+    return MethodPolicy(
+        full_method=f"/{method.containing_service.full_name}/{method.name}",
+        scopes=frozenset(declared.scopes),
+        callers=frozenset(declared.callers),
+        owner_field=declared.owner_field,
+        bypass_scopes=frozenset(declared.bypass_scopes),
+    )
+
+
+def policies_for(services: Iterable[_descriptor.ServiceDescriptor]) -> dict[str, MethodPolicy]:
+    """Policies of every method of the given services, keyed by full method name."""
+    return {p.full_method: p for s in services for p in map(policy_of, s.methods)}

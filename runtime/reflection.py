@@ -1,0 +1,55 @@
+"""Server reflection under both names, grpc.reflection.v1 and v1alpha.
+
+grpcio-reflection only ships v1alpha. The v1 protocol has the same messages with the
+same field numbers under another package, so one servicer answers both: we add a v1
+copy of the file descriptor to the pool (so v1 can be described too) and route the
+v1 method to the v1alpha servicer. grpcurl 1.8 asks for v1alpha, newer tools for v1.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import grpc
+from google.protobuf import descriptor_pb2, descriptor_pool
+from grpc_reflection.v1alpha import reflection, reflection_pb2
+
+V1_SERVICE = "grpc.reflection.v1.ServerReflection"
+V1ALPHA_SERVICE = reflection.SERVICE_NAME
+
+
+def _add_v1_descriptor(pool: descriptor_pool.DescriptorPool) -> None:
+    try:
+        pool.FindServiceByName(V1_SERVICE)
+        return
+    except KeyError:
+        pass
+    v1 = descriptor_pb2.FileDescriptorProto()
+    reflection_pb2.DESCRIPTOR.CopyToProto(v1)
+    v1.name = "grpc/reflection/v1/reflection.proto"
+    v1.package = "grpc.reflection.v1"
+    for message in v1.message_type:
+        for field in message.field:
+            if field.type_name.startswith(".grpc.reflection.v1alpha."):
+                field.type_name = field.type_name.replace(".v1alpha.", ".v1.", 1)
+    for method in v1.service[0].method:
+        method.input_type = method.input_type.replace(".v1alpha.", ".v1.", 1)
+        method.output_type = method.output_type.replace(".v1alpha.", ".v1.", 1)
+    pool.Add(v1)
+
+
+def enable_reflection(service_names: Iterable[str], server: grpc.Server) -> None:
+    """Serves reflection (v1 and v1alpha) listing `service_names` plus health and reflection."""
+    pool = descriptor_pool.Default()
+    _add_v1_descriptor(pool)
+    names = (*service_names, V1_SERVICE, V1ALPHA_SERVICE)
+    servicer = reflection.ReflectionServicer(names, pool=pool)
+    handler = grpc.stream_stream_rpc_method_handler(
+        servicer.ServerReflectionInfo,
+        request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+        response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+    )
+    server.add_generic_rpc_handlers((
+        grpc.method_handlers_generic_handler(V1ALPHA_SERVICE, {"ServerReflectionInfo": handler}),
+        grpc.method_handlers_generic_handler(V1_SERVICE, {"ServerReflectionInfo": handler}),
+    ))

@@ -1,0 +1,64 @@
+"""The embedded store's database: one SQLite file, safe to share between gRPC worker threads.
+
+SQLite serialises writers itself; we add one lock around the connection so statements from
+different threads never interleave inside a transaction, and BEGIN IMMEDIATE so a
+read-then-write sequence cannot be overtaken by another writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pathlib
+import sqlite3
+import threading
+from typing import Iterator
+
+
+class Database:
+    def __init__(self, path: str):
+        if path != ":memory:":
+            pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so transactions are explicit.
+        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        with self._lock:
+            if path != ":memory:":
+                self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._conn.execute("PRAGMA busy_timeout=10000")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+
+    def apply_schema(self, statements: list[str]) -> None:
+        """Runs idempotent DDL (CREATE ... IF NOT EXISTS) in one transaction."""
+        with self.transaction() as conn:
+            for statement in statements:
+                conn.execute(statement)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK if the block raises."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def execute(self, sql: str, params: tuple = ()) -> int:
+        """One autocommitted statement; returns the number of rows it changed."""
+        with self._lock:
+            return self._conn.execute(sql, params).rowcount
+
+    def ping(self) -> None:
+        self.query("SELECT 1")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

@@ -1,0 +1,1 @@
+"""The accounts service: registration, authentication, profiles, OAuth2 authorization server."""

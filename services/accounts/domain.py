@@ -1,0 +1,284 @@
+"""Account rules: what a valid account is, how passwords are kept, when sign-in is refused.
+
+Pure Python: no gRPC, no database. The store and the servicer are built around it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+ACTIVE = "ACTIVE"
+DEACTIVATED = "DEACTIVATED"
+
+# Scopes a password grant may hand out, by role. "customer" is every new account's role.
+ROLE_SCOPES = {
+    "customer": ("accounts.read", "accounts.write", "catalog.read", "orders.read", "orders.write"),
+    "admin": ("accounts.read", "accounts.write", "accounts.admin", "catalog.read", "catalog.admin",
+              "orders.read", "orders.write", "orders.admin"),
+}
+PROFILE_FIELDS = ("display_name", "bio", "locale")
+
+_USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{2,31}$")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+_LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+_COMMON_PASSWORDS = frozenset({
+    "password", "password1", "password123", "123456789", "1234567890", "qwertyuiop", "iloveyou",
+    "letmein123", "welcome123", "administrator", "passw0rd123", "1q2w3e4r5t", "qwerty123",
+})
+MIN_PASSWORD, MAX_PASSWORD = 10, 128
+MAX_FAILED_LOGINS = 5
+_BASE_LOCKOUT = timedelta(seconds=30)
+_MAX_LOCKOUT = timedelta(minutes=15)
+
+
+def utcnow() -> datetime:
+    """Now, in UTC, to the millisecond: the precision every store keeps."""
+    now = datetime.now(timezone.utc)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+class AccountError(Exception):
+    """Base of the domain errors; the servicer maps each kind to a gRPC status."""
+
+    reason = "ACCOUNT_ERROR"
+
+    def __init__(self, message: str, *, violations: list[tuple[str, str]] | None = None):
+        super().__init__(message)
+        self.violations = violations or []
+
+
+class InvalidArgument(AccountError):
+    reason = "INVALID_ARGUMENT"
+
+    def __init__(self, violations: list[tuple[str, str]]):
+        super().__init__("; ".join(f"{f}: {d}" for f, d in violations), violations=violations)
+
+
+class AlreadyExists(AccountError):
+    reason = "ALREADY_EXISTS"
+
+
+class NotFound(AccountError):
+    reason = "NOT_FOUND"
+
+
+class InvalidCredentials(AccountError):
+    reason = "INVALID_CREDENTIALS"
+
+
+class AccountInactive(AccountError):
+    reason = "ACCOUNT_DEACTIVATED"
+
+
+class LockedOut(AccountError):
+    reason = "TOO_MANY_FAILED_LOGINS"
+
+    def __init__(self, retry_after: float):
+        super().__init__(f"too many failed sign-ins; try again in {int(retry_after) + 1} s")
+        self.retry_after = retry_after
+
+
+@dataclass
+class Account:
+    id: str
+    username: str
+    email: str
+    password_hash: str
+    created_at: datetime
+    updated_at: datetime
+    display_name: str = ""
+    bio: str = ""
+    locale: str = ""
+    state: str = ACTIVE
+    roles: tuple[str, ...] = ("customer",)
+    failed_logins: int = 0
+    locked_until: datetime | None = None
+
+    @property
+    def username_key(self) -> str:
+        return username_key(self.username)
+
+    @property
+    def email_key(self) -> str:
+        return email_key(self.email)
+
+    @property
+    def active(self) -> bool:
+        return self.state == ACTIVE
+
+    def allowed_scopes(self) -> frozenset[str]:
+        return frozenset(s for role in self.roles for s in ROLE_SCOPES.get(role, ()))
+
+
+def username_key(username: str) -> str:
+    """Usernames are unique regardless of case: this is the form uniqueness is decided on."""
+    return username.strip().casefold()
+
+
+def email_key(email: str) -> str:
+    return email.strip().casefold()
+
+
+# --- validation -------------------------------------------------------------------------------
+
+def password_problems(password: str, *, username: str = "", email: str = "", field_name: str = "password") -> list[tuple[str, str]]:
+    """Why a password is too weak (empty when it is acceptable). Length over composition, as NIST 800-63B advises."""
+    if not password:
+        return [(field_name, "is required")]
+    problems = []
+    if len(password) < MIN_PASSWORD:
+        problems.append((field_name, f"must be at least {MIN_PASSWORD} characters"))
+    if len(password) > MAX_PASSWORD:
+        problems.append((field_name, f"must be at most {MAX_PASSWORD} characters"))
+    lowered = password.casefold()
+    if lowered in _COMMON_PASSWORDS:
+        problems.append((field_name, "is a commonly used password"))
+    if len(set(password)) < 5:
+        problems.append((field_name, "must contain at least 5 different characters"))
+    for part, label in ((username, "username"), (email.split("@")[0], "email")):
+        if len(part) >= 3 and part.casefold() in lowered:
+            problems.append((field_name, f"must not contain the {label}"))
+    return problems
+
+
+def profile_problems(profile: dict[str, str]) -> list[tuple[str, str]]:
+    problems = []
+    if len(profile.get("display_name", "")) > 64:
+        problems.append(("profile.display_name", "must be at most 64 characters"))
+    if len(profile.get("bio", "")) > 500:
+        problems.append(("profile.bio", "must be at most 500 characters"))
+    locale = profile.get("locale", "")
+    if locale and (len(locale) > 35 or not _LOCALE.match(locale)):
+        problems.append(("profile.locale", "must be a BCP 47 language tag such as en-GB"))
+    return problems
+
+
+def registration_problems(username: str, email: str, password: str, profile: dict[str, str]) -> list[tuple[str, str]]:
+    problems = []
+    if not username:
+        problems.append(("username", "is required"))
+    elif not _USERNAME.match(username):
+        problems.append(("username", "must be 3-32 characters: letters, digits, '_', '.', '-', starting with a letter"))
+    if not email:
+        problems.append(("email", "is required"))
+    elif len(email) > 254 or not _EMAIL.match(email):
+        problems.append(("email", "must be a valid email address"))
+    problems += password_problems(password, username=username, email=email)
+    return problems + profile_problems(profile)
+
+
+# --- passwords --------------------------------------------------------------------------------
+
+class PasswordHasher:
+    """scrypt (memory-hard, in the standard library). The parameters travel with each hash,
+    so they can be raised later without invalidating stored passwords."""
+
+    def __init__(self, n: int = 2**14, r: int = 8, p: int = 1):
+        self.n, self.r, self.p = n, r, p
+        # Verified against when a username does not exist, so that case costs the same time.
+        self._dummy_hash = self.hash(secrets.token_hex(16))
+
+    def hash(self, password: str) -> str:
+        salt = secrets.token_bytes(16)
+        digest = self._derive(password, salt, self.n, self.r, self.p)
+        return f"scrypt${self.n}${self.r}${self.p}${salt.hex()}${digest.hex()}"
+
+    def verify(self, password: str, encoded: str | None) -> bool:
+        """Constant-time check. With no stored hash it still does the work, so timing
+        does not reveal whether a username exists."""
+        expected_result = encoded is not None
+        encoded = encoded if encoded is not None else self._dummy_hash
+        try:
+            scheme, n, r, p, salt, digest = encoded.split("$")
+            if scheme != "scrypt":
+                return False
+            actual = self._derive(password, bytes.fromhex(salt), int(n), int(r), int(p))
+        except ValueError:
+            return False
+        return hmac.compare_digest(actual, bytes.fromhex(digest)) and expected_result
+
+    @staticmethod
+    def _derive(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+        return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=256 * n * r * p, dklen=32)
+
+
+# --- sign-in throttling -----------------------------------------------------------------------
+
+def check_not_locked(account: Account, now: datetime) -> None:
+    if account.locked_until and account.locked_until > now:
+        raise LockedOut((account.locked_until - now).total_seconds())
+
+
+def after_failed_login(account: Account, now: datetime) -> Account:
+    """Counts a failure; from the fifth in a row on, locks for 30 s, doubling up to 15 min."""
+    failures = account.failed_logins + 1
+    locked_until = account.locked_until
+    if failures >= MAX_FAILED_LOGINS:
+        lockout = min(_BASE_LOCKOUT * 2 ** (failures - MAX_FAILED_LOGINS), _MAX_LOCKOUT)
+        locked_until = now + lockout
+    return dataclasses.replace(account, failed_logins=failures, locked_until=locked_until)
+
+
+def after_successful_login(account: Account) -> Account:
+    return dataclasses.replace(account, failed_logins=0, locked_until=None)
+
+
+def apply_profile_changes(account: Account, changes: dict[str, str], paths: list[str], now: datetime) -> Account:
+    """Returns the account with `paths` of the profile set from `changes`.
+
+    With no paths, every non-empty field in `changes` is applied (AIP-134's implied mask).
+    """
+    unknown = [p for p in paths if p not in PROFILE_FIELDS]
+    if unknown:
+        raise InvalidArgument([("update_mask", f"unknown field {p!r}; allowed: {', '.join(PROFILE_FIELDS)}") for p in unknown])
+    paths = paths or [f for f in PROFILE_FIELDS if changes.get(f)]
+    if not paths:
+        raise InvalidArgument([("profile", "no field to update")])
+    problems = profile_problems({p: changes.get(p, "") for p in paths})
+    if problems:
+        raise InvalidArgument(problems)
+    return dataclasses.replace(account, **{p: changes.get(p, "") for p in paths}, updated_at=now)
+
+
+# --- OAuth2 records ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OAuthClient:
+    """A machine client for the client_credentials grant; only a hash of its secret is kept."""
+
+    client_id: str
+    name: str
+    secret_hash: str
+    scopes: tuple[str, ...]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class RefreshToken:
+    """One refresh token. Each use replaces it with a new one in the same family; a second
+    use of a replaced token means it leaked, and the whole family is revoked."""
+
+    token_id: str
+    family_id: str
+    subject: str  # account id
+    client_id: str
+    scope: str
+    secret_hash: str
+    expires_at: datetime
+    used: bool = False
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A token signing key. Retired keys stay published until the tokens they signed expire."""
+
+    kid: str
+    private_pem: bytes
+    created_at: datetime
+    retired_at: datetime | None = None

@@ -1,0 +1,249 @@
+"""The OAuth2 authorization server: grants, signed access tokens, refresh-token rotation, JWKS.
+
+Access tokens are JWTs signed with ES256 and carry `kid`, so verifiers pick the key from
+the JWKS. Refresh tokens are opaque `<id>.<secret>` strings; only a hash of the secret is
+stored. Each refresh replaces the token (rotation); presenting a replaced token again
+revokes its whole family, since only a thief would hold an old one.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Callable
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from services.accounts import domain
+from services.accounts.domain import AccountError, OAuthClient, RefreshToken, SigningKey
+from services.accounts.service import AccountsService
+from services.accounts.store.base import AccountStore, DuplicateKey
+
+_LOGGER = logging.getLogger(__name__)
+ALGORITHM = "ES256"
+GRANT_TYPES = ("password", "client_credentials", "refresh_token")
+
+
+class OAuthError(AccountError):
+    """An RFC 6749 error; `reason` is its error code in upper case (INVALID_GRANT, ...)."""
+
+    def __init__(self, error: str, description: str):
+        super().__init__(description)
+        self.error = error
+        self.reason = error.upper()
+
+
+class InvalidGrant(OAuthError):
+    def __init__(self, description: str):
+        super().__init__("invalid_grant", description)
+
+
+class InvalidClient(OAuthError):
+    def __init__(self):
+        super().__init__("invalid_client", "client authentication failed")
+
+
+@dataclass(frozen=True)
+class TokenSettings:
+    issuer: str
+    audience: str
+    access_ttl: timedelta = timedelta(minutes=15)
+    refresh_ttl: timedelta = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    access_token: str
+    expires_in: int
+    scope: str
+    refresh_token: str = ""
+
+
+def _sha256(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _b64(value: int) -> str:
+    return base64.urlsafe_b64encode(value.to_bytes(32, "big")).rstrip(b"=").decode()
+
+
+def public_jwk(key: SigningKey) -> dict[str, str]:
+    """The public half of a signing key as a JWK."""
+    private = serialization.load_pem_private_key(key.private_pem, password=None)
+    numbers = private.public_key().public_numbers()
+    return {"kty": "EC", "crv": "P-256", "x": _b64(numbers.x), "y": _b64(numbers.y),
+            "kid": key.kid, "alg": ALGORITHM, "use": "sig"}
+
+
+def new_signing_key(now) -> SigningKey:
+    """A fresh P-256 key whose kid is its RFC 7638 thumbprint."""
+    private = ec.generate_private_key(ec.SECP256R1())
+    numbers = private.public_key().public_numbers()
+    canonical = json.dumps({"crv": "P-256", "kty": "EC", "x": _b64(numbers.x), "y": _b64(numbers.y)},
+                           separators=(",", ":"), sort_keys=True)
+    kid = base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
+    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return SigningKey(kid=kid, private_pem=pem, created_at=now)
+
+
+def _granted_scope(requested: str, allowed: frozenset[str]) -> str:
+    """The scopes to put in a token: what was asked for (all allowed if nothing), never more."""
+    asked = set(requested.split()) if requested.strip() else set(allowed)
+    if not asked <= allowed:
+        raise OAuthError("invalid_scope", f"scope not allowed: {' '.join(sorted(asked - allowed))}")
+    return " ".join(sorted(asked))
+
+
+class AuthorizationServer:
+    def __init__(self, store: AccountStore, accounts: AccountsService, settings: TokenSettings,
+                 clock: Callable = domain.utcnow):
+        self._store = store
+        self._accounts = accounts
+        self._settings = settings
+        self._clock = clock
+
+    # --- keys ---------------------------------------------------------------------------------
+
+    def ensure_signing_key(self) -> SigningKey:
+        """The key to sign with; creates and persists one on first start."""
+        current = [k for k in self._store.list_signing_keys() if k.retired_at is None]
+        if current:
+            return current[0]
+        key = new_signing_key(self._clock())
+        self._store.add_signing_key(key)
+        _LOGGER.info("created signing key %s", key.kid)
+        return key
+
+    def rotate_signing_key(self) -> list[dict[str, str]]:
+        """Signs with a new key from now on; old keys stay published until their tokens expire."""
+        now = self._clock()
+        for key in self._store.list_signing_keys():
+            if key.retired_at is None:
+                self._store.retire_signing_key(key.kid, now)
+        self._store.add_signing_key(new_signing_key(now))
+        return self.jwks()
+
+    def jwks(self) -> list[dict[str, str]]:
+        """Every key whose tokens may still be valid, newest first."""
+        cutoff = self._clock() - self._settings.access_ttl
+        return [public_jwk(k) for k in self._store.list_signing_keys()
+                if k.retired_at is None or k.retired_at > cutoff]
+
+    # --- grants -------------------------------------------------------------------------------
+
+    def issue(self, grant_type: str, *, username="", password="", client_id="", client_secret="",
+              refresh_token="", scope="") -> IssuedTokens:
+        if grant_type == "password":
+            return self._password_grant(username, password, scope)
+        if grant_type == "client_credentials":
+            return self._client_credentials_grant(client_id, client_secret, scope)
+        if grant_type == "refresh_token":
+            return self._refresh_grant(refresh_token, scope)
+        if not grant_type:
+            raise OAuthError("invalid_request", "grant_type is required")
+        raise OAuthError("unsupported_grant_type", f"grant_type must be one of {', '.join(GRANT_TYPES)}")
+
+    def _password_grant(self, username: str, password: str, scope: str) -> IssuedTokens:
+        if not username or not password:
+            raise OAuthError("invalid_request", "username and password are required")
+        try:
+            account = self._accounts.authenticate(username, password)
+        except (domain.InvalidCredentials, domain.AccountInactive):
+            raise InvalidGrant("invalid username or password") from None
+        granted = _granted_scope(scope, account.allowed_scopes())
+        family = uuid.uuid4().hex
+        return self._tokens(account.id, granted, client_id="", family_id=family)
+
+    def _client_credentials_grant(self, client_id: str, client_secret: str, scope: str) -> IssuedTokens:
+        client = self._store.get_client(client_id) if client_id else None
+        expected = client.secret_hash if client else _sha256(secrets.token_hex(16))
+        if not hmac.compare_digest(_sha256(client_secret), expected) or client is None:
+            raise InvalidClient()
+        granted = _granted_scope(scope, frozenset(client.scopes))
+        access, expires_in = self._sign(client.client_id, granted, client_id=client.client_id)
+        return IssuedTokens(access_token=access, expires_in=expires_in, scope=granted)
+
+    def _refresh_grant(self, presented: str, scope: str) -> IssuedTokens:
+        invalid = InvalidGrant("refresh token is invalid, expired or revoked")
+        record = self._find_refresh_token(presented)
+        if record is None or self._store.is_family_revoked(record.family_id):
+            raise invalid
+        if not self._store.mark_refresh_token_used(record.token_id):
+            # A replaced token came back: someone else holds this family. End it.
+            self._store.revoke_family(record.family_id, record.expires_at)
+            _LOGGER.warning("refresh token reuse detected; family %s revoked", record.family_id)
+            raise invalid
+        account = self._store.get_account(record.subject)
+        if account is None or not account.active:
+            raise invalid
+        granted = _granted_scope(scope or record.scope, frozenset(record.scope.split()))
+        return self._tokens(account.id, granted, client_id=record.client_id, family_id=record.family_id)
+
+    def revoke(self, token: str) -> None:
+        """RFC 7009: revokes a refresh token's family. Access tokens expire on their own
+        (they are short-lived and verified without a call here); unknown tokens are ignored."""
+        record = self._find_refresh_token(token)
+        if record is not None:
+            self._store.revoke_family(record.family_id, record.expires_at)
+
+    def register_client(self, name: str, scopes: list[str]) -> tuple[OAuthClient, str]:
+        """Creates a client and returns it with its secret, which is not stored and not shown again."""
+        problems = []
+        if not name.strip() or len(name) > 100:
+            problems.append(("name", "is required, at most 100 characters"))
+        known = {s for role_scopes in domain.ROLE_SCOPES.values() for s in role_scopes}
+        if not scopes:
+            problems.append(("scopes", "at least one scope is required"))
+        problems += [("scopes", f"unknown scope {s!r}") for s in scopes if s not in known]
+        if problems:
+            raise domain.InvalidArgument(problems)
+        secret = secrets.token_urlsafe(32)
+        client = OAuthClient(client_id=f"client-{secrets.token_hex(8)}", name=name.strip(),
+                             secret_hash=_sha256(secret), scopes=tuple(sorted(set(scopes))), created_at=self._clock())
+        try:
+            self._store.create_client(client)
+        except DuplicateKey:  # 64 random bits colliding: say so rather than overwrite
+            raise domain.AlreadyExists("client id collision, try again") from None
+        return client, secret
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _find_refresh_token(self, presented: str) -> RefreshToken | None:
+        token_id, _, secret = presented.partition(".")
+        if not token_id or not secret or len(presented) > 200:
+            return None
+        record = self._store.get_refresh_token(token_id)
+        if record is None or not hmac.compare_digest(_sha256(secret), record.secret_hash):
+            return None
+        return record
+
+    def _tokens(self, subject: str, scope: str, *, client_id: str, family_id: str) -> IssuedTokens:
+        access, expires_in = self._sign(subject, scope, client_id=client_id)
+        token_id, secret = secrets.token_urlsafe(16), secrets.token_urlsafe(32)
+        self._store.add_refresh_token(RefreshToken(
+            token_id=token_id, family_id=family_id, subject=subject, client_id=client_id, scope=scope,
+            secret_hash=_sha256(secret), expires_at=self._clock() + self._settings.refresh_ttl))
+        return IssuedTokens(access_token=access, expires_in=expires_in, scope=scope,
+                            refresh_token=f"{token_id}.{secret}")
+
+    def _sign(self, subject: str, scope: str, *, client_id: str) -> tuple[str, int]:
+        key = self.ensure_signing_key()
+        now = self._clock()
+        ttl = int(self._settings.access_ttl.total_seconds())
+        claims = {"iss": self._settings.issuer, "aud": self._settings.audience, "sub": subject,
+                  "iat": int(now.timestamp()), "nbf": int(now.timestamp()), "exp": int(now.timestamp()) + ttl,
+                  "jti": uuid.uuid4().hex, "scope": scope}
+        if client_id:
+            claims["client_id"] = client_id
+        private = serialization.load_pem_private_key(key.private_pem, password=None)
+        return jwt.encode(claims, private, algorithm=ALGORITHM, headers={"kid": key.kid}), ttl

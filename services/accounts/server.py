@@ -1,0 +1,56 @@
+"""Wiring of the accounts service: settings -> store -> use cases -> servicer -> gRPC server."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from runtime.server import ServiceServer
+from runtime.settings import ServerSettings
+from services.accounts.domain import PasswordHasher
+from services.accounts.oauth import AuthorizationServer, TokenSettings
+from services.accounts.service import AccountsService
+from services.accounts.servicer import AccountsServicer
+from services.accounts.store import open_store
+from shop.accounts.v1 import accounts_pb2, accounts_pb2_grpc
+
+_LOGGER = logging.getLogger(__name__)
+SERVICE = "accounts"
+DEFAULT_PORT = 50051
+DESCRIPTOR = accounts_pb2.DESCRIPTOR.services_by_name["AccountsService"]
+
+
+def load_settings(environ=None) -> ServerSettings:
+    return ServerSettings.from_env(SERVICE, DEFAULT_PORT, environ)
+
+
+def token_settings(settings: ServerSettings) -> TokenSettings:
+    env = settings.env
+    return TokenSettings(
+        issuer=env.str("TOKEN_ISSUER", "https://shop.local"),
+        audience=env.str("TOKEN_AUDIENCE", "shop-api"),
+        access_ttl=timedelta(seconds=env.int("ACCESS_TOKEN_TTL_SECONDS", 900, minimum=30, maximum=86400)),
+        refresh_ttl=timedelta(seconds=env.int("REFRESH_TOKEN_TTL_SECONDS", 30 * 86400, minimum=60)),
+    )
+
+
+def password_hasher(settings: ServerSettings) -> PasswordHasher:
+    # scrypt's cost (N) may be lowered for tests; 2**14 (16 MiB, ~50 ms) is the floor for real use.
+    return PasswordHasher(n=2 ** settings.env.int("PASSWORD_SCRYPT_LOG2_N", 14, minimum=10, maximum=20))
+
+
+def create_server(settings: ServerSettings) -> tuple[ServiceServer, int]:
+    """Builds the server (port bound, not started). GRPC_PORT=0 picks a free port."""
+    store = open_store(settings)
+    accounts = AccountsService(store, password_hasher(settings))
+    oauth = AuthorizationServer(store, accounts, token_settings(settings))
+    oauth.ensure_signing_key()
+    servicer = AccountsServicer(accounts, oauth)
+    server = ServiceServer(
+        settings,
+        descriptors=[DESCRIPTOR],
+        register=lambda s: accounts_pb2_grpc.add_AccountsServiceServicer_to_server(servicer, s),
+        ready_check=store.ping,
+        on_stop=store.close,
+    )
+    return server, server.port

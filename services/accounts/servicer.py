@@ -1,0 +1,115 @@
+"""gRPC entry point of the accounts service: proto <-> domain, domain errors -> status."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import empty_pb2, timestamp_pb2
+
+from runtime.errors import translate_errors
+from services.accounts import domain
+from services.accounts.oauth import AuthorizationServer, InvalidClient, InvalidGrant, OAuthError
+from services.accounts.service import AccountsService
+from shop.accounts.v1 import accounts_pb2 as pb
+from shop.accounts.v1 import accounts_pb2_grpc as pb_grpc
+
+_DOMAIN = "accounts.shop"
+
+# The one table from domain errors to status codes (most specific first).
+_ERRORS = {
+    InvalidGrant: grpc.StatusCode.UNAUTHENTICATED,
+    InvalidClient: grpc.StatusCode.UNAUTHENTICATED,
+    OAuthError: grpc.StatusCode.INVALID_ARGUMENT,
+    domain.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    domain.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    domain.NotFound: grpc.StatusCode.NOT_FOUND,
+    domain.InvalidCredentials: grpc.StatusCode.UNAUTHENTICATED,
+    domain.AccountInactive: grpc.StatusCode.FAILED_PRECONDITION,
+    domain.LockedOut: grpc.StatusCode.RESOURCE_EXHAUSTED,
+}
+_STATES = {domain.ACTIVE: pb.ACTIVE, domain.DEACTIVATED: pb.DEACTIVATED}
+_errors = translate_errors(_ERRORS, _DOMAIN)
+
+
+def _timestamp(value) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def account_to_proto(account: domain.Account) -> pb.Account:
+    """The public view of an account: never the password hash or sign-in counters."""
+    return pb.Account(
+        id=account.id, username=account.username, email=account.email,
+        profile=pb.Profile(display_name=account.display_name, bio=account.bio, locale=account.locale),
+        state=_STATES[account.state], roles=list(account.roles),
+        create_time=_timestamp(account.created_at), update_time=_timestamp(account.updated_at),
+    )
+
+
+def _profile_dict(profile: pb.Profile) -> dict[str, str]:
+    return {name: getattr(profile, name) for name in domain.PROFILE_FIELDS}
+
+
+class AccountsServicer(pb_grpc.AccountsServiceServicer):
+    def __init__(self, accounts: AccountsService, oauth: AuthorizationServer):
+        self._accounts = accounts
+        self._oauth = oauth
+
+    @_errors
+    def CreateAccount(self, request, context):
+        account = self._accounts.register(request.username, request.email, request.password, _profile_dict(request.profile))
+        return account_to_proto(account)
+
+    @_errors
+    def GetAccount(self, request, context):
+        return account_to_proto(self._accounts.get(request.id))
+
+    @_errors
+    def UpdateAccount(self, request, context):
+        paths = list(request.update_mask.paths)
+        account = self._accounts.update_profile(request.id, _profile_dict(request.profile), paths)
+        return account_to_proto(account)
+
+    @_errors
+    def ChangePassword(self, request, context):
+        self._accounts.change_password(request.id, request.current_password, request.new_password)
+        return empty_pb2.Empty()
+
+    @_errors
+    def DeactivateAccount(self, request, context):
+        return account_to_proto(self._accounts.deactivate(request.id))
+
+    @_errors
+    def ListAccounts(self, request, context):
+        accounts, next_token = self._accounts.list(request.page_size, request.page_token)
+        return pb.ListAccountsResponse(accounts=[account_to_proto(a) for a in accounts], next_page_token=next_token or "")
+
+    @_errors
+    def IssueToken(self, request, context):
+        issued = self._oauth.issue(
+            request.grant_type, username=request.username, password=request.password,
+            client_id=request.client_id, client_secret=request.client_secret,
+            refresh_token=request.refresh_token, scope=request.scope,
+        )
+        return pb.TokenResponse(access_token=issued.access_token, token_type="Bearer", expires_in=issued.expires_in,
+                                refresh_token=issued.refresh_token, scope=issued.scope)
+
+    @_errors
+    def RevokeToken(self, request, context):
+        if not request.token:
+            raise domain.InvalidArgument([("token", "is required")])
+        self._oauth.revoke(request.token)
+        return empty_pb2.Empty()
+
+    @_errors
+    def GetJwks(self, request, context):
+        return pb.Jwks(keys=[pb.Jwk(**key) for key in self._oauth.jwks()])
+
+    @_errors
+    def CreateClient(self, request, context):
+        client, secret = self._oauth.register_client(request.name, list(request.scopes))
+        return pb.CreateClientResponse(client_id=client.client_id, client_secret=secret, scopes=list(client.scopes))
+
+    @_errors
+    def RotateSigningKey(self, request, context):
+        return pb.Jwks(keys=[pb.Jwk(**key) for key in self._oauth.rotate_signing_key()])

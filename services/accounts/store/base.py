@@ -1,0 +1,124 @@
+"""The repository port: everything the accounts service needs from a database.
+
+Both adapters pass the same contract tests (tests/contract). Uniqueness is decided by
+the store atomically (a lightweight transaction on Cassandra, a constraint in SQLite),
+never by a read followed by a write.
+"""
+
+from __future__ import annotations
+
+import abc
+import base64
+import json
+import uuid
+from datetime import datetime, timezone
+
+from services.accounts.domain import Account, OAuthClient, RefreshToken, SigningKey
+
+
+class DuplicateKey(Exception):
+    """A unique key is taken; `field` says which ("username", "email", "client_id")."""
+
+    def __init__(self, field: str):
+        super().__init__(f"{field} already taken")
+        self.field = field
+
+
+class InvalidPageToken(ValueError):
+    """A page token that this store did not hand out (or that was tampered with)."""
+
+
+class AccountStore(abc.ABC):
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Raises unless the database answers a trivial query."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    # accounts
+    @abc.abstractmethod
+    def create_account(self, account: Account) -> None:
+        """Inserts a new account; raises DuplicateKey("username"|"email") if either is taken
+        (compared case-insensitively). On failure nothing of the account remains."""
+
+    @abc.abstractmethod
+    def get_account(self, account_id: str) -> Account | None: ...
+
+    @abc.abstractmethod
+    def find_account_by_username(self, username: str) -> Account | None:
+        """Case-insensitive lookup."""
+
+    @abc.abstractmethod
+    def save_account(self, account: Account) -> None:
+        """Writes the mutable fields (profile, password hash, state, roles, sign-in counters,
+        updated_at) of an existing account. Username, email and id never change."""
+
+    @abc.abstractmethod
+    def list_accounts(self, page_size: int, page_token: str | None) -> tuple[list[Account], str | None]:
+        """One page of accounts in a stable order and the opaque token of the next page
+        (None on the last). Raises InvalidPageToken for a token it did not issue."""
+
+    # OAuth2 clients
+    @abc.abstractmethod
+    def create_client(self, client: OAuthClient) -> None:
+        """Raises DuplicateKey("client_id") if the id is taken."""
+
+    @abc.abstractmethod
+    def get_client(self, client_id: str) -> OAuthClient | None: ...
+
+    # refresh tokens
+    @abc.abstractmethod
+    def add_refresh_token(self, token: RefreshToken) -> None: ...
+
+    @abc.abstractmethod
+    def get_refresh_token(self, token_id: str) -> RefreshToken | None:
+        """None when unknown or expired."""
+
+    @abc.abstractmethod
+    def mark_refresh_token_used(self, token_id: str) -> bool:
+        """Atomically flips `used` from false to true; False if it was already used (a replay)."""
+
+    @abc.abstractmethod
+    def revoke_family(self, family_id: str, expires_at: datetime) -> None:
+        """Marks a refresh-token family revoked; kept at least until `expires_at`."""
+
+    @abc.abstractmethod
+    def is_family_revoked(self, family_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    def revoke_subject_tokens(self, subject: str) -> None:
+        """Revokes every refresh-token family of an account (password change, deactivation)."""
+
+    # signing keys
+    @abc.abstractmethod
+    def add_signing_key(self, key: SigningKey) -> None: ...
+
+    @abc.abstractmethod
+    def list_signing_keys(self) -> list[SigningKey]:
+        """All keys, newest first."""
+
+    @abc.abstractmethod
+    def retire_signing_key(self, kid: str, retired_at: datetime) -> None: ...
+
+
+def encode_page_token(after_id: str) -> str:
+    """An opaque token for "the page after account `after_id`" (shared by both adapters)."""
+    return base64.urlsafe_b64encode(json.dumps({"after": after_id}).encode()).decode().rstrip("=")
+
+
+def decode_page_token(token: str) -> str:
+    """The account id a page token points after; InvalidPageToken for anything we did not issue."""
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        after = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))["after"]
+        return str(uuid.UUID(after))
+    except (ValueError, KeyError, TypeError, UnicodeError):
+        raise InvalidPageToken(token) from None
+
+
+def ms_precision(value: datetime | None) -> datetime | None:
+    """Both stores keep milliseconds (Cassandra's timestamp precision), so round trips compare equal."""
+    if value is None:
+        return None
+    return value.astimezone(timezone.utc).replace(microsecond=value.microsecond // 1000 * 1000)

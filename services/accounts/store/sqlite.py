@@ -1,0 +1,184 @@
+"""Embedded adapter of the accounts store: SQLite from the standard library.
+
+Uniqueness lives in UNIQUE constraints on the case-folded username and email, so two
+concurrent registrations cannot both pass; everything a use case writes together is
+written in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timezone
+
+from runtime.sqlite import Database
+from services.accounts.domain import Account, OAuthClient, RefreshToken, SigningKey
+from services.accounts.store.base import (
+    AccountStore, DuplicateKey, decode_page_token, encode_page_token, ms_precision,
+)
+
+_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS accounts (
+        id TEXT PRIMARY KEY, username TEXT NOT NULL, username_key TEXT NOT NULL UNIQUE,
+        email TEXT NOT NULL, email_key TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
+        display_name TEXT NOT NULL, bio TEXT NOT NULL, locale TEXT NOT NULL, state TEXT NOT NULL,
+        roles TEXT NOT NULL, failed_logins INTEGER NOT NULL, locked_until INTEGER,
+        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS oauth_clients (
+        client_id TEXT PRIMARY KEY, name TEXT NOT NULL, secret_hash TEXT NOT NULL,
+        scopes TEXT NOT NULL, created_at INTEGER NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS refresh_tokens (
+        token_id TEXT PRIMARY KEY, family_id TEXT NOT NULL, subject TEXT NOT NULL, client_id TEXT NOT NULL,
+        scope TEXT NOT NULL, secret_hash TEXT NOT NULL, expires_at INTEGER NOT NULL, used INTEGER NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS refresh_tokens_by_subject ON refresh_tokens (subject)",
+    """CREATE TABLE IF NOT EXISTS revoked_families (family_id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS signing_keys (
+        kid TEXT PRIMARY KEY, private_pem BLOB NOT NULL, created_at INTEGER NOT NULL, retired_at INTEGER)""",
+]
+_ACCOUNT_COLUMNS = ("id, username, username_key, email, email_key, password_hash, display_name, bio, locale, "
+                    "state, roles, failed_logins, locked_until, created_at, updated_at")
+
+
+def _ms(value: datetime | None) -> int | None:
+    return None if value is None else int(ms_precision(value).timestamp() * 1000)
+
+
+def _dt(value: int | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value / 1000, timezone.utc)
+
+
+def _now_ms() -> int:
+    return _ms(datetime.now(timezone.utc))
+
+
+def _account(row: sqlite3.Row) -> Account:
+    return Account(
+        id=row["id"], username=row["username"], email=row["email"], password_hash=row["password_hash"],
+        created_at=_dt(row["created_at"]), updated_at=_dt(row["updated_at"]), display_name=row["display_name"],
+        bio=row["bio"], locale=row["locale"], state=row["state"], roles=tuple(json.loads(row["roles"])),
+        failed_logins=row["failed_logins"], locked_until=_dt(row["locked_until"]),
+    )
+
+
+class SqliteAccountStore(AccountStore):
+    def __init__(self, db: Database):
+        self._db = db
+
+    @classmethod
+    def open(cls, path: str) -> "SqliteAccountStore":
+        db = Database(path)
+        db.apply_schema(_SCHEMA)
+        return cls(db)
+
+    def ping(self) -> None:
+        self._db.ping()
+
+    def close(self) -> None:
+        self._db.close()
+
+    # accounts ----------------------------------------------------------------------------------
+
+    def create_account(self, account: Account) -> None:
+        a = account
+        try:
+            self._db.execute(
+                f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (a.id, a.username, a.username_key, a.email, a.email_key, a.password_hash, a.display_name, a.bio,
+                 a.locale, a.state, json.dumps(list(a.roles)), a.failed_logins, _ms(a.locked_until),
+                 _ms(a.created_at), _ms(a.updated_at)))
+        except sqlite3.IntegrityError as error:
+            # The message names the violated column: "UNIQUE constraint failed: accounts.email_key".
+            field = "email" if "email_key" in str(error) else "username" if "username_key" in str(error) else "id"
+            raise DuplicateKey(field) from None
+
+    def get_account(self, account_id: str) -> Account | None:
+        rows = self._db.query(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (account_id,))
+        return _account(rows[0]) if rows else None
+
+    def find_account_by_username(self, username: str) -> Account | None:
+        rows = self._db.query(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE username_key = ?",
+                              (username.strip().casefold(),))
+        return _account(rows[0]) if rows else None
+
+    def save_account(self, account: Account) -> None:
+        a = account
+        self._db.execute(
+            "UPDATE accounts SET password_hash=?, display_name=?, bio=?, locale=?, state=?, roles=?, "
+            "failed_logins=?, locked_until=?, updated_at=? WHERE id=?",
+            (a.password_hash, a.display_name, a.bio, a.locale, a.state, json.dumps(list(a.roles)),
+             a.failed_logins, _ms(a.locked_until), _ms(a.updated_at), a.id))
+
+    def list_accounts(self, page_size: int, page_token: str | None) -> tuple[list[Account], str | None]:
+        after = decode_page_token(page_token) if page_token else ""
+        rows = self._db.query(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id > ? ORDER BY id LIMIT ?",
+                              (after, page_size + 1))
+        page = [_account(r) for r in rows[:page_size]]
+        return page, encode_page_token(page[-1].id) if len(rows) > page_size else None
+
+    # OAuth2 clients -----------------------------------------------------------------------------
+
+    def create_client(self, client: OAuthClient) -> None:
+        try:
+            self._db.execute("INSERT INTO oauth_clients VALUES (?,?,?,?,?)", (
+                client.client_id, client.name, client.secret_hash, json.dumps(list(client.scopes)),
+                _ms(client.created_at)))
+        except sqlite3.IntegrityError:
+            raise DuplicateKey("client_id") from None
+
+    def get_client(self, client_id: str) -> OAuthClient | None:
+        rows = self._db.query("SELECT * FROM oauth_clients WHERE client_id = ?", (client_id,))
+        if not rows:
+            return None
+        r = rows[0]
+        return OAuthClient(client_id=r["client_id"], name=r["name"], secret_hash=r["secret_hash"],
+                           scopes=tuple(json.loads(r["scopes"])), created_at=_dt(r["created_at"]))
+
+    # refresh tokens -----------------------------------------------------------------------------
+
+    def add_refresh_token(self, token: RefreshToken) -> None:
+        t = token
+        self._db.execute("INSERT INTO refresh_tokens VALUES (?,?,?,?,?,?,?,?)", (
+            t.token_id, t.family_id, t.subject, t.client_id, t.scope, t.secret_hash, _ms(t.expires_at), int(t.used)))
+
+    def get_refresh_token(self, token_id: str) -> RefreshToken | None:
+        rows = self._db.query("SELECT * FROM refresh_tokens WHERE token_id = ? AND expires_at > ?",
+                              (token_id, _now_ms()))
+        if not rows:
+            return None
+        r = rows[0]
+        return RefreshToken(token_id=r["token_id"], family_id=r["family_id"], subject=r["subject"],
+                            client_id=r["client_id"], scope=r["scope"], secret_hash=r["secret_hash"],
+                            expires_at=_dt(r["expires_at"]), used=bool(r["used"]))
+
+    def mark_refresh_token_used(self, token_id: str) -> bool:
+        return self._db.execute("UPDATE refresh_tokens SET used = 1 WHERE token_id = ? AND used = 0", (token_id,)) == 1
+
+    def revoke_family(self, family_id: str, expires_at: datetime) -> None:
+        with self._db.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO revoked_families VALUES (?, ?)", (family_id, _ms(expires_at)))
+            # Expired rows are dropped here, so neither table grows without bound.
+            conn.execute("DELETE FROM revoked_families WHERE expires_at < ?", (_now_ms(),))
+            conn.execute("DELETE FROM refresh_tokens WHERE expires_at < ?", (_now_ms(),))
+
+    def is_family_revoked(self, family_id: str) -> bool:
+        return bool(self._db.query("SELECT 1 FROM revoked_families WHERE family_id = ?", (family_id,)))
+
+    def revoke_subject_tokens(self, subject: str) -> None:
+        rows = self._db.query("SELECT family_id, MAX(expires_at) AS expires FROM refresh_tokens "
+                              "WHERE subject = ? GROUP BY family_id", (subject,))
+        for row in rows:
+            self.revoke_family(row["family_id"], _dt(row["expires"]))
+
+    # signing keys -------------------------------------------------------------------------------
+
+    def add_signing_key(self, key: SigningKey) -> None:
+        self._db.execute("INSERT INTO signing_keys VALUES (?,?,?,?)",
+                         (key.kid, key.private_pem, _ms(key.created_at), _ms(key.retired_at)))
+
+    def list_signing_keys(self) -> list[SigningKey]:
+        rows = self._db.query("SELECT * FROM signing_keys ORDER BY created_at DESC, kid")
+        return [SigningKey(kid=r["kid"], private_pem=bytes(r["private_pem"]), created_at=_dt(r["created_at"]),
+                           retired_at=_dt(r["retired_at"])) for r in rows]
+
+    def retire_signing_key(self, kid: str, retired_at: datetime) -> None:
+        self._db.execute("UPDATE signing_keys SET retired_at = ? WHERE kid = ?", (_ms(retired_at), kid))

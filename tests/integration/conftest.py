@@ -1,0 +1,46 @@
+"""Fixtures for tests against real gRPC servers over real mTLS."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from runtime.settings import ServerSettings
+from services.accounts.server import create_server as create_accounts_server
+from shop.accounts.v1 import accounts_pb2_grpc
+from tests.support import servers
+
+_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pki_dir(tmp_path_factory):
+    return servers.write_test_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def accounts_port(pki_dir, tmp_path_factory):
+    env = servers.service_env("accounts", pki_dir, tmp_path_factory.mktemp("accounts-data"))
+    with servers.in_process(create_accounts_server, ServerSettings.from_env("accounts", 0, env), pki_dir) as port:
+        yield port
+
+
+@pytest.fixture
+def accounts(pki_dir, accounts_port):
+    """An AccountsService stub calling as the given workload: accounts("edge"), accounts("catalog")."""
+    channels = []
+
+    def stub(cert="edge", **kwargs):
+        channels.append(servers.channel(pki_dir, accounts_port, cert, **kwargs))
+        return accounts_pb2_grpc.AccountsServiceStub(channels[-1])
+
+    yield stub
+    for ch in channels:
+        ch.close()
+
+
+@pytest.fixture
+def unique():
+    """A fresh username-safe name per call, so tests sharing a server never collide."""
+    return lambda prefix="user": f"{prefix}{next(_names)}x{id(_names) % 10000}"

@@ -1,0 +1,166 @@
+"""The accounts API over real mTLS: results, and bad requests answered with the right status and details."""
+
+import grpc
+import jwt
+import pytest
+from google.protobuf import field_mask_pb2
+from google.rpc import error_details_pb2
+
+from runtime.errors import details_of
+from shop.accounts.v1 import accounts_pb2 as pb
+
+PASSWORD = "correct horse battery"
+
+
+def _register(stub, username, password=PASSWORD, **fields):
+    return stub.CreateAccount(pb.CreateAccountRequest(
+        username=username, email=f"{username}@example.com", password=password, **fields), timeout=10)
+
+
+def _fails(call, *args):
+    with pytest.raises(grpc.RpcError) as raised:
+        call(*args, timeout=10)
+    return raised.value
+
+
+def _violations(error):
+    return {(v.field, v.description) for d in details_of(error) if isinstance(d, error_details_pb2.BadRequest)
+            for v in d.field_violations}
+
+
+def _token(stub, username, password=PASSWORD, timeout=10):
+    return stub.IssueToken(pb.IssueTokenRequest(grant_type="password", username=username, password=password), timeout=timeout)
+
+
+def test_registered_account_reads_back_without_secrets(accounts, unique):
+    edge, name = accounts(), unique()
+    created = _register(edge, name, profile=pb.Profile(display_name="Ada", locale="en-GB"))
+    fetched = edge.GetAccount(pb.GetAccountRequest(id=created.id), timeout=5)
+    assert fetched == created
+    assert (fetched.username, fetched.profile.display_name, fetched.state) == (name, "Ada", pb.ACTIVE)
+    assert PASSWORD not in str(fetched) and "scrypt" not in str(fetched)
+
+
+def test_duplicate_username_in_other_case_is_already_exists_with_the_field_named(accounts, unique):
+    edge, name = accounts(), unique()
+    _register(edge, name)
+    error = _fails(edge.CreateAccount, pb.CreateAccountRequest(
+        username=name.upper(), email=f"other-{name}@example.com", password=PASSWORD))
+    assert error.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert ("username", "is already registered") in _violations(error)
+
+
+def test_weak_password_and_missing_fields_are_invalid_argument_with_each_violation(accounts):
+    error = _fails(accounts().CreateAccount, pb.CreateAccountRequest(username="", email="not-an-email", password="short"))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    fields = {f for f, _ in _violations(error)}
+    assert {"username", "email", "password"} <= fields
+
+
+def test_unknown_id_is_not_found_and_malformed_id_is_invalid_argument(accounts):
+    edge = accounts()
+    assert _fails(edge.GetAccount, pb.GetAccountRequest(id="6f1c1a38-3a4e-4c71-9a55-0d1f8c2b7e10")).code() == grpc.StatusCode.NOT_FOUND
+    malformed = _fails(edge.GetAccount, pb.GetAccountRequest(id="../etc/passwd"))
+    assert malformed.code() == grpc.StatusCode.INVALID_ARGUMENT and ("id", "must be a UUID") in _violations(malformed)
+
+
+def test_profile_update_changes_only_the_masked_fields(accounts, unique):
+    edge = accounts()
+    created = _register(edge, unique(), profile=pb.Profile(display_name="Before", bio="keep me"))
+    updated = edge.UpdateAccount(pb.UpdateAccountRequest(
+        id=created.id, profile=pb.Profile(display_name="After", bio="ignored"),
+        update_mask=field_mask_pb2.FieldMask(paths=["display_name"])), timeout=5)
+    assert (updated.profile.display_name, updated.profile.bio) == ("After", "keep me")
+    error = _fails(edge.UpdateAccount, pb.UpdateAccountRequest(id=created.id, update_mask=field_mask_pb2.FieldMask(paths=["email"])))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_password_grant_issues_a_jwt_that_the_published_jwks_verifies(accounts, unique):
+    edge, name = accounts(), unique()
+    account = _register(edge, name)
+    issued = _token(edge, name)
+    jwks = {k.kid: k for k in edge.GetJwks(pb.GetJwksRequest(), timeout=5).keys}
+    header = jwt.get_unverified_header(issued.access_token)
+    assert header["alg"] == "ES256" and header["kid"] in jwks
+    jwk = jwks[header["kid"]]
+    key = jwt.PyJWK({"kty": jwk.kty, "crv": jwk.crv, "x": jwk.x, "y": jwk.y, "alg": jwk.alg})
+    claims = jwt.decode(issued.access_token, key, algorithms=["ES256"], audience="shop-api", issuer="https://shop.local")
+    assert claims["sub"] == account.id and "accounts.read" in claims["scope"].split()
+    assert issued.token_type == "Bearer" and issued.refresh_token
+
+
+def test_refresh_token_rotates_and_a_replayed_one_revokes_the_family(accounts, unique):
+    edge, name = accounts(), unique()
+    _register(edge, name)
+    first = _token(edge, name).refresh_token
+    second = edge.IssueToken(pb.IssueTokenRequest(grant_type="refresh_token", refresh_token=first), timeout=5).refresh_token
+    assert second and second != first
+    replay = _fails(edge.IssueToken, pb.IssueTokenRequest(grant_type="refresh_token", refresh_token=first))
+    assert replay.code() == grpc.StatusCode.UNAUTHENTICATED
+    # The thief's replay also ends the legitimate holder's newer token.
+    assert _fails(edge.IssueToken, pb.IssueTokenRequest(grant_type="refresh_token", refresh_token=second)).code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_revoked_refresh_token_no_longer_works(accounts, unique):
+    edge, name = accounts(), unique()
+    _register(edge, name)
+    refresh = _token(edge, name).refresh_token
+    edge.RevokeToken(pb.RevokeTokenRequest(token=refresh), timeout=5)
+    assert _fails(edge.IssueToken, pb.IssueTokenRequest(grant_type="refresh_token", refresh_token=refresh)).code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_repeated_wrong_passwords_lock_the_account_with_a_retry_delay(accounts, unique):
+    edge, name = accounts(), unique()
+    _register(edge, name)
+    for _ in range(5):
+        assert _fails(_token, edge, name, "wrong password!!").code() == grpc.StatusCode.UNAUTHENTICATED
+    locked = _fails(_token, edge, name)  # even the right password waits out the lock
+    assert locked.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    retry = [d for d in details_of(locked) if isinstance(d, error_details_pb2.RetryInfo)]
+    assert retry and retry[0].retry_delay.seconds > 0
+
+
+def test_unsupported_grant_type_is_invalid_argument_with_the_oauth_error_code(accounts):
+    error = _fails(accounts().IssueToken, pb.IssueTokenRequest(grant_type="implicit"))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    info = [d for d in details_of(error) if isinstance(d, error_details_pb2.ErrorInfo)]
+    assert info[0].reason == "UNSUPPORTED_GRANT_TYPE"
+
+
+def test_deactivated_account_cannot_sign_in(accounts, unique):
+    edge, name = accounts(), unique()
+    account = _register(edge, name)
+    refresh = _token(edge, name).refresh_token
+    assert edge.DeactivateAccount(pb.DeactivateAccountRequest(id=account.id), timeout=5).state == pb.DEACTIVATED
+    assert _fails(_token, edge, name).code() == grpc.StatusCode.UNAUTHENTICATED
+    assert _fails(edge.IssueToken, pb.IssueTokenRequest(grant_type="refresh_token", refresh_token=refresh)).code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_list_accounts_pages_with_an_opaque_token(accounts, unique):
+    operator = accounts("operator")
+    for _ in range(3):
+        _register(accounts(), unique("pager"))
+    seen, token = [], ""
+    while True:
+        page = operator.ListAccounts(pb.ListAccountsRequest(page_size=2, page_token=token), timeout=5)
+        assert len(page.accounts) <= 2
+        seen += [a.id for a in page.accounts]
+        token = page.next_page_token
+        if not token:
+            break
+    assert len(seen) == len(set(seen)) >= 3
+    bad = _fails(operator.ListAccounts, pb.ListAccountsRequest(page_token="not-a-token"))
+    assert bad.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert _fails(operator.ListAccounts, pb.ListAccountsRequest(page_size=1000)).code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_client_credentials_grant_for_a_registered_client(accounts):
+    operator = accounts("operator")
+    created = operator.CreateClient(pb.CreateClientRequest(name="reporting", scopes=["catalog.read"]), timeout=5)
+    issued = operator.IssueToken(pb.IssueTokenRequest(
+        grant_type="client_credentials", client_id=created.client_id, client_secret=created.client_secret), timeout=5)
+    claims = jwt.decode(issued.access_token, options={"verify_signature": False})
+    assert claims["sub"] == created.client_id and claims["scope"] == "catalog.read" and not issued.refresh_token
+    wrong = _fails(operator.IssueToken, pb.IssueTokenRequest(
+        grant_type="client_credentials", client_id=created.client_id, client_secret="guess"))
+    assert wrong.code() == grpc.StatusCode.UNAUTHENTICATED

@@ -1,0 +1,59 @@
+"""The accounts service on a real Cassandra, called over real mTLS."""
+
+import threading
+
+import grpc
+import pytest
+
+from runtime.settings import ServerSettings
+from services.accounts.server import create_server
+from shop.accounts.v1 import accounts_pb2 as pb
+from shop.accounts.v1 import accounts_pb2_grpc
+from tests.support import servers
+
+pytestmark = pytest.mark.cassandra
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="module")
+def cassandra_accounts(pki_dir, tmp_path_factory, cassandra_settings):
+    env = servers.service_env("accounts", pki_dir, tmp_path_factory.mktemp("data"), **servers.cassandra_env(cassandra_settings()))
+    with servers.in_process(create_server, ServerSettings.from_env("accounts", 0, env), pki_dir) as port:
+        with servers.channel(pki_dir, port, "edge") as ch:
+            yield accounts_pb2_grpc.AccountsServiceStub(ch)
+
+
+def test_concurrent_registrations_of_one_username_let_exactly_one_through(cassandra_accounts):
+    attempts = 24
+    barrier = threading.Barrier(attempts)
+    outcomes = []
+
+    def register(i):
+        barrier.wait()
+        try:
+            cassandra_accounts.CreateAccount(pb.CreateAccountRequest(
+                username="Contested" if i % 2 else "contested", email=f"c{i}@example.com", password=PASSWORD), timeout=30)
+            outcomes.append(grpc.StatusCode.OK)
+        except grpc.RpcError as error:
+            outcomes.append(error.code())
+
+    threads = [threading.Thread(target=register, args=(i,)) for i in range(attempts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert outcomes.count(grpc.StatusCode.OK) == 1
+    assert outcomes.count(grpc.StatusCode.ALREADY_EXISTS) == attempts - 1
+
+
+def test_sign_in_refresh_and_replay_detection_work_on_cassandra(cassandra_accounts):
+    account = cassandra_accounts.CreateAccount(pb.CreateAccountRequest(
+        username="cassie", email="cassie@example.com", password=PASSWORD), timeout=10)
+    assert cassandra_accounts.GetAccount(pb.GetAccountRequest(id=account.id), timeout=5).username == "cassie"
+    first = cassandra_accounts.IssueToken(pb.IssueTokenRequest(grant_type="password", username="CASSIE", password=PASSWORD), timeout=10)
+    second = cassandra_accounts.IssueToken(pb.IssueTokenRequest(grant_type="refresh_token", refresh_token=first.refresh_token), timeout=10)
+    with pytest.raises(grpc.RpcError) as replay:
+        cassandra_accounts.IssueToken(pb.IssueTokenRequest(grant_type="refresh_token", refresh_token=first.refresh_token), timeout=10)
+    assert replay.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    with pytest.raises(grpc.RpcError):
+        cassandra_accounts.IssueToken(pb.IssueTokenRequest(grant_type="refresh_token", refresh_token=second.refresh_token), timeout=10)

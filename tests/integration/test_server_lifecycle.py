@@ -1,0 +1,105 @@
+"""Runtime behaviour shared by every service: health, reflection, graceful shutdown, certificate rotation."""
+
+import shutil
+import sqlite3
+import threading
+import time
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2
+
+from runtime import pki
+from runtime.settings import ServerSettings
+from services.accounts.server import create_server
+from shop.accounts.v1 import accounts_pb2 as pb
+from shop.accounts.v1 import accounts_pb2_grpc
+from tests.support import servers
+
+SERVICE = "shop.accounts.v1.AccountsService"
+
+
+@pytest.mark.parametrize("version", ["v1", "v1alpha"])
+def test_reflection_lists_the_service_under_both_protocol_versions(pki_dir, accounts_port, version):
+    with servers.channel(pki_dir, accounts_port, "operator") as ch:
+        # v1 and v1alpha messages are wire-identical, so the v1alpha classes can speak both.
+        call = ch.stream_stream(f"/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo",
+                                request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+                                response_deserializer=reflection_pb2.ServerReflectionResponse.FromString)
+        responses = list(call(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5))
+    names = {s.name for s in responses[0].list_services_response.service}
+    assert {SERVICE, "grpc.health.v1.Health", f"grpc.reflection.{version}.ServerReflection"} <= names
+
+
+def test_sigterm_reports_not_serving_finishes_in_flight_calls_and_exits_cleanly(pki_dir, tmp_path):
+    # A costlier hash makes each registration take long enough to be in flight at SIGTERM.
+    env = servers.service_env("accounts", pki_dir, tmp_path, PASSWORD_SCRYPT_LOG2_N="16", SHUTDOWN_GRACE_SECONDS="5")
+    service = servers.ServiceProcess("services.accounts", env)
+    servers.wait_serving(pki_dir, service.port)
+    results, statuses = [], []
+    with servers.channel(pki_dir, service.port, "edge") as ch, servers.channel(pki_dir, service.port, "operator") as watch_ch:
+        watch = health_pb2_grpc.HealthStub(watch_ch).Watch(health_pb2.HealthCheckRequest(), timeout=30)
+
+        def follow_health():
+            try:
+                statuses.extend(r.status for r in watch)
+            except grpc.RpcError:
+                pass  # the stream ends when the server goes away
+
+        watcher = threading.Thread(target=follow_health, daemon=True)
+        watcher.start()
+        stub = accounts_pb2_grpc.AccountsServiceStub(ch)
+
+        def register(i):
+            try:
+                results.append(stub.CreateAccount(pb.CreateAccountRequest(
+                    username=f"inflight{i}", email=f"inflight{i}@example.com", password="correct horse battery"), timeout=30).username)
+            except grpc.RpcError as error:
+                results.append(error.code())
+
+        callers = [threading.Thread(target=register, args=(i,)) for i in range(8)]
+        for caller in callers:
+            caller.start()
+        time.sleep(0.15)
+        exit_code = service.stop()
+        for caller in callers:
+            caller.join(30)
+        watcher.join(5)
+    assert exit_code == 0
+    assert statuses[0] == health_pb2.HealthCheckResponse.SERVING
+    assert health_pb2.HealthCheckResponse.NOT_SERVING in statuses
+    completed = [r for r in results if isinstance(r, str)]
+    assert completed, results
+    # Nothing acknowledged was lost: every registration that got an answer is in the store.
+    with sqlite3.connect(tmp_path / "accounts.sqlite3") as db:
+        stored = {row[0] for row in db.execute("SELECT username FROM accounts")}
+    assert set(completed) <= stored
+    # The others were refused cleanly, never cut off half-way.
+    assert all(r == grpc.StatusCode.UNAVAILABLE for r in results if not isinstance(r, str))
+
+
+def test_rotated_certificate_is_served_without_restart(pki_dir, tmp_path):
+    rotating = tmp_path / "pki"
+    shutil.copytree(pki_dir, rotating)
+    env = servers.service_env("accounts", rotating, tmp_path)
+    with servers.in_process(create_server, ServerSettings.from_env("accounts", 0, env), rotating) as port:
+        new_ca = pki.create_ca("Next CA")
+        (tmp_path / "next-ca.pem").write_bytes(new_ca.cert_pem)
+        client = pki.issue_certificate(new_ca, "edge", servers.TRUST_DOMAIN)
+        for name, data in (("next-edge.pem", client.cert_pem), ("next-edge.key", client.key_pem)):
+            (rotating / name).write_bytes(data)
+        (rotating / "next-ca.pem").write_bytes(new_ca.cert_pem)
+
+        def jwks_with_next_ca():
+            with servers.channel(rotating, port, "next-edge", ca="next-ca") as ch:
+                return accounts_pb2_grpc.AccountsServiceStub(ch).GetJwks(pb.GetJwksRequest(), timeout=5)
+
+        with pytest.raises(grpc.RpcError):
+            jwks_with_next_ca()  # the server still shows the old CA's certificate
+        server_cert = pki.issue_certificate(new_ca, "accounts", servers.TRUST_DOMAIN)
+        # Rotate: trust both CAs for clients during the overlap, serve the new certificate.
+        (rotating / "ca.pem").write_bytes((pki_dir / "ca.pem").read_bytes() + new_ca.cert_pem)
+        (rotating / "accounts.key").write_bytes(server_cert.key_pem)
+        (rotating / "accounts.pem").write_bytes(server_cert.cert_pem)
+        assert jwks_with_next_ca().keys

@@ -1,0 +1,138 @@
+"""Real servers and mTLS channels for tests: in-process gRPC servers bound to port 0,
+service processes started like an operator would start them, and certificates of
+every kind (valid, from another CA, expired) made by the project's own PKI code."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from runtime import pki
+from runtime.settings import ServerSettings
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TRUST_DOMAIN = "shop.local"
+# Tests hash many passwords; scrypt's cost is a setting, lowered here only.
+FAST_HASH = {"PASSWORD_SCRYPT_LOG2_N": "10"}
+
+
+def write_test_pki(directory: pathlib.Path) -> pathlib.Path:
+    """The dev PKI plus certificates that must be refused: another CA's and an expired one."""
+    pki.write_dev_pki(directory, TRUST_DOMAIN)
+    ca = pki.load_issued(directory / "ca.pem", directory / "ca.key")
+    rogue_ca = pki.create_ca("Rogue CA")
+    _save(directory, "rogue-ca", rogue_ca)
+    _save(directory, "rogue", pki.issue_certificate(rogue_ca, "edge", TRUST_DOMAIN))
+    past = datetime.now(timezone.utc) - timedelta(days=10)
+    _save(directory, "expired", pki.issue_certificate(ca, "edge", TRUST_DOMAIN, not_before=past, not_after=past + timedelta(days=1)))
+    _save(directory, "foreign-domain", pki.issue_certificate(ca, "edge", "evil.example"))
+    return directory
+
+
+def _save(directory: pathlib.Path, name: str, issued) -> None:
+    (directory / f"{name}.pem").write_bytes(issued.cert_pem)
+    (directory / f"{name}.key").write_bytes(issued.key_pem)
+
+
+def service_env(service: str, pki_dir: pathlib.Path, data_dir: pathlib.Path, **overrides: str) -> dict[str, str]:
+    """Environment for a service: port 0, test PKI, embedded store in data_dir."""
+    env = {
+        "GRPC_PORT": "0", "TLS_DIR": str(pki_dir), "TRUST_DOMAIN": TRUST_DOMAIN, "STORE": "embedded",
+        "SQLITE_PATH": str(data_dir / f"{service}.sqlite3"), "SHUTDOWN_GRACE_SECONDS": "5", **FAST_HASH,
+    }
+    env.update(overrides)
+    return env
+
+
+def cassandra_env(settings) -> dict[str, str]:
+    """Variables that point a service at the test Cassandra described by CassandraSettings."""
+    env = {"STORE": "cassandra", "CASSANDRA_CONTACT_POINTS": ",".join(settings.contact_points),
+           "CASSANDRA_KEYSPACE": settings.keyspace, "CASSANDRA_CONSISTENCY": settings.consistency}
+    if settings.protocol_version:
+        env["CASSANDRA_PROTOCOL_VERSION"] = str(settings.protocol_version)
+    return env
+
+
+def channel(pki_dir: pathlib.Path, port: int, cert: str = "edge", *, ca: str = "ca") -> grpc.Channel:
+    """An mTLS channel presenting `<cert>.pem`; cert=None presents no client certificate."""
+    if cert is None:
+        creds = grpc.ssl_channel_credentials((pki_dir / f"{ca}.pem").read_bytes())
+    else:
+        creds = grpc.ssl_channel_credentials(
+            (pki_dir / f"{ca}.pem").read_bytes(), (pki_dir / f"{cert}.key").read_bytes(), (pki_dir / f"{cert}.pem").read_bytes())
+    return grpc.secure_channel(f"127.0.0.1:{port}", creds)
+
+
+def wait_serving(pki_dir: pathlib.Path, port: int, timeout: float = 30.0, service: str = "") -> None:
+    with channel(pki_dir, port, "operator") as ch:
+        stub = health_pb2_grpc.HealthStub(ch)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=1).status == 1:
+                    return
+            except grpc.RpcError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"port {port} not SERVING after {timeout}s")
+            time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def in_process(create_server, settings: ServerSettings, pki_dir: pathlib.Path):
+    """Runs a service's create_server() in this process until the block ends; yields the port."""
+    server, port = create_server(settings)
+    server.start()
+    try:
+        wait_serving(pki_dir, port)
+        yield port
+    finally:
+        server.stop(0).wait(10)
+
+
+class ServiceProcess:
+    """`python -m <module>` as a child process; learns its port from its startup log line."""
+
+    def __init__(self, module: str, env: dict[str, str], timeout: float = 60):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", module], env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+        self.lines: list[str] = []
+        self.port = 0
+        self._started = threading.Event()
+        # The reader drains the pipe for the child's whole life, so the child never blocks on it.
+        threading.Thread(target=self._read, daemon=True).start()
+        if not self._started.wait(timeout) or not self.port:
+            self.stop()
+            raise RuntimeError(f"{module} did not start:\n" + "".join(self.lines[-30:]))
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.append(line)
+            if not self.port and " listening on " in line:
+                message = json.loads(line)["message"]
+                self.port = int(message.split(" listening on ")[1].split()[0].rsplit(":", 1)[1])
+                self._started.set()
+        self._started.set()  # the child exited
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        """Signals the child (by its PID) and waits; returns its exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
