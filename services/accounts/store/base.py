@@ -113,7 +113,7 @@ def decode_page_token(token: str) -> str:
         padded = token + "=" * (-len(token) % 4)
         after = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))["after"]
         return str(uuid.UUID(after))
-    except (ValueError, KeyError, TypeError, UnicodeError):
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeError):
         raise InvalidPageToken(token) from None
 
 

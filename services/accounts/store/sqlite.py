@@ -151,7 +151,8 @@ class SqliteAccountStore(AccountStore):
                             expires_at=_dt(r["expires_at"]), used=bool(r["used"]))
 
     def mark_refresh_token_used(self, token_id: str) -> bool:
-        return self._db.execute("UPDATE refresh_tokens SET used = 1 WHERE token_id = ? AND used = 0", (token_id,)) == 1
+        return self._db.execute("UPDATE refresh_tokens SET used = 1 WHERE token_id = ? AND used = 0 AND expires_at > ?",
+                                (token_id, _now_ms())) == 1
 
     def revoke_family(self, family_id: str, expires_at: datetime) -> None:
         with self._db.transaction() as conn:

@@ -1,0 +1,82 @@
+"""Cassandra sessions for any service: connection from settings, keyspace, idempotent schema.
+
+    session = connect(settings)                  # retries until the cluster answers
+    ensure_keyspace(session, settings)
+    apply_schema(session, ["CREATE TABLE IF NOT EXISTS ..."])
+
+Reads and writes run at the configured consistency (LOCAL_QUORUM by default); lightweight
+transactions use the configured serial consistency. The CQL used by the services runs on
+Cassandra 2.1 (the test server) and current releases alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from cassandra import ConsistencyLevel
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
+from cassandra.policies import DCAwareRoundRobinPolicy, RoundRobinPolicy, TokenAwarePolicy
+
+from runtime.settings import CassandraSettings
+
+_LOGGER = logging.getLogger(__name__)
+_REQUEST_TIMEOUT_S = 10.0
+
+
+def _contact_points(settings: CassandraSettings) -> tuple[list[str], int]:
+    hosts, ports = [], set()
+    for point in settings.contact_points:
+        host, _, port = point.rpartition(":") if ":" in point else (point, "", "9042")
+        hosts.append(host)
+        ports.add(int(port))
+    if len(ports) != 1:
+        raise ValueError(f"CASSANDRA_CONTACT_POINTS must share one port, got {sorted(ports)}")
+    return hosts, ports.pop()
+
+
+def connect(settings: CassandraSettings, *, wait_seconds: float = 60.0) -> Session:
+    """A session on the cluster (no keyspace selected), retrying while the cluster starts."""
+    hosts, port = _contact_points(settings)
+    balancing = DCAwareRoundRobinPolicy(local_dc=settings.local_dc) if settings.local_dc else RoundRobinPolicy()
+    profile = ExecutionProfile(
+        load_balancing_policy=TokenAwarePolicy(balancing),
+        consistency_level=ConsistencyLevel.name_to_value[settings.consistency.upper()],
+        serial_consistency_level=ConsistencyLevel.name_to_value[settings.serial_consistency.upper()],
+        request_timeout=_REQUEST_TIMEOUT_S,
+    )
+    options = {"protocol_version": settings.protocol_version} if settings.protocol_version else {}
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        cluster = Cluster(hosts, port=port, execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+                          connect_timeout=5, **options)
+        try:
+            return cluster.connect()
+        except NoHostAvailable as error:
+            cluster.shutdown()
+            if time.monotonic() > deadline:
+                raise
+            _LOGGER.warning("Cassandra not reachable yet (%s); retrying", error)
+            time.sleep(2)
+
+
+def ensure_keyspace(session: Session, settings: CassandraSettings) -> None:
+    """Creates the service's keyspace if missing and makes it the session's keyspace."""
+    if settings.local_dc:
+        replication = f"{{'class': 'NetworkTopologyStrategy', '{settings.local_dc}': {settings.replication_factor}}}"
+    else:
+        replication = f"{{'class': 'SimpleStrategy', 'replication_factor': {settings.replication_factor}}}"
+    session.execute(f"CREATE KEYSPACE IF NOT EXISTS {settings.keyspace} WITH replication = {replication}")
+    session.set_keyspace(settings.keyspace)
+
+
+def apply_schema(session: Session, statements: list[str]) -> None:
+    """Runs idempotent DDL (CREATE ... IF NOT EXISTS) and waits until every node agrees on it."""
+    for statement in statements:
+        session.execute(statement, timeout=30)
+    session.cluster.control_connection.wait_for_schema_agreement()
+
+
+def applied(result) -> bool:
+    """Whether a lightweight transaction (IF ...) took effect."""
+    return bool(result.was_applied)

@@ -1,0 +1,208 @@
+"""Cassandra adapter of the accounts store: one keyspace, tables shaped by the queries.
+
+Uniqueness of username and email uses lightweight transactions on claim tables
+(`INSERT ... IF NOT EXISTS`), so concurrent registrations on any number of replicas agree
+on one winner. Refresh tokens and revocations expire with TTLs instead of cleanup jobs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from cassandra.cluster import Session
+
+from runtime import cassandra as cql
+from runtime.settings import CassandraSettings
+from services.accounts.domain import Account, OAuthClient, RefreshToken, SigningKey, username_key
+from services.accounts.store.base import (
+    AccountStore, DuplicateKey, decode_page_token, encode_page_token, ms_precision,
+)
+
+_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS accounts (
+        id text PRIMARY KEY, username text, email text, password_hash text, display_name text, bio text,
+        locale text, state text, roles list<text>, failed_logins int, locked_until timestamp,
+        created_at timestamp, updated_at timestamp)""",
+    # Claim tables: the row's existence is the uniqueness decision, taken by an LWT.
+    "CREATE TABLE IF NOT EXISTS accounts_by_username (username_key text PRIMARY KEY, account_id text)",
+    "CREATE TABLE IF NOT EXISTS accounts_by_email (email_key text PRIMARY KEY, account_id text)",
+    """CREATE TABLE IF NOT EXISTS oauth_clients (
+        client_id text PRIMARY KEY, name text, secret_hash text, scopes list<text>, created_at timestamp)""",
+    """CREATE TABLE IF NOT EXISTS refresh_tokens (
+        token_id text PRIMARY KEY, family_id text, subject text, client_id text, scope text,
+        secret_hash text, expires_at timestamp, used boolean)""",
+    "CREATE TABLE IF NOT EXISTS revoked_families (family_id text PRIMARY KEY, expires_at timestamp)",
+    """CREATE TABLE IF NOT EXISTS refresh_families_by_subject (
+        subject text, family_id text, expires_at timestamp, PRIMARY KEY (subject, family_id))""",
+    # Few keys ever exist, so one partition holds them all, newest first.
+    """CREATE TABLE IF NOT EXISTS signing_keys (
+        bucket int, created_at timestamp, kid text, private_pem blob, retired_at timestamp,
+        PRIMARY KEY (bucket, created_at, kid)) WITH CLUSTERING ORDER BY (created_at DESC, kid ASC)""",
+]
+_ACCOUNT_COLUMNS = ("id, username, email, password_hash, display_name, bio, locale, state, roles, "
+                    "failed_logins, locked_until, created_at, updated_at")
+_STATEMENTS = {
+    "claim_username": "INSERT INTO accounts_by_username (username_key, account_id) VALUES (?, ?) IF NOT EXISTS",
+    "claim_email": "INSERT INTO accounts_by_email (email_key, account_id) VALUES (?, ?) IF NOT EXISTS",
+    "release_username": "DELETE FROM accounts_by_username WHERE username_key = ? IF account_id = ?",
+    "insert_account": f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "get_account": f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ?",
+    "find_username": "SELECT account_id FROM accounts_by_username WHERE username_key = ?",
+    "save_account": ("UPDATE accounts SET password_hash = ?, display_name = ?, bio = ?, locale = ?, state = ?, "
+                     "roles = ?, failed_logins = ?, locked_until = ?, updated_at = ? WHERE id = ?"),
+    "first_page": f"SELECT {_ACCOUNT_COLUMNS} FROM accounts LIMIT ?",
+    "next_page": f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE token(id) > token(?) LIMIT ?",
+    "create_client": ("INSERT INTO oauth_clients (client_id, name, secret_hash, scopes, created_at) "
+                      "VALUES (?, ?, ?, ?, ?) IF NOT EXISTS"),
+    "get_client": "SELECT client_id, name, secret_hash, scopes, created_at FROM oauth_clients WHERE client_id = ?",
+    "add_refresh": ("INSERT INTO refresh_tokens (token_id, family_id, subject, client_id, scope, secret_hash, "
+                    "expires_at, used) VALUES (?, ?, ?, ?, ?, ?, ?, false) USING TTL ?"),
+    "add_family": ("INSERT INTO refresh_families_by_subject (subject, family_id, expires_at) "
+                   "VALUES (?, ?, ?) USING TTL ?"),
+    "get_refresh": ("SELECT token_id, family_id, subject, client_id, scope, secret_hash, expires_at, used "
+                    "FROM refresh_tokens WHERE token_id = ?"),
+    "use_refresh": "UPDATE refresh_tokens USING TTL ? SET used = true WHERE token_id = ? IF used = false",
+    "revoke_family": "INSERT INTO revoked_families (family_id, expires_at) VALUES (?, ?) USING TTL ?",
+    "family_revoked": "SELECT family_id FROM revoked_families WHERE family_id = ?",
+    "subject_families": "SELECT family_id, expires_at FROM refresh_families_by_subject WHERE subject = ?",
+    "add_key": "INSERT INTO signing_keys (bucket, created_at, kid, private_pem, retired_at) VALUES (0, ?, ?, ?, ?)",
+    "list_keys": "SELECT created_at, kid, private_pem, retired_at FROM signing_keys WHERE bucket = 0",
+    "retire_key": "UPDATE signing_keys SET retired_at = ? WHERE bucket = 0 AND created_at = ? AND kid = ?",
+}
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """The driver returns naive UTC datetimes; the domain works with aware ones."""
+    return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+def _ttl(expires_at: datetime) -> int:
+    return max(1, int((expires_at - datetime.now(timezone.utc)).total_seconds()) + 1)
+
+
+def _account(row) -> Account:
+    return Account(
+        id=row.id, username=row.username, email=row.email, password_hash=row.password_hash,
+        created_at=_utc(row.created_at), updated_at=_utc(row.updated_at), display_name=row.display_name or "",
+        bio=row.bio or "", locale=row.locale or "", state=row.state, roles=tuple(row.roles or ()),
+        failed_logins=row.failed_logins or 0, locked_until=_utc(row.locked_until),
+    )
+
+
+class CassandraAccountStore(AccountStore):
+    def __init__(self, session: Session):
+        self._session = session
+        self._q = {name: session.prepare(cql_text) for name, cql_text in _STATEMENTS.items()}
+
+    @classmethod
+    def connect(cls, settings: CassandraSettings) -> "CassandraAccountStore":
+        session = cql.connect(settings)
+        cql.ensure_keyspace(session, settings)
+        cql.apply_schema(session, _SCHEMA)
+        return cls(session)
+
+    def _run(self, name: str, *params):
+        return self._session.execute(self._q[name], params)
+
+    def ping(self) -> None:
+        self._session.execute("SELECT release_version FROM system.local", timeout=5)
+
+    def close(self) -> None:
+        self._session.cluster.shutdown()
+
+    # accounts ----------------------------------------------------------------------------------
+
+    def create_account(self, account: Account) -> None:
+        a = account
+        if not cql.applied(self._run("claim_username", a.username_key, a.id)):
+            raise DuplicateKey("username")
+        if not cql.applied(self._run("claim_email", a.email_key, a.id)):
+            # Give the username back, but only our own claim.
+            self._run("release_username", a.username_key, a.id)
+            raise DuplicateKey("email")
+        self._run("insert_account", a.id, a.username, a.email, a.password_hash, a.display_name, a.bio, a.locale,
+                  a.state, list(a.roles), a.failed_logins, ms_precision(a.locked_until),
+                  ms_precision(a.created_at), ms_precision(a.updated_at))
+
+    def get_account(self, account_id: str) -> Account | None:
+        row = self._run("get_account", account_id).one()
+        return _account(row) if row else None
+
+    def find_account_by_username(self, username: str) -> Account | None:
+        claim = self._run("find_username", username_key(username)).one()
+        return self.get_account(claim.account_id) if claim else None
+
+    def save_account(self, account: Account) -> None:
+        a = account
+        self._run("save_account", a.password_hash, a.display_name, a.bio, a.locale, a.state, list(a.roles),
+                  a.failed_logins, ms_precision(a.locked_until), ms_precision(a.updated_at), a.id)
+
+    def list_accounts(self, page_size: int, page_token: str | None) -> tuple[list[Account], str | None]:
+        if page_token:
+            rows = list(self._run("next_page", decode_page_token(page_token), page_size + 1))
+        else:
+            rows = list(self._run("first_page", page_size + 1))
+        page = [_account(r) for r in rows[:page_size]]
+        return page, encode_page_token(page[-1].id) if len(rows) > page_size else None
+
+    # OAuth2 clients -----------------------------------------------------------------------------
+
+    def create_client(self, client: OAuthClient) -> None:
+        c = client
+        if not cql.applied(self._run("create_client", c.client_id, c.name, c.secret_hash, list(c.scopes),
+                                     ms_precision(c.created_at))):
+            raise DuplicateKey("client_id")
+
+    def get_client(self, client_id: str) -> OAuthClient | None:
+        row = self._run("get_client", client_id).one()
+        if row is None:
+            return None
+        return OAuthClient(client_id=row.client_id, name=row.name, secret_hash=row.secret_hash,
+                           scopes=tuple(row.scopes or ()), created_at=_utc(row.created_at))
+
+    # refresh tokens -----------------------------------------------------------------------------
+
+    def add_refresh_token(self, token: RefreshToken) -> None:
+        t = token
+        ttl = _ttl(t.expires_at)
+        self._run("add_refresh", t.token_id, t.family_id, t.subject, t.client_id, t.scope, t.secret_hash,
+                  ms_precision(t.expires_at), ttl)
+        self._run("add_family", t.subject, t.family_id, ms_precision(t.expires_at), ttl)
+
+    def get_refresh_token(self, token_id: str) -> RefreshToken | None:
+        row = self._run("get_refresh", token_id).one()
+        if row is None or _utc(row.expires_at) <= datetime.now(timezone.utc):
+            return None
+        return RefreshToken(token_id=row.token_id, family_id=row.family_id, subject=row.subject,
+                            client_id=row.client_id, scope=row.scope, secret_hash=row.secret_hash,
+                            expires_at=_utc(row.expires_at), used=bool(row.used))
+
+    def mark_refresh_token_used(self, token_id: str) -> bool:
+        record = self.get_refresh_token(token_id)
+        if record is None:
+            return False
+        return cql.applied(self._run("use_refresh", _ttl(record.expires_at), token_id))
+
+    def revoke_family(self, family_id: str, expires_at: datetime) -> None:
+        self._run("revoke_family", family_id, ms_precision(expires_at), _ttl(expires_at))
+
+    def is_family_revoked(self, family_id: str) -> bool:
+        return self._run("family_revoked", family_id).one() is not None
+
+    def revoke_subject_tokens(self, subject: str) -> None:
+        for row in self._run("subject_families", subject):
+            self.revoke_family(row.family_id, _utc(row.expires_at))
+
+    # signing keys -------------------------------------------------------------------------------
+
+    def add_signing_key(self, key: SigningKey) -> None:
+        self._run("add_key", ms_precision(key.created_at), key.kid, key.private_pem, ms_precision(key.retired_at))
+
+    def list_signing_keys(self) -> list[SigningKey]:
+        return [SigningKey(kid=r.kid, private_pem=bytes(r.private_pem), created_at=_utc(r.created_at),
+                           retired_at=_utc(r.retired_at)) for r in self._run("list_keys")]
+
+    def retire_signing_key(self, kid: str, retired_at: datetime) -> None:
+        for key in self.list_signing_keys():
+            if key.kid == kid:
+                self._run("retire_key", ms_precision(retired_at), ms_precision(key.created_at), kid)

@@ -1,0 +1,174 @@
+"""One contract, two adapters: every case runs on the embedded SQLite store and on real Cassandra."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from services.accounts.domain import Account, OAuthClient, RefreshToken, SigningKey, utcnow
+from services.accounts.store.base import DuplicateKey, InvalidPageToken, encode_page_token
+
+
+@pytest.fixture(params=["sqlite", pytest.param("cassandra", marks=pytest.mark.cassandra)])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        from services.accounts.store.sqlite import SqliteAccountStore
+
+        opened = SqliteAccountStore.open(str(tmp_path / "accounts.sqlite3"))
+    else:
+        from services.accounts.store.cassandra import CassandraAccountStore
+
+        opened = CassandraAccountStore.connect(request.getfixturevalue("cassandra_settings")())
+    yield opened
+    opened.close()
+
+
+def new_account(username: str, email: str | None = None, **fields) -> Account:
+    now = utcnow()
+    return Account(id=str(uuid.uuid4()), username=username, email=email or f"{username.lower()}@example.com",
+                   password_hash="scrypt$16384$8$1$00$00", created_at=now, updated_at=now, **fields)
+
+
+def new_refresh(subject="s", family="f", expires_in=timedelta(days=1), token_id=None) -> RefreshToken:
+    return RefreshToken(token_id=token_id or uuid.uuid4().hex, family_id=family, subject=subject, client_id="",
+                        scope="accounts.read", secret_hash="ab" * 32, expires_at=utcnow() + expires_in)
+
+
+def test_account_round_trips_every_field(store):
+    account = new_account("Ada", display_name="Ada L.", bio="math", locale="en-GB", roles=("customer", "admin"),
+                          failed_logins=2, locked_until=utcnow() + timedelta(seconds=30))
+    store.create_account(account)
+    assert store.get_account(account.id) == account
+    assert store.get_account(str(uuid.uuid4())) is None
+
+
+def test_username_taken_in_another_case_is_a_duplicate_and_leaves_nothing_behind(store):
+    store.create_account(new_account("grace", "grace@example.com"))
+    loser = new_account("GRACE", "other@example.com")
+    with pytest.raises(DuplicateKey) as taken:
+        store.create_account(loser)
+    assert taken.value.field == "username"
+    assert store.get_account(loser.id) is None
+    # The loser's email was never claimed: it registers fine under a free name.
+    store.create_account(new_account("grace2", "other@example.com"))
+
+
+def test_email_taken_is_a_duplicate_and_the_username_stays_free(store):
+    store.create_account(new_account("alan", "shared@example.com"))
+    with pytest.raises(DuplicateKey) as taken:
+        store.create_account(new_account("turing", "SHARED@example.com"))
+    assert taken.value.field == "email"
+    store.create_account(new_account("turing", "turing@example.com"))
+
+
+def test_find_by_username_ignores_case(store):
+    account = new_account("Linus")
+    store.create_account(account)
+    assert store.find_account_by_username("lINUS").id == account.id
+    assert store.find_account_by_username("nobody") is None
+
+
+def test_save_changes_mutable_fields_only(store):
+    account = new_account("barbara")
+    store.create_account(account)
+    changed = dataclasses.replace(account, display_name="B", state="DEACTIVATED", failed_logins=3,
+                                  password_hash="scrypt$1$1$1$11$11", updated_at=utcnow() + timedelta(seconds=1))
+    store.save_account(changed)
+    assert store.get_account(account.id) == changed
+    assert store.find_account_by_username("barbara").username == "barbara"
+
+
+def test_paging_visits_every_account_once_and_ends(store):
+    ids = set()
+    for i in range(5):
+        account = new_account(f"pager{i}")
+        store.create_account(account)
+        ids.add(account.id)
+    seen, token, pages = [], None, 0
+    while True:
+        page, token = store.list_accounts(2, token)
+        seen += [a.id for a in page]
+        pages += 1
+        if token is None:
+            break
+    assert sorted(seen) == sorted(ids) and pages == 3
+
+
+@pytest.mark.parametrize("token", ["garbage", "e30", encode_page_token("x")[:-3] + "!!!", "eyJhZnRlciI6IDF9"])
+def test_page_tokens_it_did_not_issue_are_rejected(store, token):
+    with pytest.raises(InvalidPageToken):
+        store.list_accounts(2, token)
+
+
+def test_clients_are_unique_by_id(store):
+    client = OAuthClient(client_id="client-1", name="reports", secret_hash="ff" * 32,
+                         scopes=("catalog.read",), created_at=utcnow())
+    store.create_client(client)
+    assert store.get_client("client-1") == client
+    with pytest.raises(DuplicateKey):
+        store.create_client(dataclasses.replace(client, name="impostor"))
+    assert store.get_client("client-1").name == "reports"
+
+
+def test_refresh_token_can_be_used_once(store):
+    token = new_refresh()
+    store.add_refresh_token(token)
+    assert store.get_refresh_token(token.token_id) == token
+    assert store.mark_refresh_token_used(token.token_id) is True
+    assert store.mark_refresh_token_used(token.token_id) is False
+    assert store.get_refresh_token(token.token_id).used
+
+
+def test_expired_refresh_token_is_not_returned(store):
+    token = new_refresh(expires_in=timedelta(seconds=-1))
+    store.add_refresh_token(token)
+    assert store.get_refresh_token(token.token_id) is None
+    assert store.mark_refresh_token_used(token.token_id) is False
+
+
+def test_family_revocation_and_revoking_every_family_of_a_subject(store):
+    store.add_refresh_token(new_refresh(subject="alice", family="fam-a"))
+    store.add_refresh_token(new_refresh(subject="alice", family="fam-b"))
+    store.add_refresh_token(new_refresh(subject="bob", family="fam-c"))
+    store.revoke_family("fam-a", utcnow() + timedelta(days=1))
+    assert store.is_family_revoked("fam-a") and not store.is_family_revoked("fam-b")
+    store.revoke_subject_tokens("alice")
+    assert store.is_family_revoked("fam-b") and not store.is_family_revoked("fam-c")
+
+
+def test_signing_keys_are_listed_newest_first_and_can_be_retired(store):
+    old = SigningKey(kid="old", private_pem=b"pem-old", created_at=utcnow() - timedelta(hours=1))
+    new = SigningKey(kid="new", private_pem=b"pem-new", created_at=utcnow())
+    store.add_signing_key(old)
+    store.add_signing_key(new)
+    assert [k.kid for k in store.list_signing_keys()] == ["new", "old"]
+    retired_at = utcnow()
+    store.retire_signing_key("old", retired_at)
+    assert store.list_signing_keys()[1].retired_at == retired_at and store.list_signing_keys()[0].retired_at is None
+
+
+def test_concurrent_registrations_of_one_username_have_exactly_one_winner(store):
+    attempts = 25
+    barrier = threading.Barrier(attempts)
+    outcomes = []
+
+    def register(i):
+        barrier.wait()
+        try:
+            store.create_account(new_account("Contested" if i % 2 else "contested", f"c{i}@example.com"))
+            outcomes.append("created")
+        except DuplicateKey as taken:
+            outcomes.append(taken.field)
+
+    threads = [threading.Thread(target=register, args=(i,)) for i in range(attempts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert outcomes.count("created") == 1 and outcomes.count("username") == attempts - 1
+    # The losers' emails were released or never claimed.
+    store.create_account(new_account("someone", "c0@example.com" if outcomes else "x@example.com"))
