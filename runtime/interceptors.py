@@ -8,14 +8,17 @@ with a CA-signed certificate can always probe a service.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from typing import Callable, Mapping
 
 import grpc
 
 from runtime import errors
+from runtime.access import AccessDenied, authorize
 from runtime.identity import peer_workload
 from runtime.policy import MethodPolicy
+from runtime.tokens import Claims, TokenError, TokenVerifier, bearer_token
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -25,6 +28,8 @@ OPEN_SERVICES = (
     "/grpc.reflection.v1alpha.ServerReflection/",
 )
 
+_CLAIMS: contextvars.ContextVar[Claims | None] = contextvars.ContextVar("claims", default=None)
+
 # A check gets the policy, the request (None for client streams) and the context, and aborts to refuse.
 Check = Callable[[MethodPolicy, object, grpc.ServicerContext], None]
 
@@ -33,8 +38,11 @@ def _wrap(handler: grpc.RpcMethodHandler, guard: Callable[[object, grpc.Servicer
     """Returns a copy of `handler` that runs `guard` before the method body."""
     if handler.unary_unary:
         def unary_unary(request, context):
-            guard(request, context)
-            return handler.unary_unary(request, context)
+            # A fresh context per call, so the caller's claims (a contextvar) never leak to the next call.
+            def run():
+                guard(request, context)
+                return handler.unary_unary(request, context)
+            return contextvars.copy_context().run(run)
         return grpc.unary_unary_rpc_method_handler(unary_unary, handler.request_deserializer, handler.response_serializer)
     if handler.unary_stream:
         def unary_stream(request, context):
@@ -84,3 +92,31 @@ class AuthorizationInterceptor(grpc.ServerInterceptor):
                 check(policy, request, context)
 
         return _wrap(handler, guard)
+
+
+def current_claims() -> Claims | None:
+    """The verified end-user token of the call being served (None for methods without scopes)."""
+    return _CLAIMS.get()
+
+
+def token_check(verifier: TokenVerifier) -> Check:
+    """Re-verifies the end user's token forwarded by the caller and applies the method's scopes
+    and owner rule, so a workload cannot act for a user without that user's token."""
+
+    def check(policy: MethodPolicy, request, context: grpc.ServicerContext) -> None:
+        if not policy.needs_token:
+            return
+        metadata = dict(context.invocation_metadata())
+        try:
+            claims = verifier.verify(bearer_token(metadata.get("authorization")))
+        except TokenError as error:
+            errors.abort(context, grpc.StatusCode.UNAUTHENTICATED, error.description,
+                         reason="INVALID_TOKEN" if error.error else "MISSING_TOKEN", domain="access")
+        try:
+            authorize(policy, claims, request)
+        except AccessDenied as denied:
+            errors.abort(context, grpc.StatusCode.PERMISSION_DENIED, str(denied), reason=denied.reason,
+                         domain="access", metadata={"missing_scopes": " ".join(sorted(denied.missing_scopes))})
+        _CLAIMS.set(claims)
+
+    return check

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from runtime.interceptors import token_check
 from runtime.server import ServiceServer
 from runtime.settings import ServerSettings
+from runtime.tokens import JwksCache, TokenVerifier, VerifierSettings
 from services.accounts.domain import PasswordHasher
 from services.accounts.oauth import AuthorizationServer, TokenSettings
 from services.accounts.service import AccountsService
@@ -26,9 +28,10 @@ def load_settings(environ=None) -> ServerSettings:
 
 def token_settings(settings: ServerSettings) -> TokenSettings:
     env = settings.env
+    verifier = VerifierSettings.from_env(env)  # sign with exactly what verifiers expect
     return TokenSettings(
-        issuer=env.str("TOKEN_ISSUER", "https://shop.local"),
-        audience=env.str("TOKEN_AUDIENCE", "shop-api"),
+        issuer=verifier.issuer,
+        audience=verifier.audience,
         access_ttl=timedelta(seconds=env.int("ACCESS_TOKEN_TTL_SECONDS", 900, minimum=30, maximum=86400)),
         refresh_ttl=timedelta(seconds=env.int("REFRESH_TOKEN_TTL_SECONDS", 30 * 86400, minimum=60)),
     )
@@ -46,11 +49,15 @@ def create_server(settings: ServerSettings) -> tuple[ServiceServer, int]:
     oauth = AuthorizationServer(store, accounts, token_settings(settings))
     oauth.ensure_signing_key()
     servicer = AccountsServicer(accounts, oauth)
+    verifier_settings = VerifierSettings.from_env(settings.env)
+    # This service holds the keys itself, so it verifies forwarded tokens against its own JWKS.
+    verifier = TokenVerifier(verifier_settings, JwksCache(oauth.jwks, min_interval=1.0))
     server = ServiceServer(
         settings,
         descriptors=[DESCRIPTOR],
         register=lambda s: accounts_pb2_grpc.add_AccountsServiceServicer_to_server(servicer, s),
         ready_check=store.ping,
         on_stop=store.close,
+        checks=(token_check(verifier),),
     )
     return server, server.port

@@ -8,6 +8,9 @@ import pytest
 
 from runtime.settings import ServerSettings
 from services.accounts.server import create_server as create_accounts_server
+from services.accounts.server import password_hasher
+from services.accounts.service import AccountsService
+from services.accounts.store import open_store
 from shop.accounts.v1 import accounts_pb2_grpc
 from tests.support import servers
 
@@ -20,10 +23,27 @@ def pki_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def accounts_port(pki_dir, tmp_path_factory):
-    env = servers.service_env("accounts", pki_dir, tmp_path_factory.mktemp("accounts-data"))
-    with servers.in_process(create_accounts_server, ServerSettings.from_env("accounts", 0, env), pki_dir) as port:
+def accounts_env(pki_dir, tmp_path_factory):
+    return servers.service_env("accounts", pki_dir, tmp_path_factory.mktemp("accounts-data"))
+
+
+@pytest.fixture(scope="module")
+def accounts_port(pki_dir, accounts_env):
+    with servers.in_process(create_accounts_server, ServerSettings.from_env("accounts", 0, accounts_env), pki_dir) as port:
         yield port
+
+
+@pytest.fixture(scope="module")
+def admin_credentials(accounts_env, accounts_port):
+    """An administrator, created the way an operator would: straight in the store (manage.py)."""
+    settings = ServerSettings.from_env("accounts", 0, accounts_env)
+    store = open_store(settings)
+    try:
+        AccountsService(store, password_hasher(settings)).register(
+            "rootadmin", "root@example.com", servers.PASSWORD, {}, roles=("admin",))
+    finally:
+        store.close()
+    return "rootadmin", servers.PASSWORD
 
 
 @pytest.fixture

@@ -8,8 +8,7 @@ from google.rpc import error_details_pb2
 
 from runtime.errors import details_of
 from shop.accounts.v1 import accounts_pb2 as pb
-
-PASSWORD = "correct horse battery"
+from tests.support.servers import PASSWORD, bearer
 
 
 def _register(stub, username, password=PASSWORD, **fields):
@@ -17,9 +16,9 @@ def _register(stub, username, password=PASSWORD, **fields):
         username=username, email=f"{username}@example.com", password=password, **fields), timeout=10)
 
 
-def _fails(call, *args):
+def _fails(call, *args, **kwargs):
     with pytest.raises(grpc.RpcError) as raised:
-        call(*args, timeout=10)
+        call(*args, timeout=10, **kwargs)
     return raised.value
 
 
@@ -32,10 +31,15 @@ def _token(stub, username, password=PASSWORD, timeout=10):
     return stub.IssueToken(pb.IssueTokenRequest(grant_type="password", username=username, password=password), timeout=timeout)
 
 
+def _as(stub, username, password=PASSWORD):
+    """Metadata with a fresh access token of `username`."""
+    return bearer(_token(stub, username, password).access_token)
+
+
 def test_registered_account_reads_back_without_secrets(accounts, unique):
     edge, name = accounts(), unique()
     created = _register(edge, name, profile=pb.Profile(display_name="Ada", locale="en-GB"))
-    fetched = edge.GetAccount(pb.GetAccountRequest(id=created.id), timeout=5)
+    fetched = edge.GetAccount(pb.GetAccountRequest(id=created.id), timeout=5, metadata=_as(edge, name))
     assert fetched == created
     assert (fetched.username, fetched.profile.display_name, fetched.state) == (name, "Ada", pb.ACTIVE)
     assert PASSWORD not in str(fetched) and "scrypt" not in str(fetched)
@@ -57,21 +61,24 @@ def test_weak_password_and_missing_fields_are_invalid_argument_with_each_violati
     assert {"username", "email", "password"} <= fields
 
 
-def test_unknown_id_is_not_found_and_malformed_id_is_invalid_argument(accounts):
+def test_unknown_id_is_not_found_and_malformed_id_is_invalid_argument(accounts, admin_credentials):
     edge = accounts()
-    assert _fails(edge.GetAccount, pb.GetAccountRequest(id="6f1c1a38-3a4e-4c71-9a55-0d1f8c2b7e10")).code() == grpc.StatusCode.NOT_FOUND
-    malformed = _fails(edge.GetAccount, pb.GetAccountRequest(id="../etc/passwd"))
+    admin = _as(edge, *admin_credentials)
+    assert _fails(edge.GetAccount, pb.GetAccountRequest(id="6f1c1a38-3a4e-4c71-9a55-0d1f8c2b7e10"), metadata=admin).code() == grpc.StatusCode.NOT_FOUND
+    malformed = _fails(edge.GetAccount, pb.GetAccountRequest(id="../etc/passwd"), metadata=admin)
     assert malformed.code() == grpc.StatusCode.INVALID_ARGUMENT and ("id", "must be a UUID") in _violations(malformed)
 
 
 def test_profile_update_changes_only_the_masked_fields(accounts, unique):
-    edge = accounts()
-    created = _register(edge, unique(), profile=pb.Profile(display_name="Before", bio="keep me"))
+    edge, name = accounts(), unique()
+    created = _register(edge, name, profile=pb.Profile(display_name="Before", bio="keep me"))
+    owner = _as(edge, name)
     updated = edge.UpdateAccount(pb.UpdateAccountRequest(
         id=created.id, profile=pb.Profile(display_name="After", bio="ignored"),
-        update_mask=field_mask_pb2.FieldMask(paths=["display_name"])), timeout=5)
+        update_mask=field_mask_pb2.FieldMask(paths=["display_name"])), timeout=5, metadata=owner)
     assert (updated.profile.display_name, updated.profile.bio) == ("After", "keep me")
-    error = _fails(edge.UpdateAccount, pb.UpdateAccountRequest(id=created.id, update_mask=field_mask_pb2.FieldMask(paths=["email"])))
+    error = _fails(edge.UpdateAccount, pb.UpdateAccountRequest(id=created.id, update_mask=field_mask_pb2.FieldMask(paths=["email"])),
+                   metadata=owner)
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
@@ -130,33 +137,37 @@ def test_unsupported_grant_type_is_invalid_argument_with_the_oauth_error_code(ac
 def test_deactivated_account_cannot_sign_in(accounts, unique):
     edge, name = accounts(), unique()
     account = _register(edge, name)
-    refresh = _token(edge, name).refresh_token
-    assert edge.DeactivateAccount(pb.DeactivateAccountRequest(id=account.id), timeout=5).state == pb.DEACTIVATED
+    issued = _token(edge, name)
+    refresh = issued.refresh_token
+    deactivated = edge.DeactivateAccount(pb.DeactivateAccountRequest(id=account.id), timeout=5, metadata=bearer(issued.access_token))
+    assert deactivated.state == pb.DEACTIVATED
     assert _fails(_token, edge, name).code() == grpc.StatusCode.UNAUTHENTICATED
     assert _fails(edge.IssueToken, pb.IssueTokenRequest(grant_type="refresh_token", refresh_token=refresh)).code() == grpc.StatusCode.UNAUTHENTICATED
 
 
-def test_list_accounts_pages_with_an_opaque_token(accounts, unique):
+def test_list_accounts_pages_with_an_opaque_token(accounts, unique, admin_credentials):
     operator = accounts("operator")
+    admin = _as(accounts(), *admin_credentials)
     for _ in range(3):
         _register(accounts(), unique("pager"))
     seen, token = [], ""
     while True:
-        page = operator.ListAccounts(pb.ListAccountsRequest(page_size=2, page_token=token), timeout=5)
+        page = operator.ListAccounts(pb.ListAccountsRequest(page_size=2, page_token=token), timeout=5, metadata=admin)
         assert len(page.accounts) <= 2
         seen += [a.id for a in page.accounts]
         token = page.next_page_token
         if not token:
             break
     assert len(seen) == len(set(seen)) >= 3
-    bad = _fails(operator.ListAccounts, pb.ListAccountsRequest(page_token="not-a-token"))
+    bad = _fails(operator.ListAccounts, pb.ListAccountsRequest(page_token="not-a-token"), metadata=admin)
     assert bad.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert _fails(operator.ListAccounts, pb.ListAccountsRequest(page_size=1000)).code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert _fails(operator.ListAccounts, pb.ListAccountsRequest(page_size=1000), metadata=admin).code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_client_credentials_grant_for_a_registered_client(accounts):
+def test_client_credentials_grant_for_a_registered_client(accounts, admin_credentials):
     operator = accounts("operator")
-    created = operator.CreateClient(pb.CreateClientRequest(name="reporting", scopes=["catalog.read"]), timeout=5)
+    created = operator.CreateClient(pb.CreateClientRequest(name="reporting", scopes=["catalog.read"]), timeout=5,
+                                    metadata=_as(operator, *admin_credentials))
     issued = operator.IssueToken(pb.IssueTokenRequest(
         grant_type="client_credentials", client_id=created.client_id, client_secret=created.client_secret), timeout=5)
     claims = jwt.decode(issued.access_token, options={"verify_signature": False})
@@ -164,3 +175,42 @@ def test_client_credentials_grant_for_a_registered_client(accounts):
     wrong = _fails(operator.IssueToken, pb.IssueTokenRequest(
         grant_type="client_credentials", client_id=created.client_id, client_secret="guess"))
     assert wrong.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+# --- defense in depth: the service re-checks the end user's token, whoever the caller is -----------
+
+def test_a_trusted_workload_without_a_user_token_cannot_read_an_account(accounts, unique):
+    edge, name = accounts(), unique()
+    account = _register(edge, name)
+    error = _fails(edge.GetAccount, pb.GetAccountRequest(id=account.id))
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_a_forged_token_is_rejected_by_the_service(accounts, unique):
+    edge, name = accounts(), unique()
+    account = _register(edge, name)
+    forged = jwt.encode({"sub": account.id, "scope": "accounts.read accounts.admin", "iss": "https://shop.local",
+                         "aud": "shop-api", "exp": 4102444800, "iat": 1700000000, "jti": "x"}, "s" * 32, algorithm="HS256")
+    error = _fails(edge.GetAccount, pb.GetAccountRequest(id=account.id), metadata=bearer(forged))
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_a_user_cannot_read_another_users_account_but_an_admin_can(accounts, unique, admin_credentials):
+    edge, alice, bob = accounts(), unique("alice"), unique("bob")
+    _register(edge, alice)
+    bobs = _register(edge, bob)
+    denied = _fails(edge.GetAccount, pb.GetAccountRequest(id=bobs.id), metadata=_as(edge, alice))
+    assert denied.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert [d.reason for d in details_of(denied) if isinstance(d, error_details_pb2.ErrorInfo)] == ["NOT_OWNER"]
+    assert edge.GetAccount(pb.GetAccountRequest(id=bobs.id), timeout=5, metadata=_as(edge, *admin_credentials)).id == bobs.id
+
+
+def test_a_token_without_the_methods_scope_is_permission_denied(accounts, unique):
+    edge, name = accounts(), unique()
+    account = _register(edge, name)
+    read_only = edge.IssueToken(pb.IssueTokenRequest(grant_type="password", username=name, password=PASSWORD,
+                                                     scope="accounts.read"), timeout=10).access_token
+    error = _fails(edge.UpdateAccount, pb.UpdateAccountRequest(id=account.id, profile=pb.Profile(bio="x")),
+                   metadata=bearer(read_only))
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert [d.reason for d in details_of(error) if isinstance(d, error_details_pb2.ErrorInfo)] == ["INSUFFICIENT_SCOPE"]

@@ -12,7 +12,7 @@ from shop.accounts.v1 import accounts_pb2_grpc
 from tests.support import servers
 
 pytestmark = pytest.mark.cassandra
-PASSWORD = "correct horse battery"
+PASSWORD = servers.PASSWORD
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +49,9 @@ def test_concurrent_registrations_of_one_username_let_exactly_one_through(cassan
 def test_sign_in_refresh_and_replay_detection_work_on_cassandra(cassandra_accounts):
     account = cassandra_accounts.CreateAccount(pb.CreateAccountRequest(
         username="cassie", email="cassie@example.com", password=PASSWORD), timeout=10)
-    assert cassandra_accounts.GetAccount(pb.GetAccountRequest(id=account.id), timeout=5).username == "cassie"
     first = cassandra_accounts.IssueToken(pb.IssueTokenRequest(grant_type="password", username="CASSIE", password=PASSWORD), timeout=10)
+    fetched = cassandra_accounts.GetAccount(pb.GetAccountRequest(id=account.id), timeout=5, metadata=servers.bearer(first.access_token))
+    assert fetched == account
     second = cassandra_accounts.IssueToken(pb.IssueTokenRequest(grant_type="refresh_token", refresh_token=first.refresh_token), timeout=10)
     with pytest.raises(grpc.RpcError) as replay:
         cassandra_accounts.IssueToken(pb.IssueTokenRequest(grant_type="refresh_token", refresh_token=first.refresh_token), timeout=10)

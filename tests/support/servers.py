@@ -23,6 +23,7 @@ from runtime.settings import ServerSettings
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TRUST_DOMAIN = "shop.local"
+PASSWORD = "correct horse battery"
 # Tests hash many passwords; scrypt's cost is a setting, lowered here only.
 FAST_HASH = {"PASSWORD_SCRYPT_LOG2_N": "10"}
 
@@ -136,3 +137,8 @@ class ServiceProcess:
                 self.process.kill()
                 self.process.wait()
         return self.process.returncode
+
+
+def bearer(token: str) -> tuple[tuple[str, str]]:
+    """gRPC metadata carrying an end user's access token, as the edge forwards it."""
+    return (("authorization", f"Bearer {token}"),)
