@@ -1,0 +1,79 @@
+"""Tokens that must be refused, each built from a real signing key so only one thing is wrong.
+
+Used by the verifier's unit tests and by the edge's security tests, so both face the same table.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+
+from services.accounts.domain import SigningKey
+from services.accounts.oauth import new_signing_key, public_jwk
+from services.accounts.domain import utcnow
+
+ISSUER, AUDIENCE = "https://shop.local", "shop-api"
+
+
+def good_claims(subject: str = "6f1c1a38-3a4e-4c71-9a55-0d1f8c2b7e10", scope: str = "accounts.read") -> dict:
+    now = int(time.time())
+    return {"iss": ISSUER, "aud": AUDIENCE, "sub": subject, "iat": now, "nbf": now, "exp": now + 600,
+            "jti": "j1", "scope": scope}
+
+
+def sign(key: SigningKey, claims: dict, **header) -> str:
+    private = serialization.load_pem_private_key(key.private_pem, password=None)
+    return jwt.encode(claims, private, algorithm="ES256", headers={"kid": key.kid, **header})
+
+
+def _b64(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def bad_tokens(key: SigningKey, subject: str, scope: str = "accounts.read") -> dict[str, str]:
+    """name -> token; every one must be rejected as invalid_token."""
+    claims = good_claims(subject, scope)
+    now = int(time.time())
+    public_pem = serialization.load_pem_private_key(key.private_pem, password=None).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    valid = sign(key, claims)
+    head, payload, signature = valid.split(".")
+    without = lambda name: sign(key, {k: v for k, v in claims.items() if k != name})  # noqa: E731
+    stranger = new_signing_key(utcnow())
+    return {
+        "alg-none": f"{_b64({'alg': 'none', 'typ': 'JWT', 'kid': key.kid})}.{payload}.",
+        "hs256-with-public-key": _hs256(claims, public_pem, key.kid),
+        "expired": sign(key, {**claims, "iat": now - 7200, "nbf": now - 7200, "exp": now - 3600}),
+        "not-yet-valid": sign(key, {**claims, "nbf": now + 3600}),
+        "issued-in-the-future": sign(key, {**claims, "iat": now + 3600}),
+        "wrong-issuer": sign(key, {**claims, "iss": "https://evil.example"}),
+        "issuer-prefix": sign(key, {**claims, "iss": ISSUER + ".evil.example"}),
+        "wrong-audience": sign(key, {**claims, "aud": "another-api"}),
+        "missing-aud": without("aud"),
+        "missing-exp": without("exp"),
+        "missing-sub": without("sub"),
+        "tampered-payload": f"{head}.{_b64({**claims, 'scope': scope + ' accounts.admin'})}.{signature}",
+        "unknown-kid": sign(stranger, claims),
+        "kid-of-a-real-key-but-other-signer": sign(stranger, claims, kid=key.kid),
+        "oversized": sign(key, {**claims, "pad": "x" * 5000}),
+        "garbage": "not.a.jwt",
+        "empty-segments": "..",
+    }
+
+
+def _hs256(claims: dict, secret: bytes, kid: str) -> str:
+    # PyJWT refuses to HMAC with a PEM key, so build the classic confusion token by hand.
+    import hashlib
+    import hmac
+
+    signing_input = f"{_b64({'alg': 'HS256', 'typ': 'JWT', 'kid': kid})}.{_b64(claims)}"
+    digest = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{base64.urlsafe_b64encode(digest).rstrip(b'=').decode()}"
+
+
+def jwks_of(*keys: SigningKey) -> list[dict]:
+    return [public_jwk(k) for k in keys]
