@@ -1,7 +1,5 @@
 """The accounts service on a real Cassandra, called over real mTLS."""
 
-import threading
-
 import grpc
 import pytest
 
@@ -10,6 +8,7 @@ from services.accounts.server import create_server
 from shop.accounts.v1 import accounts_pb2 as pb
 from shop.accounts.v1 import accounts_pb2_grpc
 from tests.support import servers
+from tests.support.concurrency import race
 
 pytestmark = pytest.mark.cassandra
 PASSWORD = servers.PASSWORD
@@ -25,23 +24,16 @@ def cassandra_accounts(pki_dir, tmp_path_factory, cassandra_settings):
 
 def test_concurrent_registrations_of_one_username_let_exactly_one_through(cassandra_accounts):
     attempts = 24
-    barrier = threading.Barrier(attempts)
-    outcomes = []
 
     def register(i):
-        barrier.wait()
         try:
             cassandra_accounts.CreateAccount(pb.CreateAccountRequest(
                 username="Contested" if i % 2 else "contested", email=f"c{i}@example.com", password=PASSWORD), timeout=30)
-            outcomes.append(grpc.StatusCode.OK)
+            return grpc.StatusCode.OK
         except grpc.RpcError as error:
-            outcomes.append(error.code())
+            return error.code()
 
-    threads = [threading.Thread(target=register, args=(i,)) for i in range(attempts)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    outcomes = race(attempts, register)
     assert outcomes.count(grpc.StatusCode.OK) == 1
     assert outcomes.count(grpc.StatusCode.ALREADY_EXISTS) == attempts - 1
 
