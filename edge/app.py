@@ -1,0 +1,116 @@
+"""The edge: the only public door. REST/JSON in, gRPC over mTLS out.
+
+    app = create_app()                 # configuration from the environment (edge/config.py)
+    app = create_app({"EDGE_UPSTREAMS": ..., ...})   # or from a mapping, in tests
+
+Routes come from the services' `google.api.http` annotations; the edge has no code per RPC.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from typing import Mapping
+
+import grpc
+from flask import Flask, g, jsonify, request
+from google.protobuf import json_format, message_factory
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from werkzeug.exceptions import HTTPException
+
+from edge import openapi
+from edge.config import EdgeConfig
+from edge.descriptors import load_method, load_service
+from edge.oauth import oauth_blueprint
+from edge.problems import from_rpc_error, problem
+from edge.routes import bad_request, register_routes
+from edge.templates import CONVERTERS
+from edge.transcoding import BadRequest
+from edge.upstream import Upstreams
+from runtime.channels import ChannelPool
+from runtime.tokens import JwksCache, TokenVerifier
+
+_LOGGER = logging.getLogger(__name__)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def _jwks_fetcher(upstreams: Upstreams, method):
+    def fetch() -> list[dict]:
+        empty = message_factory.GetMessageClass(method.input_type)()
+        response = upstreams.call(method, empty, timeout=5)
+        return json_format.MessageToDict(response, preserving_proto_field_name=True).get("keys", [])
+    return fetch
+
+
+def create_app(config: EdgeConfig | Mapping[str, str] | None = None) -> Flask:
+    cfg = config if isinstance(config, EdgeConfig) else EdgeConfig.from_env(config)
+    app = Flask(__name__, static_folder=None)
+    app.config.update(MAX_CONTENT_LENGTH=cfg.max_body_bytes, TOKEN_ISSUER=cfg.verifier.issuer)
+    app.json.sort_keys = False
+    app.url_map.converters.update(CONVERTERS)
+
+    services = [load_service(name) for name in cfg.upstreams]
+    by_target: dict[str, list] = {}
+    for service in services:
+        by_target.setdefault(cfg.upstreams[service.full_name], []).append(service)
+    upstreams = Upstreams(cfg.upstreams, ChannelPool(cfg.tls, by_target))
+    jwks_method = load_method(cfg.jwks_method)
+    verifier = TokenVerifier(cfg.verifier, JwksCache(_jwks_fetcher(upstreams, jwks_method), cfg.verifier.jwks_refresh_seconds))
+
+    routes = register_routes(app, services, upstreams, verifier, cfg.deadline_seconds)
+    scopes = sorted({s for _, policy in routes for s in policy.scopes | policy.bypass_scopes})
+    app.register_blueprint(oauth_blueprint(
+        upstreams, load_method(cfg.token_method) if cfg.token_method else None,
+        load_method(cfg.revoke_method) if cfg.revoke_method else None, jwks_method, scopes))
+    app.register_blueprint(openapi.blueprint(routes, scopes, cfg))
+    _add_health(app, upstreams)
+    _add_request_handling(app)
+    return app
+
+
+def _add_health(app: Flask, upstreams: Upstreams) -> None:
+    @app.get("/healthz")
+    def healthz():
+        return jsonify(status="ok")
+
+    @app.get("/readyz")
+    def readyz():
+        """Ready when every upstream answers grpc.health SERVING."""
+        checks = {}
+        for target in sorted(set(upstreams.targets().values())):
+            try:
+                reply = health_pb2_grpc.HealthStub(upstreams.channel(target)).Check(
+                    health_pb2.HealthCheckRequest(), timeout=1)
+                checks[target] = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+            except grpc.RpcError as error:
+                checks[target] = error.code().name
+        ready = all(status == "SERVING" for status in checks.values())
+        return jsonify(status="ready" if ready else "not ready", upstreams=checks), 200 if ready else 503
+
+
+def _add_request_handling(app: Flask) -> None:
+    @app.before_request
+    def assign_request_id():
+        given = request.headers.get("X-Request-Id", "")
+        g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+    @app.after_request
+    def finish(response):
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    app.register_error_handler(BadRequest, bad_request)
+    app.register_error_handler(grpc.RpcError, from_rpc_error)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        headers = {"Allow": ", ".join(error.valid_methods)} if getattr(error, "valid_methods", None) else {}
+        return problem(error.code or 500, error.description or error.name, headers=headers)
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception):
+        _LOGGER.exception("unhandled error on %s %s", request.method, request.path)
+        return problem(500, "the server could not complete this request")

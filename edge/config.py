@@ -1,0 +1,57 @@
+"""Edge configuration from the environment (or a mapping, for tests), validated at start.
+
+    EDGE_UPSTREAMS      pkg.Service=host:port,...   which services to expose, and where they run
+    JWKS_METHOD         /pkg.Service/Method         the RPC that returns the token signing keys
+    OAUTH_TOKEN_METHOD  /pkg.Service/Method         RFC 6749 token endpoint (optional)
+    OAUTH_REVOKE_METHOD /pkg.Service/Method         RFC 7009 revocation endpoint (optional)
+    TOKEN_ISSUER, TOKEN_AUDIENCE                    what access tokens must say
+    EDGE_DEADLINE_SECONDS (10), EDGE_MAX_BODY_BYTES (65536)
+    TLS_DIR or TLS_CA_FILE/TLS_CERT_FILE/TLS_KEY_FILE   the edge's workload certificate
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from runtime.settings import ConfigError, Env, TlsFiles
+from runtime.tokens import VerifierSettings
+
+
+def _method(env: Env, name: str, required: bool) -> str:
+    value = env.str(name, None if required else "")
+    if value and (not value.startswith("/") or value.count("/") != 2):
+        raise ConfigError(f"{name} must look like /package.Service/Method, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    upstreams: dict[str, str]  # service full name -> target
+    tls: TlsFiles
+    verifier: VerifierSettings
+    jwks_method: str
+    token_method: str
+    revoke_method: str
+    deadline_seconds: float
+    max_body_bytes: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "EdgeConfig":
+        env = Env(environ)
+        upstreams = {}
+        for entry in env.list("EDGE_UPSTREAMS"):
+            service, _, target = entry.partition("=")
+            if not service.strip() or not target.strip():
+                raise ConfigError(f"EDGE_UPSTREAMS entries must be Service=host:port, got {entry!r}")
+            upstreams[service.strip()] = target.strip()
+        return cls(
+            upstreams=upstreams,
+            tls=TlsFiles.from_env(env, env.str("TLS_DIR", ".dev/pki"), "edge"),
+            verifier=VerifierSettings.from_env(env),
+            jwks_method=_method(env, "JWKS_METHOD", required=True),
+            token_method=_method(env, "OAUTH_TOKEN_METHOD", required=False),
+            revoke_method=_method(env, "OAUTH_REVOKE_METHOD", required=False),
+            deadline_seconds=env.float("EDGE_DEADLINE_SECONDS", 10.0, minimum=0.1),
+            max_body_bytes=env.int("EDGE_MAX_BODY_BYTES", 64 * 1024, minimum=1024),
+        )

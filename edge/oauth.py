@@ -1,0 +1,137 @@
+"""OAuth2 endpoints, translated to the authorization server's RPCs (the edge keeps no secrets).
+
+    POST /oauth2/token        RFC 6749 (password, client_credentials, refresh_token), form-encoded
+    POST /oauth2/revoke       RFC 7009
+    GET  /.well-known/jwks.json
+    GET  /.well-known/oauth-authorization-server   RFC 8414
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from urllib.parse import unquote
+
+import grpc
+from flask import Blueprint, Response, json, request
+from google.protobuf import json_format, message_factory
+from google.rpc import error_details_pb2
+
+from edge.upstream import Upstreams
+from runtime.errors import details_of
+
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_FORM = "application/x-www-form-urlencoded"
+_ERROR_STATUS = {"invalid_client": 401}
+
+
+def _oauth_error(error: str, description: str, status: int = 400, headers: dict | None = None) -> Response:
+    body = json.dumps({"error": error, "error_description": description})
+    all_headers = {**_NO_STORE, **(headers or {})}
+    if status == 401:
+        all_headers["WWW-Authenticate"] = 'Basic realm="shop"'
+    return Response(body, status=status, mimetype="application/json", headers=all_headers)
+
+
+def _from_rpc_error(error: grpc.RpcError) -> Response:
+    reason, retry = "", None
+    for detail in details_of(error):
+        if isinstance(detail, error_details_pb2.ErrorInfo):
+            reason = detail.reason.lower()
+        elif isinstance(detail, error_details_pb2.RetryInfo):
+            retry = str(max(1, round(detail.retry_delay.ToTimedelta().total_seconds())))
+    code = error.code()
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return _oauth_error("invalid_grant", error.details(), 429, {"Retry-After": retry or "30"})
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return _oauth_error("temporarily_unavailable", "the authorization server is unavailable", 503)
+    if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNAUTHENTICATED):
+        error_code = reason if reason.startswith(("invalid_", "unsupported_")) else "invalid_request"
+        return _oauth_error(error_code, error.details(), _ERROR_STATUS.get(error_code, 400))
+    return _oauth_error("server_error", "the authorization server could not complete the request", 500)
+
+
+def _client_credentials() -> tuple[str, str] | None:
+    """client_secret_basic (RFC 6749 section 2.3.1): form-urlencoded id and secret in Basic auth."""
+    header = request.headers.get("Authorization", "")
+    if not header.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return ("", "")
+    client_id, _, secret = decoded.partition(":")
+    return unquote(client_id), unquote(secret)
+
+
+def _form_request(method, extra: dict[str, str]):
+    """The RPC request built from form fields that name its fields (unknown ones are ignored, RFC 6749 3.2)."""
+    message = message_factory.GetMessageClass(method.input_type)()
+    fields = method.input_type.fields_by_name
+    for name, value in {**request.form.to_dict(), **extra}.items():
+        if name in fields and fields[name].type == fields[name].TYPE_STRING:
+            setattr(message, name, value)
+    return message
+
+
+def oauth_blueprint(upstreams: Upstreams, token_method, revoke_method, jwks_method, scopes: list[str]) -> Blueprint:
+    bp = Blueprint("oauth2", __name__)
+
+    def form_call(method):
+        if (request.mimetype or "") != _FORM:
+            return None, _oauth_error("invalid_request", f"Content-Type must be {_FORM}")
+        extra = {}
+        basic = _client_credentials()
+        if basic is not None:
+            if "client_secret" in request.form:
+                return None, _oauth_error("invalid_request", "use one client authentication method, not two")
+            extra = {"client_id": basic[0], "client_secret": basic[1]}
+        try:
+            return upstreams.call(method, _form_request(method, extra), timeout=10), None
+        except grpc.RpcError as error:
+            return None, _from_rpc_error(error)
+
+    if token_method is not None:
+        @bp.post("/oauth2/token")
+        def token():
+            response, failed = form_call(token_method)
+            if failed:
+                return failed
+            body = json_format.MessageToDict(response, preserving_proto_field_name=True)
+            return Response(json.dumps(body), mimetype="application/json", headers=_NO_STORE)
+
+    if revoke_method is not None:
+        @bp.post("/oauth2/revoke")
+        def revoke():
+            if not request.form.get("token"):
+                return _oauth_error("invalid_request", "token is required")
+            _, failed = form_call(revoke_method)
+            return failed or Response(status=200, headers=_NO_STORE)
+
+    @bp.get("/.well-known/jwks.json")
+    def jwks():
+        response = upstreams.call(jwks_method, message_factory.GetMessageClass(jwks_method.input_type)(), timeout=5)
+        body = json_format.MessageToDict(response, preserving_proto_field_name=True)
+        return Response(json.dumps(body), mimetype="application/jwk-set+json", headers={"Cache-Control": "max-age=60"})
+
+    @bp.get("/.well-known/oauth-authorization-server")
+    def metadata():
+        from flask import current_app
+
+        base = request.host_url.rstrip("/")
+        document = {
+            "issuer": current_app.config["TOKEN_ISSUER"],
+            "jwks_uri": f"{base}/.well-known/jwks.json",
+            "scopes_supported": scopes,
+            # No authorization endpoint (no browser flows), so no response types.
+            "response_types_supported": [],
+            "grant_types_supported": ["password", "client_credentials", "refresh_token"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        }
+        if token_method is not None:
+            document["token_endpoint"] = f"{base}/oauth2/token"
+        if revoke_method is not None:
+            document["revocation_endpoint"] = f"{base}/oauth2/revoke"
+        return Response(json.dumps(document), mimetype="application/json", headers={"Cache-Control": "max-age=300"})
+
+    return bp

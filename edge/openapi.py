@@ -1,0 +1,217 @@
+"""The OpenAPI 3.1 document and the /docs page, generated from the same descriptors as the routes.
+
+Schemas follow the proto3 JSON mapping (lowerCamelCase names, int64 as string, enums by
+name, Timestamp as RFC 3339). Field behaviours become required/readOnly/writeOnly.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+from flask import Blueprint, Response, json, send_from_directory
+from google.api import field_behavior_pb2
+from google.protobuf import descriptor as _d
+
+from edge.transcoding import Binding
+from runtime.policy import MethodPolicy
+
+_F = _d.FieldDescriptor
+_SCALARS = {
+    _F.TYPE_DOUBLE: {"type": "number", "format": "double"}, _F.TYPE_FLOAT: {"type": "number", "format": "float"},
+    _F.TYPE_INT32: {"type": "integer", "format": "int32"}, _F.TYPE_SINT32: {"type": "integer", "format": "int32"},
+    _F.TYPE_SFIXED32: {"type": "integer", "format": "int32"}, _F.TYPE_UINT32: {"type": "integer", "format": "int64", "minimum": 0},
+    _F.TYPE_FIXED32: {"type": "integer", "format": "int64", "minimum": 0},
+    _F.TYPE_INT64: {"type": "string", "format": "int64"}, _F.TYPE_SINT64: {"type": "string", "format": "int64"},
+    _F.TYPE_SFIXED64: {"type": "string", "format": "int64"}, _F.TYPE_UINT64: {"type": "string", "format": "uint64"},
+    _F.TYPE_FIXED64: {"type": "string", "format": "uint64"},
+    _F.TYPE_BOOL: {"type": "boolean"}, _F.TYPE_STRING: {"type": "string"},
+    _F.TYPE_BYTES: {"type": "string", "contentEncoding": "base64"},
+}
+_WELL_KNOWN = {
+    "google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
+    "google.protobuf.Duration": {"type": "string", "pattern": r"^-?\d+(\.\d+)?s$"},
+    "google.protobuf.FieldMask": {"type": "string", "description": "comma-separated field paths"},
+    "google.protobuf.Empty": {"type": "object", "additionalProperties": False},
+    "google.protobuf.Struct": {"type": "object"},
+    "google.protobuf.Value": {},
+}
+_PROBLEM = {
+    "type": "object", "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "detail": {"type": "string"}, "instance": {"type": "string"}, "request_id": {"type": "string"},
+        "code": {"type": "string"}, "reason": {"type": "string"},
+        "violations": {"type": "array", "items": {"type": "object", "properties": {
+            "field": {"type": "string"}, "description": {"type": "string"}}}},
+    },
+}
+_ERRORS = {"400": "Bad request", "401": "Missing or invalid token", "403": "Not allowed", "404": "Not found",
+           "409": "Conflict", "413": "Request body too large", "415": "Unsupported media type",
+           "429": "Too many requests", "503": "Service unavailable", "504": "Service timed out"}
+
+
+def _behaviours(field: _d.FieldDescriptor) -> set[int]:
+    return set(field.GetOptions().Extensions[field_behavior_pb2.field_behavior])
+
+
+class _Schemas:
+    def __init__(self):
+        self.components: dict[str, dict] = {}
+
+    def ref(self, message: _d.Descriptor) -> dict:
+        if message.full_name in _WELL_KNOWN:
+            return dict(_WELL_KNOWN[message.full_name])
+        if message.full_name not in self.components:
+            self.components[message.full_name] = {}  # placeholder first: recursive messages terminate
+            self.components[message.full_name] = self._message(message)
+        return {"$ref": f"#/components/schemas/{message.full_name}"}
+
+    def field(self, field: _d.FieldDescriptor) -> dict:
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            return {"type": "object", "additionalProperties": self.field(field.message_type.fields_by_name["value"])}
+        if field.message_type is not None:
+            single = self.ref(field.message_type)
+        elif field.enum_type is not None:
+            single = {"type": "string", "enum": [v.name for v in field.enum_type.values]}
+        else:
+            single = dict(_SCALARS[field.type])
+        return {"type": "array", "items": single} if field.is_repeated else single
+
+    def _message(self, message: _d.Descriptor, omit: frozenset[str] = frozenset()) -> dict:
+        properties, required = {}, []
+        for field in message.fields:
+            if field.name in omit:
+                continue
+            schema = self.field(field)
+            behaviours = _behaviours(field)
+            if field_behavior_pb2.OUTPUT_ONLY in behaviours:
+                schema = {**schema, "readOnly": True} if "$ref" not in schema else {"allOf": [schema], "readOnly": True}
+            if field_behavior_pb2.INPUT_ONLY in behaviours:
+                schema = {**schema, "writeOnly": True}
+            if field_behavior_pb2.REQUIRED in behaviours:
+                required.append(field.json_name)
+            properties[field.json_name] = schema
+        return {"type": "object", "properties": properties, "additionalProperties": False, **(
+            {"required": required} if required else {})}
+
+
+def _query_parameters(schemas: _Schemas, message: _d.Descriptor, bound: set[str], prefix: str = "", depth: int = 0) -> list[dict]:
+    """Leaf fields not bound by path or body, as query parameters (dotted names for nested ones)."""
+    params = []
+    for field in message.fields:
+        name = prefix + field.json_name
+        if field.name in bound or name in bound:
+            continue
+        is_message = field.message_type is not None and field.message_type.full_name not in _WELL_KNOWN
+        if is_message and not field.is_repeated and depth < 2 and not field.message_type.GetOptions().map_entry:
+            params += _query_parameters(schemas, field.message_type, set(), name + ".", depth + 1)
+        elif not is_message:
+            params.append({"name": name, "in": "query", "required": False, "schema": schemas.field(field),
+                           **({"explode": True} if field.is_repeated else {})})
+    return params
+
+
+def _operation(schemas: _Schemas, binding: Binding, policy: MethodPolicy, operation_id: str) -> dict:
+    method = binding.method
+    request = method.input_type
+    path_params = [{"name": field, "in": "path", "required": True, "schema": {"type": "string", "pattern": r"^[^/:]+$"}}
+                   for field in binding.template.variables.values()]
+    bound = {v.split(".")[0] for v in binding.template.variables.values()}
+    operation = {
+        "operationId": operation_id,
+        "tags": [method.containing_service.full_name],
+        "summary": method.name,
+        "parameters": path_params,
+        "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": _response_schema(schemas, binding)}}}},
+        "security": [{"oauth2": sorted(policy.scopes)}] if policy.needs_token else [],
+    }
+    for status, text in _ERRORS.items():
+        operation["responses"][status] = {"description": text, "content": {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    if binding.body == "*":
+        # Fields bound by the path are not part of the body.
+        body_schema = schemas._message(request, frozenset(bound)) if bound else schemas.ref(request)
+        operation["requestBody"] = {"required": False, "content": {"application/json": {"schema": body_schema}}}
+    elif binding.body:
+        field = request.fields_by_name[binding.body]
+        operation["requestBody"] = {"required": False, "content": {"application/json": {"schema": schemas.field(field)}}}
+        operation["parameters"] += _query_parameters(schemas, request, bound | {binding.body})
+    else:
+        operation["parameters"] += _query_parameters(schemas, request, bound)
+    return operation
+
+
+def _response_schema(schemas: _Schemas, binding: Binding) -> dict:
+    output = binding.method.output_type
+    if binding.response_body:
+        return schemas.field(output.fields_by_name[binding.response_body])
+    return schemas.ref(output)
+
+
+def document(routes: list[tuple[Binding, MethodPolicy]], scopes: list[str], title: str = "Shop API") -> dict:
+    """The OpenAPI 3.1 document for the given routes."""
+    schemas = _Schemas()
+    paths: dict[str, dict] = {}
+    used: set[str] = set()
+    for binding, policy in routes:
+        base = f"{binding.method.containing_service.name}_{binding.method.name}"
+        operation_id = next(f"{base}{n or ''}" for n in range(len(routes) + 1) if f"{base}{n or ''}" not in used)
+        used.add(operation_id)
+        paths.setdefault(binding.template.openapi_path, {})[binding.http_method.lower()] = _operation(
+            schemas, binding, policy, operation_id)
+    components = {name: schemas.components[name] for name in sorted(schemas.components)}
+    components["Problem"] = _PROBLEM
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": "v1",
+                 "description": "Generated from the gRPC service descriptors and their google.api.http annotations."},
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"oauth2": {"type": "oauth2", "flows": {
+                "password": {"tokenUrl": "/oauth2/token", "refreshUrl": "/oauth2/token", "scopes": {s: s for s in scopes}},
+                "clientCredentials": {"tokenUrl": "/oauth2/token", "scopes": {s: s for s in scopes}},
+            }}},
+        },
+    }
+
+
+_DOCS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Shop API</title>
+<link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head>
+<body><div id="ui"></div>
+<script src="/docs/assets/swagger-ui-bundle.js"></script>
+<script src="/docs/assets/swagger-ui-standalone-preset.js"></script>
+<script src="/docs/init.js"></script>
+</body></html>"""
+_DOCS_INIT = """window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui", deepLinking: true,
+  presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: "StandaloneLayout"});"""
+
+
+def _assets_dir() -> pathlib.Path:
+    import swagger_ui  # swagger-ui-py ships Swagger UI's files, so /docs needs no CDN
+
+    return pathlib.Path(swagger_ui.__file__).parent / "static"
+
+
+def blueprint(routes, scopes, _config) -> Blueprint:
+    bp = Blueprint("openapi", __name__)
+    body = json.dumps(document(routes, scopes))
+
+    @bp.get("/openapi.json")
+    def openapi_json():
+        return Response(body, mimetype="application/json", headers={"Cache-Control": "max-age=60"})
+
+    @bp.get("/docs")
+    def docs():
+        return Response(_DOCS_PAGE, mimetype="text/html")
+
+    @bp.get("/docs/init.js")
+    def docs_init():
+        return Response(_DOCS_INIT, mimetype="text/javascript")
+
+    @bp.get("/docs/assets/<path:name>")
+    def docs_assets(name):
+        return send_from_directory(_assets_dir(), name, max_age=3600)
+
+    return bp

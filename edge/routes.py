@@ -1,0 +1,71 @@
+"""One Flask URL rule per `google.api.http` binding, generated from the descriptors at start.
+
+Each generated view does the same five steps for any RPC: verify the bearer token and the
+method's scopes, build the request message, apply the owner rule, call the service with the
+request's deadline, and return the response as proto3 JSON. No view is written per RPC.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, request
+
+from edge import auth
+from edge.problems import problem
+from edge.transcoding import BadRequest, Binding, bindings_of, build_request, response_json
+from edge.upstream import Upstreams, requested_timeout
+from runtime.access import AccessDenied, authorize
+from runtime.policy import MethodPolicy, policy_of
+from runtime.tokens import TokenError, TokenVerifier
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type.split(";")[0].strip().lower() in ("application/json", "") or content_type.endswith("+json")
+
+
+def _view(binding: Binding, policy: MethodPolicy, upstreams: Upstreams, verifier: TokenVerifier, deadline: float):
+    def view(**path_args):
+        claims = None
+        if policy.needs_token:
+            try:
+                claims = auth.verify_request(verifier)
+            except TokenError as error:
+                return auth.unauthorized(error)
+        raw_body = request.get_data(cache=False)
+        if binding.body and raw_body.strip() and not _is_json(request.content_type or ""):
+            return problem(415, "request body must be application/json")
+        message = build_request(binding, path_args, request.args.lists(), raw_body)
+        if claims is not None:
+            try:
+                authorize(policy, claims, message)
+            except AccessDenied as denied:
+                return auth.forbidden(denied)
+        response = upstreams.call(binding.method, message, timeout=requested_timeout(deadline),
+                                  token=claims.token if claims else None)
+        return jsonify(response_json(binding, response))
+
+    return view
+
+
+def register_routes(app: Flask, services, upstreams: Upstreams, verifier: TokenVerifier, deadline: float,
+                    workload: str = "edge") -> list[tuple[Binding, MethodPolicy]]:
+    """Adds a rule per binding of every method the edge's workload may call; returns what it added."""
+    added = []
+    for service in services:
+        for binding in bindings_of(service):
+            policy = policy_of(binding.method)
+            if workload not in policy.callers:
+                continue  # the service would refuse the edge anyway: do not publish the route
+            endpoint = f"{binding.full_method}#{binding.http_method} {binding.template.rule}"
+            app.add_url_rule(binding.template.rule, endpoint=endpoint, methods=[binding.http_method],
+                             view_func=_view(binding, policy, upstreams, verifier, deadline))
+            added.append((binding, policy))
+    _LOGGER.info("edge serves %d routes", len(added))
+    return added
+
+
+def bad_request(error: BadRequest):
+    return problem(400, str(error), violations=error.violations)

@@ -1,0 +1,195 @@
+"""HTTP <-> gRPC translation for one `google.api.http` binding, by the proto3 JSON mapping.
+
+A request message is assembled from three places, as the HttpRule documentation says:
+path variables, the JSON body (`body: "*"` or one field), and query parameters for
+every other field. Anything that names no field, or has the wrong type, is a
+`BadRequest` naming the offending field; nothing is silently dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+from google.api import annotations_pb2
+from google.protobuf import descriptor as _d
+from google.protobuf import json_format, message_factory
+from google.protobuf.message import Message
+
+from edge.templates import PathTemplate, parse
+
+_VERBS = ("get", "put", "post", "delete", "patch")
+# Well-known types whose JSON form is a string, so a query parameter can carry them.
+_STRING_LIKE = {"google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask"}
+
+
+class BadRequest(Exception):
+    """The HTTP request cannot become the RPC's request; `violations` name the fields."""
+
+    def __init__(self, message: str, violations: list[tuple[str, str]] | None = None):
+        super().__init__(message)
+        self.violations = violations or []
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One HTTP route of one RPC."""
+
+    method: _d.MethodDescriptor
+    http_method: str
+    template: PathTemplate
+    body: str            # "", "*" or a field name
+    response_body: str   # "" or a field name
+
+    @property
+    def full_method(self) -> str:
+        return f"/{self.method.containing_service.full_name}/{self.method.name}"
+
+    def request_class(self) -> type[Message]:
+        return message_factory.GetMessageClass(self.method.input_type)
+
+    def response_class(self) -> type[Message]:
+        return message_factory.GetMessageClass(self.method.output_type)
+
+
+def bindings_of(service: _d.ServiceDescriptor) -> list[Binding]:
+    """Every HTTP binding (primary and additional) of the service's unary methods."""
+    found = []
+    for method in service.methods:
+        if method.client_streaming or method.server_streaming:
+            continue
+        options = method.GetOptions()
+        if not options.HasExtension(annotations_pb2.http):
+            continue
+        rule = options.Extensions[annotations_pb2.http]
+        for one in (rule, *rule.additional_bindings):
+            kind = one.WhichOneof("pattern")
+            if kind is None:
+                continue
+            verb, path = (one.custom.kind.upper(), one.custom.path) if kind == "custom" else (kind.upper(), getattr(one, kind))
+            found.append(Binding(method, verb, parse(path), one.body, one.response_body))
+    return found
+
+
+# --- field paths ---------------------------------------------------------------------------------
+
+def _field(message: _d.Descriptor, name: str) -> _d.FieldDescriptor | None:
+    """A field by proto name or JSON name, as proto3 JSON accepts both."""
+    return message.fields_by_name.get(name) or next((f for f in message.fields if f.json_name == name), None)
+
+
+def resolve(message: _d.Descriptor, path: str) -> list[_d.FieldDescriptor]:
+    """The chain of fields a dotted path names; BadRequest if any part names none."""
+    chain, current = [], message
+    for part in path.split("."):
+        field = _field(current, part) if current is not None else None
+        if field is None:
+            raise BadRequest(f"unknown field {path!r}", [(path, "no such field")])
+        chain.append(field)
+        current = field.message_type
+    return chain
+
+
+def _set(target: dict, chain: list[_d.FieldDescriptor], value) -> None:
+    for field in chain[:-1]:
+        target = target.setdefault(field.name, {})
+        if not isinstance(target, dict):
+            raise BadRequest(f"field {field.name!r} is not an object", [(field.name, "must be an object")])
+    target[chain[-1].name] = value
+
+
+def _query_value(chain: list[_d.FieldDescriptor], name: str, values: list[str]):
+    field = chain[-1]
+    is_map = field.message_type is not None and field.message_type.GetOptions().map_entry
+    if is_map or (field.message_type is not None and field.message_type.full_name not in _STRING_LIKE):
+        raise BadRequest(f"query parameter {name!r} names a message field", [(name, "cannot be set from the query string")])
+    if not field.is_repeated and len(values) > 1:
+        raise BadRequest(f"query parameter {name!r} given more than once", [(name, "is not repeated")])
+    if field.type == field.TYPE_BOOL:
+        parsed = []
+        for value in values:
+            if value.lower() not in ("true", "false"):
+                raise BadRequest(f"query parameter {name!r} must be true or false", [(name, "must be true or false")])
+            parsed.append(value.lower() == "true")
+        values = parsed
+    return values if field.is_repeated else values[0]
+
+
+# --- request -------------------------------------------------------------------------------------
+
+def _json_body(raw: bytes) -> object:
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BadRequest(f"malformed JSON body: {error}", [("body", "is not valid JSON")]) from None
+
+
+def build_request(binding: Binding, path_args: Mapping[str, str], query: Iterable[tuple[str, list[str]]],
+                  raw_body: bytes) -> Message:
+    """The RPC request for an HTTP request, or BadRequest naming what does not fit."""
+    descriptor = binding.method.input_type
+    fields: dict = {}
+    if binding.body == "*":
+        body = _json_body(raw_body)
+        if not isinstance(body, dict):
+            raise BadRequest("request body must be a JSON object", [("body", "must be a JSON object")])
+        fields = body
+    elif binding.body:
+        _set(fields, resolve(descriptor, binding.body), _json_body(raw_body))
+    elif raw_body.strip():
+        raise BadRequest("this operation takes no request body", [("body", "must be empty")])
+
+    bound = set()
+    for arg, path in binding.template.variables.items():
+        chain = resolve(descriptor, path)
+        top = chain[0]
+        for key in (top.name, top.json_name):
+            if len(chain) == 1 and key in fields and str(fields[key]) != path_args[arg]:
+                raise BadRequest(f"{path} in the body differs from the path", [(path, "differs from the path")])
+        if len(chain) == 1:
+            fields.pop(top.json_name, None)  # keep one spelling; the path's value wins (they agreed)
+        _set(fields, chain, path_args[arg])
+        bound.add(".".join(f.name for f in chain))
+
+    for name, values in query:
+        if binding.body == "*":
+            raise BadRequest(f"unexpected query parameter {name!r}", [(name, "this operation takes its fields in the body")])
+        chain = resolve(descriptor, name)
+        canonical = ".".join(f.name for f in chain)
+        if canonical in bound or (binding.body and canonical.split(".")[0] == binding.body):
+            raise BadRequest(f"query parameter {name!r} is already bound", [(name, "set by the path or body")])
+        _set(fields, chain, _query_value(chain, name, values))
+    message = binding.request_class()()
+    try:
+        json_format.ParseDict(fields, message, ignore_unknown_fields=False)
+    except json_format.ParseError as error:
+        field, problem = _violation(error)
+        raise BadRequest(f"{field}: {problem}", [(field, problem)]) from None
+    return message
+
+
+def _violation(error: json_format.ParseError) -> tuple[str, str]:
+    """(field, problem) from a json_format error, without its internal type names."""
+    text = str(error)
+    unknown = re.search(r'has no field named "([^"]+)"', text)
+    if unknown:
+        return unknown.group(1), "unknown field"
+    bad_value = re.findall(r"Failed to parse (\w+) field: ([^\n]*)", text)
+    if bad_value:
+        field, detail = bad_value[-1]
+        return field, "invalid value" + (f" ({detail.split(' at ')[0][:120]})" if detail else "")
+    return "body", "does not match the request schema"
+
+
+# --- response ------------------------------------------------------------------------------------
+
+def response_json(binding: Binding, response: Message) -> object:
+    """The HTTP body of a response: the whole message, or its `response_body` field, in proto3 JSON."""
+    as_dict = json_format.MessageToDict(response, always_print_fields_with_no_presence=True)
+    if binding.response_body:
+        return as_dict.get(response.DESCRIPTOR.fields_by_name[binding.response_body].json_name)
+    return as_dict
