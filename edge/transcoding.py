@@ -178,10 +178,10 @@ def _violation(error: json_format.ParseError) -> tuple[str, str]:
     unknown = re.search(r'has no field named "([^"]+)"', text)
     if unknown:
         return unknown.group(1), "unknown field"
-    bad_value = re.findall(r"Failed to parse (\w+) field: ([^\n]*)", text)
-    if bad_value:
-        field, detail = bad_value[-1]
-        return field, "invalid value" + (f" ({detail.split(' at ')[0][:120]})" if detail else "")
+    path = re.findall(r"Failed to parse (\w+) field", text)
+    if path:
+        detail = text.rsplit("field: ", 1)[-1].split(" at ")[0].strip()[:120]
+        return ".".join(path), "invalid value" + (f" ({detail})" if detail else "")
     return "body", "does not match the request schema"
 
 

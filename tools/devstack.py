@@ -1,8 +1,8 @@
-"""`make up`: every service on this machine, on the embedded store, over mTLS.
+"""`make up`: every service and the edge on this machine, on the embedded store, over mTLS.
 
 Creates the dev PKI if needed, seeds the demo OAuth2 client and admin, starts each
-service as a child process, waits until each reports SERVING through grpc.health, prints
-how to call them, and stops them all (by PID) on Ctrl-C or SIGTERM.
+process, waits until each is ready (grpc.health SERVING, the edge's /readyz), prints how
+to call them, and stops them all, by PID, on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -23,52 +24,84 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 PKI = ROOT / ".dev" / "pki"
 DATA = ROOT / ".dev" / "data"
 CREDENTIALS = ROOT / ".dev" / "demo-credentials.json"
+ACCOUNTS = "shop.accounts.v1.AccountsService"
 
-# (name, module, port variable, default port)
-SERVICES = [
-    ("accounts", "services.accounts", "ACCOUNTS_PORT", 50051),
-]
+# name -> (module, port variable, default port, gRPC service it serves)
+SERVICES = {
+    "accounts": ("services.accounts", "ACCOUNTS_PORT", 50051, ACCOUNTS),
+}
+EDGE_PORT = int(os.environ.get("EDGE_PORT", "8080"))
 
 
-def _service_env(name: str, port: int) -> dict[str, str]:
+def _ports() -> dict[str, int]:
+    return {name: int(os.environ.get(var, default)) for name, (_m, var, default, _s) in SERVICES.items()}
+
+
+def _common_env() -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "GRPC_PORT": str(port), "TLS_DIR": str(PKI), "STORE": env.get("STORE", "embedded"),
-        "SQLITE_PATH": str(DATA / f"{name}.sqlite3"), "PYTHONUNBUFFERED": "1",
-    })
+    env.update({"TLS_DIR": str(PKI), "PYTHONUNBUFFERED": "1",
+                # Tokens name the edge as issuer, so its RFC 8414 metadata is consistent.
+                "TOKEN_ISSUER": env.get("TOKEN_ISSUER", f"http://127.0.0.1:{EDGE_PORT}")})
     return env
 
 
-def _wait_serving(port: int, timeout: float = 30.0) -> bool:
+def _service_env(name: str, port: int) -> dict[str, str]:
+    return {**_common_env(), "GRPC_PORT": str(port), "STORE": os.environ.get("STORE", "embedded"),
+            "SQLITE_PATH": str(DATA / f"{name}.sqlite3")}
+
+
+def _edge_env(ports: dict[str, int]) -> dict[str, str]:
+    upstreams = ",".join(f"{SERVICES[name][3]}=127.0.0.1:{port}" for name, port in ports.items())
+    return {**_common_env(), "EDGE_PORT": str(EDGE_PORT), "EDGE_UPSTREAMS": upstreams,
+            "JWKS_METHOD": f"/{ACCOUNTS}/GetJwks", "OAUTH_TOKEN_METHOD": f"/{ACCOUNTS}/IssueToken",
+            "OAUTH_REVOKE_METHOD": f"/{ACCOUNTS}/RevokeToken"}
+
+
+def _grpc_serving(port: int) -> bool:
     creds = grpc.ssl_channel_credentials(
         (PKI / "ca.pem").read_bytes(), (PKI / "operator.key").read_bytes(), (PKI / "operator.pem").read_bytes())
-    deadline = time.monotonic() + timeout
     with grpc.secure_channel(f"127.0.0.1:{port}", creds) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            try:
-                if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
-                    return True
-            except grpc.RpcError:
-                pass
-            time.sleep(0.3)
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+            return reply.status == health_pb2.HealthCheckResponse.SERVING
+        except grpc.RpcError:
+            return False
+
+
+def _edge_ready() -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{EDGE_PORT}/readyz", timeout=2) as reply:
+            return reply.status == 200
+    except OSError:
+        return False
+
+
+def _wait(ready, child: subprocess.Popen, timeout: float = 60) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and child.poll() is None:
+        if ready():
+            return True
+        time.sleep(0.3)
     return False
 
 
 def _banner(ports: dict[str, int]) -> str:
-    tls = f"-cacert {PKI.relative_to(ROOT)}/ca.pem -cert {PKI.relative_to(ROOT)}/operator.pem -key {PKI.relative_to(ROOT)}/operator.key"
-    lines = ["", "Shop is up (embedded store, mTLS everywhere):"]
+    tls = "-cacert .dev/pki/ca.pem -cert .dev/pki/operator.pem -key .dev/pki/operator.key"
+    edge = f"http://127.0.0.1:{EDGE_PORT}"
+    lines = ["", "Shop is up (embedded store, mTLS between every process):", f"  edge      {edge}  (docs: {edge}/docs)"]
     lines += [f"  {name:<9} grpc 127.0.0.1:{port}" for name, port in ports.items()]
-    accounts = ports["accounts"]
     lines += [
         "",
-        "Call it with grpcurl (operator certificate; grpcurl is in .venv/bin):",
-        f"  .venv/bin/grpcurl {tls} 127.0.0.1:{accounts} list",
-        f"  .venv/bin/grpcurl {tls} 127.0.0.1:{accounts} grpc.health.v1.Health/Check",
-        f"  .venv/bin/grpcurl {tls} -d '{{\"username\":\"alice\",\"email\":\"alice@example.com\",\"password\":\"correct horse battery\"}}' \\",
-        f"      127.0.0.1:{accounts} shop.accounts.v1.AccountsService/CreateAccount",
-        f"  .venv/bin/grpcurl {tls} -d '{{\"grant_type\":\"password\",\"username\":\"alice\",\"password\":\"correct horse battery\"}}' \\",
-        f"      127.0.0.1:{accounts} shop.accounts.v1.AccountsService/IssueToken",
+        "Try it with curl:",
+        f"  curl -s -X POST {edge}/v1/accounts -H 'Content-Type: application/json' \\",
+        "       -d '{\"username\":\"alice\",\"email\":\"alice@example.com\",\"password\":\"correct horse battery\"}'",
+        f"  TOKEN=$(curl -s {edge}/oauth2/token -d grant_type=password -d username=alice \\",
+        "       -d 'password=correct horse battery' | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')",
+        "  ID=$(python3 -c 'import base64,json,sys; p=sys.argv[1].split(\".\")[1]; print(json.loads(base64.urlsafe_b64decode(p+\"==\"))[\"sub\"])' $TOKEN)",
+        f"  curl -s {edge}/v1/accounts/$ID -H \"Authorization: Bearer $TOKEN\"",
+        "",
+        "Or a service directly with grpcurl (operator certificate):",
+        f"  .venv/bin/grpcurl {tls} 127.0.0.1:{ports['accounts']} list",
         "",
         f"Demo OAuth2 client and admin credentials: {CREDENTIALS.relative_to(ROOT)} (mode 0600)",
         "Ctrl-C stops everything.",
@@ -79,26 +112,32 @@ def _banner(ports: dict[str, int]) -> str:
 def main() -> int:
     write_dev_pki(PKI)
     DATA.mkdir(parents=True, exist_ok=True)
-    ports = {name: int(os.environ.get(var, default)) for name, _module, var, default in SERVICES}
+    ports = _ports()
     subprocess.run([sys.executable, "-m", "services.accounts.manage", "seed-demo", "--out", str(CREDENTIALS)],
                    env=_service_env("accounts", ports["accounts"]), check=True, cwd=ROOT)
     children: list[subprocess.Popen] = []
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     try:
-        for name, module, _var, _default in SERVICES:
+        for name, (module, _var, _default, _service) in SERVICES.items():
             children.append(subprocess.Popen([sys.executable, "-m", module], env=_service_env(name, ports[name]), cwd=ROOT))
-            if not _wait_serving(ports[name]):
+            if not _wait(lambda: _grpc_serving(ports[name]), children[-1]):
                 print(f"{name} did not become SERVING on port {ports[name]}", file=sys.stderr)
                 return 1
+        children.append(subprocess.Popen([sys.executable, "-m", "edge"], env=_edge_env(ports), cwd=ROOT))
+        if not _wait(_edge_ready, children[-1]):
+            print(f"the edge did not become ready on port {EDGE_PORT}", file=sys.stderr)
+            return 1
         print(_banner(ports), flush=True)
         while not stop and all(child.poll() is None for child in children):
             time.sleep(0.5)
+        if not stop:
+            print("a process exited; stopping the others", file=sys.stderr)
         return 0 if stop else 1
     except KeyboardInterrupt:
         return 0
     finally:
-        for child in children:
+        for child in reversed(children):
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
         for child in children:

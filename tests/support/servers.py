@@ -5,8 +5,8 @@ every kind (valid, from another CA, expired) made by the project's own PKI code.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
+import re
 import pathlib
 import signal
 import subprocess
@@ -105,6 +105,9 @@ def in_process(create_server, settings: ServerSettings, pki_dir: pathlib.Path):
 class ServiceProcess:
     """`python -m <module>` as a child process; learns its port from its startup log line."""
 
+    # "accounts listening on 127.0.0.1:PORT (mTLS)", or gunicorn's "Listening at: http://127.0.0.1:PORT"
+    PORT_LINE = re.compile(r"(?:listening on|Listening at: http://)[\d.]+:(\d+)")
+
     def __init__(self, module: str, env: dict[str, str], timeout: float = 60):
         self.process = subprocess.Popen(
             [sys.executable, "-m", module], env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
@@ -121,9 +124,9 @@ class ServiceProcess:
     def _read(self) -> None:
         for line in self.process.stdout:
             self.lines.append(line)
-            if not self.port and " listening on " in line:
-                message = json.loads(line)["message"]
-                self.port = int(message.split(" listening on ")[1].split()[0].rsplit(":", 1)[1])
+            found = self.PORT_LINE.search(line)
+            if not self.port and found:
+                self.port = int(found.group(1))
                 self._started.set()
         self._started.set()  # the child exited
 

@@ -1,0 +1,66 @@
+"""A real gRPC service for edge tests, built from tests/protos at test time.
+
+Each method answers with its own request, so an HTTP test sees exactly which fields the
+edge set; `Keys` publishes a test signing key so tokens can be minted in the test.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pathlib
+import sys
+import threading
+
+import grpc
+from google.protobuf import json_format
+
+from runtime.interceptors import token_check
+from runtime.server import ServiceServer
+from runtime.tokens import JwksCache, TokenVerifier, VerifierSettings
+from tests.support.bad_tokens import AUDIENCE, ISSUER, jwks_of
+
+PROTOS = pathlib.Path(__file__).resolve().parent.parent / "protos"
+
+
+def compile_echo_proto(out_dir: pathlib.Path):
+    """Compiles the test proto into out_dir, puts it on sys.path and returns the _pb2 module."""
+    from tools.genproto import _include_dirs  # the same include path as `make proto`
+    from grpc_tools import protoc
+
+    includes = [PROTOS, *_include_dirs()]
+    args = ["protoc", *(f"-I{d}" for d in includes), f"--python_out={out_dir}", "edgetest/v1/echo.proto"]
+    if protoc.main(args) != 0:
+        raise RuntimeError("could not compile tests/protos/edgetest/v1/echo.proto")
+    sys.path.insert(0, str(out_dir))
+    return importlib.import_module("edgetest.v1.echo_pb2")
+
+
+class EchoServer:
+    """Serves every EchoService method over mTLS and counts the calls that reach it."""
+
+    def __init__(self, echo_pb2, settings, signing_key):
+        self.calls: list[str] = []
+        self._lock = threading.Lock()
+        self._key = signing_key
+        service = echo_pb2.DESCRIPTOR.services_by_name["EchoService"]
+        handlers = {m.name: self._handler(m, echo_pb2) for m in service.methods}
+        verifier = TokenVerifier(VerifierSettings(issuer=ISSUER, audience=AUDIENCE), JwksCache(lambda: jwks_of(self._key), 0))
+        self.server = ServiceServer(
+            settings, descriptors=[service],
+            register=lambda s: s.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),)),
+            ready_check=lambda: None, checks=(token_check(verifier),))
+        self.port = self.server.port
+
+    def _handler(self, method, echo_pb2):
+        request_class = getattr(echo_pb2, method.input_type.name)
+        response_class = getattr(echo_pb2, method.output_type.name)
+
+        def answer(request, context):
+            with self._lock:
+                self.calls.append(method.name)
+            if method.name == "Keys":
+                return json_format.ParseDict({"keys": jwks_of(self._key)}, echo_pb2.KeySet())
+            return request
+
+        return grpc.unary_unary_rpc_method_handler(
+            answer, request_deserializer=request_class.FromString, response_serializer=response_class.SerializeToString)
