@@ -50,3 +50,14 @@ def cassandra_settings(cassandra_contact_point):
         for keyspace in created[:-1]:
             session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}")
         session.cluster.shutdown()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    """accounts and the edge (gunicorn) as real processes over real mTLS, for end-to-end tests."""
+    from tests.support.servers import write_test_pki
+    from tests.support.stack import Stack
+
+    running = Stack(write_test_pki(tmp_path_factory.mktemp("stack-pki")), tmp_path_factory.mktemp("stack-data"))
+    yield running
+    running.stop()
