@@ -8,9 +8,6 @@ import pytest
 
 from runtime.settings import ServerSettings
 from services.accounts.server import create_server as create_accounts_server
-from services.accounts.server import password_hasher
-from services.accounts.service import AccountsService
-from services.accounts.store import open_store
 from shop.accounts.v1 import accounts_pb2_grpc
 from tests.support import servers
 
@@ -35,15 +32,7 @@ def accounts_port(pki_dir, accounts_env):
 
 @pytest.fixture(scope="module")
 def admin_credentials(accounts_env, accounts_port):
-    """An administrator, created the way an operator would: straight in the store (manage.py)."""
-    settings = ServerSettings.from_env("accounts", 0, accounts_env)
-    store = open_store(settings)
-    try:
-        AccountsService(store, password_hasher(settings)).register(
-            "rootadmin", "root@example.com", servers.PASSWORD, {}, roles=("admin",))
-    finally:
-        store.close()
-    return "rootadmin", servers.PASSWORD
+    return servers.create_admin(accounts_env, "rootadmin")
 
 
 @pytest.fixture

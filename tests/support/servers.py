@@ -145,3 +145,19 @@ class ServiceProcess:
 def bearer(token: str) -> tuple[tuple[str, str]]:
     """gRPC metadata carrying an end user's access token, as the edge forwards it."""
     return (("authorization", f"Bearer {token}"),)
+
+
+def create_admin(accounts_env: dict[str, str], username: str) -> tuple[str, str]:
+    """An administrator made the way an operator makes one: directly in the accounts store."""
+    from services.accounts.server import password_hasher
+    from services.accounts.service import AccountsService
+    from services.accounts.store import open_store
+
+    settings = ServerSettings.from_env("accounts", 0, accounts_env)
+    store = open_store(settings)
+    try:
+        AccountsService(store, password_hasher(settings)).register(
+            username, f"{username}@example.com", PASSWORD, {}, roles=("admin",))
+    finally:
+        store.close()
+    return username, PASSWORD

@@ -7,10 +7,6 @@ import time
 
 import requests
 
-from runtime.settings import ServerSettings
-from services.accounts.server import password_hasher
-from services.accounts.service import AccountsService
-from services.accounts.store import open_store
 from tests.support import servers
 
 ACCOUNTS = "shop.accounts.v1.AccountsService"
@@ -31,7 +27,7 @@ class Stack:
         })
         self.url = f"http://127.0.0.1:{self.edge.port}"
         self._wait_ready()
-        self.admin = self._create_admin()
+        self.admin = servers.create_admin(self._accounts_env, "stackadmin")
 
     def _wait_ready(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -43,17 +39,6 @@ class Stack:
                 pass
             time.sleep(0.2)
         raise TimeoutError("edge not ready:\n" + "".join(self.edge.lines[-20:]))
-
-    def _create_admin(self) -> tuple[str, str]:
-        """An administrator made the way an operator makes one: directly in the store."""
-        settings = ServerSettings.from_env("accounts", 0, self._accounts_env)
-        store = open_store(settings)
-        try:
-            AccountsService(store, password_hasher(settings)).register(
-                "stackadmin", "stackadmin@example.com", servers.PASSWORD, {}, roles=("admin",))
-        finally:
-            store.close()
-        return "stackadmin", servers.PASSWORD
 
     def register(self, username: str, password: str = servers.PASSWORD) -> dict:
         reply = requests.post(f"{self.url}/v1/accounts", json={
