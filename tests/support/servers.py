@@ -108,9 +108,9 @@ class ServiceProcess:
     # "accounts listening on 127.0.0.1:PORT (mTLS)", or gunicorn's "Listening at: http://127.0.0.1:PORT"
     PORT_LINE = re.compile(r"(?:listening on |Listening at: http://)[\d.]+:(\d+)")
 
-    def __init__(self, module: str, env: dict[str, str], timeout: float = 60):
+    def __init__(self, module: str, env: dict[str, str], timeout: float = 60, args: tuple[str, ...] = ()):
         self.process = subprocess.Popen(
-            [sys.executable, "-m", module], env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+            [sys.executable, "-m", module, *args], env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
         self.lines: list[str] = []
         self.port = 0

@@ -1,0 +1,131 @@
+"""What the edge costs: one authenticated GET three ways, on this machine, in one run.
+
+    .venv/bin/python -m bench.edge_bench [--seconds 10] [--concurrency 8]
+
+1. GET /v1/accounts/{id} through the edge (gunicorn, 2 workers x 8 threads) -> mTLS gRPC -> accounts
+2. the same GetAccount called directly over mTLS gRPC
+3. GET /ping on a bare Flask app under the same gunicorn settings
+
+Prints requests/s, p50/p90/p99 latency, and the edge workers' CPU time per request. The
+load comes from separate processes on 127.0.0.1, bounded by --seconds; everything started
+here is stopped here, by PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
+
+from tests.support import servers  # noqa: E402  (the same launchers the tests use)
+from tests.support.stack import Stack  # noqa: E402
+
+
+def _http_worker(url: str, headers: dict, seconds: float, queue) -> None:
+    import requests
+
+    session, latencies = requests.Session(), []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        started = time.perf_counter()
+        reply = session.get(url, headers=headers, timeout=10)
+        latencies.append(time.perf_counter() - started)
+        if reply.status_code != 200:
+            raise SystemExit(f"unexpected {reply.status_code}: {reply.text[:200]}")
+    queue.put(latencies)
+
+
+def _grpc_worker(pki_dir: str, port: int, account_id: str, token: str, seconds: float, queue) -> None:
+    from shop.accounts.v1 import accounts_pb2 as pb
+    from shop.accounts.v1 import accounts_pb2_grpc
+
+    with servers.channel(pathlib.Path(pki_dir), port, "edge") as channel:
+        stub, latencies = accounts_pb2_grpc.AccountsServiceStub(channel), []
+        request, metadata = pb.GetAccountRequest(id=account_id), servers.bearer(token)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            stub.GetAccount(request, timeout=10, metadata=metadata)
+            latencies.append(time.perf_counter() - started)
+    queue.put(latencies)
+
+
+def _load(target, args: tuple, concurrency: int, seconds: float) -> list[float]:
+    queue = multiprocessing.Queue()
+    workers = [multiprocessing.Process(target=target, args=(*args, seconds, queue)) for _ in range(concurrency)]
+    for worker in workers:
+        worker.start()
+    latencies = [x for _ in workers for x in queue.get(timeout=seconds + 60)]
+    for worker in workers:
+        worker.join(10)
+    return latencies
+
+
+def _cpu_seconds(master_pid: int) -> float:
+    """User+system CPU of a gunicorn master's worker processes (from /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for child in pathlib.Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split():
+        fields = pathlib.Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def _row(name: str, latencies: list[float], seconds: float, cpu: float | None = None) -> str:
+    q = statistics.quantiles(latencies, n=100)
+    cpu_text = f"{cpu * 1000 / len(latencies):8.2f}" if cpu is not None else "       -"
+    return (f"| {name:<34} | {len(latencies) / seconds:8.0f} | {q[49] * 1000:7.2f} | {q[89] * 1000:7.2f} | "
+            f"{q[98] * 1000:7.2f} | {cpu_text} |")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        pki_dir = servers.write_test_pki(pathlib.Path(tmp) / "pki")
+        stack = Stack(pki_dir, pathlib.Path(tmp), EDGE_ACCESS_LOG="")
+        try:
+            account = stack.register("benchuser")
+            token = stack.token("benchuser")["access_token"]
+            headers = {"Authorization": f"Bearer {token}"}
+            url = f"{stack.url}/v1/accounts/{account['id']}"
+            _load(_http_worker, (url, headers), 2, 1.0)  # warm up channels and the JWKS cache
+            cpu_before = _cpu_seconds(stack.edge.process.pid)
+            edge = _load(_http_worker, (url, headers), args.concurrency, args.seconds)
+            edge_cpu = _cpu_seconds(stack.edge.process.pid) - cpu_before
+            direct = _load(_grpc_worker, (str(pki_dir), stack.accounts.port, account["id"], token),
+                           args.concurrency, args.seconds)
+        finally:
+            stack.stop()
+        bare = servers.ServiceProcess("gunicorn", {"EDGE_PORT": "0", "EDGE_ACCESS_LOG": ""},
+                                      args=("-c", str(ROOT / "edge" / "gunicorn_conf.py"), "bench.bare_app:app"))
+        try:
+            bare_url = f"http://127.0.0.1:{bare.port}/ping"
+            _load(_http_worker, (bare_url, {}), 2, 1.0)
+            cpu_before = _cpu_seconds(bare.process.pid)
+            floor = _load(_http_worker, (bare_url, {}), args.concurrency, args.seconds)
+            floor_cpu = _cpu_seconds(bare.process.pid) - cpu_before
+        finally:
+            bare.stop()
+    print(f"{args.concurrency} client processes, {args.seconds:.0f} s each, {os.cpu_count()} cores, server and clients on one machine")
+    print("| call | req/s | p50 ms | p90 ms | p99 ms | server CPU ms/req |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print(_row("GET /v1/accounts/{id} via the edge", edge, args.seconds, edge_cpu))
+    print(_row("GetAccount direct over mTLS gRPC", direct, args.seconds))
+    print(_row("GET /ping, bare Flask, same gunicorn", floor, args.seconds, floor_cpu))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
