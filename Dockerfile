@@ -11,6 +11,7 @@ COPY proto ./proto
 COPY gen ./gen
 COPY runtime ./runtime
 COPY services ./services
+COPY edge ./edge
 COPY tools ./tools
 ENV PYTHONPATH=/app:/app/gen
 
