@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timezone
 
 from cassandra import ConsistencyLevel
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
@@ -80,3 +81,8 @@ def apply_schema(session: Session, statements: list[str]) -> None:
 def applied(result) -> bool:
     """Whether a lightweight transaction (IF ...) took effect."""
     return bool(result.was_applied)
+
+
+def utc(value):
+    """The driver returns naive UTC datetimes; services work with aware ones."""
+    return None if value is None else value.replace(tzinfo=timezone.utc)

@@ -11,6 +11,7 @@ import contextlib
 import pathlib
 import sqlite3
 import threading
+from datetime import datetime, timezone
 from typing import Iterator
 
 
@@ -62,3 +63,12 @@ class Database:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def to_ms(value: datetime | None) -> int | None:
+    """Datetimes are stored as epoch milliseconds (the precision Cassandra keeps too)."""
+    return None if value is None else int(value.timestamp() * 1000)
+
+
+def from_ms(value: int | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value / 1000, timezone.utc)

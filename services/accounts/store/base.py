@@ -8,11 +8,9 @@ never by a read followed by a write.
 from __future__ import annotations
 
 import abc
-import base64
-import json
-import uuid
 from datetime import datetime, timezone
 
+from runtime.paging import InvalidPageToken, decode_page_token, encode_page_token  # noqa: F401  (re-exported)
 from services.accounts.domain import Account, OAuthClient, RefreshToken, SigningKey
 
 
@@ -22,10 +20,6 @@ class DuplicateKey(Exception):
     def __init__(self, field: str):
         super().__init__(f"{field} already taken")
         self.field = field
-
-
-class InvalidPageToken(ValueError):
-    """A page token that this store did not hand out (or that was tampered with)."""
 
 
 class AccountStore(abc.ABC):
@@ -100,21 +94,6 @@ class AccountStore(abc.ABC):
 
     @abc.abstractmethod
     def retire_signing_key(self, kid: str, retired_at: datetime) -> None: ...
-
-
-def encode_page_token(after_id: str) -> str:
-    """An opaque token for "the page after account `after_id`" (shared by both adapters)."""
-    return base64.urlsafe_b64encode(json.dumps({"after": after_id}).encode()).decode().rstrip("=")
-
-
-def decode_page_token(token: str) -> str:
-    """The account id a page token points after; InvalidPageToken for anything we did not issue."""
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        after = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))["after"]
-        return str(uuid.UUID(after))
-    except (ValueError, KeyError, TypeError, AttributeError, UnicodeError):
-        raise InvalidPageToken(token) from None
 
 
 def ms_precision(value: datetime | None) -> datetime | None:

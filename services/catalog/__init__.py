@@ -1,0 +1,1 @@
+"""The catalog service: products, prices and stock that never goes below zero."""

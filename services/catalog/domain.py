@@ -1,0 +1,129 @@
+"""Catalog rules: what a valid product is, and what a reservation of stock means.
+
+Pure Python: no gRPC, no database.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+AVAILABLE, ARCHIVED = "AVAILABLE", "ARCHIVED"
+RESERVED, REJECTED, RELEASED, PENDING = "RESERVED", "REJECTED", "RELEASED", "PENDING"
+PRODUCT_FIELDS = ("name", "description", "price")
+MAX_STOCK = 1_000_000_000
+MAX_PRICE_MINOR = 10**12
+MAX_ITEMS = 50
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def utcnow() -> datetime:
+    """Now in UTC, to the millisecond (the precision both stores keep)."""
+    now = datetime.now(timezone.utc)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+class CatalogError(Exception):
+    reason = "CATALOG_ERROR"
+
+    def __init__(self, message: str, violations: list[tuple[str, str]] | None = None):
+        super().__init__(message)
+        self.violations = violations or []
+
+
+class InvalidArgument(CatalogError):
+    reason = "INVALID_ARGUMENT"
+
+    def __init__(self, violations: list[tuple[str, str]]):
+        super().__init__("; ".join(f"{f}: {d}" for f, d in violations), violations)
+
+
+class NotFound(CatalogError):
+    reason = "NOT_FOUND"
+
+
+class InsufficientStock(CatalogError):
+    reason = "INSUFFICIENT_STOCK"
+
+
+class ReservationConflict(CatalogError):
+    """A reservation id came back with other items: a caller bug, not a retry."""
+
+    reason = "RESERVATION_ID_REUSED"
+
+
+class Contended(CatalogError):
+    """Too many concurrent writers on one product; safe to retry."""
+
+    reason = "CONTENDED"
+
+
+@dataclass
+class Product:
+    id: str
+    name: str
+    description: str
+    currency: str
+    price_minor: int
+    created_at: datetime
+    updated_at: datetime
+    state: str = AVAILABLE
+    stock: int = 0
+
+
+@dataclass(frozen=True)
+class Reservation:
+    reservation_id: str
+    status: str
+    items: tuple[tuple[str, int], ...]
+    short_product_ids: tuple[str, ...] = field(default_factory=tuple)
+
+
+def parse_id(value: str, name: str = "id") -> str:
+    if not value:
+        raise InvalidArgument([(name, "is required")])
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise InvalidArgument([(name, "must be a UUID")]) from None
+
+
+def product_problems(name: str, description: str, currency: str, price_minor: int, prefix: str = "product") -> list[tuple[str, str]]:
+    problems = []
+    if not name.strip() or len(name) > 120:
+        problems.append((f"{prefix}.name", "is required, at most 120 characters"))
+    if len(description) > 2000:
+        problems.append((f"{prefix}.description", "must be at most 2000 characters"))
+    if not _CURRENCY.match(currency):
+        problems.append((f"{prefix}.price.currency_code", "must be an ISO 4217 code such as EUR"))
+    if not 0 <= price_minor < MAX_PRICE_MINOR:
+        problems.append((f"{prefix}.price.amount_minor", f"must be between 0 and {MAX_PRICE_MINOR - 1}"))
+    return problems
+
+
+def stock_problems(quantity: int, name: str = "quantity") -> list[tuple[str, str]]:
+    return [] if 0 <= quantity <= MAX_STOCK else [(name, f"must be between 0 and {MAX_STOCK}")]
+
+
+def normalise_items(items: list[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
+    """Validated items, merged by product and sorted (so every writer locks products in one order)."""
+    if not items:
+        raise InvalidArgument([("items", "at least one item is required")])
+    if len(items) > MAX_ITEMS:
+        raise InvalidArgument([("items", f"at most {MAX_ITEMS} items")])
+    merged: dict[str, int] = {}
+    problems = []
+    for i, (product_id, quantity) in enumerate(items):
+        try:
+            product_id = parse_id(product_id, f"items[{i}].product_id")
+        except InvalidArgument as bad:
+            problems += bad.violations
+            continue
+        if not 1 <= quantity <= 1000:
+            problems.append((f"items[{i}].quantity", "must be between 1 and 1000"))
+        merged[product_id] = merged.get(product_id, 0) + quantity
+    if problems:
+        raise InvalidArgument(problems)
+    return tuple(sorted(merged.items()))

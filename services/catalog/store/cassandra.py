@@ -1,0 +1,230 @@
+"""Cassandra adapter of the catalog store: stock changes by compare-and-set.
+
+Each stock row holds the available `quantity` and `holds`, a map of reservation id ->
+units held. Every change is a lightweight transaction conditioned on the quantity read
+just before (retried on contention), and a hold is written in the same conditional batch
+as the quantity it takes: so a reservation's line is applied exactly once, and stock
+never goes below zero, with any number of catalog replicas. A multi-item reservation is
+applied line by line and compensated if a line is short; every writer finishes by
+making the holds agree with the reservation's final status.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+
+from cassandra import ConsistencyLevel
+from cassandra.query import BatchStatement
+from cassandra.cluster import Session
+
+from runtime import cassandra as cql
+from runtime.paging import decode_page_token, encode_page_token
+from runtime.settings import CassandraSettings
+from services.catalog.domain import (
+    AVAILABLE, PENDING, REJECTED, RELEASED, RESERVED, Contended, InsufficientStock, NotFound, Product, Reservation,
+    ReservationConflict,
+)
+from services.catalog.store.base import CatalogStore
+
+HOLD_TTL_SECONDS = 90 * 24 * 3600  # a hold (and so a cancellation's refund) lives 90 days
+_MAX_CAS_ATTEMPTS = 100
+_SCAN_BATCH = 200
+
+_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS products (
+        id text PRIMARY KEY, name text, description text, currency text, price_minor bigint, state text,
+        created_at timestamp, updated_at timestamp)""",
+    "CREATE TABLE IF NOT EXISTS stock (product_id text PRIMARY KEY, quantity bigint, holds map<text, bigint>)",
+    "CREATE TABLE IF NOT EXISTS reservations (reservation_id text PRIMARY KEY, status text, items text, short text)",
+]
+_PRODUCT = "id, name, description, currency, price_minor, state, created_at, updated_at"
+_STATEMENTS = {
+    "insert_product": f"INSERT INTO products ({_PRODUCT}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    "insert_stock": "INSERT INTO stock (product_id, quantity) VALUES (?, ?)",
+    "get_product": f"SELECT {_PRODUCT} FROM products WHERE id = ?",
+    "save_product": ("UPDATE products SET name = ?, description = ?, currency = ?, price_minor = ?, state = ?, "
+                     "updated_at = ? WHERE id = ?"),
+    "first_products": f"SELECT {_PRODUCT} FROM products LIMIT ?",
+    "next_products": f"SELECT {_PRODUCT} FROM products WHERE token(id) > token(?) LIMIT ?",
+    "read_stock": "SELECT quantity, holds FROM stock WHERE product_id = ?",
+    "cas_quantity": "UPDATE stock SET quantity = ? WHERE product_id = ? IF quantity = ?",
+    "add_hold": f"UPDATE stock USING TTL {HOLD_TTL_SECONDS} SET holds[?] = ? WHERE product_id = ?",
+    "drop_hold": "DELETE holds[?] FROM stock WHERE product_id = ?",
+    "read_reservation": "SELECT reservation_id, status, items, short FROM reservations WHERE reservation_id = ?",
+    "new_reservation": ("INSERT INTO reservations (reservation_id, status, items, short) VALUES (?, ?, ?, '[]') "
+                        "IF NOT EXISTS"),
+    "finish_reservation": "UPDATE reservations SET status = ?, short = ? WHERE reservation_id = ? IF status = ?",
+}
+
+
+def _product(row, quantity: int) -> Product:
+    return Product(id=row.id, name=row.name, description=row.description or "", currency=row.currency,
+                   price_minor=row.price_minor, state=row.state, created_at=cql.utc(row.created_at),
+                   updated_at=cql.utc(row.updated_at), stock=quantity)
+
+
+def _reservation(row) -> Reservation:
+    return Reservation(row.reservation_id, row.status, tuple(tuple(i) for i in json.loads(row.items)),
+                       tuple(json.loads(row.short or "[]")))
+
+
+class CassandraCatalogStore(CatalogStore):
+    def __init__(self, session: Session):
+        self._session = session
+        self._q = {name: session.prepare(text) for name, text in _STATEMENTS.items()}
+        # Reads that precede a compare-and-set must see every committed (and in-flight) LWT.
+        for name in ("read_stock", "read_reservation"):
+            self._q[name].consistency_level = ConsistencyLevel.SERIAL
+
+    @classmethod
+    def connect(cls, settings: CassandraSettings) -> "CassandraCatalogStore":
+        session = cql.connect(settings)
+        cql.ensure_keyspace(session, settings)
+        cql.apply_schema(session, _SCHEMA)
+        return cls(session)
+
+    def _run(self, name: str, *params):
+        return self._session.execute(self._q[name], params)
+
+    def ping(self) -> None:
+        self._session.execute("SELECT release_version FROM system.local", timeout=5)
+
+    def close(self) -> None:
+        self._session.cluster.shutdown()
+
+    # products ---------------------------------------------------------------------------------
+
+    def create_product(self, product: Product) -> None:
+        p = product
+        self._run("insert_stock", p.id, p.stock)
+        self._run("insert_product", p.id, p.name, p.description, p.currency, p.price_minor, p.state,
+                  p.created_at, p.updated_at)
+
+    def _quantity(self, product_id: str) -> tuple[int, dict] | None:
+        row = self._run("read_stock", product_id).one()
+        return None if row is None else (row.quantity or 0, dict(row.holds or {}))
+
+    def get_product(self, product_id: str) -> Product | None:
+        row = self._run("get_product", product_id).one()
+        if row is None:
+            return None
+        stock = self._quantity(product_id)
+        return _product(row, stock[0] if stock else 0)
+
+    def save_product(self, product: Product) -> None:
+        p = product
+        self._run("save_product", p.name, p.description, p.currency, p.price_minor, p.state, p.updated_at, p.id)
+
+    def list_products(self, page_size: int, page_token: str | None, query: str = "") -> tuple[list[Product], str | None]:
+        after = decode_page_token(page_token) if page_token else None
+        needle, matches = query.lower(), []
+        # Cassandra cannot filter by substring, so scan in token order and filter here (bounded batches).
+        while len(matches) <= page_size:
+            rows = list(self._run("next_products", after, _SCAN_BATCH) if after else self._run("first_products", _SCAN_BATCH))
+            matches += [r for r in rows if needle in r.name.lower() or needle in (r.description or "").lower()]
+            if len(rows) < _SCAN_BATCH:
+                break
+            after = rows[-1].id
+        page = [_product(r, (self._quantity(r.id) or (0, {}))[0]) for r in matches[:page_size]]
+        return page, encode_page_token(page[-1].id) if len(matches) > page_size else None
+
+    # stock ------------------------------------------------------------------------------------
+
+    def _compare_and_set(self, product_id: str, change) -> int:
+        """Applies change(quantity, holds) -> (new quantity, hold to add, hold to drop) | None by CAS;
+        returns the resulting quantity. Retries with jitter while other writers win."""
+        for _ in range(_MAX_CAS_ATTEMPTS):
+            current = self._quantity(product_id)
+            if current is None:
+                raise NotFound(f"product {product_id} does not exist")
+            decision = change(*current)
+            if decision is None:
+                return current[0]
+            quantity, add_hold, drop_hold = decision
+            batch = BatchStatement(serial_consistency_level=ConsistencyLevel.SERIAL)
+            batch.add(self._q["cas_quantity"], (quantity, product_id, current[0]))
+            if add_hold:
+                batch.add(self._q["add_hold"], (add_hold[0], add_hold[1], product_id))
+            if drop_hold:
+                batch.add(self._q["drop_hold"], (drop_hold, product_id))
+            if cql.applied(self._session.execute(batch)):
+                return quantity
+            time.sleep(random.uniform(0, 0.01))
+        raise Contended(f"product {product_id} is changing too fast; retry")
+
+    def set_stock(self, product_id: str, quantity: int) -> int:
+        return self._compare_and_set(product_id, lambda current, holds: (quantity, None, None))
+
+    def adjust_stock(self, product_id: str, delta: int) -> int:
+        def change(current, holds):
+            if current + delta < 0:
+                raise InsufficientStock(f"only {current} in stock", [("delta", "would make stock negative")])
+            return current + delta, None, None
+        return self._compare_and_set(product_id, change)
+
+    def _hold(self, reservation_id: str, product_id: str, quantity: int) -> bool:
+        """Takes `quantity` for the reservation unless already taken; False if there is not enough."""
+        enough = []
+
+        def change(current, holds):
+            if reservation_id in holds:
+                enough.append(True)
+                return None
+            enough.append(current >= quantity)
+            return (current - quantity, (reservation_id, quantity), None) if current >= quantity else None
+        try:
+            self._compare_and_set(product_id, change)
+        except NotFound:
+            return False
+        return enough[-1]
+
+    def _unhold(self, reservation_id: str, product_id: str) -> None:
+        def change(current, holds):
+            if reservation_id not in holds:
+                return None
+            return current + holds[reservation_id], None, reservation_id
+        try:
+            self._compare_and_set(product_id, change)
+        except NotFound:
+            pass
+
+    def _finish(self, reservation: Reservation, status: str, short: list[str]) -> Reservation:
+        self._run("finish_reservation", status, json.dumps(short), reservation.reservation_id, PENDING)
+        final = _reservation(self._run("read_reservation", reservation.reservation_id).one())
+        if final.status != RESERVED:
+            # Whoever lost a race (a concurrent release, a rejecting twin) leaves no hold behind.
+            for product_id, _ in reservation.items:
+                self._unhold(reservation.reservation_id, product_id)
+        return final
+
+    def reserve(self, reservation_id: str, items: tuple[tuple[str, int], ...]) -> Reservation:
+        row = self._run("read_reservation", reservation_id).one()
+        if row is None:
+            created = self._run("new_reservation", reservation_id, PENDING, json.dumps(items))
+            row = None if cql.applied(created) else self._run("read_reservation", reservation_id).one()
+        reservation = _reservation(row) if row is not None else Reservation(reservation_id, PENDING, items)
+        if reservation.status != RELEASED and reservation.items != items:
+            raise ReservationConflict(f"reservation {reservation_id} was made with other items")
+        if reservation.status != PENDING:
+            return reservation
+        for product_id, quantity in items:
+            product = self._run("get_product", product_id).one()
+            if product is None or product.state != AVAILABLE or not self._hold(reservation_id, product_id, quantity):
+                return self._finish(reservation, REJECTED, [product_id])
+        return self._finish(reservation, RESERVED, [])
+
+    def release(self, reservation_id: str) -> Reservation:
+        created = self._run("new_reservation", reservation_id, RELEASED, "[]")
+        if cql.applied(created):
+            return Reservation(reservation_id, RELEASED, ())
+        for _ in range(_MAX_CAS_ATTEMPTS):
+            reservation = _reservation(self._run("read_reservation", reservation_id).one())
+            if reservation.status not in (PENDING, RESERVED):
+                break
+            if cql.applied(self._run("finish_reservation", RELEASED, "[]", reservation_id, reservation.status)):
+                break
+        for product_id, _ in reservation.items:
+            self._unhold(reservation_id, product_id)
+        return _reservation(self._run("read_reservation", reservation_id).one())

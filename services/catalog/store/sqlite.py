@@ -1,0 +1,132 @@
+"""Embedded adapter of the catalog store: SQLite, one transaction per stock operation.
+
+A reservation's holds are rows in `holds`, written in the same transaction as the stock
+they take, so "all items or none" and "once per reservation id" hold by construction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from runtime.paging import decode_page_token, encode_page_token
+from runtime.sqlite import Database, from_ms, to_ms
+from services.catalog.domain import (
+    REJECTED, RELEASED, RESERVED, InsufficientStock, NotFound, Product, Reservation, ReservationConflict,
+)
+from services.catalog.store.base import CatalogStore
+
+_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS products (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT NOT NULL, currency TEXT NOT NULL,
+        price_minor INTEGER NOT NULL, state TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+        stock INTEGER NOT NULL CHECK (stock >= 0))""",
+    """CREATE TABLE IF NOT EXISTS reservations (
+        reservation_id TEXT PRIMARY KEY, status TEXT NOT NULL, items TEXT NOT NULL, short TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS holds (
+        reservation_id TEXT NOT NULL, product_id TEXT NOT NULL, quantity INTEGER NOT NULL,
+        PRIMARY KEY (reservation_id, product_id))""",
+]
+
+
+def _product(row: sqlite3.Row) -> Product:
+    return Product(id=row["id"], name=row["name"], description=row["description"], currency=row["currency"],
+                   price_minor=row["price_minor"], state=row["state"], created_at=from_ms(row["created_at"]),
+                   updated_at=from_ms(row["updated_at"]), stock=row["stock"])
+
+
+def _reservation(row: sqlite3.Row) -> Reservation:
+    return Reservation(row["reservation_id"], row["status"], tuple(tuple(i) for i in json.loads(row["items"])),
+                       tuple(json.loads(row["short"])))
+
+
+class SqliteCatalogStore(CatalogStore):
+    def __init__(self, db: Database):
+        self._db = db
+
+    @classmethod
+    def open(cls, path: str) -> "SqliteCatalogStore":
+        db = Database(path)
+        db.apply_schema(_SCHEMA)
+        return cls(db)
+
+    def ping(self) -> None:
+        self._db.ping()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def create_product(self, product: Product) -> None:
+        p = product
+        self._db.execute("INSERT INTO products VALUES (?,?,?,?,?,?,?,?,?)", (
+            p.id, p.name, p.description, p.currency, p.price_minor, p.state, to_ms(p.created_at), to_ms(p.updated_at),
+            p.stock))
+
+    def get_product(self, product_id: str) -> Product | None:
+        rows = self._db.query("SELECT * FROM products WHERE id = ?", (product_id,))
+        return _product(rows[0]) if rows else None
+
+    def save_product(self, product: Product) -> None:
+        p = product
+        self._db.execute("UPDATE products SET name=?, description=?, currency=?, price_minor=?, state=?, updated_at=? "
+                         "WHERE id=?", (p.name, p.description, p.currency, p.price_minor, p.state, to_ms(p.updated_at), p.id))
+
+    def list_products(self, page_size: int, page_token: str | None, query: str = "") -> tuple[list[Product], str | None]:
+        after = decode_page_token(page_token) if page_token else ""
+        pattern = f"%{query.lower()}%"
+        rows = self._db.query(
+            "SELECT * FROM products WHERE id > ? AND (lower(name) LIKE ? OR lower(description) LIKE ?) "
+            "ORDER BY id LIMIT ?", (after, pattern, pattern, page_size + 1))
+        page = [_product(r) for r in rows[:page_size]]
+        return page, encode_page_token(page[-1].id) if len(rows) > page_size else None
+
+    def set_stock(self, product_id: str, quantity: int) -> int:
+        if self._db.execute("UPDATE products SET stock = ? WHERE id = ?", (quantity, product_id)) != 1:
+            raise NotFound(f"product {product_id} does not exist")
+        return quantity
+
+    def adjust_stock(self, product_id: str, delta: int) -> int:
+        with self._db.transaction() as conn:
+            row = conn.execute("SELECT stock FROM products WHERE id = ?", (product_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"product {product_id} does not exist")
+            if row["stock"] + delta < 0:
+                raise InsufficientStock(f"only {row['stock']} in stock", [("delta", "would make stock negative")])
+            conn.execute("UPDATE products SET stock = stock + ? WHERE id = ?", (delta, product_id))
+            return row["stock"] + delta
+
+    def reserve(self, reservation_id: str, items: tuple[tuple[str, int], ...]) -> Reservation:
+        with self._db.transaction() as conn:
+            existing = conn.execute("SELECT * FROM reservations WHERE reservation_id = ?", (reservation_id,)).fetchone()
+            if existing is not None:
+                found = _reservation(existing)
+                if found.status != RELEASED and found.items != items:
+                    raise ReservationConflict(f"reservation {reservation_id} was made with other items")
+                return found
+            short = []
+            for product_id, quantity in items:
+                row = conn.execute("SELECT stock, state FROM products WHERE id = ?", (product_id,)).fetchone()
+                if row is None or row["state"] != "AVAILABLE" or row["stock"] < quantity:
+                    short.append(product_id)
+            status = REJECTED if short else RESERVED
+            if not short:
+                for product_id, quantity in items:
+                    conn.execute("UPDATE products SET stock = stock - ? WHERE id = ?", (quantity, product_id))
+                    conn.execute("INSERT INTO holds VALUES (?, ?, ?)", (reservation_id, product_id, quantity))
+            conn.execute("INSERT INTO reservations VALUES (?, ?, ?, ?)",
+                         (reservation_id, status, json.dumps(items), json.dumps(short)))
+            return Reservation(reservation_id, status, items, tuple(short))
+
+    def release(self, reservation_id: str) -> Reservation:
+        with self._db.transaction() as conn:
+            existing = conn.execute("SELECT * FROM reservations WHERE reservation_id = ?", (reservation_id,)).fetchone()
+            if existing is None:
+                conn.execute("INSERT INTO reservations VALUES (?, ?, '[]', '[]')", (reservation_id, RELEASED))
+                return Reservation(reservation_id, RELEASED, ())
+            for hold in conn.execute("SELECT product_id, quantity FROM holds WHERE reservation_id = ?",
+                                     (reservation_id,)).fetchall():
+                conn.execute("UPDATE products SET stock = stock + ? WHERE id = ?", (hold["quantity"], hold["product_id"]))
+            conn.execute("DELETE FROM holds WHERE reservation_id = ?", (reservation_id,))
+            status = existing["status"] if existing["status"] == REJECTED else RELEASED
+            conn.execute("UPDATE reservations SET status = ? WHERE reservation_id = ?", (status, reservation_id))
+            return Reservation(reservation_id, status, _reservation(existing).items, _reservation(existing).short_product_ids)

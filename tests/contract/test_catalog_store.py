@@ -1,0 +1,126 @@
+"""The catalog store contract on both adapters: products, paging, and stock that never oversells."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from runtime.paging import InvalidPageToken
+from services.catalog.domain import (
+    ARCHIVED, REJECTED, RELEASED, RESERVED, InsufficientStock, NotFound, Product, ReservationConflict, utcnow,
+)
+from tests.support.concurrency import race
+
+
+@pytest.fixture(params=["sqlite", pytest.param("cassandra", marks=pytest.mark.cassandra)])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        from services.catalog.store.sqlite import SqliteCatalogStore
+
+        opened = SqliteCatalogStore.open(str(tmp_path / "catalog.sqlite3"))
+    else:
+        from services.catalog.store.cassandra import CassandraCatalogStore
+
+        opened = CassandraCatalogStore.connect(request.getfixturevalue("cassandra_settings")())
+    yield opened
+    opened.close()
+
+
+def product(store, name="Mug", stock=10, description="") -> Product:
+    now = utcnow()
+    made = Product(id=str(uuid.uuid4()), name=name, description=description, currency="EUR", price_minor=1250,
+                   created_at=now, updated_at=now, stock=stock)
+    store.create_product(made)
+    return made
+
+
+def rid() -> str:
+    return str(uuid.uuid4())
+
+
+def test_product_round_trip_and_save(store):
+    made = product(store, stock=4)
+    assert store.get_product(made.id) == made
+    made.name, made.state = "Big mug", ARCHIVED
+    store.save_product(made)
+    assert store.get_product(made.id) == made
+    assert store.get_product(str(uuid.uuid4())) is None
+
+
+def test_listing_pages_and_filters_by_text(store):
+    ids = {product(store, name=f"Tea {i}").id for i in range(5)}
+    product(store, name="Coffee", description="dark roast")
+    seen, token = [], None
+    while True:
+        page, token = store.list_products(2, token, "TEA")
+        seen += [p.id for p in page]
+        if token is None:
+            break
+    assert sorted(seen) == sorted(ids)
+    assert [p.name for p in store.list_products(10, None, "roast")[0]] == ["Coffee"]
+    with pytest.raises(InvalidPageToken):
+        store.list_products(2, "nope", "")
+
+
+def test_stock_can_be_set_and_adjusted_but_never_below_zero(store):
+    made = product(store, stock=3)
+    assert store.adjust_stock(made.id, -3) == 0
+    with pytest.raises(InsufficientStock):
+        store.adjust_stock(made.id, -1)
+    assert store.set_stock(made.id, 7) == 7 and store.get_product(made.id).stock == 7
+    with pytest.raises(NotFound):
+        store.set_stock(str(uuid.uuid4()), 1)
+
+
+def test_a_reservation_takes_every_item_or_none(store):
+    plenty, scarce = product(store, stock=10), product(store, stock=1)
+    rejected = store.reserve(rid(), tuple(sorted([(plenty.id, 2), (scarce.id, 5)])))
+    assert rejected.status == REJECTED and rejected.short_product_ids == (scarce.id,)
+    assert (store.get_product(plenty.id).stock, store.get_product(scarce.id).stock) == (10, 1)
+    held = store.reserve(rid(), tuple(sorted([(plenty.id, 2), (scarce.id, 1)])))
+    assert held.status == RESERVED
+    assert (store.get_product(plenty.id).stock, store.get_product(scarce.id).stock) == (8, 0)
+
+
+def test_repeating_a_reservation_or_a_release_has_its_effect_once(store):
+    made, reservation = product(store, stock=5), rid()
+    assert store.reserve(reservation, ((made.id, 2),)).status == RESERVED
+    assert store.reserve(reservation, ((made.id, 2),)).status == RESERVED
+    assert store.get_product(made.id).stock == 3
+    with pytest.raises(ReservationConflict):
+        store.reserve(reservation, ((made.id, 3),))
+    assert store.release(reservation).status == RELEASED
+    assert store.release(reservation).status == RELEASED
+    assert store.get_product(made.id).stock == 5
+
+
+def test_a_reservation_released_before_it_arrives_holds_nothing(store):
+    made, reservation = product(store, stock=5), rid()
+    assert store.release(reservation).status == RELEASED
+    assert store.reserve(reservation, ((made.id, 2),)).status == RELEASED
+    assert store.get_product(made.id).stock == 5
+
+
+def test_unknown_or_archived_products_are_short(store):
+    archived = product(store, stock=5)
+    archived.state = ARCHIVED
+    store.save_product(archived)
+    missing = str(uuid.uuid4())
+    assert store.reserve(rid(), ((missing, 1),)).status == REJECTED
+    assert store.reserve(rid(), ((archived.id, 1),)).status == REJECTED
+    assert store.get_product(archived.id).stock == 5
+
+
+def test_fifty_concurrent_reservations_for_ten_units_never_oversell(store):
+    made = product(store, stock=10)
+    outcomes = race(50, lambda i: store.reserve(rid(), ((made.id, 1),)).status)
+    assert outcomes.count(RESERVED) == 10 and outcomes.count(REJECTED) == 40
+    assert store.get_product(made.id).stock == 0
+
+
+def test_the_same_reservation_sent_concurrently_is_applied_once(store):
+    made, reservation = product(store, stock=10), rid()
+    outcomes = race(12, lambda i: store.reserve(reservation, ((made.id, 3),)).status)
+    assert set(outcomes) == {RESERVED}
+    assert store.get_product(made.id).stock == 7
