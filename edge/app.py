@@ -15,13 +15,12 @@ from typing import Mapping
 
 import grpc
 from flask import Flask, g, jsonify, request
-from google.protobuf import json_format, message_factory
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from werkzeug.exceptions import HTTPException
 
 from edge import openapi
 from edge.config import EdgeConfig
-from edge.descriptors import load_method, load_service
+from runtime.descriptors import load_method, load_service
 from edge.oauth import oauth_blueprint
 from edge.problems import from_rpc_error, problem
 from edge.routes import bad_request, register_routes
@@ -29,18 +28,10 @@ from edge.templates import CONVERTERS
 from edge.transcoding import BadRequest
 from edge.upstream import Upstreams
 from runtime.channels import ChannelPool
-from runtime.tokens import JwksCache, TokenVerifier
+from runtime.tokens import JwksCache, TokenVerifier, jwks_over_grpc
 
 _LOGGER = logging.getLogger(__name__)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-
-
-def _jwks_fetcher(upstreams: Upstreams, method):
-    def fetch() -> list[dict]:
-        empty = message_factory.GetMessageClass(method.input_type)()
-        response = upstreams.call(method, empty, timeout=5)
-        return json_format.MessageToDict(response, preserving_proto_field_name=True).get("keys", [])
-    return fetch
 
 
 def create_app(config: EdgeConfig | Mapping[str, str] | None = None) -> Flask:
@@ -56,7 +47,8 @@ def create_app(config: EdgeConfig | Mapping[str, str] | None = None) -> Flask:
         by_target.setdefault(cfg.upstreams[service.full_name], []).append(service)
     upstreams = Upstreams(cfg.upstreams, ChannelPool(cfg.tls, by_target))
     jwks_method = load_method(cfg.jwks_method)
-    verifier = TokenVerifier(cfg.verifier, JwksCache(_jwks_fetcher(upstreams, jwks_method), cfg.verifier.jwks_refresh_seconds))
+    fetch = jwks_over_grpc(lambda method, request, timeout: upstreams.call(method, request, timeout=timeout), jwks_method)
+    verifier = TokenVerifier(cfg.verifier, JwksCache(fetch, cfg.verifier.jwks_refresh_seconds))
 
     routes = register_routes(app, services, upstreams, verifier, cfg.deadline_seconds)
     scopes = sorted({s for _, policy in routes for s in policy.scopes | policy.bypass_scopes})

@@ -128,3 +128,16 @@ def bearer_token(authorization: str | None) -> str:
     if scheme.lower() != "bearer" or not token.strip():
         raise TokenError("authorization must use the Bearer scheme")
     return token.strip()
+
+
+def jwks_over_grpc(call_unary, method) -> Callable[[], list[dict]]:
+    """A JWKS fetcher that calls `method` (a MethodDescriptor whose response has `keys`) with an
+    empty request through call_unary(method, request, timeout) and returns the keys as JWK dicts."""
+    from google.protobuf import json_format, message_factory
+
+    def fetch() -> list[dict]:
+        empty = message_factory.GetMessageClass(method.input_type)()
+        response = call_unary(method, empty, 5.0)
+        return json_format.MessageToDict(response, preserving_proto_field_name=True).get("keys", [])
+
+    return fetch

@@ -1,0 +1,93 @@
+"""Catalog use cases: the domain rules applied against the store."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+from runtime.paging import InvalidPageToken
+from services.catalog import domain
+from services.catalog.domain import ARCHIVED, InvalidArgument, NotFound, Product, Reservation
+from services.catalog.store.base import CatalogStore
+
+DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
+
+
+class CatalogService:
+    def __init__(self, store: CatalogStore, clock=domain.utcnow):
+        self._store = store
+        self._clock = clock
+
+    def create(self, name: str, description: str, currency: str, price_minor: int, stock: int = 0) -> Product:
+        problems = domain.product_problems(name, description, currency, price_minor) + domain.stock_problems(stock)
+        if problems:
+            raise InvalidArgument(problems)
+        now = self._clock()
+        product = Product(id=str(uuid.uuid4()), name=name.strip(), description=description, currency=currency,
+                          price_minor=price_minor, created_at=now, updated_at=now, stock=stock)
+        self._store.create_product(product)
+        return product
+
+    def get(self, product_id: str) -> Product:
+        product = self._store.get_product(domain.parse_id(product_id))
+        if product is None:
+            raise NotFound(f"product {product_id} does not exist")
+        return product
+
+    def update(self, product_id: str, changes: dict, paths: list[str]) -> Product:
+        """Changes the masked fields (or, with no mask, every field given) of name, description, price."""
+        unknown = [p for p in paths if p not in domain.PRODUCT_FIELDS]
+        if unknown:
+            raise InvalidArgument([("update_mask", f"unknown field {p!r}; allowed: name, description, price") for p in unknown])
+        paths = paths or [f for f in domain.PRODUCT_FIELDS if changes.get(f)]
+        if not paths:
+            raise InvalidArgument([("product", "no field to update")])
+        product = self.get(product_id)
+        updated = dataclasses.replace(product, updated_at=self._clock())
+        if "name" in paths:
+            updated.name = changes.get("name", "").strip()
+        if "description" in paths:
+            updated.description = changes.get("description", "")
+        if "price" in paths:
+            updated.currency, updated.price_minor = changes.get("price") or ("", -1)
+        problems = domain.product_problems(updated.name, updated.description, updated.currency, updated.price_minor)
+        if problems:
+            raise InvalidArgument(problems)
+        self._store.save_product(updated)
+        return updated
+
+    def archive(self, product_id: str) -> Product:
+        product = self.get(product_id)
+        if product.state != ARCHIVED:
+            product = dataclasses.replace(product, state=ARCHIVED, updated_at=self._clock())
+            self._store.save_product(product)
+        return product
+
+    def list(self, page_size: int, page_token: str, query: str) -> tuple[list[Product], str | None]:
+        if not 0 <= page_size <= MAX_PAGE_SIZE:
+            raise InvalidArgument([("page_size", f"must be between 0 and {MAX_PAGE_SIZE}")])
+        if len(query) > 100:
+            raise InvalidArgument([("query", "must be at most 100 characters")])
+        try:
+            return self._store.list_products(page_size or DEFAULT_PAGE_SIZE, page_token or None, query.strip())
+        except InvalidPageToken:
+            raise InvalidArgument([("page_token", "is not a token this service issued")]) from None
+
+    def set_stock(self, product_id: str, quantity: int) -> Product:
+        problems = domain.stock_problems(quantity)
+        if problems:
+            raise InvalidArgument(problems)
+        self._store.set_stock(domain.parse_id(product_id), quantity)
+        return self.get(product_id)
+
+    def adjust_stock(self, product_id: str, delta: int) -> Product:
+        if abs(delta) > domain.MAX_STOCK:
+            raise InvalidArgument([("delta", f"must be between -{domain.MAX_STOCK} and {domain.MAX_STOCK}")])
+        self._store.adjust_stock(domain.parse_id(product_id), delta)
+        return self.get(product_id)
+
+    def reserve(self, reservation_id: str, items: list[tuple[str, int]]) -> Reservation:
+        return self._store.reserve(domain.parse_id(reservation_id, "reservation_id"), domain.normalise_items(items))
+
+    def release(self, reservation_id: str) -> Reservation:
+        return self._store.release(domain.parse_id(reservation_id, "reservation_id"))

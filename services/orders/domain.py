@@ -1,0 +1,126 @@
+"""Order rules: what an order is, its states, and what makes two requests "the same order".
+
+Pure Python: no gRPC, no database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+PENDING, CONFIRMED, CANCELLED = "PENDING", "CONFIRMED", "CANCELLED"
+MAX_ITEMS, MAX_QUANTITY = 50, 1000
+
+
+def utcnow() -> datetime:
+    now = datetime.now(timezone.utc)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def new_order_id() -> str:
+    """A time-based UUID (v1, random node): ids sort by creation time in Cassandra."""
+    return str(uuid.uuid1(node=random.getrandbits(48) | 0x010000000000))
+
+
+class OrderError(Exception):
+    reason = "ORDER_ERROR"
+
+    def __init__(self, message: str, violations: list[tuple[str, str]] | None = None):
+        super().__init__(message)
+        self.violations = violations or []
+
+
+class InvalidArgument(OrderError):
+    reason = "INVALID_ARGUMENT"
+
+    def __init__(self, violations: list[tuple[str, str]]):
+        super().__init__("; ".join(f"{f}: {d}" for f, d in violations), violations)
+
+
+class NotFound(OrderError):
+    reason = "NOT_FOUND"
+
+
+class IdempotencyConflict(OrderError):
+    reason = "IDEMPOTENCY_KEY_REUSED"
+
+
+class Rejected(OrderError):
+    """The order cannot be placed as asked (out of stock, product unavailable, account inactive)."""
+
+    def __init__(self, message: str, reason: str, violations: list[tuple[str, str]] | None = None):
+        super().__init__(message, violations)
+        self.reason = reason
+
+
+class DependencyFailed(OrderError):
+    """A service this operation needs did not answer (unavailable, or out of time)."""
+
+    reason = "DEPENDENCY_FAILED"
+
+    def __init__(self, message: str, timed_out: bool):
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
+@dataclass(frozen=True)
+class Line:
+    product_id: str
+    quantity: int
+    name: str = ""
+    unit_price_minor: int = 0
+    currency: str = ""
+
+
+@dataclass
+class Order:
+    id: str
+    user_id: str
+    lines: tuple[Line, ...]
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    reason: str = ""
+    currency: str = ""
+    total_minor: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(line.unit_price_minor * line.quantity for line in self.lines)
+
+
+def normalise_lines(items: list[tuple[str, int]]) -> tuple[Line, ...]:
+    """Validated lines, merged by product and sorted, so equal orders compare equal."""
+    if not items:
+        raise InvalidArgument([("items", "at least one item is required")])
+    if len(items) > MAX_ITEMS:
+        raise InvalidArgument([("items", f"at most {MAX_ITEMS} items")])
+    merged: dict[str, int] = {}
+    problems = []
+    for i, (product_id, quantity) in enumerate(items):
+        try:
+            product_id = str(uuid.UUID(product_id))
+        except ValueError:
+            problems.append((f"items[{i}].product_id", "must be a UUID"))
+            continue
+        if not 1 <= quantity <= MAX_QUANTITY:
+            problems.append((f"items[{i}].quantity", f"must be between 1 and {MAX_QUANTITY}"))
+        merged[product_id] = merged.get(product_id, 0) + quantity
+    if problems:
+        raise InvalidArgument(problems)
+    return tuple(Line(p, q) for p, q in sorted(merged.items()))
+
+
+def fingerprint(lines: tuple[Line, ...]) -> str:
+    """What "the same body" means for an idempotency key: the same products and quantities."""
+    canonical = json.dumps([[line.product_id, line.quantity] for line in lines], separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def check_idempotency_key(key: str) -> None:
+    if len(key) > 128 or any(not (32 < ord(c) < 127) for c in key):
+        raise InvalidArgument([("idempotency_key", "must be 1-128 visible ASCII characters")])

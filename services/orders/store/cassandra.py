@@ -1,0 +1,133 @@
+"""Cassandra adapter of the orders store: tables shaped by the queries.
+
+    orders              by order id (the source of truth; status changes are LWTs)
+    orders_by_user      a user's orders, newest first (order ids are time-based UUIDs)
+    idempotency_keys    (user, key) -> order, claimed with IF NOT EXISTS, expiring after a day
+    unsettled_orders    the recovery pass's work list (one partition: it stays small)
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from cassandra import ConsistencyLevel
+from cassandra.cluster import Session
+
+from runtime import cassandra as cql
+from runtime.paging import InvalidPageToken, decode_page_token, encode_page_token
+from runtime.settings import CassandraSettings
+from services.orders.domain import Order
+from services.orders.store.base import IDEMPOTENCY_TTL_SECONDS, OrderStore
+from services.orders.store.codec import lines_from_json, lines_to_json
+
+_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS orders (
+        id timeuuid PRIMARY KEY, user_id text, status text, reason text, lines text, currency text,
+        total_minor bigint, created_at timestamp, updated_at timestamp)""",
+    """CREATE TABLE IF NOT EXISTS orders_by_user (
+        user_id text, order_id timeuuid, PRIMARY KEY (user_id, order_id)) WITH CLUSTERING ORDER BY (order_id DESC)""",
+    """CREATE TABLE IF NOT EXISTS idempotency_keys (
+        user_id text, key text, order_id timeuuid, fingerprint text, PRIMARY KEY ((user_id, key)))""",
+    """CREATE TABLE IF NOT EXISTS unsettled_orders (
+        bucket int, order_id timeuuid, PRIMARY KEY (bucket, order_id)) WITH CLUSTERING ORDER BY (order_id ASC)""",
+]
+_COLUMNS = "id, user_id, status, reason, lines, currency, total_minor, created_at, updated_at"
+_STATEMENTS = {
+    "claim": (f"INSERT INTO idempotency_keys (user_id, key, order_id, fingerprint) VALUES (?, ?, ?, ?) "
+              f"IF NOT EXISTS USING TTL {IDEMPOTENCY_TTL_SECONDS}"),
+    "read_claim": "SELECT order_id, fingerprint FROM idempotency_keys WHERE user_id = ? AND key = ?",
+    "insert": f"INSERT INTO orders ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "index_user": "INSERT INTO orders_by_user (user_id, order_id) VALUES (?, ?)",
+    "get": f"SELECT {_COLUMNS} FROM orders WHERE id = ?",
+    "transition": ("UPDATE orders SET status = ?, reason = ?, lines = ?, currency = ?, total_minor = ?, updated_at = ? "
+                   "WHERE id = ? IF status = ?"),
+    "unsettle": "INSERT INTO unsettled_orders (bucket, order_id) VALUES (0, ?)",
+    "settle": "DELETE FROM unsettled_orders WHERE bucket = 0 AND order_id = ?",
+    "unsettled": "SELECT order_id FROM unsettled_orders WHERE bucket = 0 AND order_id < maxTimeuuid(?) LIMIT ?",
+    "first_page": "SELECT order_id FROM orders_by_user WHERE user_id = ? LIMIT ?",
+    "next_page": "SELECT order_id FROM orders_by_user WHERE user_id = ? AND order_id < ? LIMIT ?",
+}
+
+
+def _order(row) -> Order:
+    return Order(id=str(row.id), user_id=row.user_id, lines=lines_from_json(row.lines), status=row.status,
+                 created_at=cql.utc(row.created_at), updated_at=cql.utc(row.updated_at), reason=row.reason or "",
+                 currency=row.currency or "", total_minor=row.total_minor or 0)
+
+
+class CassandraOrderStore(OrderStore):
+    def __init__(self, session: Session):
+        self._session = session
+        self._q = {name: session.prepare(text) for name, text in _STATEMENTS.items()}
+        # The winner of a key is read right after losing the LWT: SERIAL sees in-flight LWTs too.
+        self._q["read_claim"].consistency_level = ConsistencyLevel.SERIAL
+
+    @classmethod
+    def connect(cls, settings: CassandraSettings) -> "CassandraOrderStore":
+        session = cql.connect(settings)
+        cql.ensure_keyspace(session, settings)
+        cql.apply_schema(session, _SCHEMA)
+        return cls(session)
+
+    def _run(self, name: str, *params):
+        return self._session.execute(self._q[name], params)
+
+    def ping(self) -> None:
+        self._session.execute("SELECT release_version FROM system.local", timeout=5)
+
+    def close(self) -> None:
+        self._session.cluster.shutdown()
+
+    def claim_idempotency_key(self, user_id: str, key: str, order_id: str, fingerprint: str) -> tuple[str, str]:
+        if cql.applied(self._run("claim", user_id, key, uuid.UUID(order_id), fingerprint)):
+            return order_id, fingerprint
+        row = self._run("read_claim", user_id, key).one()
+        return str(row.order_id), row.fingerprint
+
+    def create_order(self, order: Order) -> None:
+        o, oid = order, uuid.UUID(order.id)
+        self._run("unsettle", oid)  # first: an order is never written without being on the work list
+        self._run("insert", oid, o.user_id, o.status, o.reason, lines_to_json(o.lines), o.currency, o.total_minor,
+                  o.created_at, o.updated_at)
+        self._run("index_user", o.user_id, oid)
+
+    def get_order(self, order_id: str) -> Order | None:
+        try:
+            oid = uuid.UUID(order_id)
+        except ValueError:
+            return None
+        row = self._run("get", oid).one()
+        return _order(row) if row else None
+
+    def transition(self, order: Order, from_status: str) -> bool:
+        o = order
+        return cql.applied(self._run("transition", o.status, o.reason, lines_to_json(o.lines), o.currency,
+                                     o.total_minor, o.updated_at, uuid.UUID(o.id), from_status))
+
+    def mark_unsettled(self, order_id: str) -> None:
+        self._run("unsettle", uuid.UUID(order_id))
+
+    def settle(self, order_id: str) -> None:
+        self._run("settle", uuid.UUID(order_id))
+
+    def unsettled(self, created_before: datetime, limit: int = 100) -> list[Order]:
+        orders = []
+        for row in self._run("unsettled", created_before, limit):
+            order = self.get_order(str(row.order_id))
+            if order is None:  # the insert never happened (crash right after listing it): nothing to fix
+                self.settle(str(row.order_id))
+            else:
+                orders.append(order)
+        return orders
+
+    def list_user_orders(self, user_id: str, page_size: int, page_token: str | None) -> tuple[list[Order], str | None]:
+        if page_token:
+            after = uuid.UUID(decode_page_token(page_token))
+            if after.version != 1:
+                raise InvalidPageToken(page_token)
+            rows = list(self._run("next_page", user_id, after, page_size + 1))
+        else:
+            rows = list(self._run("first_page", user_id, page_size + 1))
+        page = [o for o in (self.get_order(str(r.order_id)) for r in rows[:page_size]) if o is not None]
+        return page, encode_page_token(str(rows[page_size - 1].order_id)) if len(rows) > page_size else None

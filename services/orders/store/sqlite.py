@@ -1,0 +1,101 @@
+"""Embedded adapter of the orders store: SQLite."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+
+from runtime.paging import InvalidPageToken, decode_page_token, encode_page_token
+from runtime.sqlite import Database, from_ms, to_ms
+from services.orders.domain import Order
+from services.orders.store.base import IDEMPOTENCY_TTL_SECONDS, OrderStore
+from services.orders.store.codec import lines_from_json, lines_to_json
+
+_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS orders (
+        id TEXT PRIMARY KEY, user_id TEXT NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL, lines TEXT NOT NULL,
+        currency TEXT NOT NULL, total_minor INTEGER NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS orders_by_user ON orders (user_id, created_at DESC, id DESC)",
+    """CREATE TABLE IF NOT EXISTS idempotency_keys (
+        user_id TEXT NOT NULL, key TEXT NOT NULL, order_id TEXT NOT NULL, fingerprint TEXT NOT NULL,
+        expires_at INTEGER NOT NULL, PRIMARY KEY (user_id, key))""",
+    "CREATE TABLE IF NOT EXISTS unsettled_orders (order_id TEXT PRIMARY KEY, created_at INTEGER NOT NULL)",
+]
+
+
+def _order(row: sqlite3.Row) -> Order:
+    return Order(id=row["id"], user_id=row["user_id"], lines=lines_from_json(row["lines"]), status=row["status"],
+                 created_at=from_ms(row["created_at"]), updated_at=from_ms(row["updated_at"]), reason=row["reason"],
+                 currency=row["currency"], total_minor=row["total_minor"])
+
+
+class SqliteOrderStore(OrderStore):
+    def __init__(self, db: Database):
+        self._db = db
+
+    @classmethod
+    def open(cls, path: str) -> "SqliteOrderStore":
+        db = Database(path)
+        db.apply_schema(_SCHEMA)
+        return cls(db)
+
+    def ping(self) -> None:
+        self._db.ping()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def claim_idempotency_key(self, user_id: str, key: str, order_id: str, fingerprint: str) -> tuple[str, str]:
+        now = to_ms(datetime.now().astimezone())
+        with self._db.transaction() as conn:
+            conn.execute("DELETE FROM idempotency_keys WHERE user_id = ? AND key = ? AND expires_at < ?", (user_id, key, now))
+            conn.execute("INSERT OR IGNORE INTO idempotency_keys VALUES (?, ?, ?, ?, ?)",
+                         (user_id, key, order_id, fingerprint, now + IDEMPOTENCY_TTL_SECONDS * 1000))
+            row = conn.execute("SELECT order_id, fingerprint FROM idempotency_keys WHERE user_id = ? AND key = ?",
+                               (user_id, key)).fetchone()
+        return row["order_id"], row["fingerprint"]
+
+    def create_order(self, order: Order) -> None:
+        o = order
+        with self._db.transaction() as conn:
+            conn.execute("INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?)", (
+                o.id, o.user_id, o.status, o.reason, lines_to_json(o.lines), o.currency, o.total_minor,
+                to_ms(o.created_at), to_ms(o.updated_at)))
+            conn.execute("INSERT OR REPLACE INTO unsettled_orders VALUES (?, ?)", (o.id, to_ms(o.created_at)))
+
+    def get_order(self, order_id: str) -> Order | None:
+        rows = self._db.query("SELECT * FROM orders WHERE id = ?", (order_id,))
+        return _order(rows[0]) if rows else None
+
+    def transition(self, order: Order, from_status: str) -> bool:
+        o = order
+        return self._db.execute(
+            "UPDATE orders SET status=?, reason=?, lines=?, currency=?, total_minor=?, updated_at=? WHERE id=? AND status=?",
+            (o.status, o.reason, lines_to_json(o.lines), o.currency, o.total_minor, to_ms(o.updated_at), o.id,
+             from_status)) == 1
+
+    def mark_unsettled(self, order_id: str) -> None:
+        self._db.execute("INSERT OR IGNORE INTO unsettled_orders SELECT id, created_at FROM orders WHERE id = ?", (order_id,))
+
+    def settle(self, order_id: str) -> None:
+        self._db.execute("DELETE FROM unsettled_orders WHERE order_id = ?", (order_id,))
+
+    def unsettled(self, created_before: datetime, limit: int = 100) -> list[Order]:
+        rows = self._db.query(
+            "SELECT o.* FROM unsettled_orders u JOIN orders o ON o.id = u.order_id WHERE u.created_at < ? "
+            "ORDER BY u.created_at LIMIT ?", (to_ms(created_before), limit))
+        return [_order(r) for r in rows]
+
+    def list_user_orders(self, user_id: str, page_size: int, page_token: str | None) -> tuple[list[Order], str | None]:
+        if page_token:
+            after = self.get_order(decode_page_token(page_token))
+            if after is None or after.user_id != user_id:
+                raise InvalidPageToken(page_token)
+            rows = self._db.query(
+                "SELECT * FROM orders WHERE user_id = ? AND (created_at, id) < (?, ?) "
+                "ORDER BY created_at DESC, id DESC LIMIT ?", (user_id, to_ms(after.created_at), after.id, page_size + 1))
+        else:
+            rows = self._db.query("SELECT * FROM orders WHERE user_id = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+                                  (user_id, page_size + 1))
+        page = [_order(r) for r in rows[:page_size]]
+        return page, encode_page_token(page[-1].id) if len(rows) > page_size else None

@@ -1,0 +1,101 @@
+"""The orders store contract on both adapters."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from runtime.paging import InvalidPageToken
+from services.orders.domain import CANCELLED, CONFIRMED, PENDING, Line, Order, new_order_id, utcnow
+from tests.support.concurrency import race
+
+
+@pytest.fixture(params=["sqlite", pytest.param("cassandra", marks=pytest.mark.cassandra)])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        from services.orders.store.sqlite import SqliteOrderStore
+
+        opened = SqliteOrderStore.open(str(tmp_path / "orders.sqlite3"))
+    else:
+        from services.orders.store.cassandra import CassandraOrderStore
+
+        opened = CassandraOrderStore.connect(request.getfixturevalue("cassandra_settings")())
+    yield opened
+    opened.close()
+
+
+def new_order(user="u1", status=PENDING) -> Order:
+    now = utcnow()
+    return Order(id=new_order_id(), user_id=user, lines=(Line(str(uuid.uuid4()), 2, "Mug", 1250, "EUR"),),
+                 status=status, created_at=now, updated_at=now, currency="EUR", total_minor=2500)
+
+
+def test_order_round_trip(store):
+    order = new_order()
+    store.create_order(order)
+    assert store.get_order(order.id) == order
+    assert store.get_order(new_order_id()) is None
+
+
+def test_status_changes_only_from_the_expected_status(store):
+    order = new_order()
+    store.create_order(order)
+    confirmed = dataclasses.replace(order, status=CONFIRMED, updated_at=utcnow())
+    assert store.transition(confirmed, PENDING) is True
+    assert store.transition(dataclasses.replace(order, status=CANCELLED), PENDING) is False
+    assert store.get_order(order.id).status == CONFIRMED
+
+
+def test_one_writer_wins_a_concurrent_status_change(store):
+    order = new_order()
+    store.create_order(order)
+    outcomes = race(10, lambda i: store.transition(
+        dataclasses.replace(order, status=CONFIRMED if i % 2 else CANCELLED, reason=str(i)), PENDING))
+    assert outcomes.count(True) == 1
+
+
+def test_the_first_claim_of_an_idempotency_key_wins(store):
+    first, second = new_order_id(), new_order_id()
+    assert store.claim_idempotency_key("u1", "key-1", first, "fp-a") == (first, "fp-a")
+    assert store.claim_idempotency_key("u1", "key-1", second, "fp-b") == (first, "fp-a")
+    assert store.claim_idempotency_key("u2", "key-1", second, "fp-b") == (second, "fp-b")  # keys are per user
+
+
+def test_concurrent_claims_agree_on_one_order(store):
+    ids = [new_order_id() for _ in range(12)]
+    winners = race(12, lambda i: store.claim_idempotency_key("u1", "race", ids[i], "fp"))
+    assert len(set(winners)) == 1
+
+
+def test_new_orders_are_unsettled_until_settled(store):
+    order = new_order()
+    store.create_order(order)
+    later = utcnow() + timedelta(seconds=5)
+    assert order.id in [o.id for o in store.unsettled(later)]
+    assert order.id not in [o.id for o in store.unsettled(order.created_at - timedelta(seconds=5))]
+    store.settle(order.id)
+    assert order.id not in [o.id for o in store.unsettled(later)]
+    store.mark_unsettled(order.id)
+    assert order.id in [o.id for o in store.unsettled(later)]
+
+
+def test_a_users_orders_page_newest_first(store):
+    made = []
+    for _ in range(5):
+        made.append(new_order(user="pager"))
+        store.create_order(made[-1])
+        time.sleep(0.002)
+    store.create_order(new_order(user="someone-else"))
+    seen, token = [], None
+    while True:
+        page, token = store.list_user_orders("pager", 2, token)
+        seen += [o.id for o in page]
+        if token is None:
+            break
+    assert seen == [o.id for o in reversed(made)]
+    with pytest.raises(InvalidPageToken):
+        store.list_user_orders("pager", 2, "garbage")
