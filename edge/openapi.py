@@ -12,7 +12,7 @@ from flask import Blueprint, Response, json, send_from_directory
 from google.api import field_behavior_pb2
 from google.protobuf import descriptor as _d
 
-from edge.transcoding import Binding
+from edge.transcoding import Binding, header_fields
 from runtime.policy import MethodPolicy
 
 _F = _d.FieldDescriptor
@@ -63,7 +63,7 @@ class _Schemas:
             return dict(_WELL_KNOWN[message.full_name])
         if message.full_name not in self.components:
             self.components[message.full_name] = {}  # placeholder first: recursive messages terminate
-            self.components[message.full_name] = self._message(message)
+            self.components[message.full_name] = self.message_schema(message)
         return {"$ref": f"#/components/schemas/{message.full_name}"}
 
     def field(self, field: _d.FieldDescriptor) -> dict:
@@ -77,7 +77,7 @@ class _Schemas:
             single = dict(_SCALARS[field.type])
         return {"type": "array", "items": single} if field.is_repeated else single
 
-    def _message(self, message: _d.Descriptor, omit: frozenset[str] = frozenset()) -> dict:
+    def message_schema(self, message: _d.Descriptor, omit: frozenset[str] = frozenset()) -> dict:
         properties, required = {}, []
         for field in message.fields:
             if field.name in omit:
@@ -117,6 +117,10 @@ def _operation(schemas: _Schemas, binding: Binding, policy: MethodPolicy, operat
     path_params = [{"name": field, "in": "path", "required": True, "schema": {"type": "string", "pattern": r"^[^/:]+$"}}
                    for field in binding.template.variables.values()]
     bound = {v.split(".")[0] for v in binding.template.variables.values()}
+    headers = header_fields(request)
+    bound |= {f.name for f in headers.values()}
+    path_params += [{"name": name, "in": "header", "required": False, "schema": {"type": "string", "maxLength": 128}}
+                    for name in headers]
     operation = {
         "operationId": operation_id,
         "tags": [method.containing_service.full_name],
@@ -130,7 +134,7 @@ def _operation(schemas: _Schemas, binding: Binding, policy: MethodPolicy, operat
             "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
     if binding.body == "*":
         # Fields bound by the path are not part of the body.
-        body_schema = schemas._message(request, frozenset(bound)) if bound else schemas.ref(request)
+        body_schema = schemas.message_schema(request, frozenset(bound)) if bound else schemas.ref(request)
         operation["requestBody"] = {"required": False, "content": {"application/json": {"schema": body_schema}}}
     elif binding.body:
         field = request.fields_by_name[binding.body]

@@ -37,7 +37,7 @@ def _view(binding: Binding, policy: MethodPolicy, upstreams: Upstreams, verifier
         raw_body = request.get_data(cache=False)
         if binding.body and raw_body.strip() and not _is_json(request.content_type or ""):
             return problem(415, "request body must be application/json")
-        message = build_request(binding, path_args, request.args.lists(), raw_body)
+        message = build_request(binding, path_args, request.args.lists(), raw_body, request.headers)
         if claims is not None:
             try:
                 authorize(policy, claims, message)

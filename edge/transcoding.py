@@ -19,6 +19,7 @@ from google.protobuf import json_format, message_factory
 from google.protobuf.message import Message
 
 from edge.templates import PathTemplate, parse
+from transcoding.v1 import transcoding_pb2
 
 _VERBS = ("get", "put", "post", "delete", "patch")
 # Well-known types whose JSON form is a string, so a query parameter can carry them.
@@ -128,8 +129,14 @@ def _json_body(raw: bytes) -> object:
         raise BadRequest(f"malformed JSON body: {error}", [("body", "is not valid JSON")]) from None
 
 
+def header_fields(descriptor: _d.Descriptor) -> dict[str, _d.FieldDescriptor]:
+    """Top-level fields the edge fills from an HTTP header: header name -> field."""
+    return {f.GetOptions().Extensions[transcoding_pb2.from_header]: f for f in descriptor.fields
+            if f.GetOptions().Extensions[transcoding_pb2.from_header]}
+
+
 def build_request(binding: Binding, path_args: Mapping[str, str], query: Iterable[tuple[str, list[str]]],
-                  raw_body: bytes) -> Message:
+                  raw_body: bytes, headers: Mapping[str, str] | None = None) -> Message:
     """The RPC request for an HTTP request, or BadRequest naming what does not fit."""
     descriptor = binding.method.input_type
     fields: dict = {}
@@ -163,6 +170,11 @@ def build_request(binding: Binding, path_args: Mapping[str, str], query: Iterabl
         if canonical in bound or (binding.body and canonical.split(".")[0] == binding.body):
             raise BadRequest(f"query parameter {name!r} is already bound", [(name, "set by the path or body")])
         _set(fields, chain, _query_value(chain, name, values))
+    for header, field in header_fields(descriptor).items():
+        if field.name in fields or field.json_name in fields:
+            raise BadRequest(f"{field.name} is set with the {header} header", [(field.name, f"use the {header} header")])
+        if headers and header in headers:
+            fields[field.name] = headers[header]
     message = binding.request_class()()
     try:
         json_format.ParseDict(fields, message, ignore_unknown_fields=False)

@@ -45,6 +45,7 @@ class ServiceServer:
         register: Callable[[grpc.Server], None],
         ready_check: Callable[[], None],
         on_stop: Callable[[], None] = lambda: None,
+        on_start: Callable[[], None] = lambda: None,
         checks: tuple[Check, ...] = (),
         max_workers: int = 16,
     ):
@@ -52,6 +53,7 @@ class ServiceServer:
         self._service_names = [d.full_name for d in descriptors]
         self._ready_check = ready_check
         self._on_stop = on_stop
+        self._on_start = on_start
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self.health = health.HealthServicer(experimental_non_blocking=True)
@@ -78,6 +80,7 @@ class ServiceServer:
     def start(self) -> None:
         self.server.start()
         threading.Thread(target=self._watch_readiness, name="readiness", daemon=True).start()
+        self._on_start()
         _LOGGER.info("%s listening on %s:%d (mTLS)", self._settings.service, self._settings.host, self.port)
 
     def _watch_readiness(self) -> None:
@@ -134,3 +137,23 @@ class ServiceServer:
         while not received.wait(1.0):
             pass
         self.stop().wait()
+
+
+def run_service(service: str, create_server: Callable[[ServerSettings], tuple["ServiceServer", int]],
+                default_port: int) -> int:
+    """The body of every service's __main__: JSON logs, settings from the environment (a bad
+    one ends the process with exit code 2 and the variable's name), serve until SIGTERM."""
+    import sys
+
+    from runtime.logs import configure_logging
+    from runtime.settings import ConfigError
+
+    configure_logging(service)
+    try:
+        server, _port = create_server(ServerSettings.from_env(service, default_port))
+    except ConfigError as error:
+        print(f"{service}: configuration error: {error}", file=sys.stderr)
+        return 2
+    server.start()
+    server.run_until_signal()
+    return 0

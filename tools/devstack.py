@@ -26,9 +26,11 @@ DATA = ROOT / ".dev" / "data"
 CREDENTIALS = ROOT / ".dev" / "demo-credentials.json"
 ACCOUNTS = "shop.accounts.v1.AccountsService"
 
-# name -> (module, port variable, default port, gRPC service it serves)
+# name -> (module, port variable, default port, gRPC service it serves), in start order
 SERVICES = {
     "accounts": ("services.accounts", "ACCOUNTS_PORT", 50051, ACCOUNTS),
+    "catalog": ("services.catalog", "CATALOG_PORT", 50052, "shop.catalog.v1.CatalogService"),
+    "orders": ("services.orders", "ORDERS_PORT", 50053, "shop.orders.v1.OrdersService"),
 }
 EDGE_PORT = int(os.environ.get("EDGE_PORT", "8080"))
 
@@ -46,8 +48,12 @@ def _common_env() -> dict[str, str]:
 
 
 def _service_env(name: str, port: int) -> dict[str, str]:
+    ports = _ports()
     return {**_common_env(), "GRPC_PORT": str(port), "STORE": os.environ.get("STORE", "embedded"),
-            "SQLITE_PATH": str(DATA / f"{name}.sqlite3")}
+            "SQLITE_PATH": str(DATA / f"{name}.sqlite3"),
+            # Services verify forwarded tokens with the keys accounts publishes.
+            "JWKS_TARGET": f"127.0.0.1:{ports['accounts']}", "JWKS_METHOD": f"/{ACCOUNTS}/GetJwks",
+            "ACCOUNTS_TARGET": f"127.0.0.1:{ports['accounts']}", "CATALOG_TARGET": f"127.0.0.1:{ports['catalog']}"}
 
 
 def _edge_env(ports: dict[str, int]) -> dict[str, str]:
@@ -99,6 +105,13 @@ def _banner(ports: dict[str, int]) -> str:
         "       -d 'password=correct horse battery' | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')",
         "  ID=$(python3 -c 'import base64,json,sys; p=sys.argv[1].split(\".\")[1]; print(json.loads(base64.urlsafe_b64decode(p+\"==\"))[\"sub\"])' $TOKEN)",
         f"  curl -s {edge}/v1/accounts/$ID -H \"Authorization: Bearer $TOKEN\"",
+        f"  curl -s {edge}/v1/products -H \"Authorization: Bearer $TOKEN\"",
+        "  PRODUCT=$(curl -s " + edge + "/v1/products -H \"Authorization: Bearer $TOKEN\" \\",
+        "       | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"products\"][0][\"id\"])')",
+        f"  curl -s -X POST {edge}/v1/orders -H \"Authorization: Bearer $TOKEN\" -H 'Idempotency-Key: first-order' \\",
+        "       -H 'Content-Type: application/json' -d \"{\\\"items\\\":[{\\\"productId\\\":\\\"$PRODUCT\\\",\\\"quantity\\\":1}]}\"",
+        f"  curl -s {edge}/v1/orders -H \"Authorization: Bearer $TOKEN\"",
+        f"  curl -s -X POST {edge}/v1/orders/ORDER_ID:cancel -H \"Authorization: Bearer $TOKEN\"",
         "",
         "Or a service directly with grpcurl (operator certificate):",
         f"  .venv/bin/grpcurl {tls} 127.0.0.1:{ports['accounts']} list",
@@ -115,6 +128,8 @@ def main() -> int:
     ports = _ports()
     subprocess.run([sys.executable, "-m", "services.accounts.manage", "seed-demo", "--out", str(CREDENTIALS)],
                    env=_service_env("accounts", ports["accounts"]), check=True, cwd=ROOT)
+    subprocess.run([sys.executable, "-m", "services.catalog.manage", "seed-demo"],
+                   env=_service_env("catalog", ports["catalog"]), check=True, cwd=ROOT)
     children: list[subprocess.Popen] = []
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))

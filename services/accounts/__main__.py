@@ -2,22 +2,8 @@
 
 import sys
 
-from runtime.logs import configure_logging
-from runtime.settings import ConfigError
-from services.accounts.server import SERVICE, create_server, load_settings
-
-
-def main() -> int:
-    configure_logging(SERVICE)
-    try:
-        server, _port = create_server(load_settings())
-    except ConfigError as error:
-        print(f"{SERVICE}: configuration error: {error}", file=sys.stderr)
-        return 2
-    server.start()
-    server.run_until_signal()
-    return 0
-
+from runtime.server import run_service
+from services.accounts.server import DEFAULT_PORT, SERVICE, create_server
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_service(SERVICE, create_server, DEFAULT_PORT))

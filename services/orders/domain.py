@@ -57,6 +57,12 @@ class Rejected(OrderError):
         self.reason = reason
 
 
+class Forbidden(OrderError):
+    """A service behind this one refused the caller's token (for example a missing scope)."""
+
+    reason = "UPSTREAM_DENIED"
+
+
 class DependencyFailed(OrderError):
     """A service this operation needs did not answer (unavailable, or out of time)."""
 

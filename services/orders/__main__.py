@@ -1,0 +1,9 @@
+"""python -m services.orders: run the orders service until SIGTERM."""
+
+import sys
+
+from runtime.server import run_service
+from services.orders.server import DEFAULT_PORT, SERVICE, create_server
+
+if __name__ == "__main__":
+    sys.exit(run_service(SERVICE, create_server, DEFAULT_PORT))

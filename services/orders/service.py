@@ -1,0 +1,188 @@
+"""Order use cases: place (a small saga across accounts and catalog), read, list, cancel, recover.
+
+Placing an order: record it PENDING -> account active? -> prices -> reserve stock (the order
+id is the reservation id) -> CONFIRMED. If a dependency fails after the order is recorded,
+the reservation is released (releasing is harmless if nothing was reserved) and the order
+is CANCELLED; if even that fails, the order stays PENDING and the recovery pass finishes
+the job. Only CONFIRMED orders are ever acknowledged, so recovery may always cancel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from datetime import timedelta
+from typing import Callable
+
+from runtime.paging import InvalidPageToken
+from services.orders import domain
+from services.orders.domain import (
+    CANCELLED, CONFIRMED, PENDING, DependencyFailed, IdempotencyConflict, InvalidArgument, Line, NotFound, Order,
+    Rejected,
+)
+from services.orders.gateways import Gateways
+from services.orders.store.base import OrderStore
+
+_LOGGER = logging.getLogger(__name__)
+DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
+COMPENSATION_SECONDS = 3.0  # a release gets its own budget: it matters more than the caller's deadline
+
+
+class OrdersService:
+    def __init__(self, store: OrderStore, gateways: Gateways, *, clock=domain.utcnow,
+                 after_reserve: Callable[[Order], None] = lambda order: None):
+        self._store = store
+        self._gateways = gateways
+        self._clock = clock
+        self._after_reserve = after_reserve  # a fault hook for crash tests; does nothing otherwise
+
+    # --- placing -------------------------------------------------------------------------------
+
+    def place(self, user_id: str, token: str, items: list[tuple[str, int]], idempotency_key: str,
+              time_left: Callable[[], float]) -> Order:
+        lines = domain.normalise_lines(items)
+        order_id = domain.new_order_id()
+        if idempotency_key:
+            domain.check_idempotency_key(idempotency_key)
+            winner, fingerprint = self._store.claim_idempotency_key(
+                user_id, idempotency_key, order_id, domain.fingerprint(lines))
+            if winner != order_id:
+                if fingerprint != domain.fingerprint(lines):
+                    raise IdempotencyConflict("this Idempotency-Key was used for a different order",
+                                              [("idempotency_key", "already used with other items")])
+                return self._first_order(winner)
+        now = self._clock()
+        order = Order(id=order_id, user_id=user_id, lines=lines, status=PENDING, created_at=now, updated_at=now)
+        self._store.create_order(order)
+        try:
+            return self._complete(order, token, time_left)
+        except DependencyFailed:
+            self._compensate(order, "dependency_failed")
+            raise
+        except (Rejected, domain.Forbidden) as refused:
+            current = self._store.get_order(order.id)
+            if current is not None and current.status == PENDING:  # not already recorded by _reject
+                self._compensate(order, refused.reason.lower())
+            raise
+
+    def _first_order(self, order_id: str, wait_seconds: float = 5.0) -> Order:
+        """The order placed under a reused key; waits briefly while the first request finishes it."""
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            order = self._store.get_order(order_id)
+            if order is not None and (order.status != PENDING or time.monotonic() > deadline):
+                return order
+            if order is None and time.monotonic() > deadline:
+                raise DependencyFailed("the first request with this key is still being processed", timed_out=True)
+            time.sleep(0.05)
+
+    def _complete(self, order: Order, token: str, time_left: Callable[[], float]) -> Order:
+        if not self._gateways.account_is_active(order.user_id, token, time_left()):
+            raise self._reject(order, "account_inactive", Rejected("the account is not active", "ACCOUNT_INACTIVE"))
+        priced_lines = []
+        for i, line in enumerate(order.lines):
+            priced = self._gateways.price(line.product_id, token, time_left())
+            if priced is None or not priced.available:
+                raise self._reject(order, "product_unavailable", Rejected(
+                    f"product {line.product_id} cannot be ordered", "PRODUCT_UNAVAILABLE",
+                    [(f"items[{i}].product_id", "does not exist or is archived")]))
+            priced_lines.append(dataclasses.replace(line, name=priced.name, unit_price_minor=priced.unit_price_minor,
+                                                    currency=priced.currency))
+        currencies = {line.currency for line in priced_lines}
+        if len(currencies) > 1:
+            raise self._reject(order, "mixed_currencies", Rejected("items are priced in different currencies", "MIXED_CURRENCIES"))
+        reserved, short = self._gateways.reserve(order.id, order.lines, token, time_left())
+        if not reserved:
+            raise self._reject(order, "out_of_stock", Rejected(
+                "not enough stock", "OUT_OF_STOCK",
+                [(f"items[{i}].quantity", "not enough stock") for i, l in enumerate(order.lines) if l.product_id in short]))
+        self._after_reserve(order)
+        priced = dataclasses.replace(order, lines=tuple(priced_lines), currency=currencies.pop(),
+                                     total_minor=sum(l.unit_price_minor * l.quantity for l in priced_lines))
+        confirmed = dataclasses.replace(priced, status=CONFIRMED, updated_at=self._clock())
+        if not self._store.transition(confirmed, PENDING):
+            # Cancelled (or recovered) while we worked: its stock goes back, and it stays cancelled.
+            self._compensate(order, "cancelled_while_placing")
+            return self._store.get_order(order.id)
+        self._store.settle(order.id)
+        return confirmed
+
+    def _reject(self, order: Order, reason: str, error: Rejected) -> Rejected:
+        """Records a refused order as CANCELLED (nothing is held) and returns the error to raise."""
+        self._store.transition(dataclasses.replace(order, status=CANCELLED, reason=reason, updated_at=self._clock()), PENDING)
+        self._store.settle(order.id)
+        return error
+
+    def _compensate(self, order: Order, reason: str) -> bool:
+        """Cancels the order, then releases its reservation; if catalog cannot be reached, the
+        order stays on the recovery list. The decision is recorded before the stock moves."""
+        current = self._store.get_order(order.id)
+        if current is not None and current.status == PENDING:
+            self._store.transition(dataclasses.replace(current, status=CANCELLED, reason=reason, updated_at=self._clock()), PENDING)
+        try:
+            self._gateways.release(order.id, COMPENSATION_SECONDS)
+        except DependencyFailed as failure:
+            _LOGGER.warning("order %s left for recovery: release failed (%s)", order.id, failure)
+            return False
+        self._store.settle(order.id)
+        return True
+
+    # --- reading, cancelling --------------------------------------------------------------------
+
+    def get(self, order_id: str, user_id: str, is_admin: bool) -> Order:
+        order = self._store.get_order(order_id) if order_id else None
+        if order is None or (order.user_id != user_id and not is_admin):
+            raise NotFound(f"order {order_id} does not exist")  # another user's order is not even confirmed to exist
+        return order
+
+    def list_mine(self, user_id: str, page_size: int, page_token: str) -> tuple[list[Order], str | None]:
+        if not 0 <= page_size <= MAX_PAGE_SIZE:
+            raise InvalidArgument([("page_size", f"must be between 0 and {MAX_PAGE_SIZE}")])
+        try:
+            return self._store.list_user_orders(user_id, page_size or DEFAULT_PAGE_SIZE, page_token or None)
+        except InvalidPageToken:
+            raise InvalidArgument([("page_token", "is not a token this service issued")]) from None
+
+    def cancel(self, order_id: str, user_id: str, is_admin: bool) -> Order:
+        """Cancels and gives the stock back; cancelling a cancelled order returns it unchanged."""
+        order = self.get(order_id, user_id, is_admin)
+        if order.status == CANCELLED:
+            return order
+        cancelled = dataclasses.replace(order, status=CANCELLED, reason="cancelled_by_user", updated_at=self._clock())
+        # The cancellation is recorded first and the order put on the recovery list, so a crash
+        # before the release below is finished by the recovery pass, never lost.
+        self._store.mark_unsettled(order.id)
+        if not self._store.transition(cancelled, order.status):
+            return self.cancel(order_id, user_id, is_admin)  # it changed under us: decide again
+        try:
+            self._gateways.release(order.id, COMPENSATION_SECONDS)
+            self._store.settle(order.id)
+        except DependencyFailed:
+            _LOGGER.warning("order %s cancelled; stock release left for recovery", order.id)
+        return cancelled
+
+    # --- recovery -------------------------------------------------------------------------------
+
+    def recover(self, older_than: timedelta) -> int:
+        """Resolves unsettled orders older than `older_than`: a PENDING order was never
+        acknowledged, so it is cancelled; every one gets its stock released. Returns how many."""
+        resolved = 0
+        for order in self._store.unsettled(self._clock() - older_than):
+            if order.status == PENDING:
+                interrupted = dataclasses.replace(order, status=CANCELLED, reason="interrupted", updated_at=self._clock())
+                if not self._store.transition(interrupted, PENDING):
+                    order = self._store.get_order(order.id)  # it moved on meanwhile: look again
+            if order.status == CONFIRMED:
+                self._store.settle(order.id)
+                continue
+            try:
+                self._gateways.release(order.id, COMPENSATION_SECONDS)
+            except DependencyFailed as failure:
+                _LOGGER.warning("recovery: catalog unreachable (%s); will retry", failure)
+                break
+            self._store.settle(order.id)
+            resolved += 1
+        if resolved:
+            _LOGGER.info("recovery resolved %d orders", resolved)
+        return resolved

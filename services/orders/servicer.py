@@ -1,0 +1,80 @@
+"""gRPC entry point of the orders service: proto <-> domain, domain errors -> status."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import timestamp_pb2
+
+from runtime.clients import remaining
+from runtime.errors import abort, translate_errors
+from runtime.interceptors import current_claims
+from services.orders import domain
+from services.orders.service import OrdersService
+from shop.catalog.v1 import catalog_pb2
+from shop.orders.v1 import orders_pb2 as pb
+from shop.orders.v1 import orders_pb2_grpc as pb_grpc
+
+_ERRORS = {
+    domain.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    domain.NotFound: grpc.StatusCode.NOT_FOUND,
+    domain.IdempotencyConflict: grpc.StatusCode.FAILED_PRECONDITION,
+    domain.Rejected: grpc.StatusCode.FAILED_PRECONDITION,
+    domain.Forbidden: grpc.StatusCode.PERMISSION_DENIED,
+}
+_errors = translate_errors(_ERRORS, "orders.shop")
+_STATUS = {domain.PENDING: pb.PENDING, domain.CONFIRMED: pb.CONFIRMED, domain.CANCELLED: pb.CANCELLED}
+ADMIN_SCOPE = "orders.admin"
+
+
+def _timestamp(value) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def order_to_proto(order: domain.Order) -> pb.Order:
+    def money(amount: int, currency: str):
+        return catalog_pb2.Money(currency_code=currency, amount_minor=amount) if currency else None
+
+    return pb.Order(
+        id=order.id, user_id=order.user_id, status=_STATUS[order.status], status_reason=order.reason,
+        items=[pb.OrderItem(product_id=l.product_id, quantity=l.quantity, name=l.name,
+                            unit_price=money(l.unit_price_minor, l.currency)) for l in order.lines],
+        total=money(order.total_minor, order.currency),
+        create_time=_timestamp(order.created_at), update_time=_timestamp(order.updated_at))
+
+
+class OrdersServicer(pb_grpc.OrdersServiceServicer):
+    def __init__(self, orders: OrdersService):
+        self._orders = orders
+
+    def _dependency_failed(self, context, failure: domain.DependencyFailed):
+        code = grpc.StatusCode.DEADLINE_EXCEEDED if failure.timed_out else grpc.StatusCode.UNAVAILABLE
+        abort(context, code, "a service needed to place the order did not answer; the order was not placed",
+              reason="DEPENDENCY_FAILED", domain="orders.shop", retry_after=1.0)
+
+    @_errors
+    def CreateOrder(self, request, context):
+        claims = current_claims()
+        items = [(i.product_id, i.quantity) for i in request.items]
+        try:
+            order = self._orders.place(claims.subject, claims.token, items, request.idempotency_key,
+                                       time_left=lambda: remaining(context))
+        except domain.DependencyFailed as failure:
+            self._dependency_failed(context, failure)
+        return order_to_proto(order)
+
+    @_errors
+    def GetOrder(self, request, context):
+        claims = current_claims()
+        return order_to_proto(self._orders.get(request.id, claims.subject, ADMIN_SCOPE in claims.scopes))
+
+    @_errors
+    def ListMyOrders(self, request, context):
+        orders, token = self._orders.list_mine(current_claims().subject, request.page_size, request.page_token)
+        return pb.ListMyOrdersResponse(orders=[order_to_proto(o) for o in orders], next_page_token=token or "")
+
+    @_errors
+    def CancelOrder(self, request, context):
+        claims = current_claims()
+        return order_to_proto(self._orders.cancel(request.id, claims.subject, ADMIN_SCOPE in claims.scopes))
