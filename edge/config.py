@@ -1,6 +1,7 @@
 """Edge configuration from the environment (or a mapping, for tests), validated at start.
 
     EDGE_UPSTREAMS      pkg.Service=host:port,...   which services to expose, and where they run
+                        (a target may list replicas: pkg.Service=ipv4:10.0.0.1:50052,10.0.0.2:50052)
     JWKS_METHOD         /pkg.Service/Method         the RPC that returns the token signing keys
     OAUTH_TOKEN_METHOD  /pkg.Service/Method         RFC 6749 token endpoint (optional)
     OAUTH_REVOKE_METHOD /pkg.Service/Method         RFC 7009 revocation endpoint (optional)
@@ -39,12 +40,18 @@ class EdgeConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "EdgeConfig":
         env = Env(environ)
-        upstreams = {}
+        upstreams: dict[str, str] = {}
+        last = None
         for entry in env.list("EDGE_UPSTREAMS"):
             service, _, target = entry.partition("=")
+            if not target and last is not None:
+                # "ipv4:host:a,host:b" lists several replicas; its commas are not entry separators.
+                upstreams[last] += "," + entry
+                continue
             if not service.strip() or not target.strip():
-                raise ConfigError(f"EDGE_UPSTREAMS entries must be Service=host:port, got {entry!r}")
-            upstreams[service.strip()] = target.strip()
+                raise ConfigError(f"EDGE_UPSTREAMS entries must be Service=target, got {entry!r}")
+            last = service.strip()
+            upstreams[last] = target.strip()
         return cls(
             upstreams=upstreams,
             tls=TlsFiles.from_env(env, env.str("TLS_DIR", ".dev/pki"), "edge"),

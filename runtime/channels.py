@@ -58,7 +58,13 @@ class ChannelPool:
             channel = self._channels.get(target)
             if channel is None:
                 options = [("grpc.service_config", service_config(self._services.get(target, []))),
-                           ("grpc.enable_retries", 1), ("grpc.keepalive_time_ms", 60_000)]
+                           ("grpc.enable_retries", 1), ("grpc.keepalive_time_ms", 60_000),
+                           # A restarted service is found again within seconds, not gRPC's default 2 minutes.
+                           ("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 5_000)]
+                if target.startswith(("ipv4:", "ipv6:")):
+                    # A list of addresses has no single host name: check the certificate against the first.
+                    first = target.split(":", 1)[1].split(",")[0]
+                    options.append(("grpc.ssl_target_name_override", first.rsplit(":", 1)[0].strip("[]")))
                 channel = grpc.secure_channel(normalise_target(target), channel_credentials(self._tls), options=options)
                 self._channels[target] = channel
             return channel

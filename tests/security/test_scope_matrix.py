@@ -9,9 +9,13 @@ import requests
 from edge.transcoding import bindings_of
 from runtime.policy import policy_of
 from shop.accounts.v1 import accounts_pb2
+from shop.catalog.v1 import catalog_pb2
+from shop.orders.v1 import orders_pb2
 from tests.support.servers import PASSWORD
 
-SERVICES = [accounts_pb2.DESCRIPTOR.services_by_name["AccountsService"]]
+SERVICES = [accounts_pb2.DESCRIPTOR.services_by_name["AccountsService"],
+            catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"],
+            orders_pb2.DESCRIPTOR.services_by_name["OrdersService"]]
 ROUTES = [(b, policy_of(b.method)) for s in SERVICES for b in bindings_of(s) if "edge" in policy_of(b.method).callers]
 SCOPED = [(b, p) for b, p in ROUTES if p.scopes]
 CUSTOMER_SCOPES = frozenset({"accounts.read", "accounts.write", "catalog.read", "orders.read", "orders.write"})

@@ -1,4 +1,5 @@
-"""The system as an operator runs it: each service and the edge (gunicorn) as real processes."""
+"""The system as an operator runs it: accounts, catalog, orders and the edge (gunicorn) as real
+processes over real mTLS, on the embedded store or on Cassandra."""
 
 from __future__ import annotations
 
@@ -10,24 +11,59 @@ import requests
 from tests.support import servers
 
 ACCOUNTS = "shop.accounts.v1.AccountsService"
+CATALOG = "shop.catalog.v1.CatalogService"
+ORDERS = "shop.orders.v1.OrdersService"
 ISSUER = "https://shop.local"
 
 
 class Stack:
-    def __init__(self, pki_dir: pathlib.Path, data_dir: pathlib.Path, **extra_env: str):
-        self.pki_dir = pki_dir
-        self._accounts_env = servers.service_env("accounts", pki_dir, data_dir, TOKEN_ISSUER=ISSUER, **extra_env)
-        self.accounts = servers.ServiceProcess("services.accounts", self._accounts_env)
-        servers.wait_serving(pki_dir, self.accounts.port)
+    def __init__(self, pki_dir: pathlib.Path, data_dir: pathlib.Path, *, store_env: dict | None = None,
+                 catalog_replicas: int = 1, orders_env: dict | None = None):
+        self.pki_dir, self._data_dir = pki_dir, data_dir
+        self._store_env = store_env or {}
+        self.accounts = self._start("accounts")
+        jwks = {"JWKS_TARGET": f"127.0.0.1:{self.accounts.port}", "JWKS_METHOD": f"/{ACCOUNTS}/GetJwks"}
+        self._service_env = {**jwks, "RECOVERY_INTERVAL_SECONDS": "0.5", "RECOVERY_AGE_SECONDS": "2"}
+        self.catalogs = [self._start("catalog") for _ in range(catalog_replicas)]
+        self._orders_env = orders_env or {}
+        self.orders = self._start("orders", **self._orders_env)
         self.edge = servers.ServiceProcess("edge", {
             "EDGE_PORT": "0", "TLS_DIR": str(pki_dir), "TOKEN_ISSUER": ISSUER, "EDGE_WORKERS": "2",
-            "EDGE_UPSTREAMS": f"{ACCOUNTS}=127.0.0.1:{self.accounts.port}", "JWKS_METHOD": f"/{ACCOUNTS}/GetJwks",
-            "OAUTH_TOKEN_METHOD": f"/{ACCOUNTS}/IssueToken", "OAUTH_REVOKE_METHOD": f"/{ACCOUNTS}/RevokeToken",
-            "EDGE_ACCESS_LOG": "-",
+            "EDGE_UPSTREAMS": f"{ACCOUNTS}=127.0.0.1:{self.accounts.port},{CATALOG}={self.catalog_target},"
+                              f"{ORDERS}=127.0.0.1:{self.orders.port}",
+            "JWKS_METHOD": f"/{ACCOUNTS}/GetJwks", "OAUTH_TOKEN_METHOD": f"/{ACCOUNTS}/IssueToken",
+            "OAUTH_REVOKE_METHOD": f"/{ACCOUNTS}/RevokeToken", "EDGE_ACCESS_LOG": "-",
         })
         self.url = f"http://127.0.0.1:{self.edge.port}"
         self._wait_ready()
-        self.admin = servers.create_admin(self._accounts_env, "stackadmin")
+        self.admin = servers.create_admin(self.env("accounts"), "stackadmin")
+
+    @property
+    def catalog_target(self) -> str:
+        """Every catalog replica behind one target, balanced round-robin by the channel."""
+        return "ipv4:" + ",".join(f"127.0.0.1:{c.port}" for c in self.catalogs)
+
+    def env(self, service: str, **overrides: str) -> dict[str, str]:
+        env = servers.service_env(service, self.pki_dir, self._data_dir, TOKEN_ISSUER=ISSUER, **self._store_env)
+        if service != "accounts":
+            env.update(self._service_env)
+        if service == "orders":
+            env.update(ACCOUNTS_TARGET=f"127.0.0.1:{self.accounts.port}", CATALOG_TARGET=self.catalog_target)
+        env.update(overrides)
+        return env
+
+    def _start(self, service: str, **overrides: str) -> servers.ServiceProcess:
+        started = servers.ServiceProcess(f"services.{service}", self.env(service, **overrides))
+        servers.wait_serving(self.pki_dir, started.port)
+        return started
+
+    def restart(self, service: str, process: servers.ServiceProcess, **overrides: str) -> servers.ServiceProcess:
+        """Starts `service` again on the port `process` had (after it stopped or crashed)."""
+        process.stop()
+        restarted = self._start(service, GRPC_PORT=str(process.port), **overrides)
+        if hasattr(self, "edge"):
+            self._wait_ready()  # the edge's channel has found it again
+        return restarted
 
     def _wait_ready(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -53,5 +89,6 @@ class Stack:
         return reply.json()
 
     def stop(self) -> None:
-        assert self.edge.stop() == 0, "".join(self.edge.lines[-20:])
-        assert self.accounts.stop() == 0, "".join(self.accounts.lines[-20:])
+        codes = {name: p.stop() for name, p in [("edge", self.edge), ("orders", self.orders),
+                                                *(("catalog", c) for c in self.catalogs), ("accounts", self.accounts)]}
+        assert set(codes.values()) <= {0}, codes

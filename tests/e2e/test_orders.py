@@ -1,0 +1,168 @@
+"""Orders through the edge, with accounts and catalog as real processes: no overselling,
+one order per idempotency key, and no stock leaked when a service stops or crashes."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+import pytest
+import requests
+
+from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from tests.support import servers
+from tests.support.concurrency import race
+from tests.support.stack import Stack
+
+_names = iter(range(100_000))
+
+
+def _auth(token: str, **headers: str) -> dict:
+    return {"Authorization": f"Bearer {token}", **headers}
+
+
+def make_product(stack, stock: int, name: str = "Limited mug") -> str:
+    admin = stack.token(*stack.admin)["access_token"]
+    created = requests.post(f"{stack.url}/v1/products", headers=_auth(admin), timeout=10, json={
+        "name": name, "description": "for tests", "price": {"currencyCode": "EUR", "amountMinor": "1500"}})
+    assert created.status_code == 200, created.text
+    product_id = created.json()["id"]
+    assert requests.post(f"{stack.url}/v1/products/{product_id}:setStock", json={"quantity": str(stock)},
+                         headers=_auth(admin), timeout=10).status_code == 200
+    return product_id
+
+
+def stock_of(stack, product_id: str) -> int:
+    admin = stack.token(*stack.admin)["access_token"]
+    return int(requests.get(f"{stack.url}/v1/products/{product_id}", headers=_auth(admin), timeout=10).json()["stock"])
+
+
+def shopper(stack) -> str:
+    name = f"shopper{next(_names)}"
+    stack.register(name)
+    return stack.token(name)["access_token"]
+
+
+def order(stack, token, product_id, quantity=1, key=None, timeout=30):
+    headers = _auth(token, **({"Idempotency-Key": key} if key else {}))
+    return requests.post(f"{stack.url}/v1/orders", headers=headers, timeout=timeout,
+                         json={"items": [{"productId": product_id, "quantity": str(quantity)}]})
+
+
+def my_orders(stack, token) -> list[dict]:
+    return requests.get(f"{stack.url}/v1/orders", params={"pageSize": 100}, headers=_auth(token), timeout=10).json()["orders"]
+
+
+def assert_exactly_ten_of_fifty(stack):
+    product_id, token = make_product(stack, 10), shopper(stack)
+    replies = race(50, lambda i: order(stack, token, product_id))
+    statuses = sorted(r.status_code for r in replies)
+    assert statuses.count(200) == 10 and statuses.count(409) == 40, statuses
+    refused = next(r for r in replies if r.status_code == 409)
+    assert refused.headers["Content-Type"] == "application/problem+json" and refused.json()["reason"] == "OUT_OF_STOCK"
+    assert stock_of(stack, product_id) == 0
+    confirmed = [o for o in my_orders(stack, token) if o["status"] == "CONFIRMED"]
+    assert len(confirmed) == 10 and all(o["total"]["amountMinor"] == "1500" for o in confirmed)
+
+
+def test_fifty_concurrent_orders_for_ten_units_confirm_exactly_ten(stack):
+    assert_exactly_ten_of_fifty(stack)
+
+
+@pytest.mark.cassandra
+def test_fifty_concurrent_orders_with_two_catalog_replicas_on_cassandra(tmp_path, cassandra_settings):
+    store_env = {**servers.cassandra_env(cassandra_settings())}
+    keyspaces = {s: cassandra_settings().keyspace for s in ("accounts", "catalog", "orders")}
+
+    class PerServiceKeyspace(Stack):
+        def env(self, service, **overrides):
+            return super().env(service, CASSANDRA_KEYSPACE=keyspaces[service], **overrides)
+
+    stack = PerServiceKeyspace(servers.write_test_pki(tmp_path / "pki"), tmp_path, store_env=store_env, catalog_replicas=2)
+    try:
+        assert_exactly_ten_of_fifty(stack)
+    finally:
+        stack.stop()
+
+
+def test_one_idempotency_key_places_one_order_sequentially_and_concurrently(stack):
+    product_id, token = make_product(stack, 100), shopper(stack)
+    first = order(stack, token, product_id, 2, key="checkout-1")
+    again = order(stack, token, product_id, 2, key="checkout-1")
+    assert first.status_code == again.status_code == 200 and first.json()["id"] == again.json()["id"]
+    racing = race(10, lambda i: order(stack, token, product_id, 3, key="checkout-2"))
+    assert {r.status_code for r in racing} == {200} and len({r.json()["id"] for r in racing}) == 1
+    assert len(my_orders(stack, token)) == 2 and stock_of(stack, product_id) == 95
+    other_body = order(stack, token, product_id, 7, key="checkout-1")
+    assert other_body.status_code == 409 and other_body.json()["reason"] == "IDEMPOTENCY_KEY_REUSED"
+
+
+def test_cancelling_gives_stock_back_and_twice_is_harmless(stack):
+    product_id, token = make_product(stack, 5), shopper(stack)
+    placed = order(stack, token, product_id, 2).json()
+    assert stock_of(stack, product_id) == 3
+    for _ in range(2):
+        cancelled = requests.post(f"{stack.url}/v1/orders/{placed['id']}:cancel", headers=_auth(token), timeout=10)
+        assert cancelled.status_code == 200 and cancelled.json()["status"] == "CANCELLED"
+    assert stock_of(stack, product_id) == 5
+    stranger = shopper(stack)
+    assert requests.get(f"{stack.url}/v1/orders/{placed['id']}", headers=_auth(stranger), timeout=10).status_code == 404
+
+
+def _wait_for(condition, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.fixture
+def own_stack(tmp_path):
+    """A stack this test may break (stop and restart services) without disturbing the others."""
+    stack = Stack(servers.write_test_pki(tmp_path / "pki"), tmp_path)
+    yield stack
+    stack.stop()
+
+
+def test_catalog_down_gives_503_or_504_and_recovery_leaks_nothing(own_stack):
+    stack = own_stack
+    product_id, token = make_product(stack, 4), shopper(stack)
+    catalog = stack.catalogs[0]
+    catalog.stop()
+    failed = order(stack, token, product_id, 1)
+    assert failed.status_code in (503, 504) and failed.headers["Content-Type"] == "application/problem+json"
+    assert "Traceback" not in failed.text
+    stack.catalogs[0] = stack.restart("catalog", catalog)
+    assert _wait_for(lambda: all(o["status"] != "PENDING" for o in my_orders(stack, token)))
+    assert [o["status"] for o in my_orders(stack, token)] == ["CANCELLED"]
+    assert stock_of(stack, product_id) == 4
+
+
+def test_a_crash_between_reserve_and_confirm_is_resolved_after_restart(own_stack):
+    stack = own_stack
+    product_id, token = make_product(stack, 3), shopper(stack)
+    stack.orders = stack.restart("orders", stack.orders, ORDERS_FAULT="crash_after_reserve")
+    crashed = order(stack, token, product_id, 2)
+    assert crashed.status_code in (503, 504), crashed.text
+    assert stack.orders.process.wait(10) == 70, "".join(stack.orders.lines[-20:])  # it died where the fault hook put it
+    assert stock_of(stack, product_id) == 1  # held by an order nobody confirmed
+    stack.orders = stack.restart("orders", stack.orders)
+    assert _wait_for(lambda: stock_of(stack, product_id) == 3)
+    assert [(o["status"], o["statusReason"]) for o in my_orders(stack, token)] == [("CANCELLED", "interrupted")]
+
+
+def test_only_the_orders_workload_may_reserve_stock(stack):
+    token = shopper(stack)
+    product_id = make_product(stack, 5)
+    request = catalog_pb2.ReserveStockRequest(reservation_id="6f1c1a38-3a4e-4c71-9a55-0d1f8c2b7e10",
+                                              items=[catalog_pb2.StockItem(product_id=product_id, quantity=1)])
+    with servers.channel(stack.pki_dir, stack.catalogs[0].port, "edge") as ch:
+        with pytest.raises(grpc.RpcError) as denied:
+            catalog_pb2_grpc.CatalogServiceStub(ch).ReserveStock(request, timeout=5, metadata=servers.bearer(token))
+    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with servers.channel(stack.pki_dir, stack.catalogs[0].port, "orders") as ch:
+        reply = catalog_pb2_grpc.CatalogServiceStub(ch).ReserveStock(request, timeout=5, metadata=servers.bearer(token))
+    assert reply.status == catalog_pb2.RESERVED
+    assert requests.post(f"{stack.url}/v1/reservations", json={}, headers=_auth(token), timeout=10).status_code in (404, 405)
