@@ -8,7 +8,7 @@ PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock | cksum | cut -d' ' -f1)
 PKI    := .dev/pki
 
-.PHONY: help install up test test-fast proto proto-check pki lock bench clean
+.PHONY: help install up test test-fast lint proto proto-check pki lock bench clean
 
 help:
 	@echo "make up          start every service on the embedded store (dev certificates included)"
@@ -37,6 +37,9 @@ test: install
 test-fast: install
 	$(PY) -m pytest tests/unit
 
+lint: install
+	$(PY) -m ruff check .
+
 proto: install
 	$(PY) -m tools.genproto
 
@@ -45,6 +48,9 @@ proto-check: install
 
 lock: install
 	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
+
+bench: install
+	$(PY) -m bench.edge_bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache

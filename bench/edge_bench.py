@@ -18,7 +18,6 @@ import multiprocessing
 import os
 import pathlib
 import statistics
-import subprocess
 import sys
 import tempfile
 import time

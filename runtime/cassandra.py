@@ -86,3 +86,37 @@ def applied(result) -> bool:
 def utc(value):
     """The driver returns naive UTC datetimes; services work with aware ones."""
     return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+class CassandraStore:
+    """Base of every Cassandra adapter: its schema applied at connect, its statements prepared once.
+
+    Subclasses set SCHEMA (idempotent DDL), STATEMENTS (name -> CQL) and SERIAL_READS (names of
+    reads that precede a compare-and-set, run at SERIAL so they see in-flight LWTs too).
+    """
+
+    SCHEMA: list[str] = []
+    STATEMENTS: dict[str, str] = {}
+    SERIAL_READS: tuple[str, ...] = ()
+
+    def __init__(self, session: Session):
+        self._session = session
+        self._q = {name: session.prepare(text) for name, text in self.STATEMENTS.items()}
+        for name in self.SERIAL_READS:
+            self._q[name].consistency_level = ConsistencyLevel.SERIAL
+
+    @classmethod
+    def connect(cls, settings: CassandraSettings):
+        session = connect(settings)
+        ensure_keyspace(session, settings)
+        apply_schema(session, cls.SCHEMA)
+        return cls(session)
+
+    def _run(self, name: str, *params):
+        return self._session.execute(self._q[name], params)
+
+    def ping(self) -> None:
+        self._session.execute("SELECT release_version FROM system.local", timeout=5)
+
+    def close(self) -> None:
+        self._session.cluster.shutdown()

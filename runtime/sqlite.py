@@ -72,3 +72,24 @@ def to_ms(value: datetime | None) -> int | None:
 
 def from_ms(value: int | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value / 1000, timezone.utc)
+
+
+class SqliteStore:
+    """Base of every SQLite adapter: one database file, its SCHEMA applied at open."""
+
+    SCHEMA: list[str] = []
+
+    def __init__(self, db: Database):
+        self._db = db
+
+    @classmethod
+    def open(cls, path: str):
+        db = Database(path)
+        db.apply_schema(cls.SCHEMA)
+        return cls(db)
+
+    def ping(self) -> None:
+        self._db.ping()
+
+    def close(self) -> None:
+        self._db.close()

@@ -11,7 +11,10 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
+
+from services.common.clock import utcnow  # noqa: F401  (part of this domain's vocabulary)
+from services.common.errors import DomainError, InvalidArgument, NotFound  # noqa: F401
 
 ACTIVE = "ACTIVE"
 DEACTIVATED = "DEACTIVATED"
@@ -37,35 +40,14 @@ _BASE_LOCKOUT = timedelta(seconds=30)
 _MAX_LOCKOUT = timedelta(minutes=15)
 
 
-def utcnow() -> datetime:
-    """Now, in UTC, to the millisecond: the precision every store keeps."""
-    now = datetime.now(timezone.utc)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
-class AccountError(Exception):
-    """Base of the domain errors; the servicer maps each kind to a gRPC status."""
+class AccountError(DomainError):
+    """Base of the accounts domain errors; the servicer maps each kind to a gRPC status."""
 
     reason = "ACCOUNT_ERROR"
-
-    def __init__(self, message: str, *, violations: list[tuple[str, str]] | None = None):
-        super().__init__(message)
-        self.violations = violations or []
-
-
-class InvalidArgument(AccountError):
-    reason = "INVALID_ARGUMENT"
-
-    def __init__(self, violations: list[tuple[str, str]]):
-        super().__init__("; ".join(f"{f}: {d}" for f, d in violations), violations=violations)
 
 
 class AlreadyExists(AccountError):
     reason = "ALREADY_EXISTS"
-
-
-class NotFound(AccountError):
-    reason = "NOT_FOUND"
 
 
 class InvalidCredentials(AccountError):

@@ -8,7 +8,10 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
+
+from services.common.clock import utcnow  # noqa: F401  (part of this domain's vocabulary)
+from services.common.errors import DomainError, InvalidArgument, NotFound  # noqa: F401
 
 AVAILABLE, ARCHIVED = "AVAILABLE", "ARCHIVED"
 RESERVED, REJECTED, RELEASED, PENDING = "RESERVED", "REJECTED", "RELEASED", "PENDING"
@@ -19,29 +22,8 @@ MAX_ITEMS = 50
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
-def utcnow() -> datetime:
-    """Now in UTC, to the millisecond (the precision both stores keep)."""
-    now = datetime.now(timezone.utc)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
-class CatalogError(Exception):
+class CatalogError(DomainError):
     reason = "CATALOG_ERROR"
-
-    def __init__(self, message: str, violations: list[tuple[str, str]] | None = None):
-        super().__init__(message)
-        self.violations = violations or []
-
-
-class InvalidArgument(CatalogError):
-    reason = "INVALID_ARGUMENT"
-
-    def __init__(self, violations: list[tuple[str, str]]):
-        super().__init__("; ".join(f"{f}: {d}" for f, d in violations), violations)
-
-
-class NotFound(CatalogError):
-    reason = "NOT_FOUND"
 
 
 class InsufficientStock(CatalogError):

@@ -10,15 +10,13 @@ import json
 import random
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
+
+from services.common.clock import utcnow  # noqa: F401  (part of this domain's vocabulary)
+from services.common.errors import DomainError, InvalidArgument, NotFound  # noqa: F401
 
 PENDING, CONFIRMED, CANCELLED = "PENDING", "CONFIRMED", "CANCELLED"
 MAX_ITEMS, MAX_QUANTITY = 50, 1000
-
-
-def utcnow() -> datetime:
-    now = datetime.now(timezone.utc)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def new_order_id() -> str:
@@ -26,23 +24,8 @@ def new_order_id() -> str:
     return str(uuid.uuid1(node=random.getrandbits(48) | 0x010000000000))
 
 
-class OrderError(Exception):
+class OrderError(DomainError):
     reason = "ORDER_ERROR"
-
-    def __init__(self, message: str, violations: list[tuple[str, str]] | None = None):
-        super().__init__(message)
-        self.violations = violations or []
-
-
-class InvalidArgument(OrderError):
-    reason = "INVALID_ARGUMENT"
-
-    def __init__(self, violations: list[tuple[str, str]]):
-        super().__init__("; ".join(f"{f}: {d}" for f, d in violations), violations)
-
-
-class NotFound(OrderError):
-    reason = "NOT_FOUND"
 
 
 class IdempotencyConflict(OrderError):

@@ -18,7 +18,7 @@ from typing import Callable
 from runtime.paging import InvalidPageToken
 from services.orders import domain
 from services.orders.domain import (
-    CANCELLED, CONFIRMED, PENDING, DependencyFailed, IdempotencyConflict, InvalidArgument, Line, NotFound, Order,
+    CANCELLED, CONFIRMED, PENDING, DependencyFailed, IdempotencyConflict, InvalidArgument, NotFound, Order,
     Rejected,
 )
 from services.orders.gateways import Gateways

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from cassandra.cluster import Session
 
 from runtime import cassandra as cql
-from runtime.settings import CassandraSettings
 from services.accounts.domain import Account, OAuthClient, RefreshToken, SigningKey, username_key
 from services.accounts.store.base import (
     AccountStore, DuplicateKey, decode_page_token, encode_page_token, ms_precision,
@@ -71,11 +69,6 @@ _STATEMENTS = {
 }
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    """The driver returns naive UTC datetimes; the domain works with aware ones."""
-    return None if value is None else value.replace(tzinfo=timezone.utc)
-
-
 def _ttl(expires_at: datetime) -> int:
     return max(1, int((expires_at - datetime.now(timezone.utc)).total_seconds()) + 1)
 
@@ -83,32 +76,15 @@ def _ttl(expires_at: datetime) -> int:
 def _account(row) -> Account:
     return Account(
         id=row.id, username=row.username, email=row.email, password_hash=row.password_hash,
-        created_at=_utc(row.created_at), updated_at=_utc(row.updated_at), display_name=row.display_name or "",
+        created_at=cql.utc(row.created_at), updated_at=cql.utc(row.updated_at), display_name=row.display_name or "",
         bio=row.bio or "", locale=row.locale or "", state=row.state, roles=tuple(row.roles or ()),
-        failed_logins=row.failed_logins or 0, locked_until=_utc(row.locked_until),
+        failed_logins=row.failed_logins or 0, locked_until=cql.utc(row.locked_until),
     )
 
 
-class CassandraAccountStore(AccountStore):
-    def __init__(self, session: Session):
-        self._session = session
-        self._q = {name: session.prepare(cql_text) for name, cql_text in _STATEMENTS.items()}
-
-    @classmethod
-    def connect(cls, settings: CassandraSettings) -> "CassandraAccountStore":
-        session = cql.connect(settings)
-        cql.ensure_keyspace(session, settings)
-        cql.apply_schema(session, _SCHEMA)
-        return cls(session)
-
-    def _run(self, name: str, *params):
-        return self._session.execute(self._q[name], params)
-
-    def ping(self) -> None:
-        self._session.execute("SELECT release_version FROM system.local", timeout=5)
-
-    def close(self) -> None:
-        self._session.cluster.shutdown()
+class CassandraAccountStore(cql.CassandraStore, AccountStore):
+    SCHEMA = _SCHEMA
+    STATEMENTS = _STATEMENTS
 
     # accounts ----------------------------------------------------------------------------------
 
@@ -158,7 +134,7 @@ class CassandraAccountStore(AccountStore):
         if row is None:
             return None
         return OAuthClient(client_id=row.client_id, name=row.name, secret_hash=row.secret_hash,
-                           scopes=tuple(row.scopes or ()), created_at=_utc(row.created_at))
+                           scopes=tuple(row.scopes or ()), created_at=cql.utc(row.created_at))
 
     # refresh tokens -----------------------------------------------------------------------------
 
@@ -171,11 +147,11 @@ class CassandraAccountStore(AccountStore):
 
     def get_refresh_token(self, token_id: str) -> RefreshToken | None:
         row = self._run("get_refresh", token_id).one()
-        if row is None or _utc(row.expires_at) <= datetime.now(timezone.utc):
+        if row is None or cql.utc(row.expires_at) <= datetime.now(timezone.utc):
             return None
         return RefreshToken(token_id=row.token_id, family_id=row.family_id, subject=row.subject,
                             client_id=row.client_id, scope=row.scope, secret_hash=row.secret_hash,
-                            expires_at=_utc(row.expires_at), used=bool(row.used))
+                            expires_at=cql.utc(row.expires_at), used=bool(row.used))
 
     def mark_refresh_token_used(self, token_id: str) -> bool:
         record = self.get_refresh_token(token_id)
@@ -191,7 +167,7 @@ class CassandraAccountStore(AccountStore):
 
     def revoke_subject_tokens(self, subject: str) -> None:
         for row in self._run("subject_families", subject):
-            self.revoke_family(row.family_id, _utc(row.expires_at))
+            self.revoke_family(row.family_id, cql.utc(row.expires_at))
 
     # signing keys -------------------------------------------------------------------------------
 
@@ -199,8 +175,8 @@ class CassandraAccountStore(AccountStore):
         self._run("add_key", ms_precision(key.created_at), key.kid, key.private_pem, ms_precision(key.retired_at))
 
     def list_signing_keys(self) -> list[SigningKey]:
-        return [SigningKey(kid=r.kid, private_pem=bytes(r.private_pem), created_at=_utc(r.created_at),
-                           retired_at=_utc(r.retired_at)) for r in self._run("list_keys")]
+        return [SigningKey(kid=r.kid, private_pem=bytes(r.private_pem), created_at=cql.utc(r.created_at),
+                           retired_at=cql.utc(r.retired_at)) for r in self._run("list_keys")]
 
     def retire_signing_key(self, kid: str, retired_at: datetime) -> None:
         for key in self.list_signing_keys():

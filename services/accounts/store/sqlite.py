@@ -11,7 +11,7 @@ import json
 import sqlite3
 from datetime import datetime, timezone
 
-from runtime.sqlite import Database
+from runtime.sqlite import SqliteStore, from_ms, to_ms
 from services.accounts.domain import Account, OAuthClient, RefreshToken, SigningKey
 from services.accounts.store.base import (
     AccountStore, DuplicateKey, decode_page_token, encode_page_token, ms_precision,
@@ -40,11 +40,7 @@ _ACCOUNT_COLUMNS = ("id, username, username_key, email, email_key, password_hash
 
 
 def _ms(value: datetime | None) -> int | None:
-    return None if value is None else int(ms_precision(value).timestamp() * 1000)
-
-
-def _dt(value: int | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value / 1000, timezone.utc)
+    return to_ms(ms_precision(value))
 
 
 def _now_ms() -> int:
@@ -54,27 +50,14 @@ def _now_ms() -> int:
 def _account(row: sqlite3.Row) -> Account:
     return Account(
         id=row["id"], username=row["username"], email=row["email"], password_hash=row["password_hash"],
-        created_at=_dt(row["created_at"]), updated_at=_dt(row["updated_at"]), display_name=row["display_name"],
+        created_at=from_ms(row["created_at"]), updated_at=from_ms(row["updated_at"]), display_name=row["display_name"],
         bio=row["bio"], locale=row["locale"], state=row["state"], roles=tuple(json.loads(row["roles"])),
-        failed_logins=row["failed_logins"], locked_until=_dt(row["locked_until"]),
+        failed_logins=row["failed_logins"], locked_until=from_ms(row["locked_until"]),
     )
 
 
-class SqliteAccountStore(AccountStore):
-    def __init__(self, db: Database):
-        self._db = db
-
-    @classmethod
-    def open(cls, path: str) -> "SqliteAccountStore":
-        db = Database(path)
-        db.apply_schema(_SCHEMA)
-        return cls(db)
-
-    def ping(self) -> None:
-        self._db.ping()
-
-    def close(self) -> None:
-        self._db.close()
+class SqliteAccountStore(SqliteStore, AccountStore):
+    SCHEMA = _SCHEMA
 
     # accounts ----------------------------------------------------------------------------------
 
@@ -131,7 +114,7 @@ class SqliteAccountStore(AccountStore):
             return None
         r = rows[0]
         return OAuthClient(client_id=r["client_id"], name=r["name"], secret_hash=r["secret_hash"],
-                           scopes=tuple(json.loads(r["scopes"])), created_at=_dt(r["created_at"]))
+                           scopes=tuple(json.loads(r["scopes"])), created_at=from_ms(r["created_at"]))
 
     # refresh tokens -----------------------------------------------------------------------------
 
@@ -148,7 +131,7 @@ class SqliteAccountStore(AccountStore):
         r = rows[0]
         return RefreshToken(token_id=r["token_id"], family_id=r["family_id"], subject=r["subject"],
                             client_id=r["client_id"], scope=r["scope"], secret_hash=r["secret_hash"],
-                            expires_at=_dt(r["expires_at"]), used=bool(r["used"]))
+                            expires_at=from_ms(r["expires_at"]), used=bool(r["used"]))
 
     def mark_refresh_token_used(self, token_id: str) -> bool:
         return self._db.execute("UPDATE refresh_tokens SET used = 1 WHERE token_id = ? AND used = 0 AND expires_at > ?",
@@ -168,7 +151,7 @@ class SqliteAccountStore(AccountStore):
         rows = self._db.query("SELECT family_id, MAX(expires_at) AS expires FROM refresh_tokens "
                               "WHERE subject = ? GROUP BY family_id", (subject,))
         for row in rows:
-            self.revoke_family(row["family_id"], _dt(row["expires"]))
+            self.revoke_family(row["family_id"], from_ms(row["expires"]))
 
     # signing keys -------------------------------------------------------------------------------
 
@@ -178,8 +161,8 @@ class SqliteAccountStore(AccountStore):
 
     def list_signing_keys(self) -> list[SigningKey]:
         rows = self._db.query("SELECT * FROM signing_keys ORDER BY created_at DESC, kid")
-        return [SigningKey(kid=r["kid"], private_pem=bytes(r["private_pem"]), created_at=_dt(r["created_at"]),
-                           retired_at=_dt(r["retired_at"])) for r in rows]
+        return [SigningKey(kid=r["kid"], private_pem=bytes(r["private_pem"]), created_at=from_ms(r["created_at"]),
+                           retired_at=from_ms(r["retired_at"])) for r in rows]
 
     def retire_signing_key(self, kid: str, retired_at: datetime) -> None:
         self._db.execute("UPDATE signing_keys SET retired_at = ? WHERE kid = ?", (_ms(retired_at), kid))

@@ -17,11 +17,9 @@ import time
 
 from cassandra import ConsistencyLevel
 from cassandra.query import BatchStatement
-from cassandra.cluster import Session
 
 from runtime import cassandra as cql
 from runtime.paging import decode_page_token, encode_page_token
-from runtime.settings import CassandraSettings
 from services.catalog.domain import (
     AVAILABLE, PENDING, REJECTED, RELEASED, RESERVED, Contended, InsufficientStock, NotFound, Product, Reservation,
     ReservationConflict,
@@ -70,29 +68,10 @@ def _reservation(row) -> Reservation:
                        tuple(json.loads(row.short or "[]")))
 
 
-class CassandraCatalogStore(CatalogStore):
-    def __init__(self, session: Session):
-        self._session = session
-        self._q = {name: session.prepare(text) for name, text in _STATEMENTS.items()}
-        # Reads that precede a compare-and-set must see every committed (and in-flight) LWT.
-        for name in ("read_stock", "read_reservation"):
-            self._q[name].consistency_level = ConsistencyLevel.SERIAL
-
-    @classmethod
-    def connect(cls, settings: CassandraSettings) -> "CassandraCatalogStore":
-        session = cql.connect(settings)
-        cql.ensure_keyspace(session, settings)
-        cql.apply_schema(session, _SCHEMA)
-        return cls(session)
-
-    def _run(self, name: str, *params):
-        return self._session.execute(self._q[name], params)
-
-    def ping(self) -> None:
-        self._session.execute("SELECT release_version FROM system.local", timeout=5)
-
-    def close(self) -> None:
-        self._session.cluster.shutdown()
+class CassandraCatalogStore(cql.CassandraStore, CatalogStore):
+    SCHEMA = _SCHEMA
+    STATEMENTS = _STATEMENTS
+    SERIAL_READS = ('read_stock', 'read_reservation')
 
     # products ---------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import json
 import sqlite3
 
 from runtime.paging import decode_page_token, encode_page_token
-from runtime.sqlite import Database, from_ms, to_ms
+from runtime.sqlite import SqliteStore, from_ms, to_ms
 from services.catalog.domain import (
     REJECTED, RELEASED, RESERVED, InsufficientStock, NotFound, Product, Reservation, ReservationConflict,
 )
@@ -40,21 +40,8 @@ def _reservation(row: sqlite3.Row) -> Reservation:
                        tuple(json.loads(row["short"])))
 
 
-class SqliteCatalogStore(CatalogStore):
-    def __init__(self, db: Database):
-        self._db = db
-
-    @classmethod
-    def open(cls, path: str) -> "SqliteCatalogStore":
-        db = Database(path)
-        db.apply_schema(_SCHEMA)
-        return cls(db)
-
-    def ping(self) -> None:
-        self._db.ping()
-
-    def close(self) -> None:
-        self._db.close()
+class SqliteCatalogStore(SqliteStore, CatalogStore):
+    SCHEMA = _SCHEMA
 
     def create_product(self, product: Product) -> None:
         p = product

@@ -11,12 +11,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from cassandra import ConsistencyLevel
-from cassandra.cluster import Session
 
 from runtime import cassandra as cql
 from runtime.paging import InvalidPageToken, decode_page_token, encode_page_token
-from runtime.settings import CassandraSettings
 from services.orders.domain import Order
 from services.orders.store.base import IDEMPOTENCY_TTL_SECONDS, OrderStore
 from services.orders.store.codec import lines_from_json, lines_to_json
@@ -56,28 +53,10 @@ def _order(row) -> Order:
                  currency=row.currency or "", total_minor=row.total_minor or 0)
 
 
-class CassandraOrderStore(OrderStore):
-    def __init__(self, session: Session):
-        self._session = session
-        self._q = {name: session.prepare(text) for name, text in _STATEMENTS.items()}
-        # The winner of a key is read right after losing the LWT: SERIAL sees in-flight LWTs too.
-        self._q["read_claim"].consistency_level = ConsistencyLevel.SERIAL
-
-    @classmethod
-    def connect(cls, settings: CassandraSettings) -> "CassandraOrderStore":
-        session = cql.connect(settings)
-        cql.ensure_keyspace(session, settings)
-        cql.apply_schema(session, _SCHEMA)
-        return cls(session)
-
-    def _run(self, name: str, *params):
-        return self._session.execute(self._q[name], params)
-
-    def ping(self) -> None:
-        self._session.execute("SELECT release_version FROM system.local", timeout=5)
-
-    def close(self) -> None:
-        self._session.cluster.shutdown()
+class CassandraOrderStore(cql.CassandraStore, OrderStore):
+    SCHEMA = _SCHEMA
+    STATEMENTS = _STATEMENTS
+    SERIAL_READS = ('read_claim',)
 
     def claim_idempotency_key(self, user_id: str, key: str, order_id: str, fingerprint: str) -> tuple[str, str]:
         if cql.applied(self._run("claim", user_id, key, uuid.UUID(order_id), fingerprint)):

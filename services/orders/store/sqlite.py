@@ -6,7 +6,7 @@ import sqlite3
 from datetime import datetime
 
 from runtime.paging import InvalidPageToken, decode_page_token, encode_page_token
-from runtime.sqlite import Database, from_ms, to_ms
+from runtime.sqlite import SqliteStore, from_ms, to_ms
 from services.orders.domain import Order
 from services.orders.store.base import IDEMPOTENCY_TTL_SECONDS, OrderStore
 from services.orders.store.codec import lines_from_json, lines_to_json
@@ -29,21 +29,8 @@ def _order(row: sqlite3.Row) -> Order:
                  currency=row["currency"], total_minor=row["total_minor"])
 
 
-class SqliteOrderStore(OrderStore):
-    def __init__(self, db: Database):
-        self._db = db
-
-    @classmethod
-    def open(cls, path: str) -> "SqliteOrderStore":
-        db = Database(path)
-        db.apply_schema(_SCHEMA)
-        return cls(db)
-
-    def ping(self) -> None:
-        self._db.ping()
-
-    def close(self) -> None:
-        self._db.close()
+class SqliteOrderStore(SqliteStore, OrderStore):
+    SCHEMA = _SCHEMA
 
     def claim_idempotency_key(self, user_id: str, key: str, order_id: str, fingerprint: str) -> tuple[str, str]:
         now = to_ms(datetime.now().astimezone())

@@ -1,0 +1,1 @@
+"""Pure building blocks every service's domain shares (standard library only)."""
