@@ -1,0 +1,49 @@
+"""The catalog through the edge: administrators manage products, shoppers read them."""
+
+import requests
+
+from tests.e2e.test_orders import make_product, order, shopper
+
+
+def _auth(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_admin_creates_updates_lists_and_archives_a_product(stack):
+    admin = stack.token(*stack.admin)["access_token"]
+    created = requests.post(f"{stack.url}/v1/products", headers=_auth(admin), timeout=10, json={
+        "name": "Cortado glass", "description": "Tempered, 140 ml",
+        "price": {"currencyCode": "EUR", "amountMinor": "890"}}).json()
+    assert created["stock"] == "0" and created["state"] == "AVAILABLE"
+    renamed = requests.patch(f"{stack.url}/v1/products/{created['id']}", params={"updateMask": "name"},
+                             headers=_auth(admin), timeout=10, json={"name": "Cortado glass, pair", "description": "ignored"})
+    assert renamed.status_code == 200 and renamed.json()["name"] == "Cortado glass, pair"
+    assert renamed.json()["description"] == "Tempered, 140 ml"
+    found = requests.get(f"{stack.url}/v1/products", params={"query": "CORTADO"}, headers=_auth(admin), timeout=10).json()
+    assert [p["id"] for p in found["products"]] == [created["id"]]
+    archived = requests.post(f"{stack.url}/v1/products/{created['id']}:archive", json={}, headers=_auth(admin), timeout=10)
+    assert archived.json()["state"] == "ARCHIVED"
+
+
+def test_money_is_validated_and_stock_cannot_go_negative(stack):
+    admin = stack.token(*stack.admin)["access_token"]
+    bad = requests.post(f"{stack.url}/v1/products", headers=_auth(admin), timeout=10, json={
+        "name": "Float price", "price": {"currencyCode": "euro", "amountMinor": "-5"}})
+    assert bad.status_code == 400
+    assert {v["field"] for v in bad.json()["violations"]} == {"product.price.currency_code", "product.price.amount_minor"}
+    product_id = make_product(stack, 2)
+    negative = requests.post(f"{stack.url}/v1/products/{product_id}:adjustStock", json={"delta": "-3"},
+                             headers=_auth(admin), timeout=10)
+    assert negative.status_code == 409 and negative.json()["reason"] == "INSUFFICIENT_STOCK"
+
+
+def test_shoppers_read_but_cannot_write_and_cannot_order_archived_products(stack):
+    token = shopper(stack)
+    product_id = make_product(stack, 5)
+    assert requests.get(f"{stack.url}/v1/products/{product_id}", headers=_auth(token), timeout=10).status_code == 200
+    assert requests.post(f"{stack.url}/v1/products/{product_id}:setStock", json={"quantity": "99"},
+                         headers=_auth(token), timeout=10).status_code == 403
+    admin = stack.token(*stack.admin)["access_token"]
+    requests.post(f"{stack.url}/v1/products/{product_id}:archive", json={}, headers=_auth(admin), timeout=10)
+    refused = order(stack, token, product_id)
+    assert refused.status_code == 409 and refused.json()["reason"] == "PRODUCT_UNAVAILABLE"
