@@ -2,7 +2,7 @@
 
 import requests
 
-from tests.e2e.test_orders import make_product, order, shopper
+from tests.support.shop import make_product, order, shopper
 
 
 def _auth(token):

@@ -12,46 +12,8 @@ import requests
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from tests.support import servers
 from tests.support.concurrency import race
+from tests.support.shop import make_product, my_orders, order, shopper, stock_of
 from tests.support.stack import Stack
-
-_names = iter(range(100_000))
-
-
-def _auth(token: str, **headers: str) -> dict:
-    return {"Authorization": f"Bearer {token}", **headers}
-
-
-def make_product(stack, stock: int, name: str = "Limited mug") -> str:
-    admin = stack.token(*stack.admin)["access_token"]
-    created = requests.post(f"{stack.url}/v1/products", headers=_auth(admin), timeout=10, json={
-        "name": name, "description": "for tests", "price": {"currencyCode": "EUR", "amountMinor": "1500"}})
-    assert created.status_code == 200, created.text
-    product_id = created.json()["id"]
-    assert requests.post(f"{stack.url}/v1/products/{product_id}:setStock", json={"quantity": str(stock)},
-                         headers=_auth(admin), timeout=10).status_code == 200
-    return product_id
-
-
-def stock_of(stack, product_id: str) -> int:
-    admin = stack.token(*stack.admin)["access_token"]
-    return int(requests.get(f"{stack.url}/v1/products/{product_id}", headers=_auth(admin), timeout=10).json()["stock"])
-
-
-def shopper(stack) -> str:
-    name = f"shopper{next(_names)}"
-    stack.register(name)
-    return stack.token(name)["access_token"]
-
-
-def order(stack, token, product_id, quantity=1, key=None, timeout=30):
-    headers = _auth(token, **({"Idempotency-Key": key} if key else {}))
-    return requests.post(f"{stack.url}/v1/orders", headers=headers, timeout=timeout,
-                         json={"items": [{"productId": product_id, "quantity": str(quantity)}]})
-
-
-def my_orders(stack, token) -> list[dict]:
-    return requests.get(f"{stack.url}/v1/orders", params={"pageSize": 100}, headers=_auth(token), timeout=10).json()["orders"]
-
 
 def assert_exactly_ten_of_fifty(stack):
     product_id, token = make_product(stack, 10), shopper(stack)
@@ -102,11 +64,11 @@ def test_cancelling_gives_stock_back_and_twice_is_harmless(stack):
     placed = order(stack, token, product_id, 2).json()
     assert stock_of(stack, product_id) == 3
     for _ in range(2):
-        cancelled = requests.post(f"{stack.url}/v1/orders/{placed['id']}:cancel", headers=_auth(token), timeout=10)
+        cancelled = requests.post(f"{stack.url}/v1/orders/{placed['id']}:cancel", headers={"Authorization": f"Bearer {token}"}, timeout=10)
         assert cancelled.status_code == 200 and cancelled.json()["status"] == "CANCELLED"
     assert stock_of(stack, product_id) == 5
     stranger = shopper(stack)
-    assert requests.get(f"{stack.url}/v1/orders/{placed['id']}", headers=_auth(stranger), timeout=10).status_code == 404
+    assert requests.get(f"{stack.url}/v1/orders/{placed['id']}", headers={"Authorization": f"Bearer {stranger}"}, timeout=10).status_code == 404
 
 
 def _wait_for(condition, timeout=20.0):
@@ -165,4 +127,4 @@ def test_only_the_orders_workload_may_reserve_stock(stack):
     with servers.channel(stack.pki_dir, stack.catalogs[0].port, "orders") as ch:
         reply = catalog_pb2_grpc.CatalogServiceStub(ch).ReserveStock(request, timeout=5, metadata=servers.bearer(token))
     assert reply.status == catalog_pb2.RESERVED
-    assert requests.post(f"{stack.url}/v1/reservations", json={}, headers=_auth(token), timeout=10).status_code in (404, 405)
+    assert requests.post(f"{stack.url}/v1/reservations", json={}, headers={"Authorization": f"Bearer {token}"}, timeout=10).status_code in (404, 405)
