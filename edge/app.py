@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from typing import Mapping
 
 import grpc
-from flask import Flask, g, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from werkzeug.exceptions import HTTPException
 
 from edge import openapi
+from observability import metrics, tracing
+from observability.logs import request_id_var
 from edge.config import EdgeConfig
 from runtime.descriptors import load_method, load_service
 from edge.oauth import oauth_blueprint
@@ -31,6 +34,7 @@ from runtime.channels import ChannelPool
 from runtime.tokens import JwksCache, TokenVerifier, jwks_over_grpc
 
 _LOGGER = logging.getLogger(__name__)
+_ACCESS = logging.getLogger("edge.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -58,7 +62,29 @@ def create_app(config: EdgeConfig | Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(openapi.blueprint(routes, scopes, cfg))
     _add_health(app, upstreams)
     _add_request_handling(app)
+    _add_telemetry(app)
     return app
+
+
+def _add_telemetry(app: Flask) -> None:
+    """Traces (W3C context in, propagated to the gRPC calls), RED metrics, JSON access log."""
+    tracing.instrument_flask(app)
+    metrics.instrument_flask(app)
+
+    @app.get("/metrics")
+    def metrics_endpoint():
+        body, content_type = metrics.metrics_response()
+        return Response(body, mimetype=content_type.split(";")[0], headers={"Content-Type": content_type})
+
+    @app.after_request
+    def access_log(response):
+        route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
+        if route not in ("/healthz", "/readyz", "/metrics"):
+            started = g.get("started_at")
+            _ACCESS.info("%s %s %s", request.method, route, response.status_code, extra={"http": {
+                "method": request.method, "route": route, "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None}})
+        return response
 
 
 def _add_health(app: Flask, upstreams: Upstreams) -> None:
@@ -86,6 +112,8 @@ def _add_request_handling(app: Flask) -> None:
     def assign_request_id():
         given = request.headers.get("X-Request-Id", "")
         g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        g.started_at = time.perf_counter()
+        request_id_var.set(g.request_id)  # every log line of this request carries it
 
     @app.after_request
     def finish(response):

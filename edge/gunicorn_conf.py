@@ -5,6 +5,8 @@ channels on first use, after the fork (grpcio does not survive fork()).
 """
 
 import os
+import shutil
+import tempfile
 
 bind = f"{os.environ.get('EDGE_HOST', '127.0.0.1')}:{os.environ.get('EDGE_PORT', '8080')}"
 workers = int(os.environ.get("EDGE_WORKERS", "2"))
@@ -17,8 +19,33 @@ keepalive = 5
 limit_request_line = 4094
 limit_request_fields = 64
 limit_request_field_size = 8190
-accesslog = os.environ.get("EDGE_ACCESS_LOG", "-") or None  # empty: no access log (benchmarks)
+# The app writes its own JSON access log (with trace and request ids); EDGE_ACCESS_LOG=- adds gunicorn's.
+accesslog = os.environ.get("EDGE_ACCESS_LOG") or None
 access_log_format = '{"remote": "%(h)s", "request": "%(r)s", "status": %(s)s, "bytes": %(B)s, "ms": %(M)s, "request_id": "%({x-request-id}o)s"}'
 errorlog = "-"
 preload_app = False
 control_socket_disable = True  # several edges may run on one machine (tests)
+
+# Every worker counts into files in one directory; /metrics adds them up (prometheus_client multiprocess).
+# Set before any worker imports prometheus_client.
+_OWN_METRICS_DIR = None
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _OWN_METRICS_DIR = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="edge-metrics-")
+
+
+def post_fork(server, worker):
+    """Telemetry starts in each worker, after the fork: its span exporter thread must be the worker's own."""
+    from observability import setup_telemetry
+
+    setup_telemetry("edge")
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _OWN_METRICS_DIR:  # only the directory this config made
+        shutil.rmtree(_OWN_METRICS_DIR, ignore_errors=True)

@@ -15,8 +15,6 @@ from runtime.channels import ChannelPool
 
 _GRPC_TIMEOUT = re.compile(r"^(\d{1,8})([HMSmun])$")
 _UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
-# Incoming headers passed on as gRPC metadata (W3C trace context).
-_FORWARDED = ("traceparent", "tracestate")
 
 
 def requested_timeout(default: float) -> float:
@@ -51,8 +49,8 @@ class Upstreams:
 
     def call(self, method: _d.MethodDescriptor, message: Message, *, timeout: float, token: str | None = None) -> Message:
         """Calls one RPC with the request id, trace context and (verified) user token as metadata."""
+        # Trace context (traceparent) is added by the OpenTelemetry gRPC client instrumentation.
         metadata = [("x-request-id", g.request_id)]
-        metadata += [(name, request.headers[name]) for name in _FORWARDED if name in request.headers]
         if token:
             metadata.append(("authorization", f"Bearer {token}"))
         stub = self._pool.get(self.target_of(method)).unary_unary(

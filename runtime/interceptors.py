@@ -9,10 +9,14 @@ with a CA-signed certificate can always probe a service.
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import logging
 from typing import Callable, Mapping
 
 import grpc
+from opentelemetry import trace
+
+from observability.logs import request_id_var
 
 from runtime import errors
 from runtime.access import AccessDenied, authorize
@@ -80,6 +84,7 @@ class AuthorizationInterceptor(grpc.ServerInterceptor):
         policy = self._policies.get(method)
 
         def guard(request, context):
+            request_id_var.set(dict(context.invocation_metadata()).get("x-request-id", "")[:128])
             caller = peer_workload(context, self._trust_domain)
             if policy is None or caller not in policy.callers:
                 _LOGGER.warning("denied %s to caller %s", method, caller or "<no identity>")
@@ -118,5 +123,7 @@ def token_check(verifier: TokenVerifier) -> Check:
             errors.abort(context, grpc.StatusCode.PERMISSION_DENIED, str(denied), reason=denied.reason,
                          domain="access", metadata={"missing_scopes": " ".join(sorted(denied.missing_scopes))})
         _CLAIMS.set(claims)
+        # Who acted, without who they are: a hash of the subject, never the token.
+        trace.get_current_span().set_attribute("enduser.id", hashlib.sha256(claims.subject.encode()).hexdigest()[:16])
 
     return check

@@ -23,6 +23,7 @@ import grpc
 from google.protobuf import descriptor as _descriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from observability.metrics import GrpcMetricsInterceptor
 from runtime.credentials import server_credentials
 from runtime.interceptors import AuthorizationInterceptor, Check
 from runtime.policy import policies_for
@@ -63,7 +64,7 @@ class ServiceServer:
         interceptor = AuthorizationInterceptor(policies_for(descriptors), settings.trust_domain, checks)
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=settings.service),
-            interceptors=[interceptor],
+            interceptors=[GrpcMetricsInterceptor(), interceptor],
             options=[
                 ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
                 ("grpc.so_reuseport", 0),
@@ -145,15 +146,21 @@ def run_service(service: str, create_server: Callable[[ServerSettings], tuple["S
     one ends the process with exit code 2 and the variable's name), serve until SIGTERM."""
     import sys
 
-    from runtime.logs import configure_logging
-    from runtime.settings import ConfigError
+    from observability import setup_telemetry
+    from observability.metrics import serve_metrics
+    from observability.tracing import shutdown as flush_traces
+    from runtime.settings import ConfigError, Env
 
-    configure_logging(service)
+    setup_telemetry(service)  # before the server and channels exist, so they are instrumented
     try:
         server, _port = create_server(ServerSettings.from_env(service, default_port))
+        metrics_port = Env().int("METRICS_PORT", 0, minimum=0, maximum=65535)
     except ConfigError as error:
         print(f"{service}: configuration error: {error}", file=sys.stderr)
         return 2
+    if metrics_port:
+        serve_metrics(metrics_port)
     server.start()
     server.run_until_signal()
+    flush_traces()
     return 0
