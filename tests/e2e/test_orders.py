@@ -33,14 +33,8 @@ def test_fifty_concurrent_orders_for_ten_units_confirm_exactly_ten(stack):
 
 @pytest.mark.cassandra
 def test_fifty_concurrent_orders_with_two_catalog_replicas_on_cassandra(tmp_path, cassandra_settings):
-    store_env = {**servers.cassandra_env(cassandra_settings())}
-    keyspaces = {s: cassandra_settings().keyspace for s in ("accounts", "catalog", "orders")}
-
-    class PerServiceKeyspace(Stack):
-        def env(self, service, **overrides):
-            return super().env(service, CASSANDRA_KEYSPACE=keyspaces[service], **overrides)
-
-    stack = PerServiceKeyspace(servers.write_test_pki(tmp_path / "pki"), tmp_path, store_env=store_env, catalog_replicas=2)
+    store_env = servers.cassandra_env(cassandra_settings())
+    stack = Stack(servers.write_test_pki(tmp_path / "pki"), tmp_path, store_env=store_env, catalog_replicas=2)
     try:
         assert_exactly_ten_of_fifty(stack)
     finally:

@@ -161,3 +161,12 @@ def create_admin(accounts_env: dict[str, str], username: str) -> tuple[str, str]
     finally:
         store.close()
     return username, PASSWORD
+
+
+def free_port() -> int:
+    """A port that is free on 127.0.0.1 right now (for servers that cannot bind port 0)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

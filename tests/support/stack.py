@@ -18,9 +18,13 @@ ISSUER = "https://shop.local"
 
 class Stack:
     def __init__(self, pki_dir: pathlib.Path, data_dir: pathlib.Path, *, store_env: dict | None = None,
-                 catalog_replicas: int = 1, orders_env: dict | None = None):
+                 catalog_replicas: int = 1, orders_env: dict | None = None, telemetry_env: dict | None = None,
+                 metrics: bool = False):
         self.pki_dir, self._data_dir = pki_dir, data_dir
         self._store_env = store_env or {}
+        self._telemetry_env = telemetry_env or {}
+        self.metrics_ports: dict[str, int] = {}
+        self._metrics = metrics
         self.accounts = self._start("accounts")
         jwks = {"JWKS_TARGET": f"127.0.0.1:{self.accounts.port}", "JWKS_METHOD": f"/{ACCOUNTS}/GetJwks"}
         self._service_env = {**jwks, "RECOVERY_INTERVAL_SECONDS": "0.5", "RECOVERY_AGE_SECONDS": "2"}
@@ -32,7 +36,7 @@ class Stack:
             "EDGE_UPSTREAMS": f"{ACCOUNTS}=127.0.0.1:{self.accounts.port},{CATALOG}={self.catalog_target},"
                               f"{ORDERS}=127.0.0.1:{self.orders.port}",
             "JWKS_METHOD": f"/{ACCOUNTS}/GetJwks", "OAUTH_TOKEN_METHOD": f"/{ACCOUNTS}/IssueToken",
-            "OAUTH_REVOKE_METHOD": f"/{ACCOUNTS}/RevokeToken", "EDGE_ACCESS_LOG": "-",
+            "OAUTH_REVOKE_METHOD": f"/{ACCOUNTS}/RevokeToken", **self._telemetry_env,
         })
         self.url = f"http://127.0.0.1:{self.edge.port}"
         self._wait_ready()
@@ -45,10 +49,15 @@ class Stack:
 
     def env(self, service: str, **overrides: str) -> dict[str, str]:
         env = servers.service_env(service, self.pki_dir, self._data_dir, TOKEN_ISSUER=ISSUER, **self._store_env)
+        if "CASSANDRA_KEYSPACE" in self._store_env:  # one keyspace per service, as in production
+            env["CASSANDRA_KEYSPACE"] = f"{self._store_env['CASSANDRA_KEYSPACE']}_{service}"
         if service != "accounts":
             env.update(self._service_env)
         if service == "orders":
             env.update(ACCOUNTS_TARGET=f"127.0.0.1:{self.accounts.port}", CATALOG_TARGET=self.catalog_target)
+        env.update(self._telemetry_env)
+        if self._metrics:
+            env["METRICS_PORT"] = str(self.metrics_ports.setdefault(service, servers.free_port()))
         env.update(overrides)
         return env
 

@@ -1,0 +1,126 @@
+"""One order, seen through telemetry: one trace from the edge down to Cassandra, RED metrics that
+count it, and JSON logs that carry its trace id and none of its secrets."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support import servers
+from tests.support.otlp_receiver import OtlpReceiver
+from tests.support.shop import make_product, shopper
+from tests.support.stack import Stack
+
+pytestmark = pytest.mark.cassandra
+SERVER, CLIENT = 2, 3  # OTLP span kinds
+
+
+@pytest.fixture(scope="module")
+def observed(tmp_path_factory, cassandra_settings):
+    """The whole system on Cassandra, exporting spans to a receiver of our own and serving metrics."""
+    tmp = tmp_path_factory.mktemp("observed")
+    with OtlpReceiver() as receiver:
+        telemetry = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+                     "OTEL_EXPORTER_OTLP_INSECURE": "true", "OTEL_BSP_SCHEDULE_DELAY": "100"}
+        stack = Stack(servers.write_test_pki(tmp / "pki"), tmp, store_env=servers.cassandra_env(cassandra_settings()),
+                      telemetry_env=telemetry, metrics=True)
+        try:
+            product_id, token = make_product(stack, 20), shopper(stack)
+            reply = requests.post(f"{stack.url}/v1/orders", timeout=30, json={
+                "items": [{"productId": product_id, "quantity": "1"}]},
+                headers={"Authorization": f"Bearer {token}", "X-Request-Id": "observed-order-1"})
+            assert reply.status_code == 200, reply.text
+            yield stack, receiver, token
+        finally:
+            stack.stop()
+
+
+def _json_lines(process) -> list[dict]:
+    parsed = []
+    for line in process.lines:
+        try:
+            parsed.append(json.loads(line))
+        except ValueError:
+            continue  # gunicorn's own start-up lines are plain text
+    return parsed
+
+
+def _order_trace_id(stack) -> str:
+    access = [e for e in _json_lines(stack.edge) if e.get("request_id") == "observed-order-1" and e["logger"] == "edge.access"]
+    assert access and access[0]["trace_id"], "the edge's access log line carries the trace id"
+    return access[0]["trace_id"]
+
+
+def _ancestors(span, by_id):
+    chain = []
+    while span.parent_span_id in by_id:
+        span = by_id[span.parent_span_id]
+        chain.append(span)
+    return chain
+
+
+def test_one_order_is_one_trace_from_the_edge_to_cassandra(observed):
+    stack, receiver, _ = observed
+    trace_id = _order_trace_id(stack)
+
+    def complete():
+        services = {(s.service, s.kind) for s in receiver.trace(trace_id)}
+        return {("edge", SERVER), ("orders", SERVER), ("accounts", SERVER), ("catalog", SERVER)} <= services
+
+    deadline = time.monotonic() + 20
+    while not complete() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    spans = receiver.trace(trace_id)
+    by_id = {s.span_id: s for s in spans}
+    roots = [s for s in spans if s.parent_span_id not in by_id]
+    assert [(r.service, r.kind) for r in roots] == [("edge", SERVER)], roots
+
+    def server_span(service, method):
+        return next(s for s in spans if s.service == service and s.kind == SERVER and s.name.endswith(method))
+
+    create = server_span("orders", "CreateOrder")
+    assert [a.service for a in _ancestors(create, by_id)][-1] == "edge"
+    for service, method in (("accounts", "GetAccount"), ("catalog", "GetProduct"), ("catalog", "ReserveStock")):
+        assert create in _ancestors(server_span(service, method), by_id), (service, method)
+    cassandra = [s for s in spans if s.attributes.get("db.system") == "cassandra"]
+    assert {s.service for s in cassandra} >= {"catalog", "orders"}
+    for span in cassandra:
+        assert any(a.kind == SERVER and a.service == span.service for a in _ancestors(span, by_id))
+    assert not any("grpc.health" in s.name for s in receiver.spans), "health checks stay out of traces"
+
+
+def _samples(text: str, name: str) -> list:
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples if sample.name == name]
+
+
+def test_metrics_count_requests_per_route_status_and_rpc(observed):
+    stack, _, token = observed
+    for _ in range(3):
+        requests.get(f"{stack.url}/v1/orders", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    requests.get(f"{stack.url}/v1/orders", timeout=10)  # a 401
+    edge = requests.get(f"{stack.url}/metrics", timeout=10).text
+    counts = {(s.labels["route"], s.labels["method"], s.labels["status"]): s.value
+              for s in _samples(edge, "http_server_requests_total")}
+    assert counts[("/v1/orders", "GET", "200")] >= 3 and counts[("/v1/orders", "GET", "401")] >= 1
+    assert counts[("/v1/orders", "POST", "200")] >= 1
+    assert any(s.labels["route"] == "/v1/orders" for s in _samples(edge, "http_server_request_duration_seconds_count"))
+    orders = requests.get(f"http://127.0.0.1:{stack.metrics_ports['orders']}/metrics", timeout=10).text
+    handled = {(s.labels["grpc_method"], s.labels["grpc_code"]): s.value for s in _samples(orders, "grpc_server_handled_total")}
+    assert handled[("ListMyOrders", "OK")] >= 3 and handled[("CreateOrder", "OK")] >= 1
+
+
+def test_logs_are_json_with_trace_ids_and_no_secrets(observed):
+    stack, _, token = observed
+    trace_id = _order_trace_id(stack)
+    everything = {name: _json_lines(p) for name, p in
+                  [("edge", stack.edge), ("orders", stack.orders), ("accounts", stack.accounts), ("catalog", stack.catalogs[0])]}
+    for name, entries in everything.items():
+        assert entries and all({"timestamp", "level", "service", "trace_id", "span_id", "request_id"} <= e.keys() for e in entries), name
+    assert any(e["trace_id"] == trace_id for e in everything["edge"])
+    raw = "".join(line for p in (stack.edge, stack.orders, stack.accounts, *stack.catalogs) for line in p.lines)
+    assert token not in raw and token.split(".")[2] not in raw
+    assert servers.PASSWORD not in raw
