@@ -12,6 +12,7 @@ COPY gen ./gen
 COPY runtime ./runtime
 COPY services ./services
 COPY edge ./edge
+COPY observability ./observability
 COPY tools ./tools
 ENV PYTHONPATH=/app:/app/gen
 

@@ -26,6 +26,7 @@ DATA = ROOT / ".dev" / "data"
 CREDENTIALS = ROOT / ".dev" / "demo-credentials.json"
 ACCOUNTS = "shop.accounts.v1.AccountsService"
 
+METRICS_PORTS = {"accounts": 9101, "catalog": 9102, "orders": 9103}
 # name -> (module, port variable, default port, gRPC service it serves), in start order
 SERVICES = {
     "accounts": ("services.accounts", "ACCOUNTS_PORT", 50051, ACCOUNTS),
@@ -50,7 +51,7 @@ def _common_env() -> dict[str, str]:
 def _service_env(name: str, port: int) -> dict[str, str]:
     ports = _ports()
     return {**_common_env(), "GRPC_PORT": str(port), "STORE": os.environ.get("STORE", "embedded"),
-            "SQLITE_PATH": str(DATA / f"{name}.sqlite3"),
+            "SQLITE_PATH": str(DATA / f"{name}.sqlite3"), "METRICS_PORT": str(METRICS_PORTS[name]),
             # Services verify forwarded tokens with the keys accounts publishes.
             "JWKS_TARGET": f"127.0.0.1:{ports['accounts']}", "JWKS_METHOD": f"/{ACCOUNTS}/GetJwks",
             "ACCOUNTS_TARGET": f"127.0.0.1:{ports['accounts']}", "CATALOG_TARGET": f"127.0.0.1:{ports['catalog']}"}
@@ -95,7 +96,9 @@ def _banner(ports: dict[str, int]) -> str:
     tls = "-cacert .dev/pki/ca.pem -cert .dev/pki/operator.pem -key .dev/pki/operator.key"
     edge = f"http://127.0.0.1:{EDGE_PORT}"
     lines = ["", "Shop is up (embedded store, mTLS between every process):", f"  edge      {edge}  (docs: {edge}/docs)"]
-    lines += [f"  {name:<9} grpc 127.0.0.1:{port}" for name, port in ports.items()]
+    lines += [f"  {name:<9} grpc 127.0.0.1:{port}   metrics http://127.0.0.1:{METRICS_PORTS[name]}/metrics"
+              for name, port in ports.items()]
+    lines += [f"  edge metrics {edge}/metrics   (traces: set OTEL_EXPORTER_OTLP_ENDPOINT, see docs/observability.md)"]
     lines += [
         "",
         "Try it with curl:",
