@@ -15,6 +15,7 @@ from edge import auth
 from edge.problems import problem
 from edge.transcoding import BadRequest, Binding, bindings_of, build_request, response_json
 from edge.upstream import Upstreams, requested_timeout
+from observability.tracing import mark_user
 from runtime.access import AccessDenied, authorize
 from runtime.policy import MethodPolicy, policy_of
 from runtime.tokens import TokenError, TokenVerifier
@@ -34,6 +35,7 @@ def _view(binding: Binding, policy: MethodPolicy, upstreams: Upstreams, verifier
                 claims = auth.verify_request(verifier)
             except TokenError as error:
                 return auth.unauthorized(error)
+            mark_user(claims.subject)
         raw_body = request.get_data(cache=False)
         if binding.body and raw_body.strip() and not _is_json(request.content_type or ""):
             return problem(415, "request body must be application/json")

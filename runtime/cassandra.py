@@ -7,6 +7,11 @@
 Reads and writes run at the configured consistency (LOCAL_QUORUM by default); lightweight
 transactions use the configured serial consistency. The CQL used by the services runs on
 Cassandra 2.1 (the test server) and current releases alike.
+
+A lightweight transaction whose reply is lost (a timeout) may or may not have been applied.
+`lightweight()` runs it again in that case, and `applied(result, column=value)` then counts a
+row that already names us as ours: that is how a claim (`INSERT ... IF NOT EXISTS`) survives
+a timeout without turning its own earlier success into a conflict.
 """
 
 from __future__ import annotations
@@ -15,25 +20,39 @@ import logging
 import time
 from datetime import timezone
 
-from cassandra import ConsistencyLevel
-from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
+from cassandra import ConsistencyLevel, OperationTimedOut, WriteTimeout
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, ResultSet, Session
 from cassandra.policies import DCAwareRoundRobinPolicy, RoundRobinPolicy, TokenAwarePolicy
 
 from runtime.settings import CassandraSettings
 
 _LOGGER = logging.getLogger(__name__)
 _REQUEST_TIMEOUT_S = 10.0
+_DEFAULT_PORT = 9042
+_LWT_ATTEMPTS = 3
+
+
+def _contact_point(point: str) -> tuple[str, int]:
+    """(host, port) of "host", "host:port" or "[ipv6]:port"."""
+    if point.startswith("["):
+        host, _, rest = point[1:].partition("]")
+        port = rest.removeprefix(":")
+    elif point.count(":") == 1:
+        host, _, port = point.partition(":")
+    else:  # a bare host name or a bare IPv6 address
+        host, port = point, ""
+    if not host or (port and not port.isdigit()):
+        raise ValueError(f"CASSANDRA_CONTACT_POINTS: {point!r} is not host or host:port")
+    return host, int(port or _DEFAULT_PORT)
 
 
 def _contact_points(settings: CassandraSettings) -> tuple[list[str], int]:
-    hosts, ports = [], set()
-    for point in settings.contact_points:
-        host, _, port = point.rpartition(":") if ":" in point else (point, "", "9042")
-        hosts.append(host)
-        ports.add(int(port))
+    points = [_contact_point(point) for point in settings.contact_points]
+    # The driver takes one port for the whole cluster.
+    ports = {port for _, port in points}
     if len(ports) != 1:
         raise ValueError(f"CASSANDRA_CONTACT_POINTS must share one port, got {sorted(ports)}")
-    return hosts, ports.pop()
+    return [host for host, _ in points], ports.pop()
 
 
 def connect(settings: CassandraSettings, *, wait_seconds: float = 60.0) -> Session:
@@ -75,12 +94,38 @@ def apply_schema(session: Session, statements: list[str]) -> None:
     """Runs idempotent DDL (CREATE ... IF NOT EXISTS) and waits until every node agrees on it."""
     for statement in statements:
         session.execute(statement, timeout=30)
-    session.cluster.control_connection.wait_for_schema_agreement()
+    if not session.cluster.control_connection.wait_for_schema_agreement():
+        # Not fatal (a node may be down), but statements prepared next may fail on a lagging node.
+        _LOGGER.warning("Cassandra nodes do not agree on the schema yet")
 
 
-def applied(result) -> bool:
-    """Whether a lightweight transaction (IF ...) took effect."""
-    return bool(result.was_applied)
+def lightweight(session: Session, statement, params=(), *, attempts: int = _LWT_ATTEMPTS) -> ResultSet:
+    """Runs a lightweight transaction, again if its outcome is unknown (a timeout).
+
+    Only for statements that are harmless to run twice and whose row tells who wrote it (a
+    claim), or that fail safe when the repeat reports "not applied". Never for a compare-and-set
+    on a counter-like value: a repeat after a lost success would look like a lost race.
+    """
+    for _ in range(attempts - 1):
+        try:
+            return session.execute(statement, params)
+        except (WriteTimeout, OperationTimedOut) as error:
+            _LOGGER.warning("lightweight transaction outcome unknown (%s); running it again", error)
+    return session.execute(statement, params)
+
+
+def applied(result: ResultSet, **ours) -> bool:
+    """Whether a lightweight transaction (IF ...) took effect.
+
+    With `ours` (column=value), a transaction that was not applied still counts when the row it
+    found holds those values: our own earlier attempt won, and only its reply was lost.
+    """
+    if result.was_applied:
+        return True
+    if not ours:
+        return False
+    existing = result.one()
+    return existing is not None and all(getattr(existing, column, None) == value for column, value in ours.items())
 
 
 def utc(value):
@@ -114,6 +159,10 @@ class CassandraStore:
 
     def _run(self, name: str, *params):
         return self._session.execute(self._q[name], params)
+
+    def _lwt(self, name: str, *params):
+        """A lightweight transaction, repeated when its outcome is unknown (see `lightweight`)."""
+        return lightweight(self._session, self._q[name], params)
 
     def ping(self) -> None:
         self._session.execute("SELECT release_version FROM system.local", timeout=5)

@@ -34,6 +34,9 @@ def observed(tmp_path_factory, cassandra_settings):
                 "items": [{"productId": product_id, "quantity": "1"}]},
                 headers={"Authorization": f"Bearer {token}", "X-Request-Id": "observed-order-1"})
             assert reply.status_code == 200, reply.text
+            bad = requests.post(f"{stack.url}/v1/orders", timeout=30, json={"items": [{"productId": product_id, "quantity": "0"}]},
+                                headers={"Authorization": f"Bearer {token}", "X-Request-Id": "observed-bad-order"})
+            assert bad.status_code == 400, bad.text
             yield stack, receiver, token
         finally:
             stack.stop()
@@ -49,8 +52,8 @@ def _json_lines(process) -> list[dict]:
     return parsed
 
 
-def _order_trace_id(stack) -> str:
-    access = [e for e in _json_lines(stack.edge) if e.get("request_id") == "observed-order-1" and e["logger"] == "edge.access"]
+def _order_trace_id(stack, request_id: str = "observed-order-1") -> str:
+    access = [e for e in _json_lines(stack.edge) if e.get("request_id") == request_id and e["logger"] == "edge.access"]
     assert access and access[0]["trace_id"], "the edge's access log line carries the trace id"
     return access[0]["trace_id"]
 
@@ -91,6 +94,23 @@ def test_one_order_is_one_trace_from_the_edge_to_cassandra(observed):
     for span in cassandra:
         assert any(a.kind == SERVER and a.service == span.service for a in _ancestors(span, by_id))
     assert not any("grpc.health" in s.name for s in receiver.spans), "health checks stay out of traces"
+    users = {s.attributes.get("enduser.id") for s in spans if s.kind == SERVER} - {None}
+    assert len(users) == 1 and len(users.pop()) == 16, "the user is a hash, the same in every service"
+
+
+def test_a_client_fault_is_recorded_on_the_span_but_not_as_an_error(observed):
+    stack, receiver, _ = observed
+    trace_id = _order_trace_id(stack, "observed-bad-order")
+    deadline = time.monotonic() + 20
+    while not _create_order_span(receiver, trace_id) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    create = _create_order_span(receiver, trace_id)
+    assert create.attributes["rpc.grpc.status_code"] == 3  # INVALID_ARGUMENT
+    assert create.status_code != 2, "a caller's mistake is not a server error"
+
+
+def _create_order_span(receiver, trace_id):
+    return next((s for s in receiver.trace(trace_id) if s.service == "orders" and s.name.endswith("CreateOrder")), None)
 
 
 def _samples(text: str, name: str) -> list:
@@ -124,3 +144,19 @@ def test_logs_are_json_with_trace_ids_and_no_secrets(observed):
     raw = "".join(line for p in (stack.edge, stack.orders, stack.accounts, *stack.catalogs) for line in p.lines)
     assert token not in raw and token.split(".")[2] not in raw
     assert servers.PASSWORD not in raw
+
+
+def test_a_server_fault_is_an_error_span(observed):
+    """Runs last in this module: it stops catalog."""
+    stack, receiver, token = observed
+    product_id = make_product(stack, 1)
+    stack.catalogs[0].stop()
+    failed = requests.post(f"{stack.url}/v1/orders", timeout=30, json={"items": [{"productId": product_id, "quantity": "1"}]},
+                           headers={"Authorization": f"Bearer {token}", "X-Request-Id": "observed-outage"})
+    assert failed.status_code in (503, 504)
+    trace_id = _order_trace_id(stack, "observed-outage")
+    deadline = time.monotonic() + 20
+    while not _create_order_span(receiver, trace_id) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    create = _create_order_span(receiver, trace_id)
+    assert create.status_code == 2 and create.attributes["rpc.grpc.status_code"] in (4, 14)

@@ -19,6 +19,7 @@ class ReceivedSpan:
     span_id: str
     parent_span_id: str
     attributes: dict
+    status_code: int  # 0 unset, 1 ok, 2 error
 
 
 class OtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer):
@@ -38,7 +39,7 @@ class OtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer):
                     attributes = {a.key: a.value.string_value or a.value.int_value for a in span.attributes}
                     received.append(ReceivedSpan(resource.get("service.name", ""), span.name, span.kind,
                                                  span.trace_id.hex(), span.span_id.hex(), span.parent_span_id.hex(),
-                                                 attributes))
+                                                 attributes, span.status.code))
         with self._lock:
             self.spans += received
         return trace_service_pb2.ExportTraceServiceResponse()
