@@ -4,8 +4,8 @@ FROM python:3.11-slim AS base
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
 
-COPY requirements.lock ./
-RUN pip install --no-cache-dir -r requirements.lock
+COPY requirements-runtime.lock ./
+RUN pip install --no-cache-dir -r requirements-runtime.lock
 
 COPY proto ./proto
 COPY gen ./gen
@@ -13,7 +13,6 @@ COPY runtime ./runtime
 COPY services ./services
 COPY edge ./edge
 COPY observability ./observability
-COPY tools ./tools
 ENV PYTHONPATH=/app:/app/gen
 
 RUN useradd --system --uid 10001 --no-create-home shop

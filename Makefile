@@ -46,8 +46,13 @@ proto: install
 proto-check: install
 	$(PY) -m tools.genproto --check
 
+# Pins the whole dev tree (requirements.lock) and, in a scratch venv, the runtime tree the image installs.
 lock: install
 	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
+	rm -rf .cache/lockvenv && $(PYTHON) -m venv .cache/lockvenv
+	$(PY) -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml','rb'))['project']['dependencies']))" > .cache/runtime.in
+	.cache/lockvenv/bin/pip install --quiet -r .cache/runtime.in
+	(echo "# Runtime dependencies only (what the Docker image installs). Made by make lock."; .cache/lockvenv/bin/pip freeze) > requirements-runtime.lock
 
 bench: install
 	$(PY) -m bench.edge_bench

@@ -137,7 +137,8 @@ class CassandraStore:
     """Base of every Cassandra adapter: its schema applied at connect, its statements prepared once.
 
     Subclasses set SCHEMA (idempotent DDL), STATEMENTS (name -> CQL) and SERIAL_READS (names of
-    reads that precede a compare-and-set, run at SERIAL so they see in-flight LWTs too).
+    reads that precede a compare-and-set, run at the serial consistency so they see in-flight
+    LWTs too).
     """
 
     SCHEMA: list[str] = []
@@ -147,8 +148,10 @@ class CassandraStore:
     def __init__(self, session: Session):
         self._session = session
         self._q = {name: session.prepare(text) for name, text in self.STATEMENTS.items()}
+        # SERIAL or LOCAL_SERIAL, as configured for the lightweight transactions these reads precede.
+        serial = session.get_execution_profile(EXEC_PROFILE_DEFAULT).serial_consistency_level or ConsistencyLevel.SERIAL
         for name in self.SERIAL_READS:
-            self._q[name].consistency_level = ConsistencyLevel.SERIAL
+            self._q[name].consistency_level = serial
 
     @classmethod
     def connect(cls, settings: CassandraSettings):

@@ -11,11 +11,13 @@ import contextlib
 import pathlib
 import sqlite3
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
 
 class Database:
+    """One connection to a database file (or ":memory:"), shared by threads under a lock."""
+
     def __init__(self, path: str):
         if path != ":memory:":
             pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -43,10 +45,13 @@ class Database:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
+                self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                # SQLite rolls back by itself after some errors (disk full, I/O); a second
+                # ROLLBACK would then fail and hide the error that matters.
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
 
     def query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -65,13 +70,20 @@ class Database:
             self._conn.close()
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MS = timedelta(milliseconds=1)
+
+
 def to_ms(value: datetime | None) -> int | None:
-    """Datetimes are stored as epoch milliseconds (the precision Cassandra keeps too)."""
-    return None if value is None else int(value.timestamp() * 1000)
+    """Datetimes are stored as epoch milliseconds (the precision Cassandra keeps too).
+
+    Integer arithmetic, not timestamp() * 1000: float rounding must never move a value by 1 ms.
+    """
+    return None if value is None else (value - _EPOCH) // _MS
 
 
 def from_ms(value: int | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value / 1000, timezone.utc)
+    return None if value is None else _EPOCH + value * _MS
 
 
 class SqliteStore:

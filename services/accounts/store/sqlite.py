@@ -2,7 +2,8 @@
 
 Uniqueness lives in UNIQUE constraints on the case-folded username and email, so two
 concurrent registrations cannot both pass; everything a use case writes together is
-written in one transaction.
+written in one transaction. Creating the same account or client again (a retried write)
+is a no-op, as on Cassandra.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sqlite3
 from datetime import datetime, timezone
 
 from runtime.sqlite import SqliteStore, from_ms, to_ms
-from services.accounts.domain import Account, OAuthClient, RefreshToken, SigningKey
+from services.accounts.domain import Account, OAuthClient, RefreshToken, SigningKey, username_key
 from services.accounts.store.base import (
     AccountStore, DuplicateKey, decode_page_token, encode_page_token, ms_precision,
 )
@@ -47,6 +48,12 @@ def _now_ms() -> int:
     return _ms(datetime.now(timezone.utc))
 
 
+def _holder(conn: sqlite3.Connection, key_column: str, key: str) -> str | None:
+    """Id of the account holding a unique key (username_key or email_key), if any."""
+    row = conn.execute(f"SELECT id FROM accounts WHERE {key_column} = ?", (key,)).fetchone()
+    return row["id"] if row else None
+
+
 def _account(row: sqlite3.Row) -> Account:
     return Account(
         id=row["id"], username=row["username"], email=row["email"], password_hash=row["password_hash"],
@@ -63,16 +70,20 @@ class SqliteAccountStore(SqliteStore, AccountStore):
 
     def create_account(self, account: Account) -> None:
         a = account
-        try:
-            self._db.execute(
-                f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (a.id, a.username, a.username_key, a.email, a.email_key, a.password_hash, a.display_name, a.bio,
-                 a.locale, a.state, json.dumps(list(a.roles)), a.failed_logins, _ms(a.locked_until),
-                 _ms(a.created_at), _ms(a.updated_at)))
-        except sqlite3.IntegrityError as error:
-            # The message names the violated column: "UNIQUE constraint failed: accounts.email_key".
-            field = "email" if "email_key" in str(error) else "username" if "username_key" in str(error) else "id"
-            raise DuplicateKey(field) from None
+        with self._db.transaction() as conn:
+            try:
+                conn.execute(
+                    f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (a.id, a.username, a.username_key, a.email, a.email_key, a.password_hash, a.display_name, a.bio,
+                     a.locale, a.state, json.dumps(list(a.roles)), a.failed_logins, _ms(a.locked_until),
+                     _ms(a.created_at), _ms(a.updated_at)))
+            except sqlite3.IntegrityError:
+                # Decided by lookups in the same transaction, not by SQLite's message: when both are
+                # taken the username is reported, as on Cassandra (which claims it first).
+                holder = _holder(conn, "username_key", a.username_key)
+                if holder == a.id and _holder(conn, "email_key", a.email_key) == a.id:
+                    return  # this very account, written before: a retry
+                raise DuplicateKey("username" if holder else "email") from None
 
     def get_account(self, account_id: str) -> Account | None:
         rows = self._db.query(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (account_id,))
@@ -80,7 +91,7 @@ class SqliteAccountStore(SqliteStore, AccountStore):
 
     def find_account_by_username(self, username: str) -> Account | None:
         rows = self._db.query(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE username_key = ?",
-                              (username.strip().casefold(),))
+                              (username_key(username),))
         return _account(rows[0]) if rows else None
 
     def save_account(self, account: Account) -> None:
@@ -101,12 +112,17 @@ class SqliteAccountStore(SqliteStore, AccountStore):
     # OAuth2 clients -----------------------------------------------------------------------------
 
     def create_client(self, client: OAuthClient) -> None:
-        try:
-            self._db.execute("INSERT INTO oauth_clients VALUES (?,?,?,?,?)", (
-                client.client_id, client.name, client.secret_hash, json.dumps(list(client.scopes)),
-                _ms(client.created_at)))
-        except sqlite3.IntegrityError:
-            raise DuplicateKey("client_id") from None
+        with self._db.transaction() as conn:
+            try:
+                conn.execute("INSERT INTO oauth_clients VALUES (?,?,?,?,?)", (
+                    client.client_id, client.name, client.secret_hash, json.dumps(list(client.scopes)),
+                    _ms(client.created_at)))
+            except sqlite3.IntegrityError:
+                # Its secret hash identifies a client: the same one again is a retry, not a clash.
+                existing = conn.execute("SELECT secret_hash FROM oauth_clients WHERE client_id = ?",
+                                        (client.client_id,)).fetchone()
+                if existing is None or existing["secret_hash"] != client.secret_hash:
+                    raise DuplicateKey("client_id") from None
 
     def get_client(self, client_id: str) -> OAuthClient | None:
         rows = self._db.query("SELECT * FROM oauth_clients WHERE client_id = ?", (client_id,))
@@ -148,10 +164,10 @@ class SqliteAccountStore(SqliteStore, AccountStore):
         return bool(self._db.query("SELECT 1 FROM revoked_families WHERE family_id = ?", (family_id,)))
 
     def revoke_subject_tokens(self, subject: str) -> None:
-        rows = self._db.query("SELECT family_id, MAX(expires_at) AS expires FROM refresh_tokens "
-                              "WHERE subject = ? GROUP BY family_id", (subject,))
-        for row in rows:
-            self.revoke_family(row["family_id"], from_ms(row["expires"]))
+        # One statement, so every family is revoked or none is; each kept until its last token expires.
+        self._db.execute("INSERT OR REPLACE INTO revoked_families (family_id, expires_at) "
+                         "SELECT family_id, MAX(expires_at) FROM refresh_tokens WHERE subject = ? GROUP BY family_id",
+                         (subject,))
 
     # signing keys -------------------------------------------------------------------------------
 
