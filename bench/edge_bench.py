@@ -5,8 +5,10 @@
 1. GET /v1/accounts/{id} through the edge (gunicorn, 2 workers x 8 threads) -> mTLS gRPC -> accounts
 2. the same GetAccount called directly over mTLS gRPC
 3. GET /ping on a bare Flask app under the same gunicorn settings
+4. POST /v1/orders through the edge: the whole saga (accounts, catalog prices, reservation, confirm)
 
-Prints requests/s, p50/p90/p99 latency, and the edge workers' CPU time per request. The
+Prints requests/s, p50/p90/p99 latency, the edge workers' CPU time per request, and the peak
+resident memory of every process. The
 load comes from separate processes on 127.0.0.1, bounded by --seconds; everything started
 here is stopped here, by PID.
 """
@@ -26,17 +28,18 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
 
 from tests.support import servers  # noqa: E402  (the same launchers the tests use)
+from tests.support.shop import make_product  # noqa: E402
 from tests.support.stack import Stack  # noqa: E402
 
 
-def _http_worker(url: str, headers: dict, seconds: float, queue) -> None:
+def _http_worker(url: str, headers: dict, seconds: float, queue, body: dict | None = None) -> None:
     import requests
 
     session, latencies = requests.Session(), []
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         started = time.perf_counter()
-        reply = session.get(url, headers=headers, timeout=10)
+        reply = session.post(url, json=body, headers=headers, timeout=10) if body else session.get(url, headers=headers, timeout=10)
         latencies.append(time.perf_counter() - started)
         if reply.status_code != 200:
             raise SystemExit(f"unexpected {reply.status_code}: {reply.text[:200]}")
@@ -58,9 +61,9 @@ def _grpc_worker(pki_dir: str, port: int, account_id: str, token: str, seconds: 
     queue.put(latencies)
 
 
-def _load(target, args: tuple, concurrency: int, seconds: float) -> list[float]:
+def _load(target, args: tuple, concurrency: int, seconds: float, extra: tuple = ()) -> list[float]:
     queue = multiprocessing.Queue()
-    workers = [multiprocessing.Process(target=target, args=(*args, seconds, queue)) for _ in range(concurrency)]
+    workers = [multiprocessing.Process(target=target, args=(*args, seconds, queue, *extra)) for _ in range(concurrency)]
     for worker in workers:
         worker.start()
     latencies = [x for _ in workers for x in queue.get(timeout=seconds + 60)]
@@ -79,6 +82,17 @@ def _cpu_seconds(master_pid: int) -> float:
     return total
 
 
+def _peak_rss_mib(*pids: int) -> float:
+    """Peak resident memory (VmHWM) of the given processes and their children, in MiB."""
+    total = 0
+    for pid in pids:
+        children = pathlib.Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        for each in [str(pid), *children]:
+            status = pathlib.Path(f"/proc/{each}/status").read_text()
+            total += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+    return total / 1024
+
+
 def _row(name: str, latencies: list[float], seconds: float, cpu: float | None = None) -> str:
     q = statistics.quantiles(latencies, n=100)
     cpu_text = f"{cpu * 1000 / len(latencies):8.2f}" if cpu is not None else "       -"
@@ -93,7 +107,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         pki_dir = servers.write_test_pki(pathlib.Path(tmp) / "pki")
-        stack = Stack(pki_dir, pathlib.Path(tmp), EDGE_ACCESS_LOG="")
+        stack = Stack(pki_dir, pathlib.Path(tmp))
         try:
             account = stack.register("benchuser")
             token = stack.token("benchuser")["access_token"]
@@ -105,6 +119,16 @@ def main() -> int:
             edge_cpu = _cpu_seconds(stack.edge.process.pid) - cpu_before
             direct = _load(_grpc_worker, (str(pki_dir), stack.accounts.port, account["id"], token),
                            args.concurrency, args.seconds)
+            product = make_product(stack, 1_000_000_000, "Bench beans")
+            order_body = {"items": [{"productId": product, "quantity": "1"}]}
+            cpu_before = _cpu_seconds(stack.edge.process.pid)
+            orders = _load(_http_worker, (f"{stack.url}/v1/orders", headers), args.concurrency, args.seconds,
+                           extra=(order_body,))
+            orders_cpu = _cpu_seconds(stack.edge.process.pid) - cpu_before
+            memory = {"edge (master + workers)": _peak_rss_mib(stack.edge.process.pid),
+                      "accounts": _peak_rss_mib(stack.accounts.process.pid),
+                      "catalog": _peak_rss_mib(stack.catalogs[0].process.pid),
+                      "orders": _peak_rss_mib(stack.orders.process.pid)}
         finally:
             stack.stop()
         bare = servers.ServiceProcess("gunicorn", {"EDGE_PORT": "0", "EDGE_ACCESS_LOG": ""},
@@ -123,6 +147,12 @@ def main() -> int:
     print(_row("GET /v1/accounts/{id} via the edge", edge, args.seconds, edge_cpu))
     print(_row("GetAccount direct over mTLS gRPC", direct, args.seconds))
     print(_row("GET /ping, bare Flask, same gunicorn", floor, args.seconds, floor_cpu))
+    print(_row("POST /v1/orders via the edge (saga)", orders, args.seconds, orders_cpu))
+    print()
+    print("| process | peak RSS MiB |")
+    print("| --- | ---: |")
+    for name, mib in memory.items():
+        print(f"| {name} | {mib:.0f} |")
     return 0
 
 

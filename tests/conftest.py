@@ -29,26 +29,31 @@ def cassandra_contact_point():
         yield server.contact_point, 3
 
 
+def _test_settings(contact_point: str, protocol_version: int | None, keyspace: str) -> CassandraSettings:
+    return CassandraSettings(contact_points=tuple(contact_point.split(",")), keyspace=keyspace,
+                             protocol_version=protocol_version, consistency="local_quorum",
+                             serial_consistency="serial", local_dc=None, replication_factor=1)
+
+
 @pytest.fixture(scope="session")
 def cassandra_settings(cassandra_contact_point):
-    """Factory of CassandraSettings, each with a fresh keyspace (dropped at the end of the session)."""
+    """Factory of CassandraSettings, each call with a fresh keyspace `t_<hex>`."""
     contact_point, protocol_version = cassandra_contact_point
-    created = []
+    created: list[str] = []
 
     def make() -> CassandraSettings:
         created.append(f"t_{uuid.uuid4().hex[:16]}")
-        return CassandraSettings(contact_points=tuple(contact_point.split(",")), keyspace=created[-1],
-                                 protocol_version=protocol_version, consistency="local_quorum",
-                                 serial_consistency="serial", local_dc=None, replication_factor=1)
+        return _test_settings(contact_point, protocol_version, created[-1])
 
     yield make
+    # A Cassandra started here is thrown away with its files; only a cluster we were pointed
+    # at outlives the session, so only there are the keyspaces worth dropping.
     if created and os.environ.get("CASSANDRA_CONTACT_POINTS"):
-        # Only a cluster we did not start outlives the session; leave it as we found it.
         from runtime.cassandra import connect
 
-        session = connect(make())
-        for keyspace in created[:-1]:
-            session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}")
+        session = connect(_test_settings(contact_point, protocol_version, "system"))
+        for keyspace in created:
+            session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=60)
         session.cluster.shutdown()
 
 

@@ -65,6 +65,21 @@ def test_email_taken_is_a_duplicate_and_the_username_stays_free(store):
     store.create_account(new_account("turing", "turing@example.com"))
 
 
+def test_when_username_and_email_are_both_taken_the_username_is_reported(store):
+    store.create_account(new_account("edsger", "edsger@example.com"))
+    with pytest.raises(DuplicateKey) as taken:
+        store.create_account(new_account("Edsger", "EDSGER@example.com"))
+    assert taken.value.field == "username"
+
+
+def test_creating_the_same_account_again_is_a_harmless_retry(store):
+    account = new_account("margaret")
+    store.create_account(account)
+    store.create_account(account)  # as after a lost reply
+    assert store.get_account(account.id) == account
+    assert store.list_accounts(10, None) == ([account], None)
+
+
 def test_find_by_username_ignores_case(store):
     account = new_account("Linus")
     store.create_account(account)
@@ -75,11 +90,13 @@ def test_find_by_username_ignores_case(store):
 def test_save_changes_mutable_fields_only(store):
     account = new_account("barbara")
     store.create_account(account)
-    changed = dataclasses.replace(account, display_name="B", state="DEACTIVATED", failed_logins=3,
+    changed = dataclasses.replace(account, display_name="B", bio="compilers", locale="en-US", state="DEACTIVATED",
+                                  roles=("customer", "admin"), failed_logins=3, locked_until=utcnow(),
                                   password_hash="scrypt$1$1$1$11$11", updated_at=utcnow() + timedelta(seconds=1))
-    store.save_account(changed)
-    assert store.get_account(account.id) == changed
-    assert store.find_account_by_username("barbara").username == "barbara"
+    store.save_account(dataclasses.replace(changed, username="barbie", email="barbie@example.com"))
+    assert store.get_account(account.id) == changed  # the new profile, the old username and email
+    assert store.find_account_by_username("barbara").id == account.id
+    assert store.find_account_by_username("barbie") is None
 
 
 def test_paging_visits_every_account_once_and_ends(store):
@@ -109,9 +126,12 @@ def test_clients_are_unique_by_id(store):
                          scopes=("catalog.read",), created_at=utcnow())
     store.create_client(client)
     assert store.get_client("client-1") == client
-    with pytest.raises(DuplicateKey):
-        store.create_client(dataclasses.replace(client, name="impostor"))
-    assert store.get_client("client-1").name == "reports"
+    store.create_client(client)  # the same client again: a retry, not a clash
+    with pytest.raises(DuplicateKey) as taken:
+        store.create_client(dataclasses.replace(client, name="impostor", secret_hash="ee" * 32))
+    assert taken.value.field == "client_id"
+    assert store.get_client("client-1") == client
+    assert store.get_client("client-2") is None
 
 
 def test_refresh_token_can_be_used_once(store):
@@ -121,6 +141,8 @@ def test_refresh_token_can_be_used_once(store):
     assert store.mark_refresh_token_used(token.token_id) is True
     assert store.mark_refresh_token_used(token.token_id) is False
     assert store.get_refresh_token(token.token_id).used
+    assert store.get_refresh_token("unknown") is None
+    assert store.mark_refresh_token_used("unknown") is False
 
 
 def test_expired_refresh_token_is_not_returned(store):
@@ -162,4 +184,5 @@ def test_concurrent_registrations_of_one_username_have_exactly_one_winner(store)
             return taken.field
 
     outcomes = race(attempts, register)
-    assert outcomes.count("created") == 1 and outcomes.count("username") == attempts - 1
+    assert sorted(outcomes) == ["created"] + ["username"] * (attempts - 1), outcomes
+    assert store.find_account_by_username("CONTESTED") is not None

@@ -33,8 +33,10 @@ class AccountStore(abc.ABC):
     # accounts
     @abc.abstractmethod
     def create_account(self, account: Account) -> None:
-        """Inserts a new account; raises DuplicateKey("username"|"email") if either is taken
-        (compared case-insensitively). On failure nothing of the account remains."""
+        """Inserts a new account; raises DuplicateKey("username"|"email") if either is taken by
+        another account (compared case-insensitively; "username" when both are). On a duplicate
+        nothing of the account remains. Creating the same account (same id, username and email)
+        again succeeds, so a write retried after a lost reply is harmless."""
 
     @abc.abstractmethod
     def get_account(self, account_id: str) -> Account | None: ...
@@ -56,7 +58,8 @@ class AccountStore(abc.ABC):
     # OAuth2 clients
     @abc.abstractmethod
     def create_client(self, client: OAuthClient) -> None:
-        """Raises DuplicateKey("client_id") if the id is taken."""
+        """Raises DuplicateKey("client_id") if the id is taken by another client (another secret
+        hash); creating the same client again is a no-op."""
 
     @abc.abstractmethod
     def get_client(self, client_id: str) -> OAuthClient | None: ...

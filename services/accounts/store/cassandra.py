@@ -1,14 +1,24 @@
 """Cassandra adapter of the accounts store: one keyspace, tables shaped by the queries.
 
-Uniqueness of username and email uses lightweight transactions on claim tables
-(`INSERT ... IF NOT EXISTS`), so concurrent registrations on any number of replicas agree
-on one winner. Refresh tokens and revocations expire with TTLs instead of cleanup jobs.
+    accounts                      by id; listed in token order (the page token holds the last id)
+    accounts_by_username/_email   case-folded key -> account id, claimed with IF NOT EXISTS
+    oauth_clients                 by client_id, created with IF NOT EXISTS
+    refresh_tokens                by token_id, TTL until expiry; `used` flips by IF used = false
+    refresh_families_by_subject   an account's families, so all can be revoked at once (TTL)
+    revoked_families              by family_id (TTL)
+    signing_keys                  one partition, newest first
+
+Uniqueness of username and email uses lightweight transactions on the claim tables, so
+concurrent registrations on any number of replicas agree on one winner. A claim names its
+account, so a claim whose reply was lost is recognised as ours when run again, and creating
+the same account twice is harmless. Refresh tokens and revocations expire with TTLs instead
+of cleanup jobs.
 """
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timezone
-
 
 from runtime import cassandra as cql
 from services.accounts.domain import Account, OAuthClient, RefreshToken, SigningKey, username_key
@@ -43,6 +53,7 @@ _STATEMENTS = {
     "claim_username": "INSERT INTO accounts_by_username (username_key, account_id) VALUES (?, ?) IF NOT EXISTS",
     "claim_email": "INSERT INTO accounts_by_email (email_key, account_id) VALUES (?, ?) IF NOT EXISTS",
     "release_username": "DELETE FROM accounts_by_username WHERE username_key = ? IF account_id = ?",
+    "release_email": "DELETE FROM accounts_by_email WHERE email_key = ? IF account_id = ?",
     "insert_account": f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "get_account": f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ?",
     "find_username": "SELECT account_id FROM accounts_by_username WHERE username_key = ?",
@@ -54,7 +65,7 @@ _STATEMENTS = {
                       "VALUES (?, ?, ?, ?, ?) IF NOT EXISTS"),
     "get_client": "SELECT client_id, name, secret_hash, scopes, created_at FROM oauth_clients WHERE client_id = ?",
     "add_refresh": ("INSERT INTO refresh_tokens (token_id, family_id, subject, client_id, scope, secret_hash, "
-                    "expires_at, used) VALUES (?, ?, ?, ?, ?, ?, ?, false) USING TTL ?"),
+                    "expires_at, used) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?"),
     "add_family": ("INSERT INTO refresh_families_by_subject (subject, family_id, expires_at) "
                    "VALUES (?, ?, ?) USING TTL ?"),
     "get_refresh": ("SELECT token_id, family_id, subject, client_id, scope, secret_hash, expires_at, used "
@@ -90,12 +101,21 @@ class CassandraAccountStore(cql.CassandraStore, AccountStore):
 
     def create_account(self, account: Account) -> None:
         a = account
-        if not cql.applied(self._run("claim_username", a.username_key, a.id)):
+        if not cql.applied(self._lwt("claim_username", a.username_key, a.id), account_id=a.id):
             raise DuplicateKey("username")
-        if not cql.applied(self._run("claim_email", a.email_key, a.id)):
-            # Give the username back, but only our own claim.
-            self._run("release_username", a.username_key, a.id)
+        try:
+            email_claimed = cql.applied(self._lwt("claim_email", a.email_key, a.id), account_id=a.id)
+        except Exception:
+            # Outcome unknown even after retries: give back whatever of ours landed, then fail.
+            with contextlib.suppress(Exception):
+                self._lwt("release_email", a.email_key, a.id)
+                self._lwt("release_username", a.username_key, a.id)
+            raise
+        if not email_claimed:
+            # Give the username back, but only our own claim (IF account_id = ours).
+            self._lwt("release_username", a.username_key, a.id)
             raise DuplicateKey("email")
+        # If this write fails, the claims stay ours: creating the same account again completes it.
         self._run("insert_account", a.id, a.username, a.email, a.password_hash, a.display_name, a.bio, a.locale,
                   a.state, list(a.roles), a.failed_logins, ms_precision(a.locked_until),
                   ms_precision(a.created_at), ms_precision(a.updated_at))
@@ -125,8 +145,9 @@ class CassandraAccountStore(cql.CassandraStore, AccountStore):
 
     def create_client(self, client: OAuthClient) -> None:
         c = client
-        if not cql.applied(self._run("create_client", c.client_id, c.name, c.secret_hash, list(c.scopes),
-                                     ms_precision(c.created_at))):
+        created = self._lwt("create_client", c.client_id, c.name, c.secret_hash, list(c.scopes), ms_precision(c.created_at))
+        # Its secret hash identifies a client: finding the same one is a retry, not a clash.
+        if not cql.applied(created, secret_hash=c.secret_hash):
             raise DuplicateKey("client_id")
 
     def get_client(self, client_id: str) -> OAuthClient | None:
@@ -142,7 +163,7 @@ class CassandraAccountStore(cql.CassandraStore, AccountStore):
         t = token
         ttl = _ttl(t.expires_at)
         self._run("add_refresh", t.token_id, t.family_id, t.subject, t.client_id, t.scope, t.secret_hash,
-                  ms_precision(t.expires_at), ttl)
+                  ms_precision(t.expires_at), t.used, ttl)
         self._run("add_family", t.subject, t.family_id, ms_precision(t.expires_at), ttl)
 
     def get_refresh_token(self, token_id: str) -> RefreshToken | None:
@@ -154,9 +175,11 @@ class CassandraAccountStore(cql.CassandraStore, AccountStore):
                             expires_at=cql.utc(row.expires_at), used=bool(row.used))
 
     def mark_refresh_token_used(self, token_id: str) -> bool:
+        # Read first for the TTL: an update without one would keep `used` (and so the row) forever.
         record = self.get_refresh_token(token_id)
         if record is None:
             return False
+        # Not repeated on a timeout: a repeat after a lost success would report a replay.
         return cql.applied(self._run("use_refresh", _ttl(record.expires_at), token_id))
 
     def revoke_family(self, family_id: str, expires_at: datetime) -> None:

@@ -80,10 +80,13 @@ class SqliteAccountStore(SqliteStore, AccountStore):
             except sqlite3.IntegrityError:
                 # Decided by lookups in the same transaction, not by SQLite's message: when both are
                 # taken the username is reported, as on Cassandra (which claims it first).
-                holder = _holder(conn, "username_key", a.username_key)
-                if holder == a.id and _holder(conn, "email_key", a.email_key) == a.id:
+                by_username = _holder(conn, "username_key", a.username_key)
+                by_email = _holder(conn, "email_key", a.email_key)
+                if by_username == by_email == a.id:
                     return  # this very account, written before: a retry
-                raise DuplicateKey("username" if holder else "email") from None
+                if by_username or by_email:
+                    raise DuplicateKey("username" if by_username else "email") from None
+                raise  # only the id clashed: a bug, not a client's fault
 
     def get_account(self, account_id: str) -> Account | None:
         rows = self._db.query(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (account_id,))
