@@ -77,9 +77,25 @@ class ServiceServer:
         self.port = self.server.add_secure_port(address, server_credentials(settings.tls))
         if self.port == 0:
             raise RuntimeError(f"could not bind {address}")
+        self.health_port, self._health_server = self._plaintext_health(settings)
+
+    def _plaintext_health(self, settings: ServerSettings) -> tuple[int | None, grpc.Server | None]:
+        """With HEALTH_PORT set, grpc.health alone is also served without TLS, for probes that cannot
+        present a certificate (Kubernetes' native gRPC probe). Nothing else is reachable there."""
+        port = settings.env.int("HEALTH_PORT", -1, minimum=-1, maximum=65535)
+        if port < 0:
+            return None, None
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="health"))
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        bound = server.add_insecure_port(f"{settings.host}:{port}")
+        if bound == 0:
+            raise RuntimeError(f"could not bind health port {settings.host}:{port}")
+        return bound, server
 
     def start(self) -> None:
         self.server.start()
+        if self._health_server is not None:
+            self._health_server.start()
         threading.Thread(target=self._watch_readiness, name="readiness", daemon=True).start()
         self._on_start()
         _LOGGER.info("%s listening on %s:%d (mTLS)", self._settings.service, self._settings.host, self.port)
@@ -111,6 +127,8 @@ class ServiceServer:
         grace = self._settings.grace_seconds if grace is None else grace
         _LOGGER.info("%s shutting down (grace %.1fs)", self._settings.service, grace)
         done = self.server.stop(grace)
+        if self._health_server is not None:
+            self._health_server.stop(grace)
 
         def finish():
             done.wait()

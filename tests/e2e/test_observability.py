@@ -53,7 +53,14 @@ def _json_lines(process) -> list[dict]:
 
 
 def _order_trace_id(stack, request_id: str = "observed-order-1") -> str:
-    access = [e for e in _json_lines(stack.edge) if e.get("request_id") == request_id and e["logger"] == "edge.access"]
+    """The trace id in the edge's access log line for the request (read from the edge's stdout,
+    which reaches us a moment after the response does)."""
+    deadline = time.monotonic() + 10
+    while True:
+        access = [e for e in _json_lines(stack.edge) if e.get("request_id") == request_id and e["logger"] == "edge.access"]
+        if access or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert access and access[0]["trace_id"], "the edge's access log line carries the trace id"
     return access[0]["trace_id"]
 

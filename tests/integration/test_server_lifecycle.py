@@ -103,3 +103,22 @@ def test_rotated_certificate_is_served_without_restart(pki_dir, tmp_path):
         (rotating / "accounts.key").write_bytes(server_cert.key_pem)
         (rotating / "accounts.pem").write_bytes(server_cert.cert_pem)
         assert jwks_with_next_ca().keys
+
+
+def test_the_plaintext_health_port_serves_health_and_nothing_else(pki_dir, tmp_path):
+    env = servers.service_env("accounts", pki_dir, tmp_path, HEALTH_PORT="0")
+    server, port = create_server(ServerSettings.from_env("accounts", 0, env))
+    server.start()
+    try:
+        servers.wait_serving(pki_dir, port)
+        with grpc.insecure_channel(f"127.0.0.1:{server.health_port}") as plain:
+            reply = health_pb2_grpc.HealthStub(plain).Check(health_pb2.HealthCheckRequest(), timeout=5)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+            with pytest.raises(grpc.RpcError) as refused:
+                accounts_pb2_grpc.AccountsServiceStub(plain).GetJwks(pb.GetJwksRequest(), timeout=5)
+            assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as plain_to_mtls:
+            with pytest.raises(grpc.RpcError):
+                health_pb2_grpc.HealthStub(plain_to_mtls).Check(health_pb2.HealthCheckRequest(), timeout=5)
+    finally:
+        server.stop(0).wait(10)

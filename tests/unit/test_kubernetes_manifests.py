@@ -1,0 +1,53 @@
+"""The Kubernetes manifests hold the rules the design asks for (no cluster here, so: their structure)."""
+
+import pathlib
+
+import pytest
+import yaml
+
+DIR = pathlib.Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
+DOCS = [d for f in sorted(DIR.glob("*.yaml")) if f.name != "kustomization.yaml"
+        for d in yaml.safe_load_all(f.read_text()) if d]
+WORKLOADS = ("accounts", "catalog", "orders", "edge")
+
+
+def _of(kind):
+    return {d["metadata"]["name"]: d for d in DOCS if d["kind"] == kind}
+
+
+def test_kustomization_lists_every_manifest():
+    listed = set(yaml.safe_load((DIR / "kustomization.yaml").read_text())["resources"])
+    assert listed == {f.name for f in DIR.glob("*.yaml")} - {"kustomization.yaml"}
+
+
+@pytest.mark.parametrize("name", WORKLOADS)
+def test_each_workload_is_hardened_probed_and_limited(name):
+    pod = _of("Deployment")[name]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert pod["securityContext"]["runAsNonRoot"] and not pod["automountServiceAccountToken"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] and not container["securityContext"]["allowPrivilegeEscalation"]
+    assert {"requests", "limits"} <= container["resources"].keys()
+    assert container["readinessProbe"] and container["livenessProbe"]
+    if name != "edge":
+        assert container["readinessProbe"]["grpc"]["port"] == 8086  # the plaintext health-only port
+    secrets = [v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v]
+    assert secrets == [f"pki-{name}"], "each workload mounts only its own certificate"
+
+
+@pytest.mark.parametrize("name", ("accounts", "catalog", "orders"))
+def test_services_are_headless_so_clients_balance_over_every_pod(name):
+    assert _of("Service")[name]["spec"]["clusterIP"] == "None"
+
+
+@pytest.mark.parametrize("name", WORKLOADS)
+def test_each_workload_has_a_disruption_budget_an_autoscaler_and_a_network_policy(name):
+    assert name in _of("PodDisruptionBudget") and name in _of("HorizontalPodAutoscaler")
+    assert name in _of("NetworkPolicy") or name == "accounts" and "accounts" in _of("NetworkPolicy")
+
+
+def test_network_traffic_is_denied_unless_allowed():
+    deny = _of("NetworkPolicy")["default-deny"]["spec"]
+    assert deny["podSelector"] == {} and set(deny["policyTypes"]) == {"Ingress", "Egress"}
+    orders_in = _of("NetworkPolicy")["orders"]["spec"]["ingress"]
+    assert orders_in == [{"from": [{"podSelector": {"matchLabels": {"app": "edge"}}}],
+                          "ports": [{"protocol": "TCP", "port": 50053}]}], "only the edge calls orders"
