@@ -122,3 +122,31 @@ def test_the_plaintext_health_port_serves_health_and_nothing_else(pki_dir, tmp_p
                 health_pb2_grpc.HealthStub(plain_to_mtls).Check(health_pb2.HealthCheckRequest(), timeout=5)
     finally:
         server.stop(0).wait(10)
+
+
+def test_health_is_not_serving_until_the_store_answers(pki_dir, tmp_path):
+    from runtime.server import ServiceServer
+
+    store_up = threading.Event()
+
+    def ping():
+        if not store_up.is_set():
+            raise ConnectionError("store not reachable yet")
+
+    settings = ServerSettings.from_env("accounts", 0, servers.service_env("accounts", pki_dir, tmp_path))
+    server = ServiceServer(settings, descriptors=[pb.DESCRIPTOR.services_by_name["AccountsService"]],
+                           register=lambda s: None, ready_check=ping)
+    server.start()
+    try:
+        with servers.channel(pki_dir, server.port, "operator") as ch:
+            check = health_pb2_grpc.HealthStub(ch).Check
+            assert check(health_pb2.HealthCheckRequest(), timeout=5).status == health_pb2.HealthCheckResponse.NOT_SERVING
+            store_up.set()
+            servers.wait_serving(pki_dir, server.port, timeout=10)
+            store_up.clear()  # the store goes away again: so does readiness
+            deadline = time.monotonic() + 10
+            while check(health_pb2.HealthCheckRequest(), timeout=5).status != health_pb2.HealthCheckResponse.NOT_SERVING:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+    finally:
+        server.stop(0).wait(10)

@@ -1,0 +1,27 @@
+"""Rules every contract in proto/ keeps, checked on the generated descriptors."""
+
+import pytest
+from google.api import annotations_pb2
+
+from runtime.policy import policy_of
+from shop.accounts.v1 import accounts_pb2
+from shop.catalog.v1 import catalog_pb2
+from shop.orders.v1 import orders_pb2
+
+METHODS = [m for module, name in ((accounts_pb2, "AccountsService"), (catalog_pb2, "CatalogService"),
+                                  (orders_pb2, "OrdersService"))
+           for m in module.DESCRIPTOR.services_by_name[name].methods]
+
+
+@pytest.mark.parametrize("method", METHODS, ids=[m.full_name for m in METHODS])
+def test_every_rpc_is_reachable_over_rest_and_names_who_may_call_it(method):
+    assert method.GetOptions().HasExtension(annotations_pb2.http), "a google.api.http annotation"
+    policy = policy_of(method)
+    assert policy.callers, "an (access.v1.policy) with at least one caller"
+    assert not policy.owner_field or policy.owner_field in method.input_type.fields_by_name
+
+
+def test_reads_are_marked_safe_to_retry_and_creates_are_not():
+    levels = {m.name: m.GetOptions().idempotency_level for m in METHODS}
+    assert levels["GetAccount"] == levels["GetProduct"] == levels["ListMyOrders"] == 1  # NO_SIDE_EFFECTS
+    assert levels["CreateOrder"] == levels["CreateAccount"] == 0  # not retried by the channel
