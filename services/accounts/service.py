@@ -10,6 +10,7 @@ import uuid
 from typing import Callable
 
 from services.accounts import domain
+from services.common.ids import parse_uuid
 from services.accounts.domain import Account, InvalidArgument, NotFound
 from services.accounts.store.base import AccountStore, DuplicateKey, InvalidPageToken
 
@@ -21,16 +22,6 @@ class WrongPassword(InvalidArgument):
 
     def __init__(self):
         super().__init__([("current_password", "does not match")])
-
-
-def parse_account_id(account_id: str, field: str = "id") -> str:
-    """Account ids are UUIDs; anything else is the caller's mistake, not an unknown account."""
-    if not account_id:
-        raise InvalidArgument([(field, "is required")])
-    try:
-        return str(uuid.UUID(account_id))
-    except ValueError:
-        raise InvalidArgument([(field, "must be a UUID")]) from None
 
 
 class AccountsService:
@@ -57,7 +48,7 @@ class AccountsService:
         return account
 
     def get(self, account_id: str) -> Account:
-        account = self._store.get_account(parse_account_id(account_id))
+        account = self._store.get_account(parse_uuid(account_id))
         if account is None:
             raise NotFound(f"account {account_id} does not exist")
         return account

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import grpc
-from google.protobuf import empty_pb2, timestamp_pb2
+from google.protobuf import empty_pb2
 
+from runtime.convert import timestamp
 from runtime.errors import translate_errors
 from services.accounts import domain
 from services.accounts.oauth import AuthorizationServer, InvalidClient, InvalidGrant, OAuthError
@@ -30,11 +31,6 @@ _STATES = {domain.ACTIVE: pb.ACTIVE, domain.DEACTIVATED: pb.DEACTIVATED}
 _errors = translate_errors(_ERRORS, _DOMAIN)
 
 
-def _timestamp(value) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
-
 
 def account_to_proto(account: domain.Account) -> pb.Account:
     """The public view of an account: never the password hash or sign-in counters."""
@@ -42,7 +38,7 @@ def account_to_proto(account: domain.Account) -> pb.Account:
         id=account.id, username=account.username, email=account.email,
         profile=pb.Profile(display_name=account.display_name, bio=account.bio, locale=account.locale),
         state=_STATES[account.state], roles=list(account.roles),
-        create_time=_timestamp(account.created_at), update_time=_timestamp(account.updated_at),
+        create_time=timestamp(account.created_at), update_time=timestamp(account.updated_at),
     )
 
 

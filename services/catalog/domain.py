@@ -6,12 +6,12 @@ Pure Python: no gRPC, no database.
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from services.common.clock import utcnow  # noqa: F401  (part of this domain's vocabulary)
 from services.common.errors import DomainError, InvalidArgument, NotFound  # noqa: F401
+from services.common.ids import parse_uuid
 
 AVAILABLE, ARCHIVED = "AVAILABLE", "ARCHIVED"
 RESERVED, REJECTED, RELEASED, PENDING = "RESERVED", "REJECTED", "RELEASED", "PENDING"
@@ -63,13 +63,6 @@ class Reservation:
     short_product_ids: tuple[str, ...] = field(default_factory=tuple)
 
 
-def parse_id(value: str, name: str = "id") -> str:
-    if not value:
-        raise InvalidArgument([(name, "is required")])
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise InvalidArgument([(name, "must be a UUID")]) from None
 
 
 def product_problems(name: str, description: str, currency: str, price_minor: int, prefix: str = "product") -> list[tuple[str, str]]:
@@ -99,7 +92,7 @@ def normalise_items(items: list[tuple[str, int]]) -> tuple[tuple[str, int], ...]
     problems = []
     for i, (product_id, quantity) in enumerate(items):
         try:
-            product_id = parse_id(product_id, f"items[{i}].product_id")
+            product_id = parse_uuid(product_id, f"items[{i}].product_id")
         except InvalidArgument as bad:
             problems += bad.violations
             continue

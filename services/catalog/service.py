@@ -7,6 +7,7 @@ import uuid
 
 from runtime.paging import InvalidPageToken
 from services.catalog import domain
+from services.common.ids import parse_uuid
 from services.catalog.domain import ARCHIVED, InvalidArgument, NotFound, Product, Reservation
 from services.catalog.store.base import CatalogStore
 
@@ -29,7 +30,7 @@ class CatalogService:
         return product
 
     def get(self, product_id: str) -> Product:
-        product = self._store.get_product(domain.parse_id(product_id))
+        product = self._store.get_product(parse_uuid(product_id))
         if product is None:
             raise NotFound(f"product {product_id} does not exist")
         return product
@@ -77,17 +78,17 @@ class CatalogService:
         problems = domain.stock_problems(quantity)
         if problems:
             raise InvalidArgument(problems)
-        self._store.set_stock(domain.parse_id(product_id), quantity)
+        self._store.set_stock(parse_uuid(product_id), quantity)
         return self.get(product_id)
 
     def adjust_stock(self, product_id: str, delta: int) -> Product:
         if abs(delta) > domain.MAX_STOCK:
             raise InvalidArgument([("delta", f"must be between -{domain.MAX_STOCK} and {domain.MAX_STOCK}")])
-        self._store.adjust_stock(domain.parse_id(product_id), delta)
+        self._store.adjust_stock(parse_uuid(product_id), delta)
         return self.get(product_id)
 
     def reserve(self, reservation_id: str, items: list[tuple[str, int]]) -> Reservation:
-        return self._store.reserve(domain.parse_id(reservation_id, "reservation_id"), domain.normalise_items(items))
+        return self._store.reserve(parse_uuid(reservation_id, "reservation_id"), domain.normalise_items(items))
 
     def release(self, reservation_id: str) -> Reservation:
-        return self._store.release(domain.parse_id(reservation_id, "reservation_id"))
+        return self._store.release(parse_uuid(reservation_id, "reservation_id"))

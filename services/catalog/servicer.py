@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import grpc
-from google.protobuf import timestamp_pb2
 
+from runtime.convert import timestamp
 from runtime.errors import translate_errors
 from services.catalog import domain
 from services.catalog.service import CatalogService
@@ -22,18 +22,13 @@ _errors = translate_errors(_ERRORS, "catalog.shop")
 _STATUS = {domain.RESERVED: pb.RESERVED, domain.REJECTED: pb.REJECTED, domain.RELEASED: pb.RELEASED}
 
 
-def _timestamp(value) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
-
 
 def product_to_proto(product: domain.Product) -> pb.Product:
     return pb.Product(
         id=product.id, name=product.name, description=product.description,
         price=pb.Money(currency_code=product.currency, amount_minor=product.price_minor), stock=product.stock,
         state=pb.AVAILABLE if product.state == domain.AVAILABLE else pb.ARCHIVED,
-        create_time=_timestamp(product.created_at), update_time=_timestamp(product.updated_at))
+        create_time=timestamp(product.created_at), update_time=timestamp(product.updated_at))
 
 
 def reservation_to_proto(reservation: domain.Reservation) -> pb.Reservation:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import grpc
-from google.protobuf import timestamp_pb2
 
 from runtime.clients import remaining
+from runtime.convert import timestamp
 from runtime.errors import abort, translate_errors
 from runtime.interceptors import current_claims
 from services.orders import domain
@@ -26,11 +26,6 @@ _STATUS = {domain.PENDING: pb.PENDING, domain.CONFIRMED: pb.CONFIRMED, domain.CA
 ADMIN_SCOPE = "orders.admin"
 
 
-def _timestamp(value) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
-
 
 def order_to_proto(order: domain.Order) -> pb.Order:
     def money(amount: int, currency: str):
@@ -41,7 +36,7 @@ def order_to_proto(order: domain.Order) -> pb.Order:
         items=[pb.OrderItem(product_id=l.product_id, quantity=l.quantity, name=l.name,
                             unit_price=money(l.unit_price_minor, l.currency)) for l in order.lines],
         total=money(order.total_minor, order.currency),
-        create_time=_timestamp(order.created_at), update_time=_timestamp(order.updated_at))
+        create_time=timestamp(order.created_at), update_time=timestamp(order.updated_at))
 
 
 class OrdersServicer(pb_grpc.OrdersServiceServicer):

@@ -11,18 +11,12 @@ import pytest
 from services.accounts.domain import Account, OAuthClient, RefreshToken, SigningKey, utcnow
 from services.accounts.store.base import DuplicateKey, InvalidPageToken, encode_page_token
 from tests.support.concurrency import race
+from tests.support.stores import ADAPTERS, open_adapter
 
 
-@pytest.fixture(params=["sqlite", pytest.param("cassandra", marks=pytest.mark.cassandra)])
+@pytest.fixture(params=ADAPTERS)
 def store(request, tmp_path):
-    if request.param == "sqlite":
-        from services.accounts.store.sqlite import SqliteAccountStore
-
-        opened = SqliteAccountStore.open(str(tmp_path / "accounts.sqlite3"))
-    else:
-        from services.accounts.store.cassandra import CassandraAccountStore
-
-        opened = CassandraAccountStore.connect(request.getfixturevalue("cassandra_settings")())
+    opened = open_adapter(request, tmp_path, "accounts", "SqliteAccountStore", "CassandraAccountStore")
     yield opened
     opened.close()
 

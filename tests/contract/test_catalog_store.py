@@ -11,18 +11,12 @@ from services.catalog.domain import (
     ARCHIVED, REJECTED, RELEASED, RESERVED, InsufficientStock, NotFound, Product, ReservationConflict, utcnow,
 )
 from tests.support.concurrency import race
+from tests.support.stores import ADAPTERS, open_adapter
 
 
-@pytest.fixture(params=["sqlite", pytest.param("cassandra", marks=pytest.mark.cassandra)])
+@pytest.fixture(params=ADAPTERS)
 def store(request, tmp_path):
-    if request.param == "sqlite":
-        from services.catalog.store.sqlite import SqliteCatalogStore
-
-        opened = SqliteCatalogStore.open(str(tmp_path / "catalog.sqlite3"))
-    else:
-        from services.catalog.store.cassandra import CassandraCatalogStore
-
-        opened = CassandraCatalogStore.connect(request.getfixturevalue("cassandra_settings")())
+    opened = open_adapter(request, tmp_path, "catalog", "SqliteCatalogStore", "CassandraCatalogStore")
     yield opened
     opened.close()
 

@@ -12,18 +12,12 @@ import pytest
 from runtime.paging import InvalidPageToken
 from services.orders.domain import CANCELLED, CONFIRMED, PENDING, Line, Order, new_order_id, utcnow
 from tests.support.concurrency import race
+from tests.support.stores import ADAPTERS, open_adapter
 
 
-@pytest.fixture(params=["sqlite", pytest.param("cassandra", marks=pytest.mark.cassandra)])
+@pytest.fixture(params=ADAPTERS)
 def store(request, tmp_path):
-    if request.param == "sqlite":
-        from services.orders.store.sqlite import SqliteOrderStore
-
-        opened = SqliteOrderStore.open(str(tmp_path / "orders.sqlite3"))
-    else:
-        from services.orders.store.cassandra import CassandraOrderStore
-
-        opened = CassandraOrderStore.connect(request.getfixturevalue("cassandra_settings")())
+    opened = open_adapter(request, tmp_path, "orders", "SqliteOrderStore", "CassandraOrderStore")
     yield opened
     opened.close()
 
