@@ -51,7 +51,12 @@ class OrdersService:
                 if fingerprint != domain.fingerprint(lines):
                     raise IdempotencyConflict("this Idempotency-Key was used for a different order",
                                               [("idempotency_key", "already used with other items")])
-                return self._first_order(winner)
+                first = self._first_order(winner)
+                if first is not None:
+                    return first
+                # The first request claimed the key and died before recording its order: this
+                # retry places it, under the claimed id, so the key still means one order.
+                order_id = winner
         now = self._clock()
         order = Order(id=order_id, user_id=user_id, lines=lines, status=PENDING, created_at=now, updated_at=now)
         self._store.create_order(order)
@@ -66,15 +71,16 @@ class OrdersService:
                 self._compensate(order, refused.reason.lower())
             raise
 
-    def _first_order(self, order_id: str, wait_seconds: float = 5.0) -> Order:
-        """The order placed under a reused key; waits briefly while the first request finishes it."""
+    def _first_order(self, order_id: str, wait_seconds: float = 5.0) -> Order | None:
+        """The order placed under a reused key, waiting briefly while the first request finishes it;
+        None if it was never recorded (the first request died right after claiming the key)."""
         deadline = time.monotonic() + wait_seconds
         while True:
             order = self._store.get_order(order_id)
             if order is not None and (order.status != PENDING or time.monotonic() > deadline):
                 return order
             if order is None and time.monotonic() > deadline:
-                raise DependencyFailed("the first request with this key is still being processed", timed_out=True)
+                return None
             time.sleep(0.05)
 
     def _complete(self, order: Order, token: str, time_left: Callable[[], float]) -> Order:
@@ -102,6 +108,9 @@ class OrdersService:
                                      total_minor=sum(l.unit_price_minor * l.quantity for l in priced_lines))
         confirmed = dataclasses.replace(priced, status=CONFIRMED, updated_at=self._clock())
         if not self._store.transition(confirmed, PENDING):
+            current = self._store.get_order(order.id)
+            if current is not None and current.status == CONFIRMED:
+                return current  # a retry of the same key placed it first: same order, same reservation
             # Cancelled (or recovered) while we worked: its stock goes back, and it stays cancelled.
             self._compensate(order, "cancelled_while_placing")
             return self._store.get_order(order.id)

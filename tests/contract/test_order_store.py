@@ -35,6 +35,14 @@ def test_order_round_trip(store):
     assert store.get_order(new_order_id()) is None
 
 
+def test_creating_an_existing_order_again_changes_nothing(store):
+    order = new_order()
+    store.create_order(order)
+    store.transition(dataclasses.replace(order, status=CONFIRMED), PENDING)
+    store.create_order(order)  # a second writer with the same id (a retried key)
+    assert store.get_order(order.id).status == CONFIRMED
+
+
 def test_status_changes_only_from_the_expected_status(store):
     order = new_order()
     store.create_order(order)

@@ -122,3 +122,24 @@ def test_only_the_orders_workload_may_reserve_stock(stack):
         reply = catalog_pb2_grpc.CatalogServiceStub(ch).ReserveStock(request, timeout=5, metadata=servers.bearer(token))
     assert reply.status == catalog_pb2.RESERVED
     assert requests.post(f"{stack.url}/v1/reservations", json={}, headers={"Authorization": f"Bearer {token}"}, timeout=10).status_code in (404, 405)
+
+
+def test_a_key_claimed_by_a_request_that_died_is_completed_by_the_retry(stack):
+    """The first request claimed the key and died before recording its order (simulated by
+    claiming in the store directly); the retry places the order under the claimed id."""
+    import jwt
+
+    from services.orders.domain import fingerprint, new_order_id, normalise_lines
+    from services.orders.store.sqlite import SqliteOrderStore
+
+    product_id, token = make_product(stack, 5), shopper(stack)
+    user = jwt.decode(token, options={"verify_signature": False})["sub"]
+    claimed = new_order_id()
+    store = SqliteOrderStore.open(stack.env("orders")["SQLITE_PATH"])
+    try:
+        store.claim_idempotency_key(user, "died-midway", claimed, fingerprint(normalise_lines([(product_id, 2)])))
+    finally:
+        store.close()
+    retry = order(stack, token, product_id, 2, key="died-midway")
+    assert retry.status_code == 200 and retry.json()["id"] == claimed and retry.json()["status"] == "CONFIRMED"
+    assert stock_of(stack, product_id) == 3

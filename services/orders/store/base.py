@@ -29,7 +29,7 @@ class OrderStore(abc.ABC):
 
     @abc.abstractmethod
     def create_order(self, order: Order) -> None:
-        """Inserts a new order and marks it unsettled."""
+        """Inserts a new order and marks it unsettled. If the id exists, the stored order stays as it is."""
 
     @abc.abstractmethod
     def get_order(self, order_id: str) -> Order | None: ...

@@ -34,7 +34,7 @@ _STATEMENTS = {
     "claim": (f"INSERT INTO idempotency_keys (user_id, key, order_id, fingerprint) VALUES (?, ?, ?, ?) "
               f"IF NOT EXISTS USING TTL {IDEMPOTENCY_TTL_SECONDS}"),
     "read_claim": "SELECT order_id, fingerprint FROM idempotency_keys WHERE user_id = ? AND key = ?",
-    "insert": f"INSERT INTO orders ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "insert": f"INSERT INTO orders ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS",
     "index_user": "INSERT INTO orders_by_user (user_id, order_id) VALUES (?, ?)",
     "get": f"SELECT {_COLUMNS} FROM orders WHERE id = ?",
     "transition": ("UPDATE orders SET status = ?, reason = ?, lines = ?, currency = ?, total_minor = ?, updated_at = ? "

@@ -45,7 +45,7 @@ class SqliteOrderStore(SqliteStore, OrderStore):
     def create_order(self, order: Order) -> None:
         o = order
         with self._db.transaction() as conn:
-            conn.execute("INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?)", (
+            conn.execute("INSERT OR IGNORE INTO orders VALUES (?,?,?,?,?,?,?,?,?)", (
                 o.id, o.user_id, o.status, o.reason, lines_to_json(o.lines), o.currency, o.total_minor,
                 to_ms(o.created_at), to_ms(o.updated_at)))
             conn.execute("INSERT OR REPLACE INTO unsettled_orders VALUES (?, ?)", (o.id, to_ms(o.created_at)))
