@@ -180,3 +180,26 @@ def test_concurrent_registrations_of_one_username_have_exactly_one_winner(store)
     outcomes = race(attempts, register)
     assert sorted(outcomes) == ["created"] + ["username"] * (attempts - 1), outcomes
     assert store.find_account_by_username("CONTESTED") is not None
+
+
+@pytest.mark.cassandra
+def test_an_orphaned_claim_from_a_registration_that_died_is_taken_over(cassandra_settings, monkeypatch):
+    """Cassandra only (SQLite writes claims and account in one transaction): a username claimed
+    by a registration that never wrote its account is free again once the claim is old enough."""
+    from services.accounts.store import cassandra as adapter
+
+    store = adapter.CassandraAccountStore.connect(cassandra_settings())
+    try:
+        dead = new_account("ghost", "ghost@example.com")
+        store._lwt("claim_username", dead.username_key, dead.id)  # what the dead registration left
+        with pytest.raises(DuplicateKey):
+            store.create_account(new_account("GHOST", "ghost2@example.com"))  # too young to judge
+        monkeypatch.setattr(adapter, "ORPHAN_CLAIM_SECONDS", 0)
+        alive = new_account("Ghost", "ghost3@example.com")
+        store.create_account(alive)
+        assert store.find_account_by_username("ghost").id == alive.id
+        live_claim = new_account("ghost", "ghost4@example.com")
+        with pytest.raises(DuplicateKey):  # a claim with an account behind it is never taken over
+            store.create_account(live_claim)
+    finally:
+        store.close()

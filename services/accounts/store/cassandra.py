@@ -18,6 +18,8 @@ of cleanup jobs.
 from __future__ import annotations
 
 import contextlib
+import logging
+import time
 from datetime import datetime, timezone
 
 from runtime import cassandra as cql
@@ -25,6 +27,11 @@ from services.accounts.domain import Account, OAuthClient, RefreshToken, Signing
 from services.accounts.store.base import (
     AccountStore, DuplicateKey, decode_page_token, encode_page_token, ms_precision,
 )
+
+_LOGGER = logging.getLogger(__name__)
+# A registration writes its account row milliseconds after its claims, within a call deadline of
+# seconds: a claim this old with no account behind it belongs to a registration that died.
+ORPHAN_CLAIM_SECONDS = 60
 
 _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS accounts (
@@ -57,6 +64,8 @@ _STATEMENTS = {
     "insert_account": f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "get_account": f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ?",
     "find_username": "SELECT account_id FROM accounts_by_username WHERE username_key = ?",
+    "username_claim_age": "SELECT account_id, WRITETIME(account_id) AS written FROM accounts_by_username WHERE username_key = ?",
+    "email_claim_age": "SELECT account_id, WRITETIME(account_id) AS written FROM accounts_by_email WHERE email_key = ?",
     "save_account": ("UPDATE accounts SET password_hash = ?, display_name = ?, bio = ?, locale = ?, state = ?, "
                      "roles = ?, failed_logins = ?, locked_until = ?, updated_at = ? WHERE id = ?"),
     "first_page": f"SELECT {_ACCOUNT_COLUMNS} FROM accounts LIMIT ?",
@@ -99,12 +108,26 @@ class CassandraAccountStore(cql.CassandraStore, AccountStore):
 
     # accounts ----------------------------------------------------------------------------------
 
+    def _claim(self, kind: str, key: str, account_id: str) -> bool:
+        """Claims a unique key for account_id. A claim older than ORPHAN_CLAIM_SECONDS whose account
+        row was never written (its registration died between claim and insert) is taken over."""
+        if cql.applied(self._lwt(f"claim_{kind}", key, account_id), account_id=account_id):
+            return True
+        holder = self._run(f"{kind}_claim_age", key).one()
+        if holder is None or self._run("get_account", holder.account_id).one() is not None:
+            return False
+        if time.time() - holder.written / 1_000_000 < ORPHAN_CLAIM_SECONDS:
+            return False  # perhaps still being registered: not ours to judge yet
+        _LOGGER.warning("taking over an orphaned %s claim", kind)
+        self._lwt(f"release_{kind}", key, holder.account_id)
+        return cql.applied(self._lwt(f"claim_{kind}", key, account_id), account_id=account_id)
+
     def create_account(self, account: Account) -> None:
         a = account
-        if not cql.applied(self._lwt("claim_username", a.username_key, a.id), account_id=a.id):
+        if not self._claim("username", a.username_key, a.id):
             raise DuplicateKey("username")
         try:
-            email_claimed = cql.applied(self._lwt("claim_email", a.email_key, a.id), account_id=a.id)
+            email_claimed = self._claim("email", a.email_key, a.id)
         except Exception:
             # Outcome unknown even after retries: give back whatever of ours landed, then fail.
             with contextlib.suppress(Exception):
