@@ -46,7 +46,9 @@ def test_fuzzed_requests_never_cause_a_server_error_or_an_undocumented_response(
         operation = result.ok()
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        # derandomize: the same examples every run, so CI is repeatable; widen by changing max_examples.
+        @settings(max_examples=60, deadline=None, database=None, derandomize=True,
+                  suppress_health_check=list(HealthCheck))
         def exercise(case):
             # Business rules (password policy, id formats) are not in the schema, so a schema-valid
             # request may rightly get a 400: positive_data_acceptance does not apply. Every other check does.
