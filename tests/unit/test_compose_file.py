@@ -24,3 +24,11 @@ def test_a_missing_mount_an_extra_port_and_a_missing_health_check_are_reported()
     del broken["services"]["catalog"]["healthcheck"]
     found = "\n".join(problems(broken))
     assert "observability/nowhere" in found and "publishes 50053" in found and "catalog: has no health check" in found
+
+
+def test_each_workload_mounts_only_its_own_certificate_volume():
+    for name in ("accounts", "catalog", "orders", "edge"):
+        mounts = [v.split(":")[0] for v in COMPOSE["services"][name].get("volumes", [])]
+        assert mounts == [f"pki-{name}"], (name, mounts)
+    holders = [n for n, s in COMPOSE["services"].items() if any(str(v).startswith("pki:") for v in s.get("volumes", []))]
+    assert holders == ["pki"], "only the one-shot PKI job sees the CA key and every certificate"
