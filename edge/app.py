@@ -20,17 +20,17 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from werkzeug.exceptions import HTTPException
 
 from edge import openapi
-from observability import metrics, tracing
-from observability.logs import request_id_var
 from edge.config import EdgeConfig
-from runtime.descriptors import load_method, load_service
 from edge.oauth import oauth_blueprint
 from edge.problems import from_rpc_error, problem
 from edge.routes import bad_request, register_routes
 from edge.templates import CONVERTERS
 from edge.transcoding import BadRequest
 from edge.upstream import Upstreams
-from runtime.channels import ChannelPool
+from observability import metrics, tracing
+from observability.logs import request_id_var
+from runtime.clients import ServiceClients
+from runtime.descriptors import load_method, load_service
 from runtime.tokens import JwksCache, TokenVerifier, jwks_over_grpc
 
 _LOGGER = logging.getLogger(__name__)
@@ -46,10 +46,7 @@ def create_app(config: EdgeConfig | Mapping[str, str] | None = None) -> Flask:
     app.url_map.converters.update(CONVERTERS)
 
     services = [load_service(name) for name in cfg.upstreams]
-    by_target: dict[str, list] = {}
-    for service in services:
-        by_target.setdefault(cfg.upstreams[service.full_name], []).append(service)
-    upstreams = Upstreams(cfg.upstreams, ChannelPool(cfg.tls, by_target))
+    upstreams = Upstreams(ServiceClients(cfg.tls, cfg.upstreams))
     jwks_method = load_method(cfg.jwks_method)
     fetch = jwks_over_grpc(lambda method, request, timeout: upstreams.call(method, request, timeout=timeout), jwks_method)
     verifier = TokenVerifier(cfg.verifier, JwksCache(fetch, cfg.verifier.jwks_refresh_seconds))

@@ -7,11 +7,10 @@ import re
 import grpc
 from flask import g, request
 from google.protobuf import descriptor as _d
-from google.protobuf import message_factory
 from google.protobuf.message import Message
 
 from edge.transcoding import BadRequest
-from runtime.channels import ChannelPool
+from runtime.clients import ServiceClients
 
 _GRPC_TIMEOUT = re.compile(r"^(\d{1,8})([HMSmun])$")
 _UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
@@ -38,30 +37,18 @@ def requested_timeout(default: float) -> float:
 
 
 class Upstreams:
-    """Unary calls to the services named in the configuration."""
+    """Calls to the services named in the configuration, carrying what this HTTP request gives them."""
 
-    def __init__(self, targets: dict[str, str], pool: ChannelPool):
-        self._targets = targets
-        self._pool = pool
-
-    def target_of(self, method: _d.MethodDescriptor) -> str:
-        return self._targets[method.containing_service.full_name]
+    def __init__(self, clients: ServiceClients):
+        self._clients = clients
 
     def call(self, method: _d.MethodDescriptor, message: Message, *, timeout: float, token: str | None = None) -> Message:
-        """Calls one RPC with the request id, trace context and (verified) user token as metadata."""
-        # Trace context (traceparent) is added by the OpenTelemetry gRPC client instrumentation.
-        metadata = [("x-request-id", g.request_id)]
-        if token:
-            metadata.append(("authorization", f"Bearer {token}"))
-        stub = self._pool.get(self.target_of(method)).unary_unary(
-            f"/{method.containing_service.full_name}/{method.name}",
-            request_serializer=lambda m: m.SerializeToString(),
-            response_deserializer=message_factory.GetMessageClass(method.output_type).FromString,
-        )
-        return stub(message, timeout=timeout, metadata=metadata)
+        """Calls one RPC with the request id and the (verified) user token as metadata; the trace
+        context is added by the OpenTelemetry gRPC client instrumentation."""
+        return self._clients.call(method, message, timeout=timeout, token=token, request_id=g.request_id)
 
     def targets(self) -> dict[str, str]:
-        return dict(self._targets)
+        return self._clients.targets()
 
     def channel(self, target: str) -> grpc.Channel:
-        return self._pool.get(target)
+        return self._clients.channel(target)

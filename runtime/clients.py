@@ -61,6 +61,12 @@ class ServiceClients:
             response_deserializer=message_factory.GetMessageClass(method.output_type).FromString)
         return stub(request, timeout=timeout if timeout is not None else remaining(context), metadata=metadata)
 
+    def targets(self) -> dict[str, str]:
+        return dict(self._targets)
+
+    def channel(self, target: str) -> grpc.Channel:
+        return self._pool.get(target)
+
     def close(self) -> None:
         self._pool.close()
 

@@ -1,9 +1,12 @@
-"""Container health probe: exits 0 when the local service reports SERVING over grpc.health.
+"""Health over mTLS: one function for every caller that asks "is this service SERVING?".
 
-    python -m runtime.healthcheck 127.0.0.1:50051
+    python -m runtime.healthcheck 127.0.0.1:50051     # container probe: exit 0 when SERVING
 
-It presents the service's own certificate (TLS_DIR / TLS_* variables), since every port requires mTLS.
+The probe presents a certificate from TLS_DIR (HEALTHCHECK_WORKLOAD's, "operator" by default),
+since every gRPC port requires mTLS; health is open to any workload of the CA.
 """
+
+from __future__ import annotations
 
 import os
 import pathlib
@@ -12,26 +15,34 @@ import sys
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from runtime.credentials import channel_credentials
+from runtime.settings import TlsFiles
+
+
+def status(target: str, tls: TlsFiles, timeout: float = 3.0) -> str:
+    """The service's grpc.health status name ("SERVING", "NOT_SERVING", ...) or the call's error code."""
+    # Dev certificates name "localhost": verify against that name whatever address is dialled.
+    options = [("grpc.ssl_target_name_override", "localhost")]
+    with grpc.secure_channel(target, channel_credentials(tls), options=options) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout)
+        except grpc.RpcError as error:
+            return error.code().name
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+
+
+def probe_tls(tls_dir: pathlib.Path, workload: str) -> TlsFiles:
+    return TlsFiles(ca=pathlib.Path(os.environ.get("TLS_CA_FILE", tls_dir / "ca.pem")),
+                    cert=pathlib.Path(os.environ.get("TLS_CERT_FILE", tls_dir / f"{workload}.pem")),
+                    key=pathlib.Path(os.environ.get("TLS_KEY_FILE", tls_dir / f"{workload}.key")))
+
 
 def main() -> int:
     target = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1:50051"
-    tls_dir = pathlib.Path(os.environ.get("TLS_DIR", ".dev/pki"))
-    workload = os.environ.get("HEALTHCHECK_WORKLOAD", "operator")
-    ca = pathlib.Path(os.environ.get("TLS_CA_FILE", tls_dir / "ca.pem"))
-    cert = pathlib.Path(os.environ.get("TLS_CERT_FILE", tls_dir / f"{workload}.pem"))
-    key = pathlib.Path(os.environ.get("TLS_KEY_FILE", tls_dir / f"{workload}.key"))
-    creds = grpc.ssl_channel_credentials(ca.read_bytes(), key.read_bytes(), cert.read_bytes())
-    # The certificate names "localhost", so verify against that name whatever address we dial.
-    options = [("grpc.ssl_target_name_override", "localhost")]
-    with grpc.secure_channel(target, creds, options=options) as channel:
-        try:
-            response = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=3)
-        except grpc.RpcError as error:
-            print(f"unhealthy: {error.code().name}", file=sys.stderr)
-            return 1
-    serving = response.status == health_pb2.HealthCheckResponse.SERVING
-    print(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
-    return 0 if serving else 1
+    tls = probe_tls(pathlib.Path(os.environ.get("TLS_DIR", ".dev/pki")), os.environ.get("HEALTHCHECK_WORKLOAD", "operator"))
+    result = status(target, tls)
+    print(result, file=sys.stdout if result == "SERVING" else sys.stderr)
+    return 0 if result == "SERVING" else 1
 
 
 if __name__ == "__main__":

@@ -82,6 +82,10 @@ def to_ms(value: datetime | None) -> int | None:
     return None if value is None else (value - _EPOCH) // _MS
 
 
+def now_ms() -> int:
+    return to_ms(datetime.now(timezone.utc))
+
+
 def from_ms(value: int | None) -> datetime | None:
     return None if value is None else _EPOCH + value * _MS
 

@@ -15,9 +15,7 @@ import sys
 import time
 import urllib.request
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
+from runtime import healthcheck
 from runtime.pki import write_dev_pki
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -65,14 +63,7 @@ def _edge_env(ports: dict[str, int]) -> dict[str, str]:
 
 
 def _grpc_serving(port: int) -> bool:
-    creds = grpc.ssl_channel_credentials(
-        (PKI / "ca.pem").read_bytes(), (PKI / "operator.key").read_bytes(), (PKI / "operator.pem").read_bytes())
-    with grpc.secure_channel(f"127.0.0.1:{port}", creds) as channel:
-        try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
-            return reply.status == health_pb2.HealthCheckResponse.SERVING
-        except grpc.RpcError:
-            return False
+    return healthcheck.status(f"127.0.0.1:{port}", healthcheck.probe_tls(PKI, "operator"), timeout=1) == "SERVING"
 
 
 def _edge_ready() -> bool:

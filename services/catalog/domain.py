@@ -11,14 +11,14 @@ from datetime import datetime
 
 from services.common.clock import utcnow  # noqa: F401  (part of this domain's vocabulary)
 from services.common.errors import DomainError, InvalidArgument, NotFound  # noqa: F401
-from services.common.ids import parse_uuid
+from services.common.items import merge_quantities
 
 AVAILABLE, ARCHIVED = "AVAILABLE", "ARCHIVED"
 RESERVED, REJECTED, RELEASED, PENDING = "RESERVED", "REJECTED", "RELEASED", "PENDING"
 PRODUCT_FIELDS = ("name", "description", "price")
 MAX_STOCK = 1_000_000_000
 MAX_PRICE_MINOR = 10**12
-MAX_ITEMS = 50
+MAX_ITEMS, MAX_QUANTITY = 50, 1000
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
@@ -84,21 +84,4 @@ def stock_problems(quantity: int, name: str = "quantity") -> list[tuple[str, str
 
 def normalise_items(items: list[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
     """Validated items, merged by product and sorted (so every writer locks products in one order)."""
-    if not items:
-        raise InvalidArgument([("items", "at least one item is required")])
-    if len(items) > MAX_ITEMS:
-        raise InvalidArgument([("items", f"at most {MAX_ITEMS} items")])
-    merged: dict[str, int] = {}
-    problems = []
-    for i, (product_id, quantity) in enumerate(items):
-        try:
-            product_id = parse_uuid(product_id, f"items[{i}].product_id")
-        except InvalidArgument as bad:
-            problems += bad.violations
-            continue
-        if not 1 <= quantity <= 1000:
-            problems.append((f"items[{i}].quantity", "must be between 1 and 1000"))
-        merged[product_id] = merged.get(product_id, 0) + quantity
-    if problems:
-        raise InvalidArgument(problems)
-    return tuple(sorted(merged.items()))
+    return merge_quantities(items, max_items=MAX_ITEMS, max_quantity=MAX_QUANTITY)

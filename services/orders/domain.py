@@ -14,6 +14,7 @@ from datetime import datetime
 
 from services.common.clock import utcnow  # noqa: F401  (part of this domain's vocabulary)
 from services.common.errors import DomainError, InvalidArgument, NotFound  # noqa: F401
+from services.common.items import merge_quantities
 
 PENDING, CONFIRMED, CANCELLED = "PENDING", "CONFIRMED", "CANCELLED"
 MAX_ITEMS, MAX_QUANTITY = 50, 1000
@@ -77,31 +78,10 @@ class Order:
     currency: str = ""
     total_minor: int = 0
 
-    @property
-    def total(self) -> int:
-        return sum(line.unit_price_minor * line.quantity for line in self.lines)
-
 
 def normalise_lines(items: list[tuple[str, int]]) -> tuple[Line, ...]:
     """Validated lines, merged by product and sorted, so equal orders compare equal."""
-    if not items:
-        raise InvalidArgument([("items", "at least one item is required")])
-    if len(items) > MAX_ITEMS:
-        raise InvalidArgument([("items", f"at most {MAX_ITEMS} items")])
-    merged: dict[str, int] = {}
-    problems = []
-    for i, (product_id, quantity) in enumerate(items):
-        try:
-            product_id = str(uuid.UUID(product_id))
-        except ValueError:
-            problems.append((f"items[{i}].product_id", "must be a UUID"))
-            continue
-        if not 1 <= quantity <= MAX_QUANTITY:
-            problems.append((f"items[{i}].quantity", f"must be between 1 and {MAX_QUANTITY}"))
-        merged[product_id] = merged.get(product_id, 0) + quantity
-    if problems:
-        raise InvalidArgument(problems)
-    return tuple(Line(p, q) for p, q in sorted(merged.items()))
+    return tuple(Line(p, q) for p, q in merge_quantities(items, max_items=MAX_ITEMS, max_quantity=MAX_QUANTITY))
 
 
 def fingerprint(lines: tuple[Line, ...]) -> str:

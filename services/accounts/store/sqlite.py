@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, timezone
+from datetime import datetime
 
-from runtime.sqlite import SqliteStore, from_ms, to_ms
+from runtime.sqlite import SqliteStore, from_ms, now_ms, to_ms
 from services.accounts.domain import Account, OAuthClient, RefreshToken, SigningKey, username_key
 from services.accounts.store.base import (
-    AccountStore, DuplicateKey, decode_page_token, encode_page_token, ms_precision,
+    AccountStore, DuplicateKey, decode_page_token, encode_page_token,
 )
 
 _SCHEMA = [
@@ -38,14 +38,6 @@ _SCHEMA = [
 ]
 _ACCOUNT_COLUMNS = ("id, username, username_key, email, email_key, password_hash, display_name, bio, locale, "
                     "state, roles, failed_logins, locked_until, created_at, updated_at")
-
-
-def _ms(value: datetime | None) -> int | None:
-    return to_ms(ms_precision(value))
-
-
-def _now_ms() -> int:
-    return _ms(datetime.now(timezone.utc))
 
 
 def _holder(conn: sqlite3.Connection, key_column: str, key: str) -> str | None:
@@ -75,8 +67,8 @@ class SqliteAccountStore(SqliteStore, AccountStore):
                 conn.execute(
                     f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (a.id, a.username, a.username_key, a.email, a.email_key, a.password_hash, a.display_name, a.bio,
-                     a.locale, a.state, json.dumps(list(a.roles)), a.failed_logins, _ms(a.locked_until),
-                     _ms(a.created_at), _ms(a.updated_at)))
+                     a.locale, a.state, json.dumps(list(a.roles)), a.failed_logins, to_ms(a.locked_until),
+                     to_ms(a.created_at), to_ms(a.updated_at)))
             except sqlite3.IntegrityError:
                 # Decided by lookups in the same transaction, not by SQLite's message: when both are
                 # taken the username is reported, as on Cassandra (which claims it first).
@@ -103,7 +95,7 @@ class SqliteAccountStore(SqliteStore, AccountStore):
             "UPDATE accounts SET password_hash=?, display_name=?, bio=?, locale=?, state=?, roles=?, "
             "failed_logins=?, locked_until=?, updated_at=? WHERE id=?",
             (a.password_hash, a.display_name, a.bio, a.locale, a.state, json.dumps(list(a.roles)),
-             a.failed_logins, _ms(a.locked_until), _ms(a.updated_at), a.id))
+             a.failed_logins, to_ms(a.locked_until), to_ms(a.updated_at), a.id))
 
     def list_accounts(self, page_size: int, page_token: str | None) -> tuple[list[Account], str | None]:
         after = decode_page_token(page_token) if page_token else ""
@@ -119,7 +111,7 @@ class SqliteAccountStore(SqliteStore, AccountStore):
             try:
                 conn.execute("INSERT INTO oauth_clients VALUES (?,?,?,?,?)", (
                     client.client_id, client.name, client.secret_hash, json.dumps(list(client.scopes)),
-                    _ms(client.created_at)))
+                    to_ms(client.created_at)))
             except sqlite3.IntegrityError:
                 # Its secret hash identifies a client: the same one again is a retry, not a clash.
                 existing = conn.execute("SELECT secret_hash FROM oauth_clients WHERE client_id = ?",
@@ -140,11 +132,11 @@ class SqliteAccountStore(SqliteStore, AccountStore):
     def add_refresh_token(self, token: RefreshToken) -> None:
         t = token
         self._db.execute("INSERT INTO refresh_tokens VALUES (?,?,?,?,?,?,?,?)", (
-            t.token_id, t.family_id, t.subject, t.client_id, t.scope, t.secret_hash, _ms(t.expires_at), int(t.used)))
+            t.token_id, t.family_id, t.subject, t.client_id, t.scope, t.secret_hash, to_ms(t.expires_at), int(t.used)))
 
     def get_refresh_token(self, token_id: str) -> RefreshToken | None:
         rows = self._db.query("SELECT * FROM refresh_tokens WHERE token_id = ? AND expires_at > ?",
-                              (token_id, _now_ms()))
+                              (token_id, now_ms()))
         if not rows:
             return None
         r = rows[0]
@@ -154,14 +146,14 @@ class SqliteAccountStore(SqliteStore, AccountStore):
 
     def mark_refresh_token_used(self, token_id: str) -> bool:
         return self._db.execute("UPDATE refresh_tokens SET used = 1 WHERE token_id = ? AND used = 0 AND expires_at > ?",
-                                (token_id, _now_ms())) == 1
+                                (token_id, now_ms())) == 1
 
     def revoke_family(self, family_id: str, expires_at: datetime) -> None:
         with self._db.transaction() as conn:
-            conn.execute("INSERT OR REPLACE INTO revoked_families VALUES (?, ?)", (family_id, _ms(expires_at)))
+            conn.execute("INSERT OR REPLACE INTO revoked_families VALUES (?, ?)", (family_id, to_ms(expires_at)))
             # Expired rows are dropped here, so neither table grows without bound.
-            conn.execute("DELETE FROM revoked_families WHERE expires_at < ?", (_now_ms(),))
-            conn.execute("DELETE FROM refresh_tokens WHERE expires_at < ?", (_now_ms(),))
+            conn.execute("DELETE FROM revoked_families WHERE expires_at < ?", (now_ms(),))
+            conn.execute("DELETE FROM refresh_tokens WHERE expires_at < ?", (now_ms(),))
 
     def is_family_revoked(self, family_id: str) -> bool:
         return bool(self._db.query("SELECT 1 FROM revoked_families WHERE family_id = ?", (family_id,)))
@@ -176,7 +168,7 @@ class SqliteAccountStore(SqliteStore, AccountStore):
 
     def add_signing_key(self, key: SigningKey) -> None:
         self._db.execute("INSERT INTO signing_keys VALUES (?,?,?,?)",
-                         (key.kid, key.private_pem, _ms(key.created_at), _ms(key.retired_at)))
+                         (key.kid, key.private_pem, to_ms(key.created_at), to_ms(key.retired_at)))
 
     def list_signing_keys(self) -> list[SigningKey]:
         rows = self._db.query("SELECT * FROM signing_keys ORDER BY created_at DESC, kid")
@@ -184,4 +176,4 @@ class SqliteAccountStore(SqliteStore, AccountStore):
                            retired_at=from_ms(r["retired_at"])) for r in rows]
 
     def retire_signing_key(self, kid: str, retired_at: datetime) -> None:
-        self._db.execute("UPDATE signing_keys SET retired_at = ? WHERE kid = ?", (_ms(retired_at), kid))
+        self._db.execute("UPDATE signing_keys SET retired_at = ? WHERE kid = ?", (to_ms(retired_at), kid))

@@ -6,7 +6,7 @@ import sqlite3
 from datetime import datetime
 
 from runtime.paging import InvalidPageToken, decode_page_token, encode_page_token
-from runtime.sqlite import SqliteStore, from_ms, to_ms
+from runtime.sqlite import SqliteStore, from_ms, now_ms, to_ms
 from services.orders.domain import Order
 from services.orders.store.base import IDEMPOTENCY_TTL_SECONDS, OrderStore
 from services.orders.store.codec import lines_from_json, lines_to_json
@@ -33,7 +33,7 @@ class SqliteOrderStore(SqliteStore, OrderStore):
     SCHEMA = _SCHEMA
 
     def claim_idempotency_key(self, user_id: str, key: str, order_id: str, fingerprint: str) -> tuple[str, str]:
-        now = to_ms(datetime.now().astimezone())
+        now = now_ms()
         with self._db.transaction() as conn:
             conn.execute("DELETE FROM idempotency_keys WHERE user_id = ? AND key = ? AND expires_at < ?", (user_id, key, now))
             conn.execute("INSERT OR IGNORE INTO idempotency_keys VALUES (?, ?, ?, ?, ?)",
