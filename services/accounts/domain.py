@@ -38,6 +38,8 @@ MIN_PASSWORD, MAX_PASSWORD = 10, 128
 MAX_FAILED_LOGINS = 5
 _BASE_LOCKOUT = timedelta(seconds=30)
 _MAX_LOCKOUT = timedelta(minutes=15)
+# Attempts older than this are forgotten (stores also expire their throttle rows after it).
+THROTTLE_MEMORY = timedelta(days=1)
 
 
 class AccountError(DomainError):
@@ -79,8 +81,6 @@ class Account:
     locale: str = ""
     state: str = ACTIVE
     roles: tuple[str, ...] = ("customer",)
-    failed_logins: int = 0
-    locked_until: datetime | None = None
 
     @property
     def username_key(self) -> str:
@@ -192,23 +192,39 @@ class PasswordHasher:
 
 # --- sign-in throttling -----------------------------------------------------------------------
 
-def check_not_locked(account: Account, now: datetime) -> None:
-    if account.locked_until and account.locked_until > now:
-        raise LockedOut((account.locked_until - now).total_seconds())
+@dataclass(frozen=True)
+class SignInThrottle:
+    """Password attempts on one username since its last success.
+
+    Kept per username key whether or not an account has that name, so an unknown username is
+    answered exactly like a real one (the same lockout after the same number of attempts)."""
+
+    key: str
+    attempts: int = 0
+    locked_until: datetime | None = None
+    last_attempt_at: datetime | None = None
 
 
-def after_failed_login(account: Account, now: datetime) -> Account:
-    """Counts a failure; from the fifth in a row on, locks for 30 s, doubling up to 15 min."""
-    failures = account.failed_logins + 1
-    locked_until = account.locked_until
-    if failures >= MAX_FAILED_LOGINS:
-        lockout = min(_BASE_LOCKOUT * 2 ** (failures - MAX_FAILED_LOGINS), _MAX_LOCKOUT)
-        locked_until = now + lockout
-    return dataclasses.replace(account, failed_logins=failures, locked_until=locked_until)
+def sign_in_key(username: str) -> str:
+    """The throttle key of a username: a hash of its case-folded form, so names typed at sign-in
+    (sometimes a password typed in the wrong field) are not kept in clear."""
+    return hashlib.sha256(username_key(username).encode("utf-8")).hexdigest()
 
 
-def after_successful_login(account: Account) -> Account:
-    return dataclasses.replace(account, failed_logins=0, locked_until=None)
+def next_attempt(throttle: SignInThrottle, now: datetime) -> SignInThrottle:
+    """The throttle with one more attempt counted; raises LockedOut while a lock holds.
+
+    An attempt is counted when it starts, before the password is checked, and a success clears
+    the count. So parallel guesses are counted as they arrive: from the fifth attempt on, each
+    one locks for 30 s, doubling up to 15 min, however many guesses run at once."""
+    if throttle.locked_until and throttle.locked_until > now:
+        raise LockedOut((throttle.locked_until - now).total_seconds())
+    remembered = throttle.last_attempt_at is not None and now - throttle.last_attempt_at < THROTTLE_MEMORY
+    attempts = throttle.attempts + 1 if remembered else 1
+    locked_until = None
+    if attempts >= MAX_FAILED_LOGINS:
+        locked_until = now + min(_BASE_LOCKOUT * 2 ** (attempts - MAX_FAILED_LOGINS), _MAX_LOCKOUT)
+    return SignInThrottle(throttle.key, attempts, locked_until, now)
 
 
 def apply_profile_changes(account: Account, changes: dict[str, str], paths: list[str], now: datetime) -> Account:

@@ -12,7 +12,7 @@ from runtime.tokens import JwksCache, TokenVerifier, VerifierSettings
 from services.accounts.domain import PasswordHasher
 from services.accounts.oauth import AuthorizationServer, TokenSettings
 from services.accounts.service import AccountsService
-from services.accounts.servicer import AccountsServicer
+from services.accounts.servicer import AccountsServicer, active_caller_check
 from services.accounts.store import open_store
 from shop.accounts.v1 import accounts_pb2, accounts_pb2_grpc
 
@@ -58,6 +58,6 @@ def create_server(settings: ServerSettings) -> tuple[ServiceServer, int]:
         register=lambda s: accounts_pb2_grpc.add_AccountsServiceServicer_to_server(servicer, s),
         ready_check=store.ping,
         on_stop=store.close,
-        checks=(token_check(verifier),),
+        checks=(token_check(verifier), active_caller_check(accounts)),
     )
     return server, server.port

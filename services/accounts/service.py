@@ -53,43 +53,58 @@ class AccountsService:
             raise NotFound(f"account {account_id} does not exist")
         return account
 
+    def is_active(self, account_id: str) -> bool:
+        """Whether the account exists and is active (False for a malformed id too)."""
+        try:
+            return self.get(account_id).active
+        except (NotFound, InvalidArgument):
+            return False
+
     def update_profile(self, account_id: str, changes: dict[str, str], paths: list[str]) -> Account:
-        account = domain.apply_profile_changes(self.get(account_id), changes, paths, self._clock())
+        account = self._active(account_id)
+        account = domain.apply_profile_changes(account, changes, paths, self._clock())
         self._store.save_account(account)
         return account
 
     def authenticate(self, username: str, password: str) -> Account:
-        """The account whose password this is; throttles repeated failures per account."""
+        """The account whose password this is. Every attempt is throttled per username, whether
+        or not an account has it, and does the same work either way (one throttle count, one
+        lookup, one full hash), so neither the answers nor their timing tell which names exist."""
         account = self._store.find_account_by_username(username) if username else None
-        now = self._clock()
-        if account is not None:
-            domain.check_not_locked(account, now)
-        # verify() does the full work even for an unknown username, so timing reveals nothing.
-        if not self._hasher.verify(password, account.password_hash if account else None):
-            if account is not None:
-                self._store.save_account(domain.after_failed_login(account, now))
+        if not self._password_matches(username, password, account):
             raise domain.InvalidCredentials("invalid username or password")
         if not account.active:
             raise domain.AccountInactive("account is deactivated")
-        if account.failed_logins:
-            account = domain.after_successful_login(account)
-            self._store.save_account(account)
         return account
 
     def change_password(self, account_id: str, current: str, new: str) -> None:
-        account = self.get(account_id)
-        now = self._clock()
-        domain.check_not_locked(account, now)
-        if not self._hasher.verify(current, account.password_hash):
-            self._store.save_account(domain.after_failed_login(account, now))
+        account = self._active(account_id)
+        # The same throttle as sign-in: a stolen access token must not become a password oracle.
+        if not self._password_matches(account.username, current, account):
             raise WrongPassword()
         problems = domain.password_problems(new, username=account.username, email=account.email, field_name="new_password")
         if problems:
             raise InvalidArgument(problems)
-        self._store.save_account(dataclasses.replace(
-            domain.after_successful_login(account), password_hash=self._hasher.hash(new), updated_at=now))
+        self._store.save_account(dataclasses.replace(account, password_hash=self._hasher.hash(new), updated_at=self._clock()))
         # A password change ends every session that the old password opened.
         self._store.revoke_subject_tokens(account.id)
+
+    def _password_matches(self, username: str, password: str, account: Account | None) -> bool:
+        """Counts the attempt on the username's throttle (LockedOut while it is locked), then checks
+        the password; a match clears the count. Without an account the hash work is the same."""
+        key = domain.sign_in_key(username)
+        self._store.count_sign_in_attempt(key, self._clock())
+        if not self._hasher.verify(password, account.password_hash if account else None):
+            return False
+        self._store.clear_sign_in_attempts(key)
+        return True
+
+    def _active(self, account_id: str) -> Account:
+        """The account, refusing a deactivated one: nobody acts on it any more (it can still be read)."""
+        account = self.get(account_id)
+        if not account.active:
+            raise domain.AccountInactive(f"account {account_id} is deactivated")
+        return account
 
     def deactivate(self, account_id: str) -> Account:
         """Idempotent: deactivating a deactivated account returns it unchanged."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 import grpc
 from google.protobuf import empty_pb2
 
+from runtime import errors
 from runtime.convert import timestamp
 from runtime.errors import translate_errors
+from runtime.interceptors import Check, current_claims
 from services.accounts import domain
 from services.accounts.oauth import AuthorizationServer, InvalidClient, InvalidGrant, OAuthError
 from services.accounts.service import AccountsService
@@ -30,6 +32,21 @@ _ERRORS = {
 _STATES = {domain.ACTIVE: pb.ACTIVE, domain.DEACTIVATED: pb.DEACTIVATED}
 _errors = translate_errors(_ERRORS, _DOMAIN)
 
+
+def active_caller_check(accounts: AccountsService) -> Check:
+    """Refuses every call made with the token of an account deactivated since the token was issued
+    (PERMISSION_DENIED, reason ACCOUNT_DEACTIVATED). Access tokens are not revocable one by one;
+    here, where the accounts live, a deactivation takes effect at once. One read by primary key."""
+
+    def check(policy, request, context: grpc.ServicerContext) -> None:
+        claims = current_claims()
+        if claims is None or (claims.client_id and claims.subject == claims.client_id):
+            return  # no user behind the call, or a machine client acting as itself
+        if not accounts.is_active(claims.subject):
+            errors.abort(context, grpc.StatusCode.PERMISSION_DENIED, "the account of this token is deactivated",
+                         reason="ACCOUNT_DEACTIVATED", domain=_DOMAIN)
+
+    return check
 
 
 def account_to_proto(account: domain.Account) -> pb.Account:

@@ -8,7 +8,9 @@ from datetime import timedelta
 
 import pytest
 
-from services.accounts.domain import Account, OAuthClient, RefreshToken, SigningKey, utcnow
+from services.accounts.domain import (
+    MAX_FAILED_LOGINS, Account, LockedOut, OAuthClient, RefreshToken, SigningKey, sign_in_key, utcnow,
+)
 from services.accounts.store.base import DuplicateKey, InvalidPageToken, encode_page_token
 from tests.support.concurrency import race
 from tests.support.stores import ADAPTERS, open_adapter
@@ -33,8 +35,7 @@ def new_refresh(subject="s", family="f", expires_in=timedelta(days=1), token_id=
 
 
 def test_account_round_trips_every_field(store):
-    account = new_account("Ada", display_name="Ada L.", bio="math", locale="en-GB", roles=("customer", "admin"),
-                          failed_logins=2, locked_until=utcnow() + timedelta(seconds=30))
+    account = new_account("Ada", display_name="Ada L.", bio="math", locale="en-GB", roles=("customer", "admin"))
     store.create_account(account)
     assert store.get_account(account.id) == account
     assert store.get_account(str(uuid.uuid4())) is None
@@ -85,7 +86,7 @@ def test_save_changes_mutable_fields_only(store):
     account = new_account("barbara")
     store.create_account(account)
     changed = dataclasses.replace(account, display_name="B", bio="compilers", locale="en-US", state="DEACTIVATED",
-                                  roles=("customer", "admin"), failed_logins=3, locked_until=utcnow(),
+                                  roles=("customer", "admin"),
                                   password_hash="scrypt$1$1$1$11$11", updated_at=utcnow() + timedelta(seconds=1))
     store.save_account(dataclasses.replace(changed, username="barbie", email="barbie@example.com"))
     assert store.get_account(account.id) == changed  # the new profile, the old username and email
@@ -201,5 +202,61 @@ def test_an_orphaned_claim_from_a_registration_that_died_is_taken_over(cassandra
         live_claim = new_account("ghost", "ghost4@example.com")
         with pytest.raises(DuplicateKey):  # a claim with an account behind it is never taken over
             store.create_account(live_claim)
+    finally:
+        store.close()
+
+
+# --- sign-in throttling -----------------------------------------------------------------------------
+
+def test_sign_in_attempts_count_up_to_the_lock_and_a_clear_starts_over(store):
+    key, now = sign_in_key("throttled"), utcnow()
+    counts = [store.count_sign_in_attempt(key, now).attempts for _ in range(MAX_FAILED_LOGINS)]
+    assert counts == list(range(1, MAX_FAILED_LOGINS + 1))
+    with pytest.raises(LockedOut):
+        store.count_sign_in_attempt(key, now + timedelta(seconds=1))
+    after_lock = store.count_sign_in_attempt(key, now + timedelta(seconds=31))
+    assert after_lock.attempts == MAX_FAILED_LOGINS + 1 and after_lock.locked_until is not None
+    store.clear_sign_in_attempts(key)
+    assert store.count_sign_in_attempt(key, now + timedelta(seconds=31)).attempts == 1
+    # Other names are untouched by all of this.
+    assert store.count_sign_in_attempt(sign_in_key("bystander"), now).attempts == 1
+
+
+def test_concurrent_attempts_on_one_name_are_each_counted_so_only_five_get_through(store):
+    key, now, attempts = sign_in_key("raced"), utcnow(), 24
+
+    def attempt(i):
+        try:
+            return store.count_sign_in_attempt(key, now).attempts
+        except LockedOut:
+            return "locked"
+
+    outcomes = race(attempts, attempt)
+    counted = sorted(o for o in outcomes if o != "locked")
+    assert counted == list(range(1, MAX_FAILED_LOGINS + 1)), outcomes
+    assert outcomes.count("locked") == attempts - MAX_FAILED_LOGINS
+
+
+def test_an_embedded_store_from_before_the_throttle_table_opens_and_keeps_its_accounts(tmp_path):
+    """SQLite only: files written when sign-in counters lived on the account row lose those columns."""
+    import sqlite3
+
+    from services.accounts.store.sqlite import SqliteAccountStore
+
+    path = str(tmp_path / "old.sqlite3")
+    with sqlite3.connect(path) as old:
+        old.execute("""CREATE TABLE accounts (
+            id TEXT PRIMARY KEY, username TEXT NOT NULL, username_key TEXT NOT NULL UNIQUE,
+            email TEXT NOT NULL, email_key TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
+            display_name TEXT NOT NULL, bio TEXT NOT NULL, locale TEXT NOT NULL, state TEXT NOT NULL,
+            roles TEXT NOT NULL, failed_logins INTEGER NOT NULL, locked_until INTEGER,
+            created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)""")
+        old.execute("INSERT INTO accounts VALUES ('a1', 'old', 'old', 'o@example.com', 'o@example.com', 'h', '', '', '', "
+                    "'ACTIVE', '[\"customer\"]', 3, NULL, 0, 0)")
+    store = SqliteAccountStore.open(path)
+    try:
+        assert store.find_account_by_username("old").id == "a1"
+        store.create_account(new_account("newer"))
+        assert store.find_account_by_username("newer") is not None
     finally:
         store.close()

@@ -8,7 +8,8 @@ from google.rpc import error_details_pb2
 
 from runtime.errors import details_of
 from shop.accounts.v1 import accounts_pb2 as pb
-from tests.support.servers import PASSWORD, bearer
+from tests.support.concurrency import race
+from tests.support.servers import PASSWORD, bearer, status_of
 
 
 def _register(stub, username, password=PASSWORD, **fields):
@@ -127,6 +128,16 @@ def test_repeated_wrong_passwords_lock_the_account_with_a_retry_delay(accounts, 
     assert retry and retry[0].retry_delay.seconds > 0
 
 
+def test_concurrent_wrong_passwords_are_each_counted_so_only_five_are_checked(accounts, unique):
+    edge, name = accounts(), unique()
+    _register(edge, name)
+
+    outcomes = race(24, lambda _: status_of(_token, edge, name, "wrong password!!", timeout=30))
+    assert outcomes.count(grpc.StatusCode.UNAUTHENTICATED) == 5, outcomes
+    assert outcomes.count(grpc.StatusCode.RESOURCE_EXHAUSTED) == 19, outcomes
+    assert _fails(_token, edge, name).code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
 def test_unsupported_grant_type_is_invalid_argument_with_the_oauth_error_code(accounts):
     error = _fails(accounts().IssueToken, pb.IssueTokenRequest(grant_type="implicit"))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -143,6 +154,30 @@ def test_deactivated_account_cannot_sign_in(accounts, unique):
     assert deactivated.state == pb.DEACTIVATED
     assert _fails(_token, edge, name).code() == grpc.StatusCode.UNAUTHENTICATED
     assert _fails(edge.IssueToken, pb.IssueTokenRequest(grant_type="refresh_token", refresh_token=refresh)).code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def _reason(error):
+    return [d.reason for d in details_of(error) if isinstance(d, error_details_pb2.ErrorInfo)]
+
+
+def test_a_live_token_of_a_deactivated_account_can_no_longer_act(accounts, unique, admin_credentials):
+    edge, name = accounts(), unique()
+    account = _register(edge, name)
+    owner = _as(edge, name)
+    edge.DeactivateAccount(pb.DeactivateAccountRequest(id=account.id), timeout=5, metadata=owner)
+    for call, request in [
+        (edge.UpdateAccount, pb.UpdateAccountRequest(id=account.id, profile=pb.Profile(bio="still here"))),
+        (edge.ChangePassword, pb.ChangePasswordRequest(id=account.id, current_password=PASSWORD,
+                                                       new_password="another long passphrase")),
+        (edge.GetAccount, pb.GetAccountRequest(id=account.id)),
+    ]:
+        error = _fails(call, request, metadata=owner)
+        assert (error.code(), _reason(error)) == (grpc.StatusCode.PERMISSION_DENIED, ["ACCOUNT_DEACTIVATED"])
+    # An administrator still reads it, but cannot change a deactivated account either.
+    admin = _as(edge, *admin_credentials)
+    assert edge.GetAccount(pb.GetAccountRequest(id=account.id), timeout=5, metadata=admin).state == pb.DEACTIVATED
+    error = _fails(edge.UpdateAccount, pb.UpdateAccountRequest(id=account.id, profile=pb.Profile(bio="x")), metadata=admin)
+    assert (error.code(), _reason(error)) == (grpc.StatusCode.FAILED_PRECONDITION, ["ACCOUNT_DEACTIVATED"])
 
 
 def test_list_accounts_pages_with_an_opaque_token(accounts, unique, admin_credentials):

@@ -142,6 +142,15 @@ class ServiceProcess:
         return self.process.returncode
 
 
+def status_of(call, *args, **kwargs) -> grpc.StatusCode:
+    """The status a unary call ends with (OK or the error's code), for counting outcomes of a race."""
+    try:
+        call(*args, **kwargs)
+        return grpc.StatusCode.OK
+    except grpc.RpcError as error:
+        return error.code()
+
+
 def bearer(token: str) -> tuple[tuple[str, str]]:
     """gRPC metadata carrying an end user's access token, as the edge forwards it."""
     return (("authorization", f"Bearer {token}"),)

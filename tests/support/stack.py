@@ -80,7 +80,7 @@ class Stack:
             try:
                 if requests.get(f"{self.url}/readyz", timeout=2).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or busy starting
                 pass
             time.sleep(0.2)
         raise TimeoutError("edge not ready:\n" + "".join(self.edge.lines[-20:]))

@@ -71,22 +71,36 @@ def test_unknown_user_or_unreadable_hash_never_verifies(stored):
     assert FAST.verify("anything at all", stored) is False
 
 
-def test_five_failures_lock_sign_in_and_the_lock_doubles_up_to_a_cap():
-    now, current = utcnow(), account()
-    for _ in range(4):
-        current = domain.after_failed_login(current, now)
-    assert current.locked_until is None
-    current = domain.after_failed_login(current, now)
-    assert current.locked_until == now + timedelta(seconds=30)
+def test_the_fifth_attempt_locks_sign_in_and_each_later_one_doubles_the_lock_up_to_a_cap():
+    now, throttle = utcnow(), domain.SignInThrottle("k")
+    for expected in range(1, 5):
+        throttle = domain.next_attempt(throttle, now)
+        assert (throttle.attempts, throttle.locked_until) == (expected, None)
+    throttle = domain.next_attempt(throttle, now)
+    assert throttle.locked_until == now + timedelta(seconds=30)
     with pytest.raises(LockedOut) as locked:
-        domain.check_not_locked(current, now)
-    assert 29 < locked.value.retry_after <= 30
-    current = domain.after_failed_login(current, now)
-    assert current.locked_until == now + timedelta(seconds=60)
+        domain.next_attempt(throttle, now + timedelta(seconds=1))
+    assert 28 < locked.value.retry_after <= 29
+    later = now + timedelta(seconds=30)
+    throttle = domain.next_attempt(throttle, later)
+    assert throttle.locked_until == later + timedelta(seconds=60)
     for _ in range(20):
-        current = domain.after_failed_login(current, now)
-    assert current.locked_until == now + timedelta(minutes=15)
-    assert domain.after_successful_login(current).failed_logins == 0
+        later = throttle.locked_until
+        throttle = domain.next_attempt(throttle, later)
+    assert throttle.locked_until == later + timedelta(minutes=15)
+
+
+def test_attempts_older_than_the_throttle_memory_are_forgotten():
+    now = utcnow()
+    throttle = domain.SignInThrottle("k", attempts=9, locked_until=now, last_attempt_at=now)
+    fresh = domain.next_attempt(throttle, now + domain.THROTTLE_MEMORY)
+    assert (fresh.attempts, fresh.locked_until) == (1, None)
+
+
+def test_the_throttle_key_ignores_case_and_does_not_keep_the_name():
+    assert domain.sign_in_key(" Ada ") == domain.sign_in_key("ADA")
+    assert domain.sign_in_key("ada") != domain.sign_in_key("adb")
+    assert "ada" not in domain.sign_in_key("ada") and len(domain.sign_in_key("ada")) == 64
 
 
 def test_profile_change_with_a_mask_touches_only_the_named_fields():

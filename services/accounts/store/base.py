@@ -11,7 +11,7 @@ import abc
 from datetime import datetime, timezone
 
 from runtime.paging import InvalidPageToken, decode_page_token, encode_page_token  # noqa: F401  (re-exported)
-from services.accounts.domain import Account, OAuthClient, RefreshToken, SigningKey
+from services.accounts.domain import Account, OAuthClient, RefreshToken, SignInThrottle, SigningKey
 
 
 class DuplicateKey(Exception):
@@ -47,13 +47,26 @@ class AccountStore(abc.ABC):
 
     @abc.abstractmethod
     def save_account(self, account: Account) -> None:
-        """Writes the mutable fields (profile, password hash, state, roles, sign-in counters,
-        updated_at) of an existing account. Username, email and id never change."""
+        """Writes the mutable fields (profile, password hash, state, roles, updated_at) of an
+        existing account. Username, email and id never change."""
 
     @abc.abstractmethod
     def list_accounts(self, page_size: int, page_token: str | None) -> tuple[list[Account], str | None]:
         """One page of accounts in a stable order and the opaque token of the next page
         (None on the last). Raises InvalidPageToken for a token it did not issue."""
+
+    # sign-in throttling
+    @abc.abstractmethod
+    def count_sign_in_attempt(self, key: str, now: datetime) -> SignInThrottle:
+        """Counts one password attempt on a username key and returns the throttle as stored.
+
+        Atomic read-modify-write of `domain.next_attempt`: any number of callers, on any number
+        of replicas, each count exactly once (a lost reply on Cassandra may count one twice,
+        which errs towards locking). Raises LockedOut, storing nothing, while the key is locked."""
+
+    @abc.abstractmethod
+    def clear_sign_in_attempts(self, key: str) -> None:
+        """Forgets the key's attempts (after a correct password)."""
 
     # OAuth2 clients
     @abc.abstractmethod

@@ -7,23 +7,30 @@
     refresh_families_by_subject   an account's families, so all can be revoked at once (TTL)
     revoked_families              by family_id (TTL)
     signing_keys                  one partition, newest first
+    sign_in_throttles             by hashed username key; counted by compare-and-set (TTL)
 
 Uniqueness of username and email uses lightweight transactions on the claim tables, so
 concurrent registrations on any number of replicas agree on one winner. A claim names its
 account, so a claim whose reply was lost is recognised as ours when run again, and creating
 the same account twice is harmless. Refresh tokens and revocations expire with TTLs instead
-of cleanup jobs.
+of cleanup jobs. Sign-in attempts are counted by a compare-and-set on the attempt count (read at
+SERIAL, then `IF attempts = ?`), retried while other replicas win, so every attempt counts.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import time
 from datetime import datetime, timezone
 
+from cassandra import OperationTimedOut, WriteTimeout
+
 from runtime import cassandra as cql
-from services.accounts.domain import Account, OAuthClient, RefreshToken, SigningKey, username_key
+from services.accounts.domain import (
+    THROTTLE_MEMORY, Account, LockedOut, OAuthClient, RefreshToken, SignInThrottle, SigningKey, next_attempt, username_key,
+)
 from services.accounts.store.base import (
     AccountStore, DuplicateKey, decode_page_token, encode_page_token, ms_precision,
 )
@@ -32,12 +39,14 @@ _LOGGER = logging.getLogger(__name__)
 # A registration writes its account row milliseconds after its claims, within a call deadline of
 # seconds: a claim this old with no account behind it belongs to a registration that died.
 ORPHAN_CLAIM_SECONDS = 60
+_MAX_CAS_ATTEMPTS = 30
 
 _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS accounts (
         id text PRIMARY KEY, username text, email text, password_hash text, display_name text, bio text,
-        locale text, state text, roles list<text>, failed_logins int, locked_until timestamp,
-        created_at timestamp, updated_at timestamp)""",
+        locale text, state text, roles list<text>, created_at timestamp, updated_at timestamp)""",
+    """CREATE TABLE IF NOT EXISTS sign_in_throttles (
+        name_key text PRIMARY KEY, attempts int, locked_until timestamp, last_attempt_at timestamp)""",
     # Claim tables: the row's existence is the uniqueness decision, taken by an LWT.
     "CREATE TABLE IF NOT EXISTS accounts_by_username (username_key text PRIMARY KEY, account_id text)",
     "CREATE TABLE IF NOT EXISTS accounts_by_email (email_key text PRIMARY KEY, account_id text)",
@@ -54,20 +63,25 @@ _SCHEMA = [
         bucket int, created_at timestamp, kid text, private_pem blob, retired_at timestamp,
         PRIMARY KEY (bucket, created_at, kid)) WITH CLUSTERING ORDER BY (created_at DESC, kid ASC)""",
 ]
-_ACCOUNT_COLUMNS = ("id, username, email, password_hash, display_name, bio, locale, state, roles, "
-                    "failed_logins, locked_until, created_at, updated_at")
+_ACCOUNT_COLUMNS = "id, username, email, password_hash, display_name, bio, locale, state, roles, created_at, updated_at"
 _STATEMENTS = {
     "claim_username": "INSERT INTO accounts_by_username (username_key, account_id) VALUES (?, ?) IF NOT EXISTS",
     "claim_email": "INSERT INTO accounts_by_email (email_key, account_id) VALUES (?, ?) IF NOT EXISTS",
     "release_username": "DELETE FROM accounts_by_username WHERE username_key = ? IF account_id = ?",
     "release_email": "DELETE FROM accounts_by_email WHERE email_key = ? IF account_id = ?",
-    "insert_account": f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "insert_account": f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "get_account": f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ?",
     "find_username": "SELECT account_id FROM accounts_by_username WHERE username_key = ?",
     "username_claim_age": "SELECT account_id, WRITETIME(account_id) AS written FROM accounts_by_username WHERE username_key = ?",
     "email_claim_age": "SELECT account_id, WRITETIME(account_id) AS written FROM accounts_by_email WHERE email_key = ?",
     "save_account": ("UPDATE accounts SET password_hash = ?, display_name = ?, bio = ?, locale = ?, state = ?, "
-                     "roles = ?, failed_logins = ?, locked_until = ?, updated_at = ? WHERE id = ?"),
+                     "roles = ?, updated_at = ? WHERE id = ?"),
+    "read_throttle": "SELECT attempts, locked_until, last_attempt_at FROM sign_in_throttles WHERE name_key = ?",
+    "first_attempt": ("INSERT INTO sign_in_throttles (name_key, attempts, locked_until, last_attempt_at) VALUES (?, ?, ?, ?) "
+                      "IF NOT EXISTS USING TTL ?"),
+    "next_attempt": ("UPDATE sign_in_throttles USING TTL ? SET attempts = ?, locked_until = ?, last_attempt_at = ? "
+                     "WHERE name_key = ? IF attempts = ?"),
+    "clear_attempts": "DELETE FROM sign_in_throttles WHERE name_key = ? IF EXISTS",
     "first_page": f"SELECT {_ACCOUNT_COLUMNS} FROM accounts LIMIT ?",
     "next_page": f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE token(id) > token(?) LIMIT ?",
     "create_client": ("INSERT INTO oauth_clients (client_id, name, secret_hash, scopes, created_at) "
@@ -98,13 +112,13 @@ def _account(row) -> Account:
         id=row.id, username=row.username, email=row.email, password_hash=row.password_hash,
         created_at=cql.utc(row.created_at), updated_at=cql.utc(row.updated_at), display_name=row.display_name or "",
         bio=row.bio or "", locale=row.locale or "", state=row.state, roles=tuple(row.roles or ()),
-        failed_logins=row.failed_logins or 0, locked_until=cql.utc(row.locked_until),
     )
 
 
 class CassandraAccountStore(cql.CassandraStore, AccountStore):
     SCHEMA = _SCHEMA
     STATEMENTS = _STATEMENTS
+    SERIAL_READS = ("read_throttle",)
 
     # accounts ----------------------------------------------------------------------------------
 
@@ -140,8 +154,7 @@ class CassandraAccountStore(cql.CassandraStore, AccountStore):
             raise DuplicateKey("email")
         # If this write fails, the claims stay ours: creating the same account again completes it.
         self._run("insert_account", a.id, a.username, a.email, a.password_hash, a.display_name, a.bio, a.locale,
-                  a.state, list(a.roles), a.failed_logins, ms_precision(a.locked_until),
-                  ms_precision(a.created_at), ms_precision(a.updated_at))
+                  a.state, list(a.roles), ms_precision(a.created_at), ms_precision(a.updated_at))
 
     def get_account(self, account_id: str) -> Account | None:
         row = self._run("get_account", account_id).one()
@@ -154,7 +167,7 @@ class CassandraAccountStore(cql.CassandraStore, AccountStore):
     def save_account(self, account: Account) -> None:
         a = account
         self._run("save_account", a.password_hash, a.display_name, a.bio, a.locale, a.state, list(a.roles),
-                  a.failed_logins, ms_precision(a.locked_until), ms_precision(a.updated_at), a.id)
+                  ms_precision(a.updated_at), a.id)
 
     def list_accounts(self, page_size: int, page_token: str | None) -> tuple[list[Account], str | None]:
         if page_token:
@@ -163,6 +176,35 @@ class CassandraAccountStore(cql.CassandraStore, AccountStore):
             rows = list(self._run("first_page", page_size + 1))
         page = [_account(r) for r in rows[:page_size]]
         return page, encode_page_token(page[-1].id) if len(rows) > page_size else None
+
+    # sign-in throttling -----------------------------------------------------------------------
+
+    def count_sign_in_attempt(self, key: str, now: datetime) -> SignInThrottle:
+        ttl = int(THROTTLE_MEMORY.total_seconds())
+        for _ in range(_MAX_CAS_ATTEMPTS):
+            row = self._run("read_throttle", key).one()
+            current = SignInThrottle(key) if row is None else SignInThrottle(
+                key, row.attempts, cql.utc(row.locked_until), cql.utc(row.last_attempt_at))
+            counted = next_attempt(current, now)  # raises LockedOut: nothing to write
+            values = (counted.attempts, ms_precision(counted.locked_until), ms_precision(counted.last_attempt_at))
+            try:
+                if row is None:
+                    result = self._run("first_attempt", key, *values, ttl)
+                else:
+                    result = self._run("next_attempt", ttl, *values, key, current.attempts)
+            except (WriteTimeout, OperationTimedOut) as error:
+                # Outcome unknown: read again and count on top of what is there. If the write did
+                # land, this attempt counts twice, which only brings the lock closer.
+                _LOGGER.warning("sign-in attempt write timed out (%s); counting again", error)
+                continue
+            if cql.applied(result):
+                return counted
+            time.sleep(random.uniform(0, 0.01))  # another replica counted first: read again
+        # Too many attempts at once on one name: refuse this one rather than let it through uncounted.
+        raise LockedOut(1.0)
+
+    def clear_sign_in_attempts(self, key: str) -> None:
+        self._run("clear_attempts", key)
 
     # OAuth2 clients -----------------------------------------------------------------------------
 

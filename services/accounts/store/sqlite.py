@@ -13,7 +13,9 @@ import sqlite3
 from datetime import datetime
 
 from runtime.sqlite import SqliteStore, from_ms, now_ms, to_ms
-from services.accounts.domain import Account, OAuthClient, RefreshToken, SigningKey, username_key
+from services.accounts.domain import (
+    THROTTLE_MEMORY, Account, OAuthClient, RefreshToken, SignInThrottle, SigningKey, next_attempt, username_key,
+)
 from services.accounts.store.base import (
     AccountStore, DuplicateKey, decode_page_token, encode_page_token,
 )
@@ -23,8 +25,10 @@ _SCHEMA = [
         id TEXT PRIMARY KEY, username TEXT NOT NULL, username_key TEXT NOT NULL UNIQUE,
         email TEXT NOT NULL, email_key TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
         display_name TEXT NOT NULL, bio TEXT NOT NULL, locale TEXT NOT NULL, state TEXT NOT NULL,
-        roles TEXT NOT NULL, failed_logins INTEGER NOT NULL, locked_until INTEGER,
-        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)""",
+        roles TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS sign_in_throttles (
+        name_key TEXT PRIMARY KEY, attempts INTEGER NOT NULL, locked_until INTEGER, last_attempt_at INTEGER NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS sign_in_throttles_by_age ON sign_in_throttles (last_attempt_at)",
     """CREATE TABLE IF NOT EXISTS oauth_clients (
         client_id TEXT PRIMARY KEY, name TEXT NOT NULL, secret_hash TEXT NOT NULL,
         scopes TEXT NOT NULL, created_at INTEGER NOT NULL)""",
@@ -37,7 +41,9 @@ _SCHEMA = [
         kid TEXT PRIMARY KEY, private_pem BLOB NOT NULL, created_at INTEGER NOT NULL, retired_at INTEGER)""",
 ]
 _ACCOUNT_COLUMNS = ("id, username, username_key, email, email_key, password_hash, display_name, bio, locale, "
-                    "state, roles, failed_logins, locked_until, created_at, updated_at")
+                    "state, roles, created_at, updated_at")
+# Columns of an older schema (sign-in counters lived on the account); dropped from existing files at open.
+_LEGACY_ACCOUNT_COLUMNS = ("failed_logins", "locked_until")
 
 
 def _holder(conn: sqlite3.Connection, key_column: str, key: str) -> str | None:
@@ -51,12 +57,21 @@ def _account(row: sqlite3.Row) -> Account:
         id=row["id"], username=row["username"], email=row["email"], password_hash=row["password_hash"],
         created_at=from_ms(row["created_at"]), updated_at=from_ms(row["updated_at"]), display_name=row["display_name"],
         bio=row["bio"], locale=row["locale"], state=row["state"], roles=tuple(json.loads(row["roles"])),
-        failed_logins=row["failed_logins"], locked_until=from_ms(row["locked_until"]),
     )
 
 
 class SqliteAccountStore(SqliteStore, AccountStore):
     SCHEMA = _SCHEMA
+
+    @classmethod
+    def open(cls, path: str):
+        store = super().open(path)
+        with store._db.transaction() as conn:
+            present = {row["name"] for row in conn.execute("PRAGMA table_info(accounts)")}
+            for column in _LEGACY_ACCOUNT_COLUMNS:
+                if column in present:
+                    conn.execute(f"ALTER TABLE accounts DROP COLUMN {column}")
+        return store
 
     # accounts ----------------------------------------------------------------------------------
 
@@ -65,10 +80,9 @@ class SqliteAccountStore(SqliteStore, AccountStore):
         with self._db.transaction() as conn:
             try:
                 conn.execute(
-                    f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (a.id, a.username, a.username_key, a.email, a.email_key, a.password_hash, a.display_name, a.bio,
-                     a.locale, a.state, json.dumps(list(a.roles)), a.failed_logins, to_ms(a.locked_until),
-                     to_ms(a.created_at), to_ms(a.updated_at)))
+                     a.locale, a.state, json.dumps(list(a.roles)), to_ms(a.created_at), to_ms(a.updated_at)))
             except sqlite3.IntegrityError:
                 # Decided by lookups in the same transaction, not by SQLite's message: when both are
                 # taken the username is reported, as on Cassandra (which claims it first).
@@ -92,10 +106,10 @@ class SqliteAccountStore(SqliteStore, AccountStore):
     def save_account(self, account: Account) -> None:
         a = account
         self._db.execute(
-            "UPDATE accounts SET password_hash=?, display_name=?, bio=?, locale=?, state=?, roles=?, "
-            "failed_logins=?, locked_until=?, updated_at=? WHERE id=?",
+            "UPDATE accounts SET password_hash=?, display_name=?, bio=?, locale=?, state=?, roles=?, updated_at=? "
+            "WHERE id=?",
             (a.password_hash, a.display_name, a.bio, a.locale, a.state, json.dumps(list(a.roles)),
-             a.failed_logins, to_ms(a.locked_until), to_ms(a.updated_at), a.id))
+             to_ms(a.updated_at), a.id))
 
     def list_accounts(self, page_size: int, page_token: str | None) -> tuple[list[Account], str | None]:
         after = decode_page_token(page_token) if page_token else ""
@@ -103,6 +117,24 @@ class SqliteAccountStore(SqliteStore, AccountStore):
                               (after, page_size + 1))
         page = [_account(r) for r in rows[:page_size]]
         return page, encode_page_token(page[-1].id) if len(rows) > page_size else None
+
+    # sign-in throttling -----------------------------------------------------------------------
+
+    def count_sign_in_attempt(self, key: str, now: datetime) -> SignInThrottle:
+        # One IMMEDIATE transaction: no other writer, in this process or another, runs between
+        # the read and the write. LockedOut raised by the rule rolls it back.
+        with self._db.transaction() as conn:
+            conn.execute("DELETE FROM sign_in_throttles WHERE last_attempt_at < ?", (to_ms(now - THROTTLE_MEMORY),))
+            row = conn.execute("SELECT * FROM sign_in_throttles WHERE name_key = ?", (key,)).fetchone()
+            current = SignInThrottle(key) if row is None else SignInThrottle(
+                key, row["attempts"], from_ms(row["locked_until"]), from_ms(row["last_attempt_at"]))
+            counted = next_attempt(current, now)
+            conn.execute("INSERT OR REPLACE INTO sign_in_throttles VALUES (?, ?, ?, ?)",
+                         (key, counted.attempts, to_ms(counted.locked_until), to_ms(counted.last_attempt_at)))
+        return counted
+
+    def clear_sign_in_attempts(self, key: str) -> None:
+        self._db.execute("DELETE FROM sign_in_throttles WHERE name_key = ?", (key,))
 
     # OAuth2 clients -----------------------------------------------------------------------------
 
