@@ -13,7 +13,7 @@ import binascii
 from urllib.parse import unquote
 
 import grpc
-from flask import Blueprint, Response, json, request
+from flask import Blueprint, Response, current_app, json, request
 from google.protobuf import json_format, message_factory
 from google.rpc import error_details_pb2
 
@@ -116,22 +116,25 @@ def oauth_blueprint(upstreams: Upstreams, token_method, revoke_method, jwks_meth
 
     @bp.get("/.well-known/oauth-authorization-server")
     def metadata():
-        from flask import current_app
-
-        base = request.host_url.rstrip("/")
+        # Every URL is built on the configured issuer, never on the request's Host header, which
+        # the client chooses (a forged Host would otherwise send clients' secrets elsewhere).
+        issuer = current_app.config["TOKEN_ISSUER"]
+        base = issuer.rstrip("/")
+        client_auth = ["client_secret_basic", "client_secret_post", "none"]
         document = {
-            "issuer": current_app.config["TOKEN_ISSUER"],
+            "issuer": issuer,
             "jwks_uri": f"{base}/.well-known/jwks.json",
             "scopes_supported": scopes,
             # No authorization endpoint (no browser flows), so no response types.
             "response_types_supported": [],
             "grant_types_supported": ["password", "client_credentials", "refresh_token"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "token_endpoint_auth_methods_supported": client_auth,
         }
         if token_method is not None:
             document["token_endpoint"] = f"{base}/oauth2/token"
         if revoke_method is not None:
             document["revocation_endpoint"] = f"{base}/oauth2/revoke"
+            document["revocation_endpoint_auth_methods_supported"] = client_auth
         return Response(json.dumps(document), mimetype="application/json", headers={"Cache-Control": "max-age=300"})
 
     return bp

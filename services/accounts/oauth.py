@@ -4,6 +4,11 @@ Access tokens are JWTs signed with ES256 and carry `kid`, so verifiers pick the 
 the JWKS. Refresh tokens are opaque `<id>.<secret>` strings; only a hash of the secret is
 stored. Each refresh replaces the token (rotation); presenting a replaced token again
 revokes its whole family, since only a thief would hold an old one.
+
+A refresh token belongs to the client that authenticated when it was issued, or to no client
+(a password grant without client credentials). Refreshing or revoking it takes that same
+client's authentication (RFC 6749 section 6, RFC 7009 section 2.1); a token of no client is
+refreshed or revoked by presenting it alone.
 """
 
 from __future__ import annotations
@@ -48,8 +53,8 @@ class InvalidGrant(OAuthError):
 
 
 class InvalidClient(OAuthError):
-    def __init__(self):
-        super().__init__("invalid_client", "client authentication failed")
+    def __init__(self, description: str = "client authentication failed"):
+        super().__init__("invalid_client", description)
 
 
 @dataclass(frozen=True)
@@ -143,41 +148,56 @@ class AuthorizationServer:
 
     def issue(self, grant_type: str, *, username="", password="", client_id="", client_secret="",
               refresh_token="", scope="") -> IssuedTokens:
+        if grant_type not in GRANT_TYPES:
+            if not grant_type:
+                raise OAuthError("invalid_request", "grant_type is required")
+            raise OAuthError("unsupported_grant_type", f"grant_type must be one of {', '.join(GRANT_TYPES)}")
+        client = self._authenticate_client(client_id, client_secret)
         if grant_type == "password":
-            return self._password_grant(username, password, scope)
+            return self._password_grant(username, password, scope, client)
         if grant_type == "client_credentials":
-            return self._client_credentials_grant(client_id, client_secret, scope)
-        if grant_type == "refresh_token":
-            return self._refresh_grant(refresh_token, scope)
-        if not grant_type:
-            raise OAuthError("invalid_request", "grant_type is required")
-        raise OAuthError("unsupported_grant_type", f"grant_type must be one of {', '.join(GRANT_TYPES)}")
+            return self._client_credentials_grant(client, scope)
+        return self._refresh_grant(refresh_token, scope, client)
 
-    def _password_grant(self, username: str, password: str, scope: str) -> IssuedTokens:
+    def _authenticate_client(self, client_id: str, client_secret: str) -> OAuthClient | None:
+        """The client proven by its id and secret; None when no client credentials were sent (a
+        public client). InvalidClient when they were sent and are wrong, in constant time."""
+        if not client_id and not client_secret:
+            return None
+        client = self._store.get_client(client_id) if client_id else None
+        expected = client.secret_hash if client else _sha256(secrets.token_hex(16))
+        if not hmac.compare_digest(_sha256(client_secret), expected) or client is None:
+            raise InvalidClient()
+        return client
+
+    def _password_grant(self, username: str, password: str, scope: str, client: OAuthClient | None) -> IssuedTokens:
         if not username or not password:
             raise OAuthError("invalid_request", "username and password are required")
         try:
             account = self._accounts.authenticate(username, password)
         except (domain.InvalidCredentials, domain.AccountInactive):
             raise InvalidGrant("invalid username or password") from None
-        granted = _granted_scope(scope, account.allowed_scopes())
+        allowed = account.allowed_scopes() & frozenset(client.scopes) if client else account.allowed_scopes()
+        granted = _granted_scope(scope, allowed)
         family = uuid.uuid4().hex
-        return self._tokens(account.id, granted, client_id="", family_id=family)
+        return self._tokens(account.id, granted, client_id=client.client_id if client else "", family_id=family)
 
-    def _client_credentials_grant(self, client_id: str, client_secret: str, scope: str) -> IssuedTokens:
-        client = self._store.get_client(client_id) if client_id else None
-        expected = client.secret_hash if client else _sha256(secrets.token_hex(16))
-        if not hmac.compare_digest(_sha256(client_secret), expected) or client is None:
+    def _client_credentials_grant(self, client: OAuthClient | None, scope: str) -> IssuedTokens:
+        if client is None:
             raise InvalidClient()
         granted = _granted_scope(scope, frozenset(client.scopes))
         access, expires_in = self._sign(client.client_id, granted, client_id=client.client_id)
         return IssuedTokens(access_token=access, expires_in=expires_in, scope=granted)
 
-    def _refresh_grant(self, presented: str, scope: str) -> IssuedTokens:
+    def _refresh_grant(self, presented: str, scope: str, client: OAuthClient | None) -> IssuedTokens:
         invalid = InvalidGrant("refresh token is invalid, expired or revoked")
         record = self._find_refresh_token(presented)
         if record is None or self._store.is_family_revoked(record.family_id):
             raise invalid
+        if record.client_id and client is None:
+            raise InvalidClient("the client this token was issued to must authenticate")
+        if record.client_id != (client.client_id if client else ""):
+            raise invalid  # issued to another client (RFC 6749 section 5.2); not spent, so not burnt
         if not self._store.mark_refresh_token_used(record.token_id):
             # A replaced token came back: someone else holds this family. End it.
             self._store.revoke_family(record.family_id, record.expires_at)
@@ -189,12 +209,17 @@ class AuthorizationServer:
         granted = _granted_scope(scope or record.scope, frozenset(record.scope.split()))
         return self._tokens(account.id, granted, client_id=record.client_id, family_id=record.family_id)
 
-    def revoke(self, token: str) -> None:
-        """RFC 7009: revokes a refresh token's family. Access tokens expire on their own
-        (they are short-lived and verified without a call here); unknown tokens are ignored."""
+    def revoke(self, token: str, *, client_id: str = "", client_secret: str = "") -> None:
+        """RFC 7009: revokes a refresh token's family, if the token's own client authenticated (or
+        it has no client and none authenticated). Access tokens expire on their own (they are
+        short-lived and verified without a call here); unknown tokens are ignored."""
+        client = self._authenticate_client(client_id, client_secret)
         record = self._find_refresh_token(token)
-        if record is not None:
-            self._store.revoke_family(record.family_id, record.expires_at)
+        if record is None:
+            return
+        if record.client_id != (client.client_id if client else ""):
+            raise InvalidClient("the token was not issued to this client")
+        self._store.revoke_family(record.family_id, record.expires_at)
 
     def register_client(self, name: str, scopes: list[str]) -> tuple[OAuthClient, str]:
         """Creates a client and returns it with its secret, which is not stored and not shown again."""

@@ -111,7 +111,7 @@ class AccountsServicer(pb_grpc.AccountsServiceServicer):
     def RevokeToken(self, request, context):
         if not request.token:
             raise domain.InvalidArgument([("token", "is required")])
-        self._oauth.revoke(request.token)
+        self._oauth.revoke(request.token, client_id=request.client_id, client_secret=request.client_secret)
         return empty_pb2.Empty()
 
     @_errors

@@ -2,6 +2,7 @@
 
 import base64
 import json
+from urllib.parse import urlsplit
 
 import jwt
 import requests
@@ -74,7 +75,8 @@ def test_published_keys_and_metadata_verify_the_issued_tokens(stack):
     token = stack.token("hank")["access_token"]
     metadata = requests.get(f"{stack.url}/.well-known/oauth-authorization-server", timeout=10).json()
     assert metadata["token_endpoint"].endswith("/oauth2/token") and "accounts.read" in metadata["scopes_supported"]
-    keys = requests.get(metadata["jwks_uri"], timeout=10).json()["keys"]
+    assert metadata["jwks_uri"] == f"{metadata['issuer']}/.well-known/jwks.json"
+    keys = requests.get(f"{stack.url}{urlsplit(metadata['jwks_uri']).path}", timeout=10).json()["keys"]
     kid = jwt.get_unverified_header(token)["kid"]
     key = jwt.PyJWK(next(k for k in keys if k["kid"] == kid))
     claims = jwt.decode(token, key, algorithms=["ES256"], audience="shop-api", issuer=metadata["issuer"])

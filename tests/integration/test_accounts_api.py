@@ -212,6 +212,57 @@ def test_client_credentials_grant_for_a_registered_client(accounts, admin_creden
     assert wrong.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
+def _client(operator, admin_credentials, name, scopes=("accounts.read", "accounts.write")):
+    return operator.CreateClient(pb.CreateClientRequest(name=name, scopes=list(scopes)), timeout=5,
+                                 metadata=_as(operator, *admin_credentials))
+
+
+def test_a_refresh_token_issued_to_a_client_is_revoked_only_when_that_client_authenticates(accounts, unique, admin_credentials):
+    edge, operator, name = accounts(), accounts("operator"), unique()
+    _register(edge, name)
+    app, other = _client(operator, admin_credentials, "app"), _client(operator, admin_credentials, "other")
+    issued = edge.IssueToken(pb.IssueTokenRequest(grant_type="password", username=name, password=PASSWORD,
+                                                  client_id=app.client_id, client_secret=app.client_secret), timeout=10)
+    # Only the client's scopes, even though the user holds more.
+    assert issued.scope == "accounts.read accounts.write"
+    refresh = issued.refresh_token
+    for client_id, secret in [("", ""), (app.client_id, "guess"), (other.client_id, other.client_secret)]:
+        refused = _fails(edge.RevokeToken, pb.RevokeTokenRequest(token=refresh, client_id=client_id, client_secret=secret))
+        assert (refused.code(), _reason(refused)) == (grpc.StatusCode.UNAUTHENTICATED, ["INVALID_CLIENT"])
+    # Still alive: its own client refreshes it, then revokes the new one.
+    refresh = edge.IssueToken(pb.IssueTokenRequest(grant_type="refresh_token", refresh_token=refresh, client_id=app.client_id,
+                                                   client_secret=app.client_secret), timeout=10).refresh_token
+    edge.RevokeToken(pb.RevokeTokenRequest(token=refresh, client_id=app.client_id, client_secret=app.client_secret), timeout=5)
+    ended = _fails(edge.IssueToken, pb.IssueTokenRequest(grant_type="refresh_token", refresh_token=refresh,
+                                                         client_id=app.client_id, client_secret=app.client_secret))
+    assert (ended.code(), _reason(ended)) == (grpc.StatusCode.UNAUTHENTICATED, ["INVALID_GRANT"])
+
+
+def test_a_clients_refresh_token_cannot_be_spent_without_that_client(accounts, unique, admin_credentials):
+    edge, operator, name = accounts(), accounts("operator"), unique()
+    _register(edge, name)
+    app, other = _client(operator, admin_credentials, "app"), _client(operator, admin_credentials, "other")
+    refresh = edge.IssueToken(pb.IssueTokenRequest(grant_type="password", username=name, password=PASSWORD,
+                                                   client_id=app.client_id, client_secret=app.client_secret), timeout=10).refresh_token
+    alone = _fails(edge.IssueToken, pb.IssueTokenRequest(grant_type="refresh_token", refresh_token=refresh))
+    assert _reason(alone) == ["INVALID_CLIENT"]
+    stolen = _fails(edge.IssueToken, pb.IssueTokenRequest(grant_type="refresh_token", refresh_token=refresh,
+                                                          client_id=other.client_id, client_secret=other.client_secret))
+    assert _reason(stolen) == ["INVALID_GRANT"]
+    # Neither attempt spent it (no replay alarm): the right client still refreshes.
+    assert edge.IssueToken(pb.IssueTokenRequest(grant_type="refresh_token", refresh_token=refresh, client_id=app.client_id,
+                                                client_secret=app.client_secret), timeout=10).refresh_token
+
+
+def test_a_token_of_no_client_is_revoked_by_presenting_it_but_not_with_bad_client_credentials(accounts, unique):
+    edge, name = accounts(), unique()
+    _register(edge, name)
+    refresh = _token(edge, name).refresh_token
+    bad = _fails(edge.RevokeToken, pb.RevokeTokenRequest(token=refresh, client_id="client-unknown", client_secret="x"))
+    assert _reason(bad) == ["INVALID_CLIENT"]
+    assert edge.IssueToken(pb.IssueTokenRequest(grant_type="refresh_token", refresh_token=refresh), timeout=10).refresh_token
+
+
 # --- defense in depth: the service re-checks the end user's token, whoever the caller is -----------
 
 def test_a_trusted_workload_without_a_user_token_cannot_read_an_account(accounts, unique):

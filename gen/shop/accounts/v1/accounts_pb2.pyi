@@ -147,12 +147,16 @@ class TokenResponse(_message.Message):
     def __init__(self, access_token: _Optional[str] = ..., token_type: _Optional[str] = ..., expires_in: _Optional[int] = ..., refresh_token: _Optional[str] = ..., scope: _Optional[str] = ...) -> None: ...
 
 class RevokeTokenRequest(_message.Message):
-    __slots__ = ("token", "token_type_hint")
+    __slots__ = ("token", "token_type_hint", "client_id", "client_secret")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     TOKEN_TYPE_HINT_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_SECRET_FIELD_NUMBER: _ClassVar[int]
     token: str
     token_type_hint: str
-    def __init__(self, token: _Optional[str] = ..., token_type_hint: _Optional[str] = ...) -> None: ...
+    client_id: str
+    client_secret: str
+    def __init__(self, token: _Optional[str] = ..., token_type_hint: _Optional[str] = ..., client_id: _Optional[str] = ..., client_secret: _Optional[str] = ...) -> None: ...
 
 class GetJwksRequest(_message.Message):
     __slots__ = ()

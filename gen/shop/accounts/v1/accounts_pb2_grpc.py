@@ -146,7 +146,8 @@ class AccountsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RevokeToken(self, request, context):
-        """OAuth2 token revocation (RFC 7009). Unknown tokens are not an error.
+        """OAuth2 token revocation (RFC 7009). Unknown tokens are not an error; a token issued to a
+        client is revoked only when that client authenticates.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
