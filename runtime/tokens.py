@@ -4,12 +4,13 @@
     claims = verifier.verify(token)          # raises TokenError with an RFC 6750 description
 
 Only the pinned algorithms are accepted (so `none` and HS256-with-the-public-key tricks
-fail), the key comes from the JWKS by `kid` (an unknown kid refreshes the JWKS at most once
-per interval), and iss, aud, exp, iat, nbf, sub and jti are checked with a small leeway.
+fail), the key comes from the JWKS by `kid` (see JwksCache for when the set is fetched), and
+iss, aud, exp, iat, nbf, sub and jti are checked with a small leeway.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import jwt
 
 from runtime.settings import Env
 
+_LOGGER = logging.getLogger(__name__)
 MAX_TOKEN_BYTES = 4096
 
 
@@ -47,7 +49,7 @@ class VerifierSettings:
     audience: str
     algorithms: tuple[str, ...] = ("ES256",)
     leeway_seconds: int = 30
-    jwks_refresh_seconds: float = 30.0
+    jwks_refresh_seconds: float = 30.0  # how often the key set is fetched again (JwksCache)
 
     @classmethod
     def from_env(cls, env: Env) -> "VerifierSettings":
@@ -60,25 +62,84 @@ class VerifierSettings:
 
 
 class JwksCache:
-    """Public keys by kid, fetched lazily; a miss refetches at most once per `min_interval` seconds,
-    so a flood of tokens with made-up kids cannot turn into a flood of JWKS requests."""
+    """Public keys by kid, as the JWKS publishes them.
 
-    def __init__(self, fetch: Callable[[], list[dict]], min_interval: float = 30.0):
+    - The whole set is fetched again every `refresh_seconds` and replaces the old one, so a key
+      that left the JWKS (retired, or withdrawn after a leak) stops verifying after that refresh.
+    - A kid the set lacks is fetched at once, so a key rotated in verifies from its first token;
+      but at most one such fetch per `miss_interval` seconds, so a flood of made-up kids cannot
+      turn into a flood of JWKS requests.
+    - One fetch runs at a time; others wait for it, or keep the current set while it is refreshed.
+    - If a refresh fails, the current set keeps verifying for `stale_seconds` more (a restart of the
+      key server is not an outage), retried at most once per `miss_interval`; after that nothing
+      verifies until a fetch succeeds (fail closed).
+    """
+
+    def __init__(self, fetch: Callable[[], list[dict]], refresh_seconds: float = 30.0, *, miss_interval: float = 1.0,
+                 stale_seconds: float = 300.0, clock: Callable[[], float] = time.monotonic):
         self._fetch = fetch
-        self._min_interval = min_interval
+        self._refresh_seconds = refresh_seconds
+        self._miss_interval = miss_interval
+        self._stale_seconds = stale_seconds
+        self._clock = clock
         self._keys: dict[str, jwt.PyJWK] = {}
-        self._fetched_at = float("-inf")
+        self._fetched_at = self._tried_at = self._missed_at = float("-inf")
         self._lock = threading.Lock()
 
     def key(self, kid: str) -> jwt.PyJWK | None:
-        found = self._keys.get(kid)
-        if found is not None:
-            return found
+        asked_at = self._clock()
+        age = asked_at - self._fetched_at
+        if age >= self._refresh_seconds:
+            # Only a set too old to trust makes callers wait; otherwise it serves while one refreshes.
+            self._refresh(wait=age >= self._refresh_seconds + self._stale_seconds)
+        found = self._trusted().get(kid)
+        if found is None:
+            self._fetch_missing(kid, asked_at)
+            found = self._trusted().get(kid)
+        return found
+
+    def _trusted(self) -> dict[str, jwt.PyJWK]:
+        fresh_enough = self._clock() - self._fetched_at < self._refresh_seconds + self._stale_seconds
+        return self._keys if fresh_enough else {}
+
+    def _refresh(self, wait: bool) -> None:
+        if not self._lock.acquire(blocking=wait):
+            return  # another thread is fetching
+        try:
+            now = self._clock()
+            if now - self._fetched_at < self._refresh_seconds or now - self._tried_at < self._miss_interval:
+                return  # fetched while we waited, or failing: not again so soon
+            self._replace_keys(now)
+        finally:
+            self._lock.release()
+
+    def _fetch_missing(self, kid: str, asked_at: float) -> None:
         with self._lock:
-            if kid not in self._keys and time.monotonic() - self._fetched_at >= self._min_interval:
-                self._fetched_at = time.monotonic()
-                self._keys = {k["kid"]: jwt.PyJWK(k) for k in self._fetch() if k.get("kid")}
-            return self._keys.get(kid)
+            now = self._clock()
+            if kid in self._keys or self._fetched_at >= asked_at or now - self._missed_at < self._miss_interval:
+                return  # already here, fetched since the token arrived, or fetched for a miss just now
+            self._missed_at = now
+            self._replace_keys(now)
+
+    def _replace_keys(self, now: float) -> None:
+        """Fetches the set (under the lock). A failure is logged while the current set is still
+        trusted, raised otherwise."""
+        self._tried_at = now
+        try:
+            published = self._fetch()
+        except Exception as error:
+            if not self._trusted():
+                raise
+            _LOGGER.warning("JWKS fetch failed (%s); keys fetched %.0f s ago still verify", error, now - self._fetched_at)
+            return
+        keys = {}
+        for jwk in published:
+            try:
+                if jwk.get("kid"):
+                    keys[jwk["kid"]] = jwt.PyJWK(jwk)
+            except jwt.PyJWKError as error:  # one unusable entry does not void the others
+                _LOGGER.warning("JWKS entry %s skipped: %s", jwk.get("kid"), error)
+        self._keys, self._fetched_at = keys, now
 
 
 class TokenVerifier:

@@ -51,7 +51,7 @@ def create_server(settings: ServerSettings) -> tuple[ServiceServer, int]:
     servicer = AccountsServicer(accounts, oauth)
     verifier_settings = VerifierSettings.from_env(settings.env)
     # This service holds the keys itself, so it verifies forwarded tokens against its own JWKS.
-    verifier = TokenVerifier(verifier_settings, JwksCache(oauth.jwks, min_interval=1.0))
+    verifier = TokenVerifier(verifier_settings, JwksCache(oauth.jwks, verifier_settings.jwks_refresh_seconds))
     server = ServiceServer(
         settings,
         descriptors=[DESCRIPTOR],

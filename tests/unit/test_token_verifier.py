@@ -29,30 +29,6 @@ def test_bad_tokens_are_rejected(name):
     assert rejected.value.error == "invalid_token"
 
 
-def test_unknown_kids_refetch_the_jwks_at_most_once_per_interval():
-    fetches = []
-
-    def fetch():
-        fetches.append(1)
-        return jwks_of(KEY)
-
-    v = verifier(fetch, interval=60)
-    stranger = new_signing_key(utcnow())
-    for _ in range(50):
-        with pytest.raises(TokenError):
-            v.verify(sign(stranger, good_claims(SUBJECT)))
-    assert len(fetches) == 1
-
-
-def test_a_rotated_in_key_is_found_by_refetching():
-    keys = [KEY]
-    v = verifier(lambda: jwks_of(*keys), interval=0)
-    v.verify(sign(KEY, good_claims(SUBJECT)))
-    rotated = new_signing_key(utcnow())
-    keys.append(rotated)
-    assert v.verify(sign(rotated, good_claims(SUBJECT))).subject == SUBJECT
-
-
 @pytest.mark.parametrize("header", [None, "", "Basic abc", "Bearer", "Bearer   "])
 def test_authorization_header_must_be_bearer(header):
     with pytest.raises(TokenError):

@@ -1,0 +1,119 @@
+"""The JWKS cache every verifier uses (issue 8, item 11): a rotated-in key verifies at once, a key
+withdrawn from the JWKS stops verifying after the next refresh, and made-up kids cannot flood the
+JWKS RPC. Time is a clock the test moves; the keys are real ES256 keys."""
+
+import threading
+import time
+
+import pytest
+
+from runtime.tokens import JwksCache, TokenError, TokenVerifier, VerifierSettings
+from services.accounts.domain import utcnow
+from services.accounts.oauth import new_signing_key
+from tests.support.bad_tokens import AUDIENCE, ISSUER, good_claims, jwks_of, sign
+from tests.support.concurrency import race
+
+OLD, NEW = new_signing_key(utcnow()), new_signing_key(utcnow())
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+class Jwks:
+    """The published key set, counting how often it is fetched."""
+
+    def __init__(self, *keys):
+        self.keys = list(keys)
+        self.fetches = 0
+        self.failing = False
+
+    def __call__(self):
+        self.fetches += 1
+        if self.failing:
+            raise ConnectionError("key server down")
+        return jwks_of(*self.keys)
+
+
+def _verifier(jwks, clock, refresh=30.0):
+    return TokenVerifier(VerifierSettings(issuer=ISSUER, audience=AUDIENCE), JwksCache(jwks, refresh, clock=clock))
+
+
+def _verifies(verifier, key) -> bool:
+    try:
+        return bool(verifier.verify(sign(key, good_claims())))
+    except TokenError:
+        return False
+
+
+def test_a_key_rotated_in_verifies_on_its_first_token():
+    jwks, clock = Jwks(OLD), Clock()
+    verifier = _verifier(jwks, clock)
+    assert _verifies(verifier, OLD)
+    jwks.keys.append(NEW)
+    clock.now += 0.1  # well inside the refresh period
+    assert _verifies(verifier, NEW)
+    assert jwks.fetches == 2
+
+
+def test_a_key_withdrawn_from_the_jwks_stops_verifying_after_the_next_refresh():
+    jwks, clock = Jwks(NEW, OLD), Clock()
+    verifier = _verifier(jwks, clock)
+    assert _verifies(verifier, OLD)
+    jwks.keys.remove(OLD)
+    clock.now += 29
+    assert _verifies(verifier, OLD)  # until the refresh, the set in hand serves
+    clock.now += 1
+    assert not _verifies(verifier, OLD)
+    assert _verifies(verifier, NEW)
+
+
+def test_a_flood_of_made_up_kids_fetches_at_most_once_per_miss_interval():
+    jwks, clock = Jwks(OLD), Clock()
+    cache = JwksCache(jwks, 30.0, miss_interval=1.0, clock=clock)
+    assert cache.key(OLD.kid) is not None
+    for i in range(3000):
+        clock.now += 0.001
+        assert cache.key(f"made-up-{i}") is None
+    assert jwks.fetches == 1 + 3  # the first fetch, then one per second of the three the flood lasted
+
+
+def test_concurrent_misses_run_one_fetch_at_a_time():
+    in_flight, most = [0], [0]
+    lock = threading.Lock()
+
+    def slow_jwks():
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        time.sleep(0.05)
+        with lock:
+            in_flight[0] -= 1
+        return jwks_of(OLD)
+
+    cache = JwksCache(slow_jwks, 30.0, miss_interval=0.0)
+    race(16, lambda i: [cache.key(f"made-up-{i}-{n}") for n in range(5)])
+    assert most[0] == 1
+
+
+def test_a_failing_key_server_leaves_the_last_set_in_use_for_a_while_then_nothing_verifies():
+    jwks, clock = Jwks(OLD), Clock()
+    verifier = _verifier(jwks, clock)
+    assert _verifies(verifier, OLD)
+    jwks.failing = True
+    clock.now += 31
+    assert _verifies(verifier, OLD)
+    clock.now += 0.5
+    assert _verifies(verifier, OLD)
+    assert jwks.fetches == 2  # one failed refresh; no second try within the miss interval
+    clock.now += 300
+    with pytest.raises(ConnectionError):  # too old to trust: the failure is the caller's answer
+        verifier.verify(sign(OLD, good_claims()))
+    assert not _verifies(verifier, OLD)
+    jwks.failing = False
+    clock.now += 1
+    assert _verifies(verifier, OLD)
