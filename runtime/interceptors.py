@@ -1,9 +1,10 @@
 """Server interceptors: who may call which method (deny by default).
 
 The caller is the workload named by its client certificate's SPIFFE id; the method's
-`(access.v1.policy)` option lists the workloads it accepts. Health checking and
-reflection are open to any peer that completed the mTLS handshake, so an operator
-with a CA-signed certificate can always probe a service.
+`(access.v1.policy)` option lists the workloads it accepts. Before that, on every method,
+the certificate itself must pass the checks the handshake leaves out (no CA as a leaf, no
+weak key or signature, no intermediate CA). Health checking and reflection are open to
+any peer whose certificate passes them, so an operator can always probe a service.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from observability.tracing import mark_user
 
 from runtime import errors
 from runtime.access import AccessDenied, authorize
-from runtime.identity import peer_workload
+from runtime.identity import peer_certificate_problem, peer_workload
 from runtime.policy import MethodPolicy
 from runtime.tokens import Claims, TokenError, TokenVerifier, bearer_token
 
@@ -46,6 +47,13 @@ def _wrap(handler: grpc.RpcMethodHandler, guard: Callable[[object, grpc.Servicer
                 return handler.unary_unary(request, context)
             return contextvars.copy_context().run(run)
         return grpc.unary_unary_rpc_method_handler(unary_unary, handler.request_deserializer, handler.response_serializer)
+    if handler.unary_stream and getattr(handler.unary_stream, "experimental_non_blocking", False):
+        # health's Watch answers through a callback instead of holding a worker thread; keep it so.
+        def non_blocking(request, context, send_response_callback=None):
+            guard(request, context)
+            return handler.unary_stream(request, context, send_response_callback)
+        non_blocking.experimental_non_blocking = True
+        return grpc.unary_stream_rpc_method_handler(non_blocking, handler.request_deserializer, handler.response_serializer)
     if handler.unary_stream:
         def unary_stream(request, context):
             guard(request, context)
@@ -77,12 +85,15 @@ class AuthorizationInterceptor(grpc.ServerInterceptor):
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
         method = handler_call_details.method
-        if handler is None or method.startswith(OPEN_SERVICES):
+        if handler is None:
             return handler
+        if method.startswith(OPEN_SERVICES):
+            return _wrap(handler, lambda request, context: _check_peer_certificate(context, method))
         policy = self._policies.get(method)
 
         def guard(request, context):
             request_id_var.set(dict(context.invocation_metadata()).get("x-request-id", "")[:128])
+            _check_peer_certificate(context, method)
             caller = peer_workload(context, self._trust_domain)
             if policy is None or caller not in policy.callers:
                 _LOGGER.warning("denied %s to caller %s", method, caller or "<no identity>")
@@ -95,6 +106,14 @@ class AuthorizationInterceptor(grpc.ServerInterceptor):
                 check(policy, request, context)
 
         return _wrap(handler, guard)
+
+
+def _check_peer_certificate(context: grpc.ServicerContext, method: str) -> None:
+    problem = peer_certificate_problem(context)
+    if problem:
+        _LOGGER.warning("denied %s: peer certificate refused: %s", method, problem)
+        errors.abort(context, grpc.StatusCode.UNAUTHENTICATED, f"client certificate refused: {problem}",
+                     reason="PEER_CERTIFICATE_REFUSED", domain="access")
 
 
 def current_claims() -> Claims | None:

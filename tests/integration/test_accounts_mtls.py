@@ -4,10 +4,11 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from runtime.errors import details_of
 from shop.accounts.v1 import accounts_pb2 as pb
-from tests.support import servers
+from tests.support import bad_certificates, servers
 
 
 def _jwks(stub):
@@ -52,6 +53,25 @@ def test_client_refuses_a_server_it_cannot_verify(pki_dir, accounts_port):
         with pytest.raises(grpc.RpcError) as raised:
             health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=5)
     assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+@pytest.mark.parametrize("cert", sorted(bad_certificates.REFUSED))
+def test_a_ca_signed_certificate_with_a_flaw_is_refused_before_any_method_runs(accounts, pki_dir, accounts_port, cert):
+    # The handshake accepts these (BoringSSL does not check them); the interceptor must not, on any
+    # method, health and reflection included.
+    with pytest.raises(grpc.RpcError) as raised:
+        _jwks(accounts(cert))
+    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    info = [d for d in details_of(raised.value) if isinstance(d, error_details_pb2.ErrorInfo)]
+    assert info and info[0].reason == "PEER_CERTIFICATE_REFUSED"
+    with servers.channel(pki_dir, accounts_port, cert) as ch:
+        with pytest.raises(grpc.RpcError) as health:
+            health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        assert health.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(grpc.RpcError) as reflection:
+            list(reflection_pb2_grpc.ServerReflectionStub(ch).ServerReflectionInfo(
+                iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5))
+        assert reflection.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
 @pytest.mark.parametrize("cert", ["catalog", "operator", "orders"])

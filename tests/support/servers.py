@@ -20,6 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from runtime import pki
 from runtime.settings import ServerSettings
+from tests.support import bad_certificates
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TRUST_DOMAIN = "shop.local"
@@ -29,7 +30,8 @@ FAST_HASH = {"PASSWORD_SCRYPT_LOG2_N": "10"}
 
 
 def write_test_pki(directory: pathlib.Path) -> pathlib.Path:
-    """The dev PKI plus certificates that must be refused: another CA's and an expired one."""
+    """The dev PKI plus certificates that must be refused: another CA's, an expired one, and the
+    dev CA's own that are flawed (bad_certificates.REFUSED: a CA leaf, a weak key, ...)."""
     pki.write_dev_pki(directory, TRUST_DOMAIN)
     ca = pki.load_issued(directory / "ca.pem", directory / "ca.key")
     rogue_ca = pki.create_ca("Rogue CA")
@@ -38,6 +40,8 @@ def write_test_pki(directory: pathlib.Path) -> pathlib.Path:
     past = datetime.now(timezone.utc) - timedelta(days=10)
     _save(directory, "expired", pki.issue_certificate(ca, "edge", TRUST_DOMAIN, not_before=past, not_after=past + timedelta(days=1)))
     _save(directory, "foreign-domain", pki.issue_certificate(ca, "edge", "evil.example"))
+    for name, make in bad_certificates.REFUSED.items():
+        _save(directory, name, make(ca, "edge", TRUST_DOMAIN))
     return directory
 
 

@@ -51,3 +51,18 @@ def test_a_certificate_close_to_expiry_is_reissued(tmp_path):
 def test_bad_names_are_refused(workload, domain):
     with pytest.raises(ValueError):
         pki.issue_certificate(pki.create_ca(), workload, domain)
+
+
+def test_the_ca_may_sign_workloads_but_no_intermediate_ca(tmp_path):
+    pki.write_dev_pki(tmp_path)
+    ca = x509.load_pem_x509_certificate((tmp_path / "ca.pem").read_bytes())
+    constraints = ca.extensions.get_extension_for_class(x509.BasicConstraints)
+    assert constraints.critical and constraints.value.ca and constraints.value.path_length == 0
+
+
+def test_every_workload_certificate_passes_the_checks_services_make_on_peers(tmp_path):
+    from runtime.identity import certificate_problem
+
+    pki.write_dev_pki(tmp_path)
+    for workload in pki.DEFAULT_WORKLOADS:
+        assert certificate_problem((tmp_path / f"{workload}.pem").read_bytes()) is None, workload
