@@ -80,3 +80,18 @@ def test_health_is_open_to_any_mtls_peer(pki_dir, accounts_port, cert):
         response = health_pb2_grpc.HealthStub(ch).Check(
             health_pb2.HealthCheckRequest(service="shop.accounts.v1.AccountsService"), timeout=5)
     assert response.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_open_health_watches_hold_no_worker_thread(pki_dir, accounts_port):
+    # The certificate check wraps health too; Watch must stay callback-based, or 16 watchers
+    # (the server's worker count) would leave no thread for any other call.
+    with servers.channel(pki_dir, accounts_port, "operator") as ch:
+        stub = health_pb2_grpc.HealthStub(ch)
+        watches = [stub.Watch(health_pb2.HealthCheckRequest(), timeout=30) for _ in range(20)]
+        try:
+            for watch in watches:
+                assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+            assert stub.Check(health_pb2.HealthCheckRequest(), timeout=5).status == health_pb2.HealthCheckResponse.SERVING
+        finally:
+            for watch in watches:
+                watch.cancel()
