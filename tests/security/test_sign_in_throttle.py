@@ -8,6 +8,7 @@ import requests
 
 from tests.support.concurrency import race
 from tests.support.servers import PASSWORD
+from tests.support.shop import make_product, order, stock_of
 
 WRONG = "wrong password!!"
 
@@ -43,7 +44,8 @@ def test_an_unknown_username_gets_the_same_answers_as_a_real_one(stack):
     assert unknown == real
 
 
-def test_a_deactivated_account_cannot_change_its_profile_or_password_with_a_live_token(stack):
+def test_a_deactivated_account_cannot_act_with_a_live_token(stack):
+    product = make_product(stack, stock=3)
     account = stack.register("leaving")
     token = stack.token("leaving")["access_token"]
     auth = {"Authorization": f"Bearer {token}"}
@@ -54,3 +56,7 @@ def test_a_deactivated_account_cannot_change_its_profile_or_password_with_a_live
                             json={"currentPassword": PASSWORD, "newPassword": "another long passphrase"})
     for reply in (patched, changed):
         assert reply.status_code == 403 and reply.json()["reason"] == "ACCOUNT_DEACTIVATED", reply.text
+    # orders asks accounts about the account with the same token, and is refused there too.
+    placed = order(stack, token, product)
+    assert placed.status_code == 403 and "deactivated" in placed.json()["detail"], placed.text
+    assert stock_of(stack, product) == 3
