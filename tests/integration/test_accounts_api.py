@@ -138,6 +138,19 @@ def test_concurrent_wrong_passwords_are_each_counted_so_only_five_are_checked(ac
     assert _fails(_token, edge, name).code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
+def test_wrong_current_passwords_at_change_password_count_towards_the_same_lock(accounts, unique):
+    edge, name = accounts(), unique()
+    account = _register(edge, name)
+    owner = _as(edge, name)
+    change = pb.ChangePasswordRequest(id=account.id, current_password="wrong password!!", new_password="another long passphrase")
+    for _ in range(4):
+        assert _fails(edge.ChangePassword, change, metadata=owner).code() == grpc.StatusCode.INVALID_ARGUMENT
+    # The sign-in that follows is the fifth attempt on this name, and the last one before the lock.
+    assert _fails(_token, edge, name, "wrong password!!").code() == grpc.StatusCode.UNAUTHENTICATED
+    assert _fails(edge.ChangePassword, change, metadata=owner).code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert _fails(_token, edge, name).code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
 def test_unsupported_grant_type_is_invalid_argument_with_the_oauth_error_code(accounts):
     error = _fails(accounts().IssueToken, pb.IssueTokenRequest(grant_type="implicit"))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
