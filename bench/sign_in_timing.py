@@ -5,7 +5,7 @@
 Starts one accounts server in this process (real mTLS, the production scrypt cost N=2^14, the
 embedded store in a temporary directory), registers --names accounts, then signs in with a wrong
 password as each of them and as as many unknown names, MAX_FAILED_LOGINS + 2 times each, over
-gRPC from this process. Prints the latency of checked attempts and of attempts refused by the
+gRPC from this process, a real and an unknown name in turn. Prints the latency of checked attempts and of attempts refused by the
 lock, for real and unknown names, and the ratio of their medians. Everything stays on 127.0.0.1
 and stops by itself.
 """
@@ -32,16 +32,13 @@ from shop.accounts.v1 import accounts_pb2_grpc  # noqa: E402
 from tests.support import servers  # noqa: E402
 
 
-def _attempts(stub, username: str) -> dict[str, list[float]]:
-    """Wrong-password sign-ins until the lock has refused two; latencies by outcome."""
-    seen: dict[str, list[float]] = {"checked": [], "locked": []}
-    for _ in range(MAX_FAILED_LOGINS + 2):
-        started = time.perf_counter()
-        code = servers.status_of(stub.IssueToken, pb.IssueTokenRequest(
-            grant_type="password", username=username, password="wrong password!!"), timeout=10)
-        elapsed = time.perf_counter() - started
-        seen["locked" if code == grpc.StatusCode.RESOURCE_EXHAUSTED else "checked"].append(elapsed)
-    return seen
+def _attempt(stub, username: str) -> tuple[str, float]:
+    """One wrong-password sign-in: whether the lock refused it, and how long it took."""
+    started = time.perf_counter()
+    code = servers.status_of(stub.IssueToken, pb.IssueTokenRequest(
+        grant_type="password", username=username, password="wrong password!!"), timeout=10)
+    elapsed = time.perf_counter() - started
+    return "locked" if code == grpc.StatusCode.RESOURCE_EXHAUSTED else "checked", elapsed
 
 
 def _row(label: str, samples: list[float]) -> str:
@@ -67,11 +64,12 @@ def main() -> int:
                     stub.CreateAccount(pb.CreateAccountRequest(username=name, email=f"{name}@example.com",
                                                                password=servers.PASSWORD), timeout=10)
                 results = {"real": {"checked": [], "locked": []}, "unknown": {"checked": [], "locked": []}}
-                # Interleaved, so drift in the machine's load touches both kinds alike.
+                # Real and unknown attempts alternate, so drift in the machine's load touches both alike.
                 for name in real:
-                    for kind, username in (("real", name), ("unknown", f"ghost{name}")):
-                        for outcome, samples in _attempts(stub, username).items():
-                            results[kind][outcome] += samples
+                    for _ in range(MAX_FAILED_LOGINS + 2):
+                        for kind, username in (("real", name), ("unknown", f"ghost{name}")):
+                            outcome, elapsed = _attempt(stub, username)
+                            results[kind][outcome].append(elapsed)
     for outcome in ("checked", "locked"):
         for kind in ("real", "unknown"):
             print(_row(f"{kind} name, {outcome}", results[kind][outcome]))
