@@ -111,21 +111,23 @@ class AccountsServiceServicer:
 
     def UpdateAccount(self, request, context):
         """Updates profile fields. Fields named in update_mask are changed; with no mask,
-        every profile field set in the request is changed.
+        every profile field set in the request is changed. A deactivated account cannot be changed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ChangePassword(self, request, context):
-        """Changes the password after checking the current one; revokes the account's refresh tokens.
+        """Changes the password after checking the current one (attempts count towards the sign-in
+        lock); revokes the account's refresh tokens.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeactivateAccount(self, request, context):
-        """Deactivates an account: it can no longer sign in, and its refresh tokens stop working.
+        """Deactivates an account: it can no longer sign in, its refresh tokens stop working, and this
+        service refuses its access tokens.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
