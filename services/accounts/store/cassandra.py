@@ -25,7 +25,7 @@ import random
 import time
 from datetime import datetime, timezone
 
-from cassandra import OperationTimedOut, WriteTimeout
+from cassandra import OperationTimedOut, ReadTimeout, WriteTimeout
 
 from runtime import cassandra as cql
 from services.accounts.domain import (
@@ -40,6 +40,7 @@ _LOGGER = logging.getLogger(__name__)
 # seconds: a claim this old with no account behind it belongs to a registration that died.
 ORPHAN_CLAIM_SECONDS = 60
 _MAX_CAS_ATTEMPTS = 30
+_MAX_CAS_TIMEOUTS = 2
 
 _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS accounts (
@@ -181,21 +182,26 @@ class CassandraAccountStore(cql.CassandraStore, AccountStore):
 
     def count_sign_in_attempt(self, key: str, now: datetime) -> SignInThrottle:
         ttl = int(THROTTLE_MEMORY.total_seconds())
+        timeouts = 0
         for _ in range(_MAX_CAS_ATTEMPTS):
-            row = self._run("read_throttle", key).one()
-            current = SignInThrottle(key) if row is None else SignInThrottle(
-                key, row.attempts, cql.utc(row.locked_until), cql.utc(row.last_attempt_at))
-            counted = next_attempt(current, now)  # raises LockedOut: nothing to write
-            values = (counted.attempts, ms_precision(counted.locked_until), ms_precision(counted.last_attempt_at))
             try:
+                row = self._run("read_throttle", key).one()
+                current = SignInThrottle(key) if row is None else SignInThrottle(
+                    key, row.attempts, cql.utc(row.locked_until), cql.utc(row.last_attempt_at))
+                counted = next_attempt(current, now)  # raises LockedOut: nothing to write
+                values = (counted.attempts, ms_precision(counted.locked_until), ms_precision(counted.last_attempt_at))
                 if row is None:
                     result = self._run("first_attempt", key, *values, ttl)
                 else:
                     result = self._run("next_attempt", ttl, *values, key, current.attempts)
-            except (WriteTimeout, OperationTimedOut) as error:
-                # Outcome unknown: read again and count on top of what is there. If the write did
-                # land, this attempt counts twice, which only brings the lock closer.
-                _LOGGER.warning("sign-in attempt write timed out (%s); counting again", error)
+            except (ReadTimeout, WriteTimeout, OperationTimedOut) as error:
+                # Paxos under contention can time out. Read again and count on top of what is there:
+                # if a timed-out write did land, this attempt counts twice, which only brings the
+                # lock closer. A store that keeps timing out is an outage, not a reason to let it by.
+                timeouts += 1
+                if timeouts > _MAX_CAS_TIMEOUTS:
+                    raise
+                _LOGGER.warning("sign-in attempt timed out (%s); counting again", error)
                 continue
             if cql.applied(result):
                 return counted
