@@ -15,7 +15,7 @@ import uuid
 from typing import Mapping
 
 import grpc
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, g, jsonify, request
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from werkzeug.exceptions import HTTPException
 
@@ -37,12 +37,20 @@ from runtime.tokens import JwksCache, TokenVerifier, jwks_over_grpc
 _LOGGER = logging.getLogger(__name__)
 _ACCESS = logging.getLogger("edge.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# An API answers with data, never with a page to render or frame; /docs sets a policy of its own.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
 
 
 def create_app(config: EdgeConfig | Mapping[str, str] | None = None) -> Flask:
     cfg = config if isinstance(config, EdgeConfig) else EdgeConfig.from_env(config)
     app = Flask(__name__, static_folder=None)
-    app.config.update(MAX_CONTENT_LENGTH=cfg.max_body_bytes, TOKEN_ISSUER=cfg.verifier.issuer)
+    app.config.update(MAX_CONTENT_LENGTH=cfg.max_body_bytes, TOKEN_ISSUER=cfg.verifier.issuer, REALM=cfg.realm)
     app.json.sort_keys = False
     app.url_map.converters.update(CONVERTERS)
 
@@ -62,23 +70,25 @@ def create_app(config: EdgeConfig | Mapping[str, str] | None = None) -> Flask:
     _add_health(app, upstreams)
     _add_request_handling(app, cfg.deadline_seconds)
     _add_telemetry(app)
+    # Per-app resources (Flask's pattern): the gRPC channels live as long as the app, closed by close_app().
+    app.extensions["edge.upstreams"] = upstreams
     return app
+
+
+def close_app(app: Flask) -> None:
+    """Closes the app's gRPC channels (a gunicorn worker calls it on exit)."""
+    app.extensions["edge.upstreams"].close()
 
 
 def _add_telemetry(app: Flask) -> None:
     """Traces (W3C context in, propagated to the gRPC calls), RED metrics, JSON access log."""
     tracing.instrument_flask(app)
-    metrics.instrument_flask(app)
-
-    @app.get("/metrics")
-    def metrics_endpoint():
-        body, content_type = metrics.metrics_response()
-        return Response(body, mimetype=content_type.split(";")[0], headers={"Content-Type": content_type})
+    metrics.instrument_flask(app)  # served on EDGE_METRICS_PORT by the gunicorn master, not on the public port
 
     @app.after_request
     def access_log(response):
         route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
-        if route not in ("/healthz", "/readyz", "/metrics"):
+        if route not in ("/healthz", "/readyz"):
             started = g.get("started_at")
             _ACCESS.info("%s %s %s", request.method, route, response.status_code, extra={"http": {
                 "method": request.method, "route": route, "status": response.status_code,
@@ -93,17 +103,21 @@ def _add_health(app: Flask, upstreams: Upstreams) -> None:
 
     @app.get("/readyz")
     def readyz():
-        """Ready when every upstream answers grpc.health SERVING."""
-        checks = {}
+        """Ready when every upstream answers grpc.health SERVING. Which one is not, and where it runs,
+        goes to the log: internal addresses are not the public's business."""
+        failing = {}
         for target in sorted(set(upstreams.targets().values())):
             try:
                 reply = health_pb2_grpc.HealthStub(upstreams.channel(target)).Check(
                     health_pb2.HealthCheckRequest(), timeout=1)
-                checks[target] = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+                if reply.status != health_pb2.HealthCheckResponse.SERVING:
+                    failing[target] = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
             except grpc.RpcError as error:
-                checks[target] = error.code().name
-        ready = all(status == "SERVING" for status in checks.values())
-        return jsonify(status="ready" if ready else "not ready", upstreams=checks), 200 if ready else 503
+                failing[target] = error.code().name
+        if failing:
+            _LOGGER.warning("not ready: %s", failing)
+            return jsonify(status="not ready"), 503
+        return jsonify(status="ready")
 
 
 def _add_request_handling(app: Flask, deadline_seconds: float) -> None:
@@ -118,8 +132,9 @@ def _add_request_handling(app: Flask, deadline_seconds: float) -> None:
     @app.after_request
     def finish(response):
         response.headers["X-Request-Id"] = g.get("request_id", "")
-        response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers.setdefault("Cache-Control", "no-store")
+        for header, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(header, value)
         return response
 
     app.register_error_handler(BadRequest, bad_request)

@@ -26,7 +26,8 @@ errorlog = "-"
 preload_app = False
 control_socket_disable = True  # several edges may run on one machine (tests)
 
-# Every worker counts into files in one directory; /metrics adds them up (prometheus_client multiprocess).
+# Every worker counts into files in one directory; the master serves /metrics on EDGE_METRICS_PORT, adding them
+# up (prometheus_client multiprocess), so metrics are never on the public port.
 # Set before any worker imports prometheus_client.
 _OWN_METRICS_DIR = None
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -40,6 +41,24 @@ def post_fork(server, worker):
     from observability import setup_telemetry
 
     setup_telemetry(EdgeConfig.from_env().telemetry)
+
+
+def when_ready(server):
+    from edge.config import EdgeConfig
+    from observability.metrics import serve_multiprocess_metrics
+
+    config = EdgeConfig.from_env()
+    if config.metrics_port:
+        serve_multiprocess_metrics(config.metrics_port, config.metrics_host)
+        server.log.info("metrics on http://%s:%d/metrics", config.metrics_host, config.metrics_port)
+
+
+def worker_exit(server, worker):
+    """Closes the worker's gRPC channels (the app keeps them in app.extensions)."""
+    from edge.app import close_app
+
+    if getattr(worker, "wsgi", None) is not None:
+        close_app(worker.wsgi)
 
 
 def child_exit(server, worker):

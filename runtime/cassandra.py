@@ -153,10 +153,11 @@ class CassandraStore:
     def __init__(self, session: Session):
         self._session = session
         self._q = {name: session.prepare(text) for name, text in self.STATEMENTS.items()}
-        # SERIAL or LOCAL_SERIAL, as configured for the lightweight transactions these reads precede.
-        serial = session.get_execution_profile(EXEC_PROFILE_DEFAULT).serial_consistency_level or ConsistencyLevel.SERIAL
+        # SERIAL or LOCAL_SERIAL, as configured: for lightweight transactions (batches name it themselves)
+        # and for the reads that precede them.
+        self._serial = session.get_execution_profile(EXEC_PROFILE_DEFAULT).serial_consistency_level or ConsistencyLevel.SERIAL
         for name in self.SERIAL_READS:
-            self._q[name].consistency_level = serial
+            self._q[name].consistency_level = self._serial
 
     @classmethod
     def connect(cls, settings: CassandraSettings):

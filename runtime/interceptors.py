@@ -22,6 +22,7 @@ from runtime.calls import MAX_CALL_SECONDS, CallContext
 from runtime.identity import peer_workload
 from runtime.policy import MethodPolicy
 from runtime.tokens import Claims, TokenError, TokenVerifier, bearer_token
+from runtime.validation import missing_fields
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -114,6 +115,15 @@ def current_call() -> CallContext:
     if call is None:
         raise RuntimeError("current_call() outside a call served through AuthorizationInterceptor")
     return call
+
+
+def required_fields_check(policy: MethodPolicy, request, context: grpc.ServicerContext) -> None:
+    """Refuses a request that leaves a REQUIRED field unset (runtime/validation.py), naming each one."""
+    missing = missing_fields(request) if request is not None else []
+    if missing:
+        errors.abort(context, grpc.StatusCode.INVALID_ARGUMENT, "required fields are missing: "
+                     + ", ".join(field for field, _ in missing), violations=missing, reason="REQUIRED_FIELD_MISSING",
+                     domain="validation")
 
 
 def token_check(verifier: TokenVerifier) -> Check:

@@ -26,7 +26,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from observability.metrics import GrpcMetricsInterceptor, serve_metrics
 from observability.tracing import untraced
 from runtime.credentials import server_credentials
-from runtime.interceptors import AuthorizationInterceptor, Check
+from runtime.interceptors import AuthorizationInterceptor, Check, required_fields_check
 from runtime.policy import policies_for
 from runtime.reflection import enable_reflection
 from runtime.settings import ServerSettings
@@ -61,7 +61,9 @@ class ServiceServer:
         for name in ("", *self._service_names):
             self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
 
-        interceptor = AuthorizationInterceptor(policies_for(descriptors), settings.trust_domain, checks)
+        # Who may call first, then the user's token, then the request itself.
+        interceptor = AuthorizationInterceptor(policies_for(descriptors), settings.trust_domain,
+                                               (*checks, required_fields_check))
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix=settings.service),
             interceptors=[GrpcMetricsInterceptor(), interceptor],
@@ -185,7 +187,8 @@ def run_service(load_settings: Callable[[], Any], create_server: Callable[[Any],
         return 2
     common: ServerSettings = settings.server
     setup_telemetry(common.telemetry)  # before the server and channels exist, so they are instrumented
-    server, _port = create_server(settings)
+    with untraced():  # connecting, schema, first keys: start-up work, not a request
+        server, _port = create_server(settings)
     if common.metrics_port:
         serve_metrics(common.metrics_port, common.metrics_host)
     server.start()

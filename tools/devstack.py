@@ -24,7 +24,7 @@ DATA = ROOT / ".dev" / "data"
 CREDENTIALS = ROOT / ".dev" / "demo-credentials.json"
 ACCOUNTS = "shop.accounts.v1.AccountsService"
 
-METRICS_PORTS = {"accounts": 9101, "catalog": 9102, "orders": 9103}
+METRICS_PORTS = {"accounts": 9101, "catalog": 9102, "orders": 9103, "edge": 9100}
 # name -> (module, port variable, default port, gRPC service it serves), in start order
 SERVICES = {
     "accounts": ("services.accounts", "ACCOUNTS_PORT", 50051, ACCOUNTS),
@@ -59,7 +59,8 @@ def _edge_env(ports: dict[str, int]) -> dict[str, str]:
     upstreams = ",".join(f"{SERVICES[name][3]}=127.0.0.1:{port}" for name, port in ports.items())
     return {**_common_env(), "EDGE_PORT": str(EDGE_PORT), "EDGE_UPSTREAMS": upstreams,
             "JWKS_METHOD": f"/{ACCOUNTS}/GetJwks", "OAUTH_TOKEN_METHOD": f"/{ACCOUNTS}/IssueToken",
-            "OAUTH_REVOKE_METHOD": f"/{ACCOUNTS}/RevokeToken"}
+            "OAUTH_REVOKE_METHOD": f"/{ACCOUNTS}/RevokeToken", "EDGE_REALM": "shop", "EDGE_API_TITLE": "Shop API",
+            "EDGE_METRICS_PORT": str(METRICS_PORTS["edge"])}
 
 
 def _grpc_serving(port: int) -> bool:
@@ -89,7 +90,8 @@ def _banner(ports: dict[str, int]) -> str:
     lines = ["", "Shop is up (embedded store, mTLS between every process):", f"  edge      {edge}  (docs: {edge}/docs)"]
     lines += [f"  {name:<9} grpc 127.0.0.1:{port}   metrics http://127.0.0.1:{METRICS_PORTS[name]}/metrics"
               for name, port in ports.items()]
-    lines += [f"  edge metrics {edge}/metrics   (traces: set OTEL_EXPORTER_OTLP_ENDPOINT, see docs/observability.md)"]
+    lines += [f"  edge metrics http://127.0.0.1:{METRICS_PORTS['edge']}/metrics   "
+              "(traces: set OTEL_EXPORTER_OTLP_ENDPOINT, see docs/observability.md)"]
     lines += [
         "",
         "Try it with curl:",

@@ -31,18 +31,18 @@ _ABSENT = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT)
 def _call(clients: ServiceClients, method, request, call: CallContext, *, absent_is_none: bool = False):
     try:
         return clients.call(method, request, call)
-    except DeadlineExpired as expired:
-        raise DependencyTimedOut(str(expired)) from None
+    except DeadlineExpired:
+        raise DependencyTimedOut("the request ran out of time before a service it needs answered") from None
     except grpc.RpcError as error:
         code, name = error.code(), f"{method.containing_service.name}.{method.name}"
-        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-            raise DependencyTimedOut(f"{name}: {code.name}") from None
-        if code in _NO_ANSWER:
-            raise DependencyFailed(f"{name}: {code.name}") from None
         if absent_is_none and code in _ABSENT:
             return None
         # The caller learns what happened, not which internal RPC said so: that goes to the log.
-        _LOGGER.warning("%s refused: %s %s", name, code.name, error.details())
+        _LOGGER.warning("%s failed: %s %s", name, code.name, error.details())
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            raise DependencyTimedOut("a service this order needs did not answer in time") from None
+        if code in _NO_ANSWER:
+            raise DependencyFailed("a service this order needs is unavailable") from None
         if code in _REFUSED_TOKEN:
             raise Forbidden("a service this order needs refused the token") from None
         raise Rejected("a service this order needs refused the request", "UPSTREAM_REJECTED") from None

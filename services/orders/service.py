@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from datetime import timedelta
 from typing import Callable
@@ -19,15 +20,15 @@ from runtime.calls import CallContext, DeadlineExpired
 from runtime.paging import InvalidPageToken
 from services.orders import domain
 from services.common.ids import parse_uuid
+from services.common.paging import bad_page_token, page_size
 from services.orders.domain import (
-    CANCELLED, CONFIRMED, PENDING, DependencyFailed, IdempotencyConflict, InvalidArgument, NotFound, Order,
+    CANCELLED, CONFIRMED, PENDING, DependencyFailed, IdempotencyConflict, NotFound, Order,
     Rejected,
 )
 from services.orders.ports import AccountsPort, CatalogPort
 from services.orders.store.base import OrderStore
 
 _LOGGER = logging.getLogger(__name__)
-DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
 COMPENSATION_SECONDS = 3.0  # a release gets its own budget: it matters more than the caller's deadline
 
 
@@ -39,6 +40,11 @@ class OrdersService:
         self._catalog = catalog
         self._clock = clock
         self._after_reserve = after_reserve  # a seam for crash tests (tests/support/faults.py); a no-op otherwise
+        # Orders this process is placing right now: alive, whatever their age, so recovery leaves them be.
+        # (Another replica tells a live order from a dead one by age alone: RECOVERY_AGE_SECONDS must
+        # exceed the longest a request can take.)
+        self._placing: set[str] = set()
+        self._placing_lock = threading.Lock()
 
     # --- placing -------------------------------------------------------------------------------
 
@@ -63,8 +69,10 @@ class OrdersService:
                 order_id = winner
         now = self._clock()
         order = Order(id=order_id, user_id=user_id, lines=lines, status=PENDING, created_at=now, updated_at=now)
-        self._store.create_order(order)
+        with self._placing_lock:
+            self._placing.add(order.id)
         try:
+            self._store.create_order(order)
             return self._complete(order, call)
         except DependencyFailed as failure:
             self._compensate(order, "deadline_exceeded" if failure.timed_out else "dependency_failed", call)
@@ -74,6 +82,9 @@ class OrdersService:
             if current is not None and current.status == PENDING:  # not already recorded by _reject
                 self._compensate(order, refused.reason.lower(), call)
             raise
+        finally:
+            with self._placing_lock:
+                self._placing.discard(order.id)
 
     def _first_order(self, order_id: str, wait_seconds: float = 5.0) -> Order | None:
         """The order placed under a reused key, waiting briefly while the first request finishes it;
@@ -158,13 +169,11 @@ class OrdersService:
             raise NotFound(f"order {order_id} does not exist")  # another user's order is not even confirmed to exist
         return order
 
-    def list_mine(self, user_id: str, page_size: int, page_token: str) -> tuple[list[Order], str | None]:
-        if not 0 <= page_size <= MAX_PAGE_SIZE:
-            raise InvalidArgument([("page_size", f"must be between 0 and {MAX_PAGE_SIZE}")])
+    def list_mine(self, user_id: str, size: int, page_token: str) -> tuple[list[Order], str | None]:
         try:
-            return self._store.list_user_orders(user_id, page_size or DEFAULT_PAGE_SIZE, page_token or None)
+            return self._store.list_user_orders(user_id, page_size(size), page_token or None)
         except InvalidPageToken:
-            raise InvalidArgument([("page_token", "is not a token this service issued")]) from None
+            raise bad_page_token() from None
 
     def cancel(self, order_id: str, user_id: str, is_admin: bool, call: CallContext) -> Order:
         """Cancels and gives the stock back; cancelling a cancelled order returns it unchanged."""
@@ -191,6 +200,9 @@ class OrdersService:
         acknowledged, so it is cancelled; every one gets its stock released. Returns how many."""
         resolved = 0
         for order in self._store.unsettled(self._clock() - older_than):
+            with self._placing_lock:
+                if order.id in self._placing:
+                    continue  # still being placed here: the saga settles it itself
             if order.status == PENDING:
                 interrupted = dataclasses.replace(order, status=CANCELLED, reason="interrupted", updated_at=self._clock())
                 if not self._store.transition(interrupted, PENDING):

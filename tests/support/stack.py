@@ -36,7 +36,8 @@ class Stack:
             "EDGE_UPSTREAMS": f"{ACCOUNTS}=127.0.0.1:{self.accounts.port},{CATALOG}={self.catalog_target},"
                               f"{ORDERS}=127.0.0.1:{self.orders.port}",
             "JWKS_METHOD": f"/{ACCOUNTS}/GetJwks", "OAUTH_TOKEN_METHOD": f"/{ACCOUNTS}/IssueToken",
-            "OAUTH_REVOKE_METHOD": f"/{ACCOUNTS}/RevokeToken", **self._telemetry_env,
+            "OAUTH_REVOKE_METHOD": f"/{ACCOUNTS}/RevokeToken", "EDGE_REALM": "shop", **self._telemetry_env,
+            **({"EDGE_METRICS_PORT": str(self.metrics_ports.setdefault("edge", servers.free_port()))} if metrics else {}),
         })
         self.url = f"http://127.0.0.1:{self.edge.port}"
         self._wait_ready()

@@ -150,6 +150,21 @@ def test_an_order_interrupted_after_reserving_is_cancelled_by_recovery(shop):
     assert (order.status, order.reason) == (domain.CANCELLED, "interrupted") and catalog.stock[mug] == 4
 
 
+def test_recovery_leaves_an_order_this_process_is_still_placing_alone(shop):
+    orders, store, catalog, _, clock = shop
+    mug = product(catalog, stock=5)
+    original_reserve = catalog.reserve
+
+    def slow_reserve(order_id, lines, call):
+        clock.advance(120)  # the call takes long (catalog restarting): the order looks abandoned by age
+        assert orders.recover(timedelta(seconds=30)) == 0
+        return original_reserve(order_id, lines, call)
+
+    catalog.reserve = slow_reserve
+    assert orders.place(USER, [(mug, 1)], "", call()).status == domain.CONFIRMED
+    assert catalog.stock[mug] == 4
+
+
 def test_the_same_key_with_the_same_items_is_one_order(shop):
     orders, store, catalog, _, _ = shop
     mug = product(catalog, stock=10)

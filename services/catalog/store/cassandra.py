@@ -15,14 +15,13 @@ import json
 import random
 import time
 
-from cassandra import ConsistencyLevel
 from cassandra.query import BatchStatement
 
 from runtime import cassandra as cql
 from runtime.paging import decode_page_token, encode_page_token
 from services.catalog.domain import (
-    AVAILABLE, PENDING, REJECTED, RELEASED, RESERVED, Contended, InsufficientStock, NotFound, Product, Reservation,
-    ReservationConflict,
+    PENDING, REJECTED, RELEASED, RESERVED, Contended, InsufficientStock, NotFound, Product, Reservation,
+    ReservationConflict, can_be_reserved,
 )
 from services.catalog.store.base import CatalogStore
 
@@ -122,7 +121,7 @@ class CassandraCatalogStore(cql.CassandraStore, CatalogStore):
             if decision is None:
                 return current[0]
             quantity, add_hold, drop_hold = decision
-            batch = BatchStatement(serial_consistency_level=ConsistencyLevel.SERIAL)
+            batch = BatchStatement(serial_consistency_level=self._serial)
             batch.add(self._q["cas_quantity"], (quantity, product_id, current[0]))
             if add_hold:
                 batch.add(self._q["add_hold"], (add_hold[0], add_hold[1], product_id))
@@ -190,7 +189,7 @@ class CassandraCatalogStore(cql.CassandraStore, CatalogStore):
             return reservation
         for product_id, quantity in items:
             product = self._run("get_product", product_id).one()
-            if product is None or product.state != AVAILABLE or not self._hold(reservation_id, product_id, quantity):
+            if product is None or not can_be_reserved(product.state) or not self._hold(reservation_id, product_id, quantity):
                 return self._finish(reservation, REJECTED, [product_id])
         return self._finish(reservation, RESERVED, [])
 
