@@ -36,6 +36,8 @@ from runtime.tokens import JwksCache, TokenVerifier, jwks_over_grpc
 _LOGGER = logging.getLogger(__name__)
 _ACCESS = logging.getLogger("edge.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# One year, this host only: a browser that reached the edge over HTTPS keeps using HTTPS.
+_HSTS = "max-age=31536000"
 
 
 def create_app(config: EdgeConfig | Mapping[str, str] | None = None) -> Flask:
@@ -117,6 +119,9 @@ def _add_request_handling(app: Flask) -> None:
         response.headers["X-Request-Id"] = g.get("request_id", "")
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers.setdefault("Cache-Control", "no-store")
+        # RFC 6797: sent only over TLS (ours, or a trusted proxy's X-Forwarded-Proto), never on plain HTTP.
+        if request.scheme == "https":
+            response.headers["Strict-Transport-Security"] = _HSTS
         return response
 
     app.register_error_handler(BadRequest, bad_request)
