@@ -31,6 +31,7 @@ standins_key() {
 
 build_debian_base() {
     local rootfs=$1/rootfs
+    mkdir -p "$1"
     echo "== debootstrap --variant=minbase bookworm (a few minutes, once)"
     debootstrap --variant=minbase bookworm "$rootfs" "$(debian_mirror)" >"$1/debootstrap.log" 2>&1 \
         || { tail -n 20 "$1/debootstrap.log" >&2; return 1; }
