@@ -22,13 +22,14 @@ from werkzeug.exceptions import HTTPException
 from edge import openapi
 from edge.config import EdgeConfig
 from edge.oauth import oauth_blueprint
-from edge.problems import from_rpc_error, problem
+from edge.problems import deadline_expired, from_rpc_error, problem
 from edge.routes import bad_request, register_routes
 from edge.templates import CONVERTERS
 from edge.transcoding import BadRequest
-from edge.upstream import Upstreams
+from edge.upstream import Upstreams, begin_call
 from observability import metrics, tracing
 from observability.logs import request_id_var
+from runtime.calls import CallContext, DeadlineExpired
 from runtime.clients import ServiceClients
 from runtime.descriptors import load_method, load_service
 from runtime.tokens import JwksCache, TokenVerifier, jwks_over_grpc
@@ -50,17 +51,18 @@ def create_app(config: EdgeConfig | Mapping[str, str] | None = None) -> Flask:
     services = [load_service(name) for name in cfg.upstreams]
     upstreams = Upstreams(ServiceClients(cfg.tls, cfg.upstreams))
     jwks_method = load_method(cfg.jwks_method)
-    fetch = jwks_over_grpc(lambda method, request, timeout: upstreams.call(method, request, timeout=timeout), jwks_method)
+    fetch = jwks_over_grpc(
+        lambda method, request, timeout: upstreams.call(method, request, CallContext.starting_now(timeout)), jwks_method)
     verifier = TokenVerifier(cfg.verifier, JwksCache(fetch, cfg.verifier.jwks_refresh_seconds))
 
-    routes = register_routes(app, services, upstreams, verifier, cfg.deadline_seconds)
+    routes = register_routes(app, services, upstreams, verifier)
     scopes = sorted({s for _, policy in routes for s in policy.scopes | policy.bypass_scopes})
     app.register_blueprint(oauth_blueprint(
         upstreams, load_method(cfg.token_method) if cfg.token_method else None,
         load_method(cfg.revoke_method) if cfg.revoke_method else None, jwks_method, scopes))
     app.register_blueprint(openapi.blueprint(routes, scopes, cfg))
     _add_health(app, upstreams)
-    _add_request_handling(app)
+    _add_request_handling(app, cfg.deadline_seconds)
     _add_telemetry(app)
     return app
 
@@ -106,13 +108,14 @@ def _add_health(app: Flask, upstreams: Upstreams) -> None:
         return jsonify(status="ready" if ready else "not ready", upstreams=checks), 200 if ready else 503
 
 
-def _add_request_handling(app: Flask) -> None:
+def _add_request_handling(app: Flask, deadline_seconds: float) -> None:
     @app.before_request
     def assign_request_id():
         given = request.headers.get("X-Request-Id", "")
         g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
         g.started_at = time.perf_counter()
         request_id_var.set(g.request_id)  # every log line of this request carries it
+        begin_call(deadline_seconds, g.request_id)
 
     @app.after_request
     def finish(response):
@@ -126,6 +129,7 @@ def _add_request_handling(app: Flask) -> None:
 
     app.register_error_handler(BadRequest, bad_request)
     app.register_error_handler(grpc.RpcError, from_rpc_error)
+    app.register_error_handler(DeadlineExpired, deadline_expired)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from runtime.settings import ConfigError, Env, TlsFiles
+from runtime.settings import ConfigError, Env, TelemetrySettings, TlsFiles
 from runtime.tokens import VerifierSettings
 
 
@@ -36,6 +36,7 @@ class EdgeConfig:
     revoke_method: str
     deadline_seconds: float
     max_body_bytes: int
+    telemetry: TelemetrySettings
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "EdgeConfig":
@@ -61,4 +62,5 @@ class EdgeConfig:
             revoke_method=_method(env, "OAUTH_REVOKE_METHOD", required=False),
             deadline_seconds=env.float("EDGE_DEADLINE_SECONDS", 10.0, minimum=0.1),
             max_body_bytes=env.int("EDGE_MAX_BODY_BYTES", 64 * 1024, minimum=1024),
+            telemetry=TelemetrySettings.from_env(env, "edge"),
         )

@@ -58,9 +58,10 @@ os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 def post_fork(server, worker):
     """Telemetry starts in each worker, after the fork: its span exporter thread must be the worker's own."""
+    from edge.config import EdgeConfig
     from observability import setup_telemetry
 
-    setup_telemetry("edge")
+    setup_telemetry(EdgeConfig.from_env().telemetry)
 
 
 def child_exit(server, worker):

@@ -87,7 +87,7 @@ def oauth_blueprint(upstreams: Upstreams, token_method, revoke_method, jwks_meth
                 return None, _oauth_error("invalid_request", "use one client authentication method, not two")
             extra = {"client_id": basic[0], "client_secret": basic[1]}
         try:
-            return upstreams.call(method, _form_request(method, extra), timeout=10), None
+            return upstreams.call(method, _form_request(method, extra)), None
         except grpc.RpcError as error:
             return None, _from_rpc_error(error)
 
@@ -110,7 +110,7 @@ def oauth_blueprint(upstreams: Upstreams, token_method, revoke_method, jwks_meth
 
     @bp.get("/.well-known/jwks.json")
     def jwks():
-        response = upstreams.call(jwks_method, message_factory.GetMessageClass(jwks_method.input_type)(), timeout=5)
+        response = upstreams.call(jwks_method, message_factory.GetMessageClass(jwks_method.input_type)())
         body = json_format.MessageToDict(response, preserving_proto_field_name=True)
         return Response(json.dumps(body), mimetype="application/jwk-set+json", headers={"Cache-Control": "max-age=60"})
 

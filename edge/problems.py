@@ -78,3 +78,8 @@ def from_rpc_error(error: grpc.RpcError) -> Response:
         headers["WWW-Authenticate"] = 'Bearer realm="shop", error="invalid_token"'
     return problem(status, error.details() or HTTPStatus(status).phrase, code=code.name, reason=reason,
                    violations=violations, headers=headers)
+
+
+def deadline_expired(_error) -> Response:
+    """The request's own budget ran out before the edge could call a service (504, like a late answer)."""
+    return problem(504, _SERVER_FAULT_DETAIL[504], code=grpc.StatusCode.DEADLINE_EXCEEDED.name)

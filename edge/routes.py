@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, request
+from flask import Flask, g, jsonify, request
 
 from edge import auth
 from edge.problems import problem
 from edge.transcoding import BadRequest, Binding, bindings_of, build_request, response_json
-from edge.upstream import Upstreams, requested_timeout
+from edge.upstream import Upstreams
 from observability.tracing import mark_user
 from runtime.access import AccessDenied, authorize
 from runtime.policy import MethodPolicy, policy_of
@@ -27,7 +27,7 @@ def _is_json(content_type: str) -> bool:
     return content_type.split(";")[0].strip().lower() in ("application/json", "") or content_type.endswith("+json")
 
 
-def _view(binding: Binding, policy: MethodPolicy, upstreams: Upstreams, verifier: TokenVerifier, deadline: float):
+def _view(binding: Binding, policy: MethodPolicy, upstreams: Upstreams, verifier: TokenVerifier):
     def view(**path_args):
         claims = None
         if policy.needs_token:
@@ -45,14 +45,13 @@ def _view(binding: Binding, policy: MethodPolicy, upstreams: Upstreams, verifier
                 authorize(policy, claims, message)
             except AccessDenied as denied:
                 return auth.forbidden(denied)
-        response = upstreams.call(binding.method, message, timeout=requested_timeout(deadline),
-                                  token=claims.token if claims else None)
+        response = upstreams.call(binding.method, message, g.call.with_token(claims.token if claims else None))
         return jsonify(response_json(binding, response))
 
     return view
 
 
-def register_routes(app: Flask, services, upstreams: Upstreams, verifier: TokenVerifier, deadline: float,
+def register_routes(app: Flask, services, upstreams: Upstreams, verifier: TokenVerifier,
                     workload: str = "edge") -> list[tuple[Binding, MethodPolicy]]:
     """Adds a rule per binding of every method the edge's workload may call; returns what it added."""
     added = []
@@ -63,7 +62,7 @@ def register_routes(app: Flask, services, upstreams: Upstreams, verifier: TokenV
                 continue  # the service would refuse the edge anyway: do not publish the route
             endpoint = f"{binding.full_method}#{binding.http_method} {binding.template.rule}"
             app.add_url_rule(binding.template.rule, endpoint=endpoint, methods=[binding.http_method],
-                             view_func=_view(binding, policy, upstreams, verifier, deadline))
+                             view_func=_view(binding, policy, upstreams, verifier))
             added.append((binding, policy))
     _LOGGER.info("edge serves %d routes", len(added))
     return added

@@ -100,6 +100,6 @@ class GrpcMetricsInterceptor(grpc.ServerInterceptor):
         return grpc.unary_unary_rpc_method_handler(measured, handler.request_deserializer, handler.response_serializer)
 
 
-def serve_metrics(port: int) -> None:
+def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
     """Exposes /metrics on its own port (services have no HTTP server of their own)."""
-    start_http_server(port, addr=os.environ.get("METRICS_HOST", "127.0.0.1"))
+    start_http_server(port, addr=host)

@@ -20,8 +20,10 @@ import logging
 import time
 from datetime import timezone
 
-from cassandra import ConsistencyLevel, OperationTimedOut, WriteTimeout
+from cassandra import (ConsistencyLevel, CoordinationFailure, OperationTimedOut, Timeout, Unavailable,
+                       WriteTimeout)
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, ResultSet, Session
+from cassandra.connection import ConnectionException
 from cassandra.policies import DCAwareRoundRobinPolicy, RoundRobinPolicy, TokenAwarePolicy
 
 from runtime.settings import CassandraSettings
@@ -30,6 +32,9 @@ _LOGGER = logging.getLogger(__name__)
 _REQUEST_TIMEOUT_S = 10.0
 _DEFAULT_PORT = 9042
 _LWT_ATTEMPTS = 3
+# The cluster (or enough replicas) did not answer: retry later, nothing is the caller's fault.
+OUTAGES: tuple[type[Exception], ...] = (NoHostAvailable, Unavailable, Timeout, CoordinationFailure, OperationTimedOut,
+                                        ConnectionException)
 
 
 def _contact_point(point: str) -> tuple[str, int]:

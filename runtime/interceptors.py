@@ -18,6 +18,7 @@ from observability.tracing import mark_user
 
 from runtime import errors
 from runtime.access import AccessDenied, authorize
+from runtime.calls import MAX_CALL_SECONDS, CallContext
 from runtime.identity import peer_workload
 from runtime.policy import MethodPolicy
 from runtime.tokens import Claims, TokenError, TokenVerifier, bearer_token
@@ -31,6 +32,7 @@ OPEN_SERVICES = (
 )
 
 _CLAIMS: contextvars.ContextVar[Claims | None] = contextvars.ContextVar("claims", default=None)
+_CALL: contextvars.ContextVar[CallContext | None] = contextvars.ContextVar("call", default=None)
 
 # A check gets the policy, the request (None for client streams) and the context, and aborts to refuse.
 Check = Callable[[MethodPolicy, object, grpc.ServicerContext], None]
@@ -82,7 +84,10 @@ class AuthorizationInterceptor(grpc.ServerInterceptor):
         policy = self._policies.get(method)
 
         def guard(request, context):
-            request_id_var.set(dict(context.invocation_metadata()).get("x-request-id", "")[:128])
+            request_id = dict(context.invocation_metadata()).get("x-request-id", "")[:128]
+            request_id_var.set(request_id)
+            left = context.time_remaining()
+            _CALL.set(CallContext.starting_now(MAX_CALL_SECONDS if left is None else left, request_id=request_id))
             caller = peer_workload(context, self._trust_domain)
             if policy is None or caller not in policy.callers:
                 _LOGGER.warning("denied %s to caller %s", method, caller or "<no identity>")
@@ -100,6 +105,15 @@ class AuthorizationInterceptor(grpc.ServerInterceptor):
 def current_claims() -> Claims | None:
     """The verified end-user token of the call being served (None for methods without scopes)."""
     return _CLAIMS.get()
+
+
+def current_call() -> CallContext:
+    """The context of the call being served, built once by the interceptor: its deadline, request id
+    and (after a token check) the verified user token. Pass it to every call made on its behalf."""
+    call = _CALL.get()
+    if call is None:
+        raise RuntimeError("current_call() outside a call served through AuthorizationInterceptor")
+    return call
 
 
 def token_check(verifier: TokenVerifier) -> Check:
@@ -121,6 +135,7 @@ def token_check(verifier: TokenVerifier) -> Check:
             errors.abort(context, grpc.StatusCode.PERMISSION_DENIED, str(denied), reason=denied.reason,
                          domain="access", metadata={"missing_scopes": " ".join(sorted(denied.missing_scopes))})
         _CLAIMS.set(claims)
+        _CALL.set(current_call().with_token(claims.token))
         mark_user(claims.subject)
 
     return check

@@ -78,8 +78,13 @@ def test_one_order_is_one_trace_from_the_edge_to_cassandra(observed):
     trace_id = _order_trace_id(stack)
 
     def complete():
-        services = {(s.service, s.kind) for s in receiver.trace(trace_id)}
-        return {("edge", SERVER), ("orders", SERVER), ("accounts", SERVER), ("catalog", SERVER)} <= services
+        """Every service's server span has arrived, and every span's parent too (each process exports
+        in batches of its own, so a child may arrive before its parent)."""
+        spans = receiver.trace(trace_id)
+        ids = {s.span_id for s in spans}
+        services = {(s.service, s.kind) for s in spans}
+        return ({("edge", SERVER), ("orders", SERVER), ("accounts", SERVER), ("catalog", SERVER)} <= services
+                and sum(s.parent_span_id not in ids for s in spans) == 1)
 
     deadline = time.monotonic() + 20
     while not complete() and time.monotonic() < deadline:

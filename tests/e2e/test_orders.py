@@ -99,7 +99,7 @@ def test_catalog_down_gives_503_or_504_and_recovery_leaks_nothing(own_stack):
 def test_a_crash_between_reserve_and_confirm_is_resolved_after_restart(own_stack):
     stack = own_stack
     product_id, token = make_product(stack, 3), shopper(stack)
-    stack.orders = stack.restart("orders", stack.orders, ORDERS_FAULT="crash_after_reserve")
+    stack.orders = stack.restart("orders", stack.orders, fault="orders-crash-after-reserve")
     crashed = order(stack, token, product_id, 2)
     assert crashed.status_code in (503, 504), crashed.text
     assert stack.orders.process.wait(10) == 70, "".join(stack.orders.lines[-20:])  # it died where the fault hook put it

@@ -11,8 +11,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2
 
 from runtime import pki
-from runtime.settings import ServerSettings
-from services.accounts.server import create_server
+
+from services.accounts.server import AccountsSettings, create_server
 from shop.accounts.v1 import accounts_pb2 as pb
 from shop.accounts.v1 import accounts_pb2_grpc
 from tests.support import servers
@@ -83,7 +83,7 @@ def test_rotated_certificate_is_served_without_restart(pki_dir, tmp_path):
     rotating = tmp_path / "pki"
     shutil.copytree(pki_dir, rotating)
     env = servers.service_env("accounts", rotating, tmp_path)
-    with servers.in_process(create_server, ServerSettings.from_env("accounts", 0, env), rotating) as port:
+    with servers.in_process(create_server, AccountsSettings.from_env(env), rotating) as port:
         new_ca = pki.create_ca("Next CA")
         (tmp_path / "next-ca.pem").write_bytes(new_ca.cert_pem)
         client = pki.issue_certificate(new_ca, "edge", servers.TRUST_DOMAIN)
@@ -107,7 +107,7 @@ def test_rotated_certificate_is_served_without_restart(pki_dir, tmp_path):
 
 def test_the_plaintext_health_port_serves_health_and_nothing_else(pki_dir, tmp_path):
     env = servers.service_env("accounts", pki_dir, tmp_path, HEALTH_PORT="0")
-    server, port = create_server(ServerSettings.from_env("accounts", 0, env))
+    server, port = create_server(AccountsSettings.from_env(env))
     server.start()
     try:
         servers.wait_serving(pki_dir, port)
@@ -133,8 +133,8 @@ def test_health_is_not_serving_until_the_store_answers(pki_dir, tmp_path):
         if not store_up.is_set():
             raise ConnectionError("store not reachable yet")
 
-    settings = ServerSettings.from_env("accounts", 0, servers.service_env("accounts", pki_dir, tmp_path))
-    server = ServiceServer(settings, descriptors=[pb.DESCRIPTOR.services_by_name["AccountsService"]],
+    settings = AccountsSettings.from_env(servers.service_env("accounts", pki_dir, tmp_path))
+    server = ServiceServer(settings.server, descriptors=[pb.DESCRIPTOR.services_by_name["AccountsService"]],
                            register=lambda s: None, ready_check=ping)
     server.start()
     try:

@@ -19,7 +19,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from runtime import pki
-from runtime.settings import ServerSettings
+
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TRUST_DOMAIN = "shop.local"
@@ -91,7 +91,7 @@ def wait_serving(pki_dir: pathlib.Path, port: int, timeout: float = 30.0, servic
 
 
 @contextlib.contextmanager
-def in_process(create_server, settings: ServerSettings, pki_dir: pathlib.Path):
+def in_process(create_server, settings, pki_dir: pathlib.Path):
     """Runs a service's create_server() in this process until the block ends; yields the port."""
     server, port = create_server(settings)
     server.start()
@@ -149,14 +149,14 @@ def bearer(token: str) -> tuple[tuple[str, str]]:
 
 def create_admin(accounts_env: dict[str, str], username: str) -> tuple[str, str]:
     """An administrator made the way an operator makes one: directly in the accounts store."""
-    from services.accounts.server import password_hasher
+    from services.accounts.server import AccountsSettings
     from services.accounts.service import AccountsService
     from services.accounts.store import open_store
 
-    settings = ServerSettings.from_env("accounts", 0, accounts_env)
-    store = open_store(settings)
+    settings = AccountsSettings.from_env(accounts_env)
+    store = open_store(settings.server)
     try:
-        AccountsService(store, password_hasher(settings)).register(
+        AccountsService(store, settings.password_hasher()).register(
             username, f"{username}@example.com", PASSWORD, {}, roles=("admin",))
     finally:
         store.close()

@@ -64,15 +64,18 @@ class Stack:
         env.update(overrides)
         return env
 
-    def _start(self, service: str, **overrides: str) -> servers.ServiceProcess:
-        started = servers.ServiceProcess(f"services.{service}", self.env(service, **overrides))
+    def _start(self, service: str, *, fault: str | None = None, **overrides: str) -> servers.ServiceProcess:
+        module, args = ("tests.support.faults", (fault,)) if fault else (f"services.{service}", ())
+        started = servers.ServiceProcess(module, self.env(service, **overrides), args=args)
         servers.wait_serving(self.pki_dir, started.port)
         return started
 
-    def restart(self, service: str, process: servers.ServiceProcess, **overrides: str) -> servers.ServiceProcess:
-        """Starts `service` again on the port `process` had (after it stopped or crashed)."""
+    def restart(self, service: str, process: servers.ServiceProcess, *, fault: str | None = None,
+                **overrides: str) -> servers.ServiceProcess:
+        """Starts `service` again on the port `process` had (after it stopped or crashed), with
+        a fault of tests/support/faults.py built in if one is named."""
         process.stop()
-        restarted = self._start(service, GRPC_PORT=str(process.port), **overrides)
+        restarted = self._start(service, fault=fault, GRPC_PORT=str(process.port), **overrides)
         if hasattr(self, "edge"):
             self._wait_ready()  # the edge's channel has found it again
         return restarted
@@ -81,9 +84,9 @@ class Stack:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                if requests.get(f"{self.url}/readyz", timeout=2, verify=self.verify).status_code == 200:
+                if requests.get(f"{self.url}/readyz", timeout=5, verify=self.verify).status_code == 200:
                     return
-            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still loading the app
+            except (requests.ConnectionError, requests.Timeout):  # workers still booting on a busy machine
                 pass
             time.sleep(0.2)
         raise TimeoutError("edge not ready:\n" + "".join(self.edge.lines[-20:]))
