@@ -4,8 +4,9 @@ Threads per worker serve concurrent requests; each worker process creates its ow
 channels on first use, after the fork (grpcio does not survive fork()).
 
 HTTPS: with EDGE_TLS_CERT_FILE and EDGE_TLS_KEY_FILE (PEM) the edge serves only TLS on EDGE_PORT
-(Python's server defaults: TLS 1.2 or newer, forward-secret suites); plain HTTP there is refused. Without them it serves plain HTTP, for a TLS proxy
-or ingress in front; FORWARDED_ALLOW_IPS names the proxies whose X-Forwarded-Proto is believed.
+(Python's server defaults: TLS 1.2 or newer); plain HTTP there is refused. Without them it serves
+plain HTTP, for a TLS proxy or ingress in front; FORWARDED_ALLOW_IPS names the proxies whose
+X-Forwarded-Proto is believed.
 """
 
 import os
