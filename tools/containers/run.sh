@@ -78,7 +78,7 @@ docker build --network host -q -t shop-local/shop:latest . >/dev/null
 build_cached=$(since "$t")
 image_bytes=$(docker image inspect -f '{{.Size}}' shop-local/shop:latest)
 base_bytes=$(docker image inspect -f '{{.Size}}' python:3.11-slim)
-standin_sizes=$(docker image ls --format '"{{.Repository}}:{{.Tag}}": "{{.Size}}",' | grep -v shop-local/shop | tr -d '\n')
+standin_sizes=$(docker image ls --format '"{{.Repository}}:{{.Tag}}": "{{.Size}}",' | grep -v -e shop-local/shop -e '<none>' | tr -d '\n')
 
 echo "== docker-compose up (waits for each health check in order)"
 t=$(now)
