@@ -45,6 +45,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
+# One year, this host only: a browser that reached the edge over HTTPS keeps using HTTPS.
+_HSTS = "max-age=31536000"
 
 
 def create_app(config: EdgeConfig | Mapping[str, str] | None = None) -> Flask:
@@ -135,6 +137,9 @@ def _add_request_handling(app: Flask, deadline_seconds: float) -> None:
         response.headers.setdefault("Cache-Control", "no-store")
         for header, value in SECURITY_HEADERS.items():
             response.headers.setdefault(header, value)
+        # RFC 6797: sent only over TLS (ours, or a trusted proxy's X-Forwarded-Proto), never on plain HTTP.
+        if request.scheme == "https":
+            response.headers["Strict-Transport-Security"] = _HSTS
         return response
 
     app.register_error_handler(BadRequest, bad_request)

@@ -2,10 +2,16 @@
 
 Threads per worker serve concurrent requests; each worker process creates its own gRPC
 channels on first use, after the fork (grpcio does not survive fork()).
+
+HTTPS: with EDGE_TLS_CERT_FILE and EDGE_TLS_KEY_FILE (PEM) the edge serves only TLS on EDGE_PORT
+(Python's server defaults: TLS 1.2 or newer); plain HTTP there is refused. Without them it serves
+plain HTTP, for a TLS proxy or ingress in front; FORWARDED_ALLOW_IPS names the proxies whose
+X-Forwarded-Proto is believed.
 """
 
 import os
 import shutil
+import ssl
 import tempfile
 
 bind = f"{os.environ.get('EDGE_HOST', '127.0.0.1')}:{os.environ.get('EDGE_PORT', '8080')}"
@@ -23,6 +29,23 @@ limit_request_field_size = 8190
 accesslog = os.environ.get("EDGE_ACCESS_LOG") or None
 access_log_format = '{"remote": "%(h)s", "request": "%(r)s", "status": %(s)s, "bytes": %(B)s, "ms": %(M)s, "request_id": "%({x-request-id}o)s"}'
 errorlog = "-"
+
+
+def _tls_files() -> tuple[str | None, str | None]:
+    """The certificate and key, checked here so a bad pair stops the start with the variable's name."""
+    cert, key = os.environ.get("EDGE_TLS_CERT_FILE") or None, os.environ.get("EDGE_TLS_KEY_FILE") or None
+    if bool(cert) != bool(key):
+        raise SystemExit("edge: configuration error: set both EDGE_TLS_CERT_FILE and EDGE_TLS_KEY_FILE, or neither")
+    if cert:
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+        except (OSError, ssl.SSLError) as error:
+            raise SystemExit(f"edge: configuration error: EDGE_TLS_CERT_FILE/EDGE_TLS_KEY_FILE ({cert}, {key}): {error}")
+    return cert, key
+
+
+certfile, keyfile = _tls_files()
+
 preload_app = False
 control_socket_disable = True  # several edges may run on one machine (tests)
 

@@ -105,8 +105,8 @@ def in_process(create_server, settings, pki_dir: pathlib.Path):
 class ServiceProcess:
     """`python -m <module>` as a child process; learns its port from its startup log line."""
 
-    # "accounts listening on 127.0.0.1:PORT (mTLS)", or gunicorn's "Listening at: http://127.0.0.1:PORT"
-    PORT_LINE = re.compile(r"(?:listening on |Listening at: http://)[\d.]+:(\d+)")
+    # "accounts listening on 127.0.0.1:PORT (mTLS)", or gunicorn's "Listening at: http(s)://127.0.0.1:PORT"
+    PORT_LINE = re.compile(r"(?:listening on |Listening at: https?://)[\d.]+:(\d+)")
 
     def __init__(self, module: str, env: dict[str, str], timeout: float = 60, args: tuple[str, ...] = ()):
         self.process = subprocess.Popen(

@@ -19,8 +19,11 @@ ISSUER = "https://shop.local"
 class Stack:
     def __init__(self, pki_dir: pathlib.Path, data_dir: pathlib.Path, *, store_env: dict | None = None,
                  catalog_replicas: int = 1, orders_env: dict | None = None, telemetry_env: dict | None = None,
-                 metrics: bool = False):
+                 metrics: bool = False, tls: bool = False):
         self.pki_dir, self._data_dir = pki_dir, data_dir
+        # tls: the edge serves HTTPS with its dev certificate; clients verify it against the dev CA.
+        self.verify: str | bool = str(pki_dir / "ca.pem") if tls else True
+        edge_tls = {"EDGE_TLS_CERT_FILE": str(pki_dir / "edge.pem"), "EDGE_TLS_KEY_FILE": str(pki_dir / "edge.key")} if tls else {}
         self._store_env = store_env or {}
         self._telemetry_env = telemetry_env or {}
         self.metrics_ports: dict[str, int] = {}
@@ -36,10 +39,10 @@ class Stack:
             "EDGE_UPSTREAMS": f"{ACCOUNTS}=127.0.0.1:{self.accounts.port},{CATALOG}={self.catalog_target},"
                               f"{ORDERS}=127.0.0.1:{self.orders.port}",
             "JWKS_METHOD": f"/{ACCOUNTS}/GetJwks", "OAUTH_TOKEN_METHOD": f"/{ACCOUNTS}/IssueToken",
-            "OAUTH_REVOKE_METHOD": f"/{ACCOUNTS}/RevokeToken", "EDGE_REALM": "shop", **self._telemetry_env,
+            "OAUTH_REVOKE_METHOD": f"/{ACCOUNTS}/RevokeToken", "EDGE_REALM": "shop", **self._telemetry_env, **edge_tls,
             **({"EDGE_METRICS_PORT": str(self.metrics_ports.setdefault("edge", servers.free_port()))} if metrics else {}),
         })
-        self.url = f"http://127.0.0.1:{self.edge.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.edge.port}"
         self._wait_ready()
         self.admin = servers.create_admin(self.env("accounts"), "stackadmin")
 
@@ -82,7 +85,7 @@ class Stack:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                if requests.get(f"{self.url}/readyz", timeout=5).status_code == 200:
+                if requests.get(f"{self.url}/readyz", timeout=5, verify=self.verify).status_code == 200:
                     return
             except (requests.ConnectionError, requests.Timeout):  # workers still booting on a busy machine
                 pass
@@ -91,13 +94,13 @@ class Stack:
 
     def register(self, username: str, password: str = servers.PASSWORD) -> dict:
         reply = requests.post(f"{self.url}/v1/accounts", json={
-            "username": username, "email": f"{username}@example.com", "password": password}, timeout=10)
+            "username": username, "email": f"{username}@example.com", "password": password}, timeout=10, verify=self.verify)
         assert reply.status_code == 200, reply.text
         return reply.json()
 
     def token(self, username: str, password: str = servers.PASSWORD, **form: str) -> dict:
         reply = requests.post(f"{self.url}/oauth2/token", data={
-            "grant_type": "password", "username": username, "password": password, **form}, timeout=10)
+            "grant_type": "password", "username": username, "password": password, **form}, timeout=10, verify=self.verify)
         assert reply.status_code == 200, reply.text
         return reply.json()
 
