@@ -40,13 +40,12 @@ def test_a_port_published_on_every_address_is_reported():
     assert problems(broken) == ["edge: publishes 8080 on 0.0.0.0, not on 127.0.0.1 only"]
 
 
-def test_the_edge_serves_https_with_its_own_certificate_and_prometheus_checks_it_with_the_ca_alone():
+def test_the_edge_serves_https_and_prometheus_scrapes_its_unpublished_metrics_port():
     edge = COMPOSE["services"]["edge"]
     assert (edge["environment"]["EDGE_TLS_CERT_FILE"], edge["environment"]["EDGE_TLS_KEY_FILE"]) == ("/pki/edge.pem", "/pki/edge.key")
     assert "https://localhost:8080/readyz" in " ".join(edge["healthcheck"]["test"])
     prometheus = yaml.safe_load((ROOT / "observability/prometheus/prometheus.yml").read_text())
     edge_job = next(job for job in prometheus["scrape_configs"] if job["job_name"] == "edge")
-    assert edge_job["scheme"] == "https"
-    ca_mount = next(v for v in COMPOSE["services"]["prometheus"]["volumes"] if v.startswith("pki-prometheus:"))
-    assert edge_job["tls_config"]["ca_file"].startswith(ca_mount.split(":")[1])
-    assert "cp /pki/ca.pem /out/prometheus/ca.pem" in COMPOSE["services"]["pki"]["command"][-1]
+    metrics_port = edge["environment"]["EDGE_METRICS_PORT"]
+    assert edge_job["static_configs"][0]["targets"] == [f"edge:{metrics_port}"]
+    assert not any(metrics_port in str(published) for published in edge["ports"]), "metrics stay inside the network"
