@@ -25,22 +25,31 @@ class Stack:
         self._telemetry_env = telemetry_env or {}
         self.metrics_ports: dict[str, int] = {}
         self._metrics = metrics
+        self._started: list[servers.ServiceProcess] = []
+        try:
+            self._boot(catalog_replicas, orders_env or {})
+            self.admin = servers.create_admin(self.env("accounts"), "stackadmin")
+        except BaseException:  # a stack that fails to start leaves no process behind
+            for process in reversed(self._started):
+                process.stop()
+            raise
+
+    def _boot(self, catalog_replicas: int, orders_env: dict) -> None:
         self.accounts = self._start("accounts")
         jwks = {"JWKS_TARGET": f"127.0.0.1:{self.accounts.port}", "JWKS_METHOD": f"/{ACCOUNTS}/GetJwks"}
         self._service_env = {**jwks, "RECOVERY_INTERVAL_SECONDS": "0.5", "RECOVERY_AGE_SECONDS": "2"}
         self.catalogs = [self._start("catalog") for _ in range(catalog_replicas)]
-        self._orders_env = orders_env or {}
+        self._orders_env = orders_env
         self.orders = self._start("orders", **self._orders_env)
-        self.edge = servers.ServiceProcess("edge", {
-            "EDGE_PORT": "0", "TLS_DIR": str(pki_dir), "TOKEN_ISSUER": ISSUER, "EDGE_WORKERS": "2",
+        self.edge = self._track(servers.ServiceProcess("edge", {
+            "EDGE_PORT": "0", "TLS_DIR": str(self.pki_dir), "TOKEN_ISSUER": ISSUER, "EDGE_WORKERS": "2",
             "EDGE_UPSTREAMS": f"{ACCOUNTS}=127.0.0.1:{self.accounts.port},{CATALOG}={self.catalog_target},"
                               f"{ORDERS}=127.0.0.1:{self.orders.port}",
             "JWKS_METHOD": f"/{ACCOUNTS}/GetJwks", "OAUTH_TOKEN_METHOD": f"/{ACCOUNTS}/IssueToken",
             "OAUTH_REVOKE_METHOD": f"/{ACCOUNTS}/RevokeToken", **self._telemetry_env,
-        })
+        }))
         self.url = f"http://127.0.0.1:{self.edge.port}"
         self._wait_ready()
-        self.admin = servers.create_admin(self.env("accounts"), "stackadmin")
 
     @property
     def catalog_target(self) -> str:
@@ -62,9 +71,13 @@ class Stack:
         return env
 
     def _start(self, service: str, **overrides: str) -> servers.ServiceProcess:
-        started = servers.ServiceProcess(f"services.{service}", self.env(service, **overrides))
+        started = self._track(servers.ServiceProcess(f"services.{service}", self.env(service, **overrides)))
         servers.wait_serving(self.pki_dir, started.port)
         return started
+
+    def _track(self, process: servers.ServiceProcess) -> servers.ServiceProcess:
+        self._started.append(process)
+        return process
 
     def restart(self, service: str, process: servers.ServiceProcess, **overrides: str) -> servers.ServiceProcess:
         """Starts `service` again on the port `process` had (after it stopped or crashed)."""
@@ -80,7 +93,7 @@ class Stack:
             try:
                 if requests.get(f"{self.url}/readyz", timeout=2).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or too busy to answer in time
                 pass
             time.sleep(0.2)
         raise TimeoutError("edge not ready:\n" + "".join(self.edge.lines[-20:]))
