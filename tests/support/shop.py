@@ -27,7 +27,9 @@ def make_product(stack, stock: int, name: str = "Limited mug") -> str:
 
 def stock_of(stack, product_id: str) -> int:
     admin = stack.token(*stack.admin)["access_token"]
-    return int(requests.get(f"{stack.url}/v1/products/{product_id}", headers=_auth(admin), timeout=10).json()["stock"])
+    reply = requests.get(f"{stack.url}/v1/products/{product_id}", headers=_auth(admin), timeout=10)
+    assert reply.status_code == 200, reply.text
+    return int(reply.json()["stock"])
 
 
 def shopper(stack) -> str:
