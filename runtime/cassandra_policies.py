@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import re
 
-from cassandra import (
-    OperationTimedOut, ReadTimeout, Unavailable, WriteTimeout,
-)
+from cassandra import OperationTimedOut, ReadTimeout, Unavailable, WriteTimeout
 from cassandra.cluster import NoHostAvailable
 from cassandra.connection import ConnectionException
 from cassandra.policies import ExponentialReconnectionPolicy, RetryPolicy, WriteType
