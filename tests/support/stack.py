@@ -23,28 +23,40 @@ class Stack:
         self.pki_dir, self._data_dir = pki_dir, data_dir
         # tls: the edge serves HTTPS with its dev certificate; clients verify it against the dev CA.
         self.verify: str | bool = str(pki_dir / "ca.pem") if tls else True
-        edge_tls = {"EDGE_TLS_CERT_FILE": str(pki_dir / "edge.pem"), "EDGE_TLS_KEY_FILE": str(pki_dir / "edge.key")} if tls else {}
+        self._edge_tls = {"EDGE_TLS_CERT_FILE": str(pki_dir / "edge.pem"),
+                          "EDGE_TLS_KEY_FILE": str(pki_dir / "edge.key")} if tls else {}
         self._store_env = store_env or {}
         self._telemetry_env = telemetry_env or {}
         self.metrics_ports: dict[str, int] = {}
         self._metrics = metrics
+        self._started: list[servers.ServiceProcess] = []
+        try:
+            self._boot(catalog_replicas, orders_env or {})
+            self.admin = servers.create_admin(self.env("accounts"), "stackadmin")
+        except BaseException:  # a stack that fails to start leaves no process behind
+            for process in reversed(self._started):
+                process.stop()
+            raise
+
+    def _boot(self, catalog_replicas: int, orders_env: dict) -> None:
         self.accounts = self._start("accounts")
         jwks = {"JWKS_TARGET": f"127.0.0.1:{self.accounts.port}", "JWKS_METHOD": f"/{ACCOUNTS}/GetJwks"}
         self._service_env = {**jwks, "RECOVERY_INTERVAL_SECONDS": "0.5", "RECOVERY_AGE_SECONDS": "2"}
         self.catalogs = [self._start("catalog") for _ in range(catalog_replicas)]
-        self._orders_env = orders_env or {}
+        self._orders_env = orders_env
         self.orders = self._start("orders", **self._orders_env)
-        self.edge = servers.ServiceProcess("edge", {
-            "EDGE_PORT": "0", "TLS_DIR": str(pki_dir), "TOKEN_ISSUER": ISSUER, "EDGE_WORKERS": "2",
+        self.edge = self._track(servers.ServiceProcess("edge", {
+            "EDGE_PORT": "0", "TLS_DIR": str(self.pki_dir), "TOKEN_ISSUER": ISSUER, "EDGE_WORKERS": "2",
             "EDGE_UPSTREAMS": f"{ACCOUNTS}=127.0.0.1:{self.accounts.port},{CATALOG}={self.catalog_target},"
                               f"{ORDERS}=127.0.0.1:{self.orders.port}",
             "JWKS_METHOD": f"/{ACCOUNTS}/GetJwks", "OAUTH_TOKEN_METHOD": f"/{ACCOUNTS}/IssueToken",
-            "OAUTH_REVOKE_METHOD": f"/{ACCOUNTS}/RevokeToken", "EDGE_REALM": "shop", **self._telemetry_env, **edge_tls,
-            **({"EDGE_METRICS_PORT": str(self.metrics_ports.setdefault("edge", servers.free_port()))} if metrics else {}),
-        })
-        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.edge.port}"
+            "OAUTH_REVOKE_METHOD": f"/{ACCOUNTS}/RevokeToken", "EDGE_REALM": "shop", **self._telemetry_env,
+            **self._edge_tls,
+            **({"EDGE_METRICS_PORT": str(self.metrics_ports.setdefault("edge", servers.free_port()))}
+               if self._metrics else {}),
+        }))
+        self.url = f"{'https' if self._edge_tls else 'http'}://127.0.0.1:{self.edge.port}"
         self._wait_ready()
-        self.admin = servers.create_admin(self.env("accounts"), "stackadmin")
 
     @property
     def catalog_target(self) -> str:
@@ -67,9 +79,13 @@ class Stack:
 
     def _start(self, service: str, *, fault: str | None = None, **overrides: str) -> servers.ServiceProcess:
         module, args = ("tests.support.faults", (fault,)) if fault else (f"services.{service}", ())
-        started = servers.ServiceProcess(module, self.env(service, **overrides), args=args)
+        started = self._track(servers.ServiceProcess(module, self.env(service, **overrides), args=args))
         servers.wait_serving(self.pki_dir, started.port)
         return started
+
+    def _track(self, process: servers.ServiceProcess) -> servers.ServiceProcess:
+        self._started.append(process)
+        return process
 
     def restart(self, service: str, process: servers.ServiceProcess, *, fault: str | None = None,
                 **overrides: str) -> servers.ServiceProcess:
@@ -87,7 +103,7 @@ class Stack:
             try:
                 if requests.get(f"{self.url}/readyz", timeout=5, verify=self.verify).status_code == 200:
                     return
-            except (requests.ConnectionError, requests.Timeout):  # workers still booting on a busy machine
+            except requests.RequestException:  # not listening yet, or too busy to answer in time
                 pass
             time.sleep(0.2)
         raise TimeoutError("edge not ready:\n" + "".join(self.edge.lines[-20:]))
