@@ -8,13 +8,17 @@ PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock | cksum | cut -d' ' -f1)
 PKI    := .dev/pki
 
-.PHONY: help install up test test-fast lint proto proto-check pki lock bench clean
+MANIFESTS := $(filter-out %/kustomization.yaml,$(wildcard deploy/kubernetes/*.yaml))
+
+.PHONY: help install up test test-fast lint k8s-check containers proto proto-check pki lock bench clean
 
 help:
 	@echo "make up          start every service on the embedded store (dev certificates included)"
 	@echo "make test        run the whole test suite (starts a real Cassandra)"
 	@echo "make proto       regenerate gen/ from proto/"
 	@echo "make pki         (re)create the dev certificates under $(PKI)"
+	@echo "make lint        ruff, hadolint, actionlint, zizmor and the Kubernetes schemas"
+	@echo "make containers  the full stack in real containers on a private Docker engine, smoke and chaos checked (root)"
 
 $(STAMP): requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,8 +41,19 @@ test: install
 test-fast: install
 	$(PY) -m pytest tests/unit
 
-lint: install
+lint: install k8s-check
 	$(PY) -m ruff check .
+	$(BIN)/hadolint Dockerfile tools/containers/standins/*/Dockerfile tools/containers/trace-sink/Dockerfile
+	$(BIN)/actionlint
+	$(BIN)/zizmor --offline --quiet .github/workflows
+
+# The manifests against the Kubernetes API schemas, unknown fields refused.
+k8s-check: install
+	$(BIN)/kubernetes-validate --strict --quiet $(MANIFESTS)
+
+# Needs root: installs Docker's engine from Debian and runs a private one (tools/containers/run.sh).
+containers: install
+	tools/containers/run.sh
 
 proto: install
 	$(PY) -m tools.genproto

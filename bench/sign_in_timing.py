@@ -24,9 +24,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
 
 import grpc  # noqa: E402
 
-from runtime.settings import ServerSettings  # noqa: E402
 from services.accounts.domain import MAX_FAILED_LOGINS  # noqa: E402
-from services.accounts.server import create_server  # noqa: E402
+from services.accounts.server import AccountsSettings, create_server  # noqa: E402
 from shop.accounts.v1 import accounts_pb2 as pb  # noqa: E402
 from shop.accounts.v1 import accounts_pb2_grpc  # noqa: E402
 from tests.support import servers  # noqa: E402
@@ -56,7 +55,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         pki_dir = servers.write_test_pki(pathlib.Path(scratch) / "pki")
         env = servers.service_env("accounts", pki_dir, pathlib.Path(scratch), PASSWORD_SCRYPT_LOG2_N="14")
-        with servers.in_process(create_server, ServerSettings.from_env("accounts", 0, env), pki_dir) as port:
+        with servers.in_process(create_server, AccountsSettings.from_env(env), pki_dir) as port:
             with servers.channel(pki_dir, port, "edge") as channel:
                 stub = accounts_pb2_grpc.AccountsServiceStub(channel)
                 real = [f"timed{i}" for i in range(args.names)]

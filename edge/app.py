@@ -15,20 +15,21 @@ import uuid
 from typing import Mapping
 
 import grpc
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, g, jsonify, request
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from werkzeug.exceptions import HTTPException
 
 from edge import openapi
 from edge.config import EdgeConfig
 from edge.oauth import oauth_blueprint
-from edge.problems import from_rpc_error, problem
+from edge.problems import deadline_expired, from_rpc_error, problem
 from edge.routes import bad_request, register_routes
 from edge.templates import CONVERTERS
 from edge.transcoding import BadRequest
-from edge.upstream import Upstreams
+from edge.upstream import Upstreams, begin_call
 from observability import metrics, tracing
 from observability.logs import request_id_var
+from runtime.calls import CallContext, DeadlineExpired
 from runtime.clients import ServiceClients
 from runtime.descriptors import load_method, load_service
 from runtime.tokens import JwksCache, TokenVerifier, jwks_over_grpc
@@ -36,47 +37,60 @@ from runtime.tokens import JwksCache, TokenVerifier, jwks_over_grpc
 _LOGGER = logging.getLogger(__name__)
 _ACCESS = logging.getLogger("edge.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# An API answers with data, never with a page to render or frame; /docs sets a policy of its own.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+# One year, this host only: a browser that reached the edge over HTTPS keeps using HTTPS.
+_HSTS = "max-age=31536000"
 
 
 def create_app(config: EdgeConfig | Mapping[str, str] | None = None) -> Flask:
     cfg = config if isinstance(config, EdgeConfig) else EdgeConfig.from_env(config)
     app = Flask(__name__, static_folder=None)
-    app.config.update(MAX_CONTENT_LENGTH=cfg.max_body_bytes, TOKEN_ISSUER=cfg.verifier.issuer)
+    app.config.update(MAX_CONTENT_LENGTH=cfg.max_body_bytes, TOKEN_ISSUER=cfg.verifier.issuer, REALM=cfg.realm)
     app.json.sort_keys = False
     app.url_map.converters.update(CONVERTERS)
 
     services = [load_service(name) for name in cfg.upstreams]
     upstreams = Upstreams(ServiceClients(cfg.tls, cfg.upstreams))
     jwks_method = load_method(cfg.jwks_method)
-    fetch = jwks_over_grpc(lambda method, request, timeout: upstreams.call(method, request, timeout=timeout), jwks_method)
+    fetch = jwks_over_grpc(
+        lambda method, request, timeout: upstreams.call(method, request, CallContext.starting_now(timeout)), jwks_method)
     verifier = TokenVerifier(cfg.verifier, JwksCache(fetch, cfg.verifier.jwks_refresh_seconds))
 
-    routes = register_routes(app, services, upstreams, verifier, cfg.deadline_seconds)
+    routes = register_routes(app, services, upstreams, verifier)
     scopes = sorted({s for _, policy in routes for s in policy.scopes | policy.bypass_scopes})
     app.register_blueprint(oauth_blueprint(
         upstreams, load_method(cfg.token_method) if cfg.token_method else None,
         load_method(cfg.revoke_method) if cfg.revoke_method else None, jwks_method, scopes))
     app.register_blueprint(openapi.blueprint(routes, scopes, cfg))
     _add_health(app, upstreams)
-    _add_request_handling(app)
+    _add_request_handling(app, cfg.deadline_seconds)
     _add_telemetry(app)
+    # Per-app resources (Flask's pattern): the gRPC channels live as long as the app, closed by close_app().
+    app.extensions["edge.upstreams"] = upstreams
     return app
+
+
+def close_app(app: Flask) -> None:
+    """Closes the app's gRPC channels (a gunicorn worker calls it on exit)."""
+    app.extensions["edge.upstreams"].close()
 
 
 def _add_telemetry(app: Flask) -> None:
     """Traces (W3C context in, propagated to the gRPC calls), RED metrics, JSON access log."""
     tracing.instrument_flask(app)
-    metrics.instrument_flask(app)
-
-    @app.get("/metrics")
-    def metrics_endpoint():
-        body, content_type = metrics.metrics_response()
-        return Response(body, mimetype=content_type.split(";")[0], headers={"Content-Type": content_type})
+    metrics.instrument_flask(app)  # served on EDGE_METRICS_PORT by the gunicorn master, not on the public port
 
     @app.after_request
     def access_log(response):
         route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
-        if route not in ("/healthz", "/readyz", "/metrics"):
+        if route not in ("/healthz", "/readyz"):
             started = g.get("started_at")
             _ACCESS.info("%s %s %s", request.method, route, response.status_code, extra={"http": {
                 "method": request.method, "route": route, "status": response.status_code,
@@ -91,36 +105,46 @@ def _add_health(app: Flask, upstreams: Upstreams) -> None:
 
     @app.get("/readyz")
     def readyz():
-        """Ready when every upstream answers grpc.health SERVING."""
-        checks = {}
+        """Ready when every upstream answers grpc.health SERVING. Which one is not, and where it runs,
+        goes to the log: internal addresses are not the public's business."""
+        failing = {}
         for target in sorted(set(upstreams.targets().values())):
             try:
                 reply = health_pb2_grpc.HealthStub(upstreams.channel(target)).Check(
                     health_pb2.HealthCheckRequest(), timeout=1)
-                checks[target] = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+                if reply.status != health_pb2.HealthCheckResponse.SERVING:
+                    failing[target] = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
             except grpc.RpcError as error:
-                checks[target] = error.code().name
-        ready = all(status == "SERVING" for status in checks.values())
-        return jsonify(status="ready" if ready else "not ready", upstreams=checks), 200 if ready else 503
+                failing[target] = error.code().name
+        if failing:
+            _LOGGER.warning("not ready: %s", failing)
+            return jsonify(status="not ready"), 503
+        return jsonify(status="ready")
 
 
-def _add_request_handling(app: Flask) -> None:
+def _add_request_handling(app: Flask, deadline_seconds: float) -> None:
     @app.before_request
     def assign_request_id():
         given = request.headers.get("X-Request-Id", "")
         g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
         g.started_at = time.perf_counter()
         request_id_var.set(g.request_id)  # every log line of this request carries it
+        begin_call(deadline_seconds, g.request_id)
 
     @app.after_request
     def finish(response):
         response.headers["X-Request-Id"] = g.get("request_id", "")
-        response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers.setdefault("Cache-Control", "no-store")
+        for header, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(header, value)
+        # RFC 6797: sent only over TLS (ours, or a trusted proxy's X-Forwarded-Proto), never on plain HTTP.
+        if request.scheme == "https":
+            response.headers["Strict-Transport-Security"] = _HSTS
         return response
 
     app.register_error_handler(BadRequest, bad_request)
     app.register_error_handler(grpc.RpcError, from_rpc_error)
+    app.register_error_handler(DeadlineExpired, deadline_expired)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

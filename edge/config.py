@@ -8,6 +8,8 @@
     TOKEN_ISSUER, TOKEN_AUDIENCE                    what access tokens must say
     EDGE_DEADLINE_SECONDS (10), EDGE_MAX_BODY_BYTES (65536)
     TLS_DIR or TLS_CA_FILE/TLS_CERT_FILE/TLS_KEY_FILE   the edge's workload certificate
+    EDGE_REALM ("api"), EDGE_API_TITLE ("API")          names shown to clients (WWW-Authenticate, /docs)
+    EDGE_METRICS_PORT (off), EDGE_METRICS_HOST (127.0.0.1)  Prometheus /metrics, apart from the public port
 """
 
 from __future__ import annotations
@@ -15,14 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from runtime.settings import ConfigError, Env, TlsFiles
+from runtime.settings import ConfigError, Env, TelemetrySettings, TlsFiles
 from runtime.tokens import VerifierSettings
 
 
-def _method(env: Env, name: str, required: bool) -> str:
-    value = env.str(name, None if required else "")
-    if value and (not value.startswith("/") or value.count("/") != 2):
-        raise ConfigError(f"{name} must look like /package.Service/Method, got {value!r}")
+def _printable(env: Env, name: str, default: str) -> str:
+    value = env.str(name, default)
+    if len(value) > 64 or not value.isprintable() or '"' in value:
+        raise ConfigError(f"{name} must be at most 64 printable characters without quotes, got {value!r}")
     return value
 
 
@@ -36,6 +38,11 @@ class EdgeConfig:
     revoke_method: str
     deadline_seconds: float
     max_body_bytes: int
+    telemetry: TelemetrySettings
+    realm: str = "api"
+    api_title: str = "API"
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "EdgeConfig":
@@ -56,9 +63,14 @@ class EdgeConfig:
             upstreams=upstreams,
             tls=TlsFiles.from_env(env, env.str("TLS_DIR", ".dev/pki"), "edge"),
             verifier=VerifierSettings.from_env(env),
-            jwks_method=_method(env, "JWKS_METHOD", required=True),
-            token_method=_method(env, "OAUTH_TOKEN_METHOD", required=False),
-            revoke_method=_method(env, "OAUTH_REVOKE_METHOD", required=False),
+            jwks_method=env.method("JWKS_METHOD"),
+            token_method=env.method("OAUTH_TOKEN_METHOD", ""),
+            revoke_method=env.method("OAUTH_REVOKE_METHOD", ""),
             deadline_seconds=env.float("EDGE_DEADLINE_SECONDS", 10.0, minimum=0.1),
             max_body_bytes=env.int("EDGE_MAX_BODY_BYTES", 64 * 1024, minimum=1024),
+            telemetry=TelemetrySettings.from_env(env, "edge"),
+            realm=_printable(env, "EDGE_REALM", "api"),
+            api_title=_printable(env, "EDGE_API_TITLE", "API"),
+            metrics_port=env.int("EDGE_METRICS_PORT", 0, minimum=0, maximum=65535) or None,
+            metrics_host=env.str("EDGE_METRICS_HOST", "127.0.0.1"),
         )

@@ -15,40 +15,12 @@ from urllib.parse import unquote
 import grpc
 from flask import Blueprint, Response, current_app, json, request
 from google.protobuf import json_format, message_factory
-from google.rpc import error_details_pb2
 
+from edge.problems import oauth_error, oauth_error_from_rpc
 from edge.upstream import Upstreams
-from runtime.errors import details_of
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _FORM = "application/x-www-form-urlencoded"
-_ERROR_STATUS = {"invalid_client": 401}
-
-
-def _oauth_error(error: str, description: str, status: int = 400, headers: dict | None = None) -> Response:
-    body = json.dumps({"error": error, "error_description": description})
-    all_headers = {**_NO_STORE, **(headers or {})}
-    if status == 401:
-        all_headers["WWW-Authenticate"] = 'Basic realm="shop"'
-    return Response(body, status=status, mimetype="application/json", headers=all_headers)
-
-
-def _from_rpc_error(error: grpc.RpcError) -> Response:
-    reason, retry = "", None
-    for detail in details_of(error):
-        if isinstance(detail, error_details_pb2.ErrorInfo):
-            reason = detail.reason.lower()
-        elif isinstance(detail, error_details_pb2.RetryInfo):
-            retry = str(max(1, round(detail.retry_delay.ToTimedelta().total_seconds())))
-    code = error.code()
-    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-        return _oauth_error("invalid_grant", error.details(), 429, {"Retry-After": retry or "30"})
-    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        return _oauth_error("temporarily_unavailable", "the authorization server is unavailable", 503)
-    if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNAUTHENTICATED):
-        error_code = reason if reason.startswith(("invalid_", "unsupported_")) else "invalid_request"
-        return _oauth_error(error_code, error.details(), _ERROR_STATUS.get(error_code, 400))
-    return _oauth_error("server_error", "the authorization server could not complete the request", 500)
 
 
 def _client_credentials() -> tuple[str, str] | None:
@@ -79,17 +51,17 @@ def oauth_blueprint(upstreams: Upstreams, token_method, revoke_method, jwks_meth
 
     def form_call(method):
         if (request.mimetype or "") != _FORM:
-            return None, _oauth_error("invalid_request", f"Content-Type must be {_FORM}")
+            return None, oauth_error("invalid_request", f"Content-Type must be {_FORM}")
         extra = {}
         basic = _client_credentials()
         if basic is not None:
             if "client_secret" in request.form:
-                return None, _oauth_error("invalid_request", "use one client authentication method, not two")
+                return None, oauth_error("invalid_request", "use one client authentication method, not two")
             extra = {"client_id": basic[0], "client_secret": basic[1]}
         try:
-            return upstreams.call(method, _form_request(method, extra), timeout=10), None
+            return upstreams.call(method, _form_request(method, extra)), None
         except grpc.RpcError as error:
-            return None, _from_rpc_error(error)
+            return None, oauth_error_from_rpc(error)
 
     if token_method is not None:
         @bp.post("/oauth2/token")
@@ -104,13 +76,13 @@ def oauth_blueprint(upstreams: Upstreams, token_method, revoke_method, jwks_meth
         @bp.post("/oauth2/revoke")
         def revoke():
             if not request.form.get("token"):
-                return _oauth_error("invalid_request", "token is required")
+                return oauth_error("invalid_request", "token is required")
             _, failed = form_call(revoke_method)
             return failed or Response(status=200, headers=_NO_STORE)
 
     @bp.get("/.well-known/jwks.json")
     def jwks():
-        response = upstreams.call(jwks_method, message_factory.GetMessageClass(jwks_method.input_type)(), timeout=5)
+        response = upstreams.call(jwks_method, message_factory.GetMessageClass(jwks_method.input_type)())
         body = json_format.MessageToDict(response, preserving_proto_field_name=True)
         return Response(json.dumps(body), mimetype="application/jwk-set+json", headers={"Cache-Control": "max-age=60"})
 

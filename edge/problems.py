@@ -1,7 +1,12 @@
-"""Errors as `application/problem+json` (RFC 9457), and the one table from gRPC status to HTTP.
+"""Every error response the edge sends, built here and nowhere else.
 
-No stack trace, upstream message of a server fault, or internal detail reaches a client:
-for 5xx the detail is a fixed sentence, and the request id lets an operator find the logs.
+- application/problem+json (RFC 9457) for the REST routes, with the one table from gRPC status to
+  HTTP status, field violations from google.rpc.BadRequest, and Retry-After from RetryInfo;
+- OAuth2 error bodies (RFC 6749 section 5.2) for the token and revocation endpoints;
+- `WWW-Authenticate` challenges (RFC 6750 Bearer, RFC 7617 Basic).
+
+No stack trace, upstream message of a server fault, or internal detail reaches a client: for 5xx
+the detail is a fixed sentence, and the request id lets an operator find the logs.
 """
 
 from __future__ import annotations
@@ -10,10 +15,12 @@ import logging
 from http import HTTPStatus
 
 import grpc
-from flask import Response, g, json, request
+from flask import Response, current_app, g, json, request
 from google.rpc import error_details_pb2
 
+from runtime.access import AccessDenied
 from runtime.errors import details_of
+from runtime.tokens import TokenError
 
 _LOGGER = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -33,20 +40,27 @@ HTTP_STATUS = {
     grpc.StatusCode.UNAVAILABLE: 503,
     grpc.StatusCode.DEADLINE_EXCEEDED: 504,
 }
+_TITLES = {499: "Client Closed Request"}  # nginx's name, as grpc-gateway uses it; not in http.HTTPStatus
 _SERVER_FAULT_DETAIL = {
     503: "a service this request needs is unavailable; retry later",
     504: "a service this request needs did not answer in time",
 }
+# Answers a client should simply retry; without a RetryInfo of the service's, retry after a second.
+_RETRYABLE = {429, 503}
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _title(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return _TITLES.get(status, "Error")
 
 
 def problem(status: int, detail: str, *, code: str | None = None, reason: str | None = None,
             violations: list[tuple[str, str]] = (), headers: dict[str, str] | None = None, **extra) -> Response:
     """A problem+json response carrying the request id."""
-    try:
-        title = HTTPStatus(status).phrase
-    except ValueError:
-        title = "Client Closed Request" if status == 499 else "Error"
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail,
+    body = {"type": "about:blank", "title": _title(status), "status": status, "detail": detail,
             "instance": request.path, "request_id": getattr(g, "request_id", "")}
     if code:
         body["code"] = code
@@ -58,23 +72,98 @@ def problem(status: int, detail: str, *, code: str | None = None, reason: str | 
     return Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON, headers=headers or {})
 
 
-def from_rpc_error(error: grpc.RpcError) -> Response:
-    """The HTTP answer to a failed upstream call, with BadRequest violations and Retry-After carried over."""
-    code = error.code()
-    status = HTTP_STATUS.get(code, 500)
-    violations, reason, headers = [], None, {}
+def _rpc_details(error: grpc.RpcError) -> tuple[list[tuple[str, str]], str | None, str | None]:
+    """(violations, ErrorInfo reason, Retry-After seconds) carried by a failed call's google.rpc details."""
+    violations, reason, retry_after = [], None, None
     for detail in details_of(error):
         if isinstance(detail, error_details_pb2.BadRequest):
             violations += [(v.field, v.description) for v in detail.field_violations]
         elif isinstance(detail, error_details_pb2.ErrorInfo):
             reason = detail.reason
         elif isinstance(detail, error_details_pb2.RetryInfo):
-            headers["Retry-After"] = str(max(1, round(detail.retry_delay.ToTimedelta().total_seconds())))
+            retry_after = str(max(1, round(detail.retry_delay.ToTimedelta().total_seconds())))
+    return violations, reason, retry_after
+
+
+def from_rpc_error(error: grpc.RpcError) -> Response:
+    """The HTTP answer to a failed upstream call, with BadRequest violations and Retry-After carried over."""
+    code = error.code()
+    status = HTTP_STATUS.get(code, 500)
+    violations, reason, retry_after = _rpc_details(error)
+    headers = {}
+    if retry_after or status in _RETRYABLE:
+        headers["Retry-After"] = retry_after or "1"
     if status >= 500:
         _LOGGER.error("upstream failed: %s %s", code.name, error.details())
         message = _SERVER_FAULT_DETAIL.get(status, "the server could not complete this request")
         return problem(status, message, code=code.name, headers=headers)
     if status == 401:
-        headers["WWW-Authenticate"] = 'Bearer realm="shop", error="invalid_token"'
-    return problem(status, error.details() or HTTPStatus(status).phrase, code=code.name, reason=reason,
+        headers["WWW-Authenticate"] = challenge("invalid_token")
+    return problem(status, error.details() or _title(status), code=code.name, reason=reason,
                    violations=violations, headers=headers)
+
+
+def deadline_expired(_error) -> Response:
+    """The request's own budget ran out before the edge could call a service (504, like a late answer)."""
+    return problem(504, _SERVER_FAULT_DETAIL[504], code=grpc.StatusCode.DEADLINE_EXCEEDED.name)
+
+
+# --- bearer tokens (RFC 6750) ---------------------------------------------------------------------
+
+def _quoted(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', "'")
+
+
+def challenge(error: str | None = None, description: str = "", scope: str = "", scheme: str = "Bearer") -> str:
+    """A `WWW-Authenticate` value for the configured realm, with RFC 6750 error attributes."""
+    parts = [f'realm="{_quoted(current_app.config["REALM"])}"']
+    if error:
+        parts.append(f'error="{error}"')
+    if description:
+        parts.append(f'error_description="{_quoted(description)}"')
+    if scope:
+        parts.append(f'scope="{scope}"')
+    return f"{scheme} " + ", ".join(parts)
+
+
+def unauthorized(error: TokenError) -> Response:
+    return problem(401, error.description, reason="INVALID_TOKEN" if error.error else "MISSING_TOKEN",
+                   headers={"WWW-Authenticate": challenge(error.error, error.description if error.error else "")})
+
+
+def forbidden(denied: AccessDenied) -> Response:
+    scope = " ".join(sorted(denied.missing_scopes))
+    return problem(403, str(denied), reason=denied.reason,
+                   headers={"WWW-Authenticate": challenge("insufficient_scope", str(denied), scope)})
+
+
+# --- OAuth2 endpoints (RFC 6749 section 5.2) ------------------------------------------------------
+
+_OAUTH_STATUS = {"invalid_client": 401}
+
+
+def oauth_error(error: str, description: str, status: int | None = None, headers: dict | None = None) -> Response:
+    """An RFC 6749 error body; invalid_client is a 401 with a Basic challenge (section 5.2)."""
+    status = status or _OAUTH_STATUS.get(error, 400)
+    all_headers = {**_NO_STORE, **(headers or {})}
+    if status == 401:
+        all_headers["WWW-Authenticate"] = challenge(scheme="Basic")
+    body = json.dumps({"error": error, "error_description": description})
+    return Response(body, status=status, mimetype="application/json", headers=all_headers)
+
+
+def oauth_error_from_rpc(error: grpc.RpcError) -> Response:
+    """The authorization server's refusal as an OAuth2 error: its ErrorInfo reason is the error code."""
+    _violations, reason, retry_after = _rpc_details(error)
+    reason = (reason or "").lower()
+    code = error.code()
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return oauth_error("invalid_grant", error.details(), 429, {"Retry-After": retry_after or "30"})
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return oauth_error("temporarily_unavailable", "the authorization server is unavailable", 503,
+                           {"Retry-After": retry_after or "1"})
+    if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNAUTHENTICATED):
+        return oauth_error(reason if reason.startswith(("invalid_", "unsupported_")) else "invalid_request",
+                           error.details())
+    _LOGGER.error("authorization server failed: %s %s", code.name, error.details())
+    return oauth_error("server_error", "the authorization server could not complete the request", 500)

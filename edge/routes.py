@@ -9,34 +9,54 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, request
+from flask import Flask, current_app, g, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from edge import auth
+from edge import auth, problems
 from edge.problems import problem
 from edge.transcoding import BadRequest, Binding, bindings_of, build_request, response_json
-from edge.upstream import Upstreams, requested_timeout
+from edge.upstream import Upstreams
 from observability.tracing import mark_user
 from runtime.access import AccessDenied, authorize
 from runtime.policy import MethodPolicy, policy_of
 from runtime.tokens import TokenError, TokenVerifier
+from runtime.validation import missing_fields
 
 _LOGGER = logging.getLogger(__name__)
+
+
+def read_body(limit: int) -> bytes:
+    """The whole request body, or 413 when it is larger than `limit`: a Content-Length over it, or a
+    chunked body (no Content-Length) that keeps coming past it. Nothing is processed half-read."""
+    if request.content_length is not None:
+        if request.content_length > limit:
+            raise RequestEntityTooLarge()
+        return request.get_data(cache=False)
+    if not request.environ.get("wsgi.input_terminated"):
+        return b""  # neither a length nor a server that ends chunked input: WSGI says there is no body
+    stream, chunks, size = request.environ["wsgi.input"], [], 0
+    while chunk := stream.read(min(65536, limit + 1 - size)):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise RequestEntityTooLarge()
+    return b"".join(chunks)
 
 
 def _is_json(content_type: str) -> bool:
     return content_type.split(";")[0].strip().lower() in ("application/json", "") or content_type.endswith("+json")
 
 
-def _view(binding: Binding, policy: MethodPolicy, upstreams: Upstreams, verifier: TokenVerifier, deadline: float):
+def _view(binding: Binding, policy: MethodPolicy, upstreams: Upstreams, verifier: TokenVerifier):
     def view(**path_args):
         claims = None
         if policy.needs_token:
             try:
                 claims = auth.verify_request(verifier)
             except TokenError as error:
-                return auth.unauthorized(error)
+                return problems.unauthorized(error)
             mark_user(claims.subject)
-        raw_body = request.get_data(cache=False)
+        raw_body = read_body(current_app.config["MAX_CONTENT_LENGTH"])
         if binding.body and raw_body.strip() and not _is_json(request.content_type or ""):
             return problem(415, "request body must be application/json")
         message = build_request(binding, path_args, request.args.lists(), raw_body, request.headers)
@@ -44,15 +64,17 @@ def _view(binding: Binding, policy: MethodPolicy, upstreams: Upstreams, verifier
             try:
                 authorize(policy, claims, message)
             except AccessDenied as denied:
-                return auth.forbidden(denied)
-        response = upstreams.call(binding.method, message, timeout=requested_timeout(deadline),
-                                  token=claims.token if claims else None)
+                return problems.forbidden(denied)
+        missing = missing_fields(message)
+        if missing:
+            raise BadRequest("required fields are missing: " + ", ".join(field for field, _ in missing), missing)
+        response = upstreams.call(binding.method, message, g.call.with_token(claims.token if claims else None))
         return jsonify(response_json(binding, response))
 
     return view
 
 
-def register_routes(app: Flask, services, upstreams: Upstreams, verifier: TokenVerifier, deadline: float,
+def register_routes(app: Flask, services, upstreams: Upstreams, verifier: TokenVerifier,
                     workload: str = "edge") -> list[tuple[Binding, MethodPolicy]]:
     """Adds a rule per binding of every method the edge's workload may call; returns what it added."""
     added = []
@@ -63,7 +85,7 @@ def register_routes(app: Flask, services, upstreams: Upstreams, verifier: TokenV
                 continue  # the service would refuse the edge anyway: do not publish the route
             endpoint = f"{binding.full_method}#{binding.http_method} {binding.template.rule}"
             app.add_url_rule(binding.template.rule, endpoint=endpoint, methods=[binding.http_method],
-                             view_func=_view(binding, policy, upstreams, verifier, deadline))
+                             view_func=_view(binding, policy, upstreams, verifier))
             added.append((binding, policy))
     _LOGGER.info("edge serves %d routes", len(added))
     return added

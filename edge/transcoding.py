@@ -8,8 +8,10 @@ every other field. Anything that names no field, or has the wrong type, is a
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import dataclasses
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
@@ -36,23 +38,27 @@ class BadRequest(Exception):
 
 @dataclass(frozen=True)
 class Binding:
-    """One HTTP route of one RPC."""
+    """One HTTP route of one RPC, with what every request to it needs worked out once, at start."""
 
     method: _d.MethodDescriptor
     http_method: str
     template: PathTemplate
     body: str            # "", "*" or a field name
     response_body: str   # "" or a field name
+    request_class: type[Message] = dataclasses.field(init=False, repr=False)
+    header_fields: dict[str, _d.FieldDescriptor] = dataclasses.field(init=False, repr=False)  # HTTP header -> field
+    response_field: str = dataclasses.field(init=False, repr=False)  # JSON name of response_body, or ""
+
+    def __post_init__(self):
+        set_once = functools.partial(object.__setattr__, self)
+        set_once("request_class", message_factory.GetMessageClass(self.method.input_type))
+        set_once("header_fields", header_fields(self.method.input_type))
+        output = self.method.output_type
+        set_once("response_field", output.fields_by_name[self.response_body].json_name if self.response_body else "")
 
     @property
     def full_method(self) -> str:
         return f"/{self.method.containing_service.full_name}/{self.method.name}"
-
-    def request_class(self) -> type[Message]:
-        return message_factory.GetMessageClass(self.method.input_type)
-
-    def response_class(self) -> type[Message]:
-        return message_factory.GetMessageClass(self.method.output_type)
 
 
 def bindings_of(service: _d.ServiceDescriptor) -> list[Binding]:
@@ -127,6 +133,8 @@ def _json_body(raw: bytes) -> object:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as error:
         raise BadRequest(f"malformed JSON body: {error}", [("body", "is not valid JSON")]) from None
+    except RecursionError:  # [[[[...]]]] deeper than the parser goes
+        raise BadRequest("JSON body nested too deeply", [("body", "is nested too deeply")]) from None
 
 
 def header_fields(descriptor: _d.Descriptor) -> dict[str, _d.FieldDescriptor]:
@@ -170,12 +178,12 @@ def build_request(binding: Binding, path_args: Mapping[str, str], query: Iterabl
         if canonical in bound or (binding.body and canonical.split(".")[0] == binding.body):
             raise BadRequest(f"query parameter {name!r} is already bound", [(name, "set by the path or body")])
         _set(fields, chain, _query_value(chain, name, values))
-    for header, field in header_fields(descriptor).items():
+    for header, field in binding.header_fields.items():
         if field.name in fields or field.json_name in fields:
             raise BadRequest(f"{field.name} is set with the {header} header", [(field.name, f"use the {header} header")])
         if headers and header in headers:
             fields[field.name] = headers[header]
-    message = binding.request_class()()
+    message = binding.request_class()
     try:
         json_format.ParseDict(fields, message, ignore_unknown_fields=False)
     except json_format.ParseError as error:
@@ -202,6 +210,4 @@ def _violation(error: json_format.ParseError) -> tuple[str, str]:
 def response_json(binding: Binding, response: Message) -> object:
     """The HTTP body of a response: the whole message, or its `response_body` field, in proto3 JSON."""
     as_dict = json_format.MessageToDict(response, always_print_fields_with_no_presence=True)
-    if binding.response_body:
-        return as_dict.get(response.DESCRIPTOR.fields_by_name[binding.response_body].json_name)
-    return as_dict
+    return as_dict.get(binding.response_field) if binding.response_field else as_dict

@@ -1,4 +1,9 @@
-"""Calls from the edge to the services: the right channel, the request's deadline and metadata."""
+"""Calls from the edge to the services, each with the call context of the HTTP request it serves.
+
+The context is built once per request (`begin_call`, before any view runs): the deadline (the
+configured default, shortened by `Request-Timeout` or `grpc-timeout`), and the request id; a
+view adds the verified user token. Trace context is added by the gRPC client instrumentation.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from google.protobuf import descriptor as _d
 from google.protobuf.message import Message
 
 from edge.transcoding import BadRequest
+from runtime.calls import CallContext
 from runtime.clients import ServiceClients
 
 _GRPC_TIMEOUT = re.compile(r"^(\d{1,8})([HMSmun])$")
@@ -17,7 +23,7 @@ _UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 
 
 def requested_timeout(default: float) -> float:
-    """The call's deadline: the configured default, shortened by `Request-Timeout` (seconds) or
+    """The request's budget: the configured default, shortened by `Request-Timeout` (seconds) or
     `grpc-timeout` (e.g. "500m") if the client asks for less."""
     timeout = default
     if "Request-Timeout" in request.headers:
@@ -36,19 +42,27 @@ def requested_timeout(default: float) -> float:
     return timeout
 
 
+def begin_call(default_timeout: float, request_id: str) -> CallContext:
+    """The call context of the current HTTP request (kept in flask.g for every call it makes)."""
+    g.call = CallContext.starting_now(requested_timeout(default_timeout), request_id=request_id)
+    return g.call
+
+
 class Upstreams:
-    """Calls to the services named in the configuration, carrying what this HTTP request gives them."""
+    """Calls to the services named in the configuration, on behalf of the current HTTP request."""
 
     def __init__(self, clients: ServiceClients):
         self._clients = clients
 
-    def call(self, method: _d.MethodDescriptor, message: Message, *, timeout: float, token: str | None = None) -> Message:
-        """Calls one RPC with the request id and the (verified) user token as metadata; the trace
-        context is added by the OpenTelemetry gRPC client instrumentation."""
-        return self._clients.call(method, message, timeout=timeout, token=token, request_id=g.request_id)
+    def call(self, method: _d.MethodDescriptor, message: Message, call: CallContext | None = None) -> Message:
+        """Calls one RPC with `call`, or with the request's own context (no user token) when not given."""
+        return self._clients.call(method, message, call if call is not None else g.call)
 
     def targets(self) -> dict[str, str]:
         return self._clients.targets()
 
     def channel(self, target: str) -> grpc.Channel:
         return self._clients.channel(target)
+
+    def close(self) -> None:
+        self._clients.close()

@@ -7,22 +7,21 @@
     grpc_server_handling_seconds{grpc_service, grpc_method}   (histogram)
     grpc_server_in_flight{grpc_service, grpc_method}
 
-Routes are URL rule templates ("/v1/orders/<seg:id>"), never raw paths, so the number of
-series stays bounded. Under gunicorn, PROMETHEUS_MULTIPROC_DIR makes every worker count
+Routes are URL rule templates ("/v1/orders/<seg:id>"), never raw paths, and a method outside
+the standard ones counts as "other", so a client cannot grow the number of series. Under gunicorn, PROMETHEUS_MULTIPROC_DIR makes every worker count
 into one set of files that /metrics adds up.
 """
 
 from __future__ import annotations
 
-import os
 import time
 
 import grpc
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client import REGISTRY, multiprocess, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess, start_http_server
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _OPEN_GRPC = ("/grpc.health.v1.", "/grpc.reflection.")
+_HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 HTTP_REQUESTS = Counter("http_server_requests", "HTTP requests handled", ["route", "method", "status"])
 HTTP_DURATION = Histogram("http_server_request_duration_seconds", "HTTP request duration", ["route", "method"],
@@ -47,7 +46,8 @@ def instrument_flask(app) -> None:
 
     @app.before_request
     def _start():
-        g._metrics = (route(), request.method, time.perf_counter())
+        method = request.method if request.method in _HTTP_METHODS else "other"
+        g._metrics = (route(), method, time.perf_counter())
         HTTP_IN_FLIGHT.labels(g._metrics[0], g._metrics[1]).inc()
 
     @app.after_request
@@ -61,13 +61,12 @@ def instrument_flask(app) -> None:
         return response
 
 
-def metrics_response():
-    """(body, content type) of the metrics exposition, adding up gunicorn workers if multiprocess."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+def serve_multiprocess_metrics(port: int, host: str = "127.0.0.1") -> None:
+    """Serves /metrics adding up every process that counts into PROMETHEUS_MULTIPROC_DIR (gunicorn
+    workers), from a thread of the calling process (the gunicorn master)."""
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    start_http_server(port, addr=host, registry=registry)
 
 
 # --- gRPC -----------------------------------------------------------------------------------------
@@ -100,6 +99,6 @@ class GrpcMetricsInterceptor(grpc.ServerInterceptor):
         return grpc.unary_unary_rpc_method_handler(measured, handler.request_deserializer, handler.response_serializer)
 
 
-def serve_metrics(port: int) -> None:
+def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
     """Exposes /metrics on its own port (services have no HTTP server of their own)."""
-    start_http_server(port, addr=os.environ.get("METRICS_HOST", "127.0.0.1"))
+    start_http_server(port, addr=host)

@@ -8,10 +8,13 @@ Reads and writes run at the configured consistency (LOCAL_QUORUM by default); li
 transactions use the configured serial consistency. The CQL used by the services runs on
 Cassandra 2.1 (the test server) and current releases alike.
 
-A lightweight transaction whose reply is lost (a timeout) may or may not have been applied.
-`lightweight()` runs it again in that case, and `applied(result, column=value)` then counts a
-row that already names us as ours: that is how a claim (`INSERT ... IF NOT EXISTS`) survives
-a timeout without turning its own earlier success into a conflict.
+A lightweight transaction whose reply is lost (a timeout, a coordinator that died) may or may
+not have been applied. `lightweight()` runs it again in that case, and `applied(result,
+column=value)` then counts a row that already names us as ours: that is how a claim (`INSERT ...
+IF NOT EXISTS`) survives a lost node without turning its own earlier success into a conflict.
+What the driver repeats by itself, and what it leaves to the stores, is decided in
+`runtime.cassandra_policies`; every prepared statement of a store is marked idempotent or not
+from its CQL.
 """
 
 from __future__ import annotations
@@ -20,16 +23,23 @@ import logging
 import time
 from datetime import timezone
 
-from cassandra import ConsistencyLevel, OperationTimedOut, WriteTimeout
+from cassandra import ConsistencyLevel, CoordinationFailure, OperationTimedOut, Timeout, Unavailable
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, ResultSet, Session
+from cassandra.connection import ConnectionException
 from cassandra.policies import DCAwareRoundRobinPolicy, RoundRobinPolicy, TokenAwarePolicy
+from cassandra.query import SimpleStatement
 
+from runtime.cassandra_policies import OUTCOME_UNKNOWN, NodeLossRetryPolicy, is_idempotent, reconnection_policy
 from runtime.settings import CassandraSettings
 
 _LOGGER = logging.getLogger(__name__)
 _REQUEST_TIMEOUT_S = 10.0
 _DEFAULT_PORT = 9042
 _LWT_ATTEMPTS = 3
+_PING = SimpleStatement("SELECT release_version FROM system.local", is_idempotent=True)
+# The cluster (or enough replicas) did not answer: retry later, nothing is the caller's fault.
+OUTAGES: tuple[type[Exception], ...] = (NoHostAvailable, Unavailable, Timeout, CoordinationFailure, OperationTimedOut,
+                                        ConnectionException)
 
 
 def _contact_point(point: str) -> tuple[str, int]:
@@ -64,12 +74,13 @@ def connect(settings: CassandraSettings, *, wait_seconds: float = 60.0) -> Sessi
         consistency_level=ConsistencyLevel.name_to_value[settings.consistency.upper()],
         serial_consistency_level=ConsistencyLevel.name_to_value[settings.serial_consistency.upper()],
         request_timeout=_REQUEST_TIMEOUT_S,
+        retry_policy=NodeLossRetryPolicy(),
     )
     options = {"protocol_version": settings.protocol_version} if settings.protocol_version else {}
     deadline = time.monotonic() + wait_seconds
     while True:
         cluster = Cluster(hosts, port=port, execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-                          connect_timeout=5, **options)
+                          reconnection_policy=reconnection_policy(), connect_timeout=5, **options)
         try:
             return cluster.connect()
         except NoHostAvailable as error:
@@ -100,7 +111,7 @@ def apply_schema(session: Session, statements: list[str]) -> None:
 
 
 def lightweight(session: Session, statement, params=(), *, attempts: int = _LWT_ATTEMPTS) -> ResultSet:
-    """Runs a lightweight transaction, again if its outcome is unknown (a timeout).
+    """Runs a lightweight transaction, again if its outcome is unknown (a timeout, a lost node).
 
     Only for statements that are harmless to run twice and whose row tells who wrote it (a
     claim), or that fail safe when the repeat reports "not applied". Never for a compare-and-set
@@ -109,7 +120,7 @@ def lightweight(session: Session, statement, params=(), *, attempts: int = _LWT_
     for _ in range(attempts - 1):
         try:
             return session.execute(statement, params)
-        except (WriteTimeout, OperationTimedOut) as error:
+        except OUTCOME_UNKNOWN as error:
             _LOGGER.warning("lightweight transaction outcome unknown (%s); running it again", error)
     return session.execute(statement, params)
 
@@ -148,10 +159,13 @@ class CassandraStore:
     def __init__(self, session: Session):
         self._session = session
         self._q = {name: session.prepare(text) for name, text in self.STATEMENTS.items()}
-        # SERIAL or LOCAL_SERIAL, as configured for the lightweight transactions these reads precede.
-        serial = session.get_execution_profile(EXEC_PROFILE_DEFAULT).serial_consistency_level or ConsistencyLevel.SERIAL
+        for name, text in self.STATEMENTS.items():
+            self._q[name].is_idempotent = is_idempotent(text)
+        # SERIAL or LOCAL_SERIAL, as configured: for lightweight transactions (batches name it themselves)
+        # and for the reads that precede them.
+        self._serial = session.get_execution_profile(EXEC_PROFILE_DEFAULT).serial_consistency_level or ConsistencyLevel.SERIAL
         for name in self.SERIAL_READS:
-            self._q[name].consistency_level = serial
+            self._q[name].consistency_level = self._serial
 
     @classmethod
     def connect(cls, settings: CassandraSettings):
@@ -168,7 +182,7 @@ class CassandraStore:
         return lightweight(self._session, self._q[name], params)
 
     def ping(self) -> None:
-        self._session.execute("SELECT release_version FROM system.local", timeout=5)
+        self._session.execute(_PING, timeout=5)
 
     def close(self) -> None:
         self._session.cluster.shutdown()

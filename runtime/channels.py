@@ -59,8 +59,12 @@ class ChannelPool:
             if channel is None:
                 options = [("grpc.service_config", service_config(self._services.get(target, []))),
                            ("grpc.enable_retries", 1), ("grpc.keepalive_time_ms", 60_000),
-                           # A restarted service is found again within seconds, not gRPC's default 2 minutes.
-                           ("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 5_000)]
+                           # A restarted service is found again within a second, not gRPC's default 2 minutes;
+                           # calls wait for it meanwhile (wait_for_ready), so the backoff is what a restart costs.
+                           ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 1_000),
+                           # Servers close connections after a maximum age; the name is then resolved again at
+                           # once, so replicas added behind a DNS name get traffic without restarting callers.
+                           ("grpc.dns_min_time_between_resolutions_ms", 1_000)]
                 if target.startswith(("ipv4:", "ipv6:")):
                     # A list of addresses has no single host name: check the certificate against the first.
                     first = target.split(":", 1)[1].split(",")[0]

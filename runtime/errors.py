@@ -86,12 +86,22 @@ def details_of(error: grpc.RpcError) -> list:
     return unpacked
 
 
+def store_outages() -> tuple[type[Exception], ...]:
+    """Exceptions that mean "the store did not answer": a client may retry, nothing is the caller's fault."""
+    from runtime.cassandra import OUTAGES as CASSANDRA_OUTAGES
+    from runtime.sqlite import OUTAGES as SQLITE_OUTAGES
+
+    return CASSANDRA_OUTAGES + SQLITE_OUTAGES
+
+
 def translate_errors(table: Mapping[type[Exception], grpc.StatusCode], domain: str) -> Callable:
     """Decorator for servicer methods: domain exceptions in `table` become rich statuses.
 
-    Anything not in the table is a bug: it is logged with its traceback and the client
-    sees INTERNAL with no detail.
+    The first matching entry wins, so list subclasses before their bases. A store that does
+    not answer is UNAVAILABLE with RetryInfo. Anything else is a bug: it is logged with its
+    traceback and the client sees INTERNAL with a fixed message, never the exception's text.
     """
+    outages = store_outages()
 
     def decorate(method: Callable) -> Callable:
         @functools.wraps(method)
@@ -107,6 +117,21 @@ def translate_errors(table: Mapping[type[Exception], grpc.StatusCode], domain: s
                     domain=domain,
                     retry_after=getattr(error, "retry_after", None),
                 )
+            except outages as outage:
+                _LOGGER.warning("%s: store unavailable: %s", method.__name__, outage)
+                abort(context, grpc.StatusCode.UNAVAILABLE, "the service's store is unavailable; retry later",
+                      reason="STORE_UNAVAILABLE", domain=domain, retry_after=1.0)
+            except Exception:
+                if _aborted(context):
+                    raise  # the method ended the call itself with a status: keep it
+                _LOGGER.exception("%s failed", method.__name__)
+                abort(context, grpc.StatusCode.INTERNAL, "internal error", domain=domain)
         return wrapper
 
     return decorate
+
+
+def _aborted(context: grpc.ServicerContext) -> bool:
+    """Whether context.abort() already set a status (it raises a bare Exception to end the method)."""
+    code = context.code()
+    return code is not None and code != grpc.StatusCode.OK

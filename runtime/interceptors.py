@@ -19,9 +19,11 @@ from observability.tracing import mark_user
 
 from runtime import errors
 from runtime.access import AccessDenied, authorize
+from runtime.calls import MAX_CALL_SECONDS, CallContext
 from runtime.identity import peer_certificate_problem, peer_workload
 from runtime.policy import MethodPolicy
 from runtime.tokens import Claims, TokenError, TokenVerifier, bearer_token
+from runtime.validation import missing_fields
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -32,6 +34,7 @@ OPEN_SERVICES = (
 )
 
 _CLAIMS: contextvars.ContextVar[Claims | None] = contextvars.ContextVar("claims", default=None)
+_CALL: contextvars.ContextVar[CallContext | None] = contextvars.ContextVar("call", default=None)
 
 # A check gets the policy, the request (None for client streams) and the context, and aborts to refuse.
 Check = Callable[[MethodPolicy, object, grpc.ServicerContext], None]
@@ -92,7 +95,10 @@ class AuthorizationInterceptor(grpc.ServerInterceptor):
         policy = self._policies.get(method)
 
         def guard(request, context):
-            request_id_var.set(dict(context.invocation_metadata()).get("x-request-id", "")[:128])
+            request_id = dict(context.invocation_metadata()).get("x-request-id", "")[:128]
+            request_id_var.set(request_id)
+            left = context.time_remaining()
+            _CALL.set(CallContext.starting_now(MAX_CALL_SECONDS if left is None else left, request_id=request_id))
             _check_peer_certificate(context, method)
             caller = peer_workload(context, self._trust_domain)
             if policy is None or caller not in policy.callers:
@@ -121,6 +127,24 @@ def current_claims() -> Claims | None:
     return _CLAIMS.get()
 
 
+def current_call() -> CallContext:
+    """The context of the call being served, built once by the interceptor: its deadline, request id
+    and (after a token check) the verified user token. Pass it to every call made on its behalf."""
+    call = _CALL.get()
+    if call is None:
+        raise RuntimeError("current_call() outside a call served through AuthorizationInterceptor")
+    return call
+
+
+def required_fields_check(policy: MethodPolicy, request, context: grpc.ServicerContext) -> None:
+    """Refuses a request that leaves a REQUIRED field unset (runtime/validation.py), naming each one."""
+    missing = missing_fields(request) if request is not None else []
+    if missing:
+        errors.abort(context, grpc.StatusCode.INVALID_ARGUMENT, "required fields are missing: "
+                     + ", ".join(field for field, _ in missing), violations=missing, reason="REQUIRED_FIELD_MISSING",
+                     domain="validation")
+
+
 def token_check(verifier: TokenVerifier) -> Check:
     """Re-verifies the end user's token forwarded by the caller and applies the method's scopes
     and owner rule, so a workload cannot act for a user without that user's token."""
@@ -140,6 +164,7 @@ def token_check(verifier: TokenVerifier) -> Check:
             errors.abort(context, grpc.StatusCode.PERMISSION_DENIED, str(denied), reason=denied.reason,
                          domain="access", metadata={"missing_scopes": " ".join(sorted(denied.missing_scopes))})
         _CLAIMS.set(claims)
+        _CALL.set(current_call().with_token(claims.token))
         mark_user(claims.subject)
 
     return check

@@ -21,5 +21,5 @@ def decode_page_token(token: str) -> str:
         padded = token + "=" * (-len(token) % 4)
         after = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))["after"]
         return str(uuid.UUID(after))
-    except (ValueError, KeyError, TypeError, AttributeError, UnicodeError):
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeError, RecursionError):
         raise InvalidPageToken(token) from None

@@ -17,15 +17,16 @@ import logging
 import signal
 import threading
 from concurrent import futures
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import grpc
 from google.protobuf import descriptor as _descriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from observability.metrics import GrpcMetricsInterceptor
+from observability.metrics import GrpcMetricsInterceptor, serve_metrics
+from observability.tracing import untraced
 from runtime.credentials import server_credentials
-from runtime.interceptors import AuthorizationInterceptor, Check
+from runtime.interceptors import AuthorizationInterceptor, Check, required_fields_check
 from runtime.policy import policies_for
 from runtime.reflection import enable_reflection
 from runtime.settings import ServerSettings
@@ -48,7 +49,6 @@ class ServiceServer:
         on_stop: Callable[[], None] = lambda: None,
         on_start: Callable[[], None] = lambda: None,
         checks: tuple[Check, ...] = (),
-        max_workers: int = 16,
     ):
         self._settings = settings
         self._service_names = [d.full_name for d in descriptors]
@@ -61,14 +61,23 @@ class ServiceServer:
         for name in ("", *self._service_names):
             self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
 
-        interceptor = AuthorizationInterceptor(policies_for(descriptors), settings.trust_domain, checks)
+        # Who may call first, then the user's token, then the request itself.
+        interceptor = AuthorizationInterceptor(policies_for(descriptors), settings.trust_domain,
+                                               (*checks, required_fields_check))
         self.server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=settings.service),
+            futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix=settings.service),
             interceptors=[GrpcMetricsInterceptor(), interceptor],
             options=[
                 ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
                 ("grpc.so_reuseport", 0),
+                # Connections end after this age (in-flight calls get the grace), so clients resolve the
+                # service's name again and spread over replicas added since.
+                ("grpc.max_connection_age_ms", int(settings.max_connection_age_seconds * 1000)),
+                ("grpc.max_connection_age_grace_ms", int(settings.grace_seconds * 1000)),
             ],
+            # Past this many calls at once a new call is refused at once (RESOURCE_EXHAUSTED) instead of
+            # queueing until its deadline: an overloaded service answers quickly, and callers back off.
+            maximum_concurrent_rpcs=settings.max_workers + settings.max_queued_calls,
         )
         register(self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -82,8 +91,8 @@ class ServiceServer:
     def _plaintext_health(self, settings: ServerSettings) -> tuple[int | None, grpc.Server | None]:
         """With HEALTH_PORT set, grpc.health alone is also served without TLS, for probes that cannot
         present a certificate (Kubernetes' native gRPC probe). Nothing else is reachable there."""
-        port = settings.env.int("HEALTH_PORT", -1, minimum=-1, maximum=65535)
-        if port < 0:
+        port = settings.health_port
+        if port is None:
             return None, None
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="health"))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
@@ -105,7 +114,8 @@ class ServiceServer:
         serving = None
         while not self._stopping.is_set():
             try:
-                self._ready_check()
+                with untraced():  # a probe every few seconds is not a request: no trace of its own
+                    self._ready_check()
                 ok = True
             except Exception as error:  # any store failure means "not ready", never a crash
                 ok = False
@@ -158,26 +168,29 @@ class ServiceServer:
         self.stop().wait()
 
 
-def run_service(service: str, create_server: Callable[[ServerSettings], tuple["ServiceServer", int]],
-                default_port: int) -> int:
-    """The body of every service's __main__: JSON logs, settings from the environment (a bad
-    one ends the process with exit code 2 and the variable's name), serve until SIGTERM."""
+def run_service(load_settings: Callable[[], Any], create_server: Callable[[Any], tuple[ServiceServer, int]]) -> int:
+    """The body of every service's __main__: settings from the environment, read and checked once (a bad
+    one ends the process with exit code 2 and the variable's name), telemetry, serve until SIGTERM.
+
+    `load_settings()` returns the service's settings object; its `server` attribute is the ServerSettings.
+    """
     import sys
 
     from observability import setup_telemetry
-    from observability.metrics import serve_metrics
     from observability.tracing import shutdown as flush_traces
-    from runtime.settings import ConfigError, Env
+    from runtime.settings import ConfigError
 
-    setup_telemetry(service)  # before the server and channels exist, so they are instrumented
     try:
-        server, _port = create_server(ServerSettings.from_env(service, default_port))
-        metrics_port = Env().int("METRICS_PORT", 0, minimum=0, maximum=65535)
+        settings = load_settings()
     except ConfigError as error:
-        print(f"{service}: configuration error: {error}", file=sys.stderr)
+        print(f"configuration error: {error}", file=sys.stderr)
         return 2
-    if metrics_port:
-        serve_metrics(metrics_port)
+    common: ServerSettings = settings.server
+    setup_telemetry(common.telemetry)  # before the server and channels exist, so they are instrumented
+    with untraced():  # connecting, schema, first keys: start-up work, not a request
+        server, _port = create_server(settings)
+    if common.metrics_port:
+        serve_metrics(common.metrics_port, common.metrics_host)
     server.start()
     server.run_until_signal()
     flush_traces()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import pathlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Mapping
 
 _TRUST_DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
@@ -63,6 +63,13 @@ class Env:
         value = self.str(name, default).lower()
         if value not in choices:
             raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def method(self, name: str, default: str | None = None) -> str:
+        """A gRPC method name, "/package.Service/Method" ("" when optional and unset)."""
+        value = self.str(name, default)
+        if value and not re.fullmatch(r"/[A-Za-z_][\w.]*\.[A-Za-z_]\w*/[A-Za-z_]\w*", value):
+            raise ConfigError(f"{name} must look like /package.Service/Method, got {value!r}")
         return value
 
     def list(self, name: str, default: str | None = None) -> tuple[str, ...]:
@@ -123,9 +130,46 @@ class CassandraSettings:
         )
 
 
+_SAMPLERS = ("parentbased_traceidratio", "traceidratio", "parentbased_always_on", "always_on",
+             "parentbased_always_off", "always_off")
+
+
+@dataclass(frozen=True)
+class TelemetrySettings:
+    """The standard OpenTelemetry variables this project honours, checked at start. The OTLP exporter
+    reads its own endpoint, headers and TLS variables (OTEL_EXPORTER_OTLP_*) when it is created."""
+
+    service_name: str
+    service_version: str
+    environment: str
+    sampler: str
+    sampler_ratio: float
+    exporter_protocol: str | None  # None: no endpoint configured, nothing is exported
+    log_level: str
+
+    @classmethod
+    def from_env(cls, env: Env, service: str) -> "TelemetrySettings":
+        ratio = env.float("OTEL_TRACES_SAMPLER_ARG", 1.0)
+        if ratio > 1.0:
+            raise ConfigError(f"OTEL_TRACES_SAMPLER_ARG must be between 0 and 1, got {ratio}")
+        endpoint = env.str("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "") or env.str("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+        protocol = env.choice("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+                              env.choice("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", ("grpc", "http/protobuf")),
+                              ("grpc", "http/protobuf"))
+        return cls(
+            service_name=env.str("OTEL_SERVICE_NAME", service),
+            service_version=env.str("SERVICE_VERSION", "0.1.0"),
+            environment=env.str("DEPLOYMENT_ENVIRONMENT", "dev"),
+            sampler=env.choice("OTEL_TRACES_SAMPLER", "parentbased_traceidratio", _SAMPLERS),
+            sampler_ratio=ratio,
+            exporter_protocol=protocol if endpoint else None,
+            log_level=env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper(),
+        )
+
+
 @dataclass(frozen=True)
 class ServerSettings:
-    """What every gRPC service needs: where to listen, its identity, and which store to use."""
+    """What every gRPC service needs: where to listen, its identity, its store, its telemetry."""
 
     service: str
     host: str
@@ -136,7 +180,13 @@ class ServerSettings:
     store: str  # "embedded" or "cassandra"
     sqlite_path: str
     cassandra: CassandraSettings | None
-    extra: Mapping[str, str] = field(default_factory=dict)
+    telemetry: TelemetrySettings
+    health_port: int | None = None  # grpc.health alone, without TLS, for probes that cannot do mTLS
+    metrics_port: int | None = None  # Prometheus /metrics over HTTP
+    metrics_host: str = "127.0.0.1"
+    max_workers: int = 16  # calls served at once; more wait for a thread, up to max_queued_calls
+    max_queued_calls: int = 64  # beyond workers + queue a call is refused at once (RESOURCE_EXHAUSTED)
+    max_connection_age_seconds: float = 30.0  # clients re-resolve names when a connection ends
 
     @classmethod
     def from_env(cls, service: str, default_port: int, environ: Mapping[str, str] | None = None) -> "ServerSettings":
@@ -145,6 +195,8 @@ class ServerSettings:
         if not _TRUST_DOMAIN.match(trust_domain):
             raise ConfigError(f"TRUST_DOMAIN must be a lowercase DNS-like name, got {trust_domain!r}")
         store = env.choice("STORE", "embedded", ("embedded", "cassandra"))
+        health_port = env.int("HEALTH_PORT", -1, minimum=0, maximum=65535)
+        metrics_port = env.int("METRICS_PORT", 0, minimum=0, maximum=65535)
         return cls(
             service=service,
             host=env.str("GRPC_HOST", "127.0.0.1"),
@@ -155,10 +207,30 @@ class ServerSettings:
             store=store,
             sqlite_path=env.str("SQLITE_PATH", f".dev/data/{service}.sqlite3"),
             cassandra=CassandraSettings.from_env(env, default_keyspace=service) if store == "cassandra" else None,
-            extra=dict(os.environ if environ is None else environ),
+            telemetry=TelemetrySettings.from_env(env, service),
+            health_port=None if health_port < 0 else health_port,
+            metrics_port=metrics_port or None,
+            metrics_host=env.str("METRICS_HOST", "127.0.0.1"),
+            max_workers=env.int("GRPC_MAX_WORKERS", 16, minimum=1, maximum=1024),
+            max_queued_calls=env.int("GRPC_MAX_QUEUED_CALLS", 64, minimum=0, maximum=100_000),
+            max_connection_age_seconds=env.float("GRPC_MAX_CONNECTION_AGE_SECONDS", 30.0, minimum=1.0),
         )
 
-    @property
-    def env(self) -> Env:
-        """Typed access to the service's own variables, validated the same way."""
-        return Env(self.extra)
+
+@dataclass(frozen=True)
+class KeySource:
+    """Where a service fetches the public keys that verify forwarded tokens: an RPC and its target."""
+
+    method: str  # "/package.Service/Method"
+    target: str
+
+    @classmethod
+    def from_env(cls, env: Env) -> "KeySource":
+        from runtime.descriptors import load_method
+
+        method = env.method("JWKS_METHOD")
+        try:
+            load_method(method)
+        except LookupError as error:
+            raise ConfigError(f"JWKS_METHOD: {error}") from None
+        return cls(method=method, target=env.str("JWKS_TARGET"))

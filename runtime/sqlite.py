@@ -15,6 +15,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
 
+# "database is locked" past the busy timeout, disk I/O errors: the store did not answer in time.
+OUTAGES: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
+
+
 class Database:
     """One connection to a database file (or ":memory:"), shared by threads under a lock."""
 

@@ -2,14 +2,15 @@
 
     python -m tools.check_compose
 
-Every build context has a Dockerfile, every bind-mounted path exists in the repository,
-only the public ports are published, and every long-running service has a health check or
-is a known one-shot job. Exits 1 and names each problem.
+Every build context has a Dockerfile, every bind-mounted path of the repository exists,
+only the public ports are published and only on 127.0.0.1, and every long-running service has
+a health check or is a known one-shot job. Exits 1 and names each problem.
 """
 
 from __future__ import annotations
 
 import pathlib
+import re
 import sys
 
 import yaml
@@ -17,7 +18,14 @@ import yaml
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PUBLIC_PORTS = {"8080", "16686", "9090", "3000"}
 ONE_SHOT = {"pki", "catalog-seed"}
-NO_HEALTHCHECK_NEEDED = {"jaeger", "prometheus", "grafana"}
+NO_HEALTHCHECK_NEEDED = {"jaeger", "prometheus", "grafana", "promtail"}
+_VARIABLE = re.compile(r"\$\{[A-Z0-9_]+:-([^}]*)\}")
+
+
+def _published(port) -> tuple[str, str]:
+    """(host address, published port) of a ports entry, with ${VAR:-default} read as its default."""
+    parts = _VARIABLE.sub(r"\1", str(port)).split(":")
+    return (parts[0], parts[1]) if len(parts) == 3 else ("0.0.0.0", parts[0])
 
 
 def problems(compose: dict) -> list[str]:
@@ -31,12 +39,15 @@ def problems(compose: dict) -> list[str]:
                 found.append(f"{name}: build context {context} has no {dockerfile}")
         for volume in service.get("volumes", []):
             source = volume.split(":")[0] if isinstance(volume, str) else volume.get("source", "")
-            if source.startswith((".", "/")) and not (ROOT / source).exists():
+            # Host paths (/var/run/docker.sock) belong to the machine; the repository's own must exist.
+            if source.startswith(".") and not (ROOT / source).exists():
                 found.append(f"{name}: mounts {source}, which does not exist")
         for port in service.get("ports", []):
-            published = str(port).split(":")[0]
+            address, published = _published(port)
             if published not in PUBLIC_PORTS:
                 found.append(f"{name}: publishes {published}, which is not one of the public ports")
+            if address != "127.0.0.1":
+                found.append(f"{name}: publishes {published} on {address}, not on 127.0.0.1 only")
         if "healthcheck" not in service and name not in ONE_SHOT | NO_HEALTHCHECK_NEEDED:
             found.append(f"{name}: has no health check")
     return found

@@ -2,7 +2,8 @@
 
 Creates the dev PKI if needed, seeds the demo OAuth2 client and admin, starts each
 process, waits until each is ready (grpc.health SERVING, the edge's /readyz), prints how
-to call them, and stops them all, by PID, on Ctrl-C or SIGTERM.
+to call them, and stops them all, by PID, on Ctrl-C or SIGTERM. The edge serves HTTPS with
+its certificate from the dev CA (clients pass --cacert .dev/pki/ca.pem).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 import pathlib
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -24,7 +26,7 @@ DATA = ROOT / ".dev" / "data"
 CREDENTIALS = ROOT / ".dev" / "demo-credentials.json"
 ACCOUNTS = "shop.accounts.v1.AccountsService"
 
-METRICS_PORTS = {"accounts": 9101, "catalog": 9102, "orders": 9103}
+METRICS_PORTS = {"accounts": 9101, "catalog": 9102, "orders": 9103, "edge": 9100}
 # name -> (module, port variable, default port, gRPC service it serves), in start order
 SERVICES = {
     "accounts": ("services.accounts", "ACCOUNTS_PORT", 50051, ACCOUNTS),
@@ -42,7 +44,7 @@ def _common_env() -> dict[str, str]:
     env = dict(os.environ)
     env.update({"TLS_DIR": str(PKI), "PYTHONUNBUFFERED": "1",
                 # Tokens name the edge as issuer, so its RFC 8414 metadata is consistent.
-                "TOKEN_ISSUER": env.get("TOKEN_ISSUER", f"http://127.0.0.1:{EDGE_PORT}")})
+                "TOKEN_ISSUER": env.get("TOKEN_ISSUER", f"https://127.0.0.1:{EDGE_PORT}")})
     return env
 
 
@@ -58,8 +60,10 @@ def _service_env(name: str, port: int) -> dict[str, str]:
 def _edge_env(ports: dict[str, int]) -> dict[str, str]:
     upstreams = ",".join(f"{SERVICES[name][3]}=127.0.0.1:{port}" for name, port in ports.items())
     return {**_common_env(), "EDGE_PORT": str(EDGE_PORT), "EDGE_UPSTREAMS": upstreams,
+            "EDGE_TLS_CERT_FILE": str(PKI / "edge.pem"), "EDGE_TLS_KEY_FILE": str(PKI / "edge.key"),
             "JWKS_METHOD": f"/{ACCOUNTS}/GetJwks", "OAUTH_TOKEN_METHOD": f"/{ACCOUNTS}/IssueToken",
-            "OAUTH_REVOKE_METHOD": f"/{ACCOUNTS}/RevokeToken"}
+            "OAUTH_REVOKE_METHOD": f"/{ACCOUNTS}/RevokeToken", "EDGE_REALM": "shop", "EDGE_API_TITLE": "Shop API",
+            "EDGE_METRICS_PORT": str(METRICS_PORTS["edge"])}
 
 
 def _grpc_serving(port: int) -> bool:
@@ -68,7 +72,8 @@ def _grpc_serving(port: int) -> bool:
 
 def _edge_ready() -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{EDGE_PORT}/readyz", timeout=2) as reply:
+        context = ssl.create_default_context(cafile=str(PKI / "ca.pem"))
+        with urllib.request.urlopen(f"https://127.0.0.1:{EDGE_PORT}/readyz", timeout=2, context=context) as reply:
             return reply.status == 200
     except OSError:
         return False
@@ -85,27 +90,30 @@ def _wait(ready, child: subprocess.Popen, timeout: float = 60) -> bool:
 
 def _banner(ports: dict[str, int]) -> str:
     tls = "-cacert .dev/pki/ca.pem -cert .dev/pki/operator.pem -key .dev/pki/operator.key"
-    edge = f"http://127.0.0.1:{EDGE_PORT}"
-    lines = ["", "Shop is up (embedded store, mTLS between every process):", f"  edge      {edge}  (docs: {edge}/docs)"]
+    edge = f"https://127.0.0.1:{EDGE_PORT}"
+    curl = "curl -s --cacert .dev/pki/ca.pem"
+    lines = ["", "Shop is up (embedded store, mTLS between every process):",
+             f"  edge      {edge}  (docs: {edge}/docs; HTTPS, certificate from the dev CA .dev/pki/ca.pem)"]
     lines += [f"  {name:<9} grpc 127.0.0.1:{port}   metrics http://127.0.0.1:{METRICS_PORTS[name]}/metrics"
               for name, port in ports.items()]
-    lines += [f"  edge metrics {edge}/metrics   (traces: set OTEL_EXPORTER_OTLP_ENDPOINT, see docs/observability.md)"]
+    lines += [f"  edge metrics http://127.0.0.1:{METRICS_PORTS['edge']}/metrics   "
+              "(traces: set OTEL_EXPORTER_OTLP_ENDPOINT, see docs/observability.md)"]
     lines += [
         "",
         "Try it with curl:",
-        f"  curl -s -X POST {edge}/v1/accounts -H 'Content-Type: application/json' \\",
+        f"  {curl} -X POST {edge}/v1/accounts -H 'Content-Type: application/json' \\",
         "       -d '{\"username\":\"alice\",\"email\":\"alice@example.com\",\"password\":\"correct horse battery\"}'",
-        f"  TOKEN=$(curl -s {edge}/oauth2/token -d grant_type=password -d username=alice \\",
+        f"  TOKEN=$({curl} {edge}/oauth2/token -d grant_type=password -d username=alice \\",
         "       -d 'password=correct horse battery' | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')",
         "  ID=$(python3 -c 'import base64,json,sys; p=sys.argv[1].split(\".\")[1]; print(json.loads(base64.urlsafe_b64decode(p+\"==\"))[\"sub\"])' $TOKEN)",
-        f"  curl -s {edge}/v1/accounts/$ID -H \"Authorization: Bearer $TOKEN\"",
-        f"  curl -s {edge}/v1/products -H \"Authorization: Bearer $TOKEN\"",
-        "  PRODUCT=$(curl -s " + edge + "/v1/products -H \"Authorization: Bearer $TOKEN\" \\",
+        f"  {curl} {edge}/v1/accounts/$ID -H \"Authorization: Bearer $TOKEN\"",
+        f"  {curl} {edge}/v1/products -H \"Authorization: Bearer $TOKEN\"",
+        "  PRODUCT=$(" + curl + " " + edge + "/v1/products -H \"Authorization: Bearer $TOKEN\" \\",
         "       | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"products\"][0][\"id\"])')",
-        f"  curl -s -X POST {edge}/v1/orders -H \"Authorization: Bearer $TOKEN\" -H 'Idempotency-Key: first-order' \\",
+        f"  {curl} -X POST {edge}/v1/orders -H \"Authorization: Bearer $TOKEN\" -H 'Idempotency-Key: first-order' \\",
         "       -H 'Content-Type: application/json' -d \"{\\\"items\\\":[{\\\"productId\\\":\\\"$PRODUCT\\\",\\\"quantity\\\":1}]}\"",
-        f"  curl -s {edge}/v1/orders -H \"Authorization: Bearer $TOKEN\"",
-        f"  curl -s -X POST {edge}/v1/orders/ORDER_ID:cancel -H \"Authorization: Bearer $TOKEN\"",
+        f"  {curl} {edge}/v1/orders -H \"Authorization: Bearer $TOKEN\"",
+        f"  {curl} -X POST {edge}/v1/orders/ORDER_ID:cancel -H \"Authorization: Bearer $TOKEN\"",
         "",
         "Or a service directly with grpcurl (operator certificate):",
         f"  .venv/bin/grpcurl {tls} 127.0.0.1:{ports['accounts']} list",

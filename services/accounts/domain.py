@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from services.common.clock import utcnow  # noqa: F401  (part of this domain's vocabulary)
 from services.common.errors import DomainError, InvalidArgument, NotFound  # noqa: F401
+from services.common.masks import fields_to_update
 
 ACTIVE = "ACTIVE"
 DEACTIVATED = "DEACTIVATED"
@@ -232,12 +233,7 @@ def apply_profile_changes(account: Account, changes: dict[str, str], paths: list
 
     With no paths, every non-empty field in `changes` is applied (AIP-134's implied mask).
     """
-    unknown = [p for p in paths if p not in PROFILE_FIELDS]
-    if unknown:
-        raise InvalidArgument([("update_mask", f"unknown field {p!r}; allowed: {', '.join(PROFILE_FIELDS)}") for p in unknown])
-    paths = paths or [f for f in PROFILE_FIELDS if changes.get(f)]
-    if not paths:
-        raise InvalidArgument([("profile", "no field to update")])
+    paths = fields_to_update(paths, PROFILE_FIELDS, changes, "profile")
     problems = profile_problems({p: changes.get(p, "") for p in paths})
     if problems:
         raise InvalidArgument(problems)

@@ -18,7 +18,7 @@ import sys
 
 from runtime.settings import ConfigError
 from services.accounts.oauth import AuthorizationServer
-from services.accounts.server import load_settings, password_hasher, token_settings
+from services.accounts.server import AccountsSettings
 from services.accounts.service import AccountsService
 from services.accounts.store import open_store
 
@@ -35,16 +35,16 @@ def _write_secret_file(path: pathlib.Path, content: dict) -> None:
 
 
 def seed_demo(out: pathlib.Path) -> str:
-    settings = load_settings()
-    store = open_store(settings)
+    settings = AccountsSettings.from_env()
+    store = open_store(settings.server)
     try:
         existing = json.loads(out.read_text()) if out.exists() else {}
         client_id = existing.get("client", {}).get("client_id")
         admin_name = existing.get("admin", {}).get("username")
         if client_id and store.get_client(client_id) and admin_name and store.find_account_by_username(admin_name):
             return f"kept demo client and admin in {out}"
-        accounts = AccountsService(store, password_hasher(settings))
-        oauth = AuthorizationServer(store, accounts, token_settings(settings))
+        accounts = AccountsService(store, settings.password_hasher())
+        oauth = AuthorizationServer(store, accounts, settings.tokens)
         client, secret = oauth.register_client("demo", DEMO_CLIENT_SCOPES)
         admin_name = f"admin{secrets.token_hex(3)}"
         admin_password = secrets.token_urlsafe(18)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Mapping
 
 from runtime.interceptors import token_check
 from runtime.server import ServiceServer
-from runtime.settings import ServerSettings
+from runtime.settings import Env, ServerSettings
 from runtime.tokens import JwksCache, TokenVerifier, VerifierSettings
 from services.accounts.domain import PasswordHasher
 from services.accounts.oauth import AuthorizationServer, TokenSettings
@@ -22,38 +24,47 @@ DEFAULT_PORT = 50051
 DESCRIPTOR = accounts_pb2.DESCRIPTOR.services_by_name["AccountsService"]
 
 
-def load_settings(environ=None) -> ServerSettings:
-    return ServerSettings.from_env(SERVICE, DEFAULT_PORT, environ)
+@dataclass(frozen=True)
+class AccountsSettings:
+    server: ServerSettings
+    verifier: VerifierSettings
+    tokens: TokenSettings
+    # scrypt's cost N = 2**scrypt_log2_n; may be lowered for tests, 14 (16 MiB, ~50 ms) is the floor for real use.
+    scrypt_log2_n: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "AccountsSettings":
+        env = Env(environ)
+        verifier = VerifierSettings.from_env(env)
+        return cls(
+            server=ServerSettings.from_env(SERVICE, DEFAULT_PORT, environ),
+            verifier=verifier,
+            # Tokens are signed with exactly what verifiers expect.
+            tokens=TokenSettings(
+                issuer=verifier.issuer, audience=verifier.audience,
+                access_ttl=timedelta(seconds=env.int("ACCESS_TOKEN_TTL_SECONDS", 900, minimum=30, maximum=86400)),
+                refresh_ttl=timedelta(seconds=env.int("REFRESH_TOKEN_TTL_SECONDS", 30 * 86400, minimum=60))),
+            scrypt_log2_n=env.int("PASSWORD_SCRYPT_LOG2_N", 14, minimum=10, maximum=20),
+        )
+
+    def password_hasher(self) -> PasswordHasher:
+        return PasswordHasher(n=2 ** self.scrypt_log2_n)
 
 
-def token_settings(settings: ServerSettings) -> TokenSettings:
-    env = settings.env
-    verifier = VerifierSettings.from_env(env)  # sign with exactly what verifiers expect
-    return TokenSettings(
-        issuer=verifier.issuer,
-        audience=verifier.audience,
-        access_ttl=timedelta(seconds=env.int("ACCESS_TOKEN_TTL_SECONDS", 900, minimum=30, maximum=86400)),
-        refresh_ttl=timedelta(seconds=env.int("REFRESH_TOKEN_TTL_SECONDS", 30 * 86400, minimum=60)),
-    )
+load_settings = AccountsSettings.from_env
 
 
-def password_hasher(settings: ServerSettings) -> PasswordHasher:
-    # scrypt's cost (N) may be lowered for tests; 2**14 (16 MiB, ~50 ms) is the floor for real use.
-    return PasswordHasher(n=2 ** settings.env.int("PASSWORD_SCRYPT_LOG2_N", 14, minimum=10, maximum=20))
-
-
-def create_server(settings: ServerSettings) -> tuple[ServiceServer, int]:
+def create_server(settings: AccountsSettings) -> tuple[ServiceServer, int]:
     """Builds the server (port bound, not started). GRPC_PORT=0 picks a free port."""
-    store = open_store(settings)
-    accounts = AccountsService(store, password_hasher(settings))
-    oauth = AuthorizationServer(store, accounts, token_settings(settings))
+    store = open_store(settings.server)
+    accounts = AccountsService(store, settings.password_hasher())
+    oauth = AuthorizationServer(store, accounts, settings.tokens)
     oauth.ensure_signing_key()
     servicer = AccountsServicer(accounts, oauth)
-    verifier_settings = VerifierSettings.from_env(settings.env)
     # This service holds the keys itself, so it verifies forwarded tokens against its own JWKS.
-    verifier = TokenVerifier(verifier_settings, JwksCache(oauth.jwks, verifier_settings.jwks_refresh_seconds))
+    verifier = TokenVerifier(settings.verifier, JwksCache(oauth.jwks, settings.verifier.jwks_refresh_seconds))
     server = ServiceServer(
-        settings,
+        settings.server,
         descriptors=[DESCRIPTOR],
         register=lambda s: accounts_pb2_grpc.add_AccountsServiceServicer_to_server(servicer, s),
         ready_check=store.ping,

@@ -11,11 +11,9 @@ from typing import Callable
 
 from services.accounts import domain
 from services.common.ids import parse_uuid
+from services.common.paging import bad_page_token, page_size
 from services.accounts.domain import Account, InvalidArgument, NotFound
 from services.accounts.store.base import AccountStore, DuplicateKey, InvalidPageToken
-
-DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
-
 
 class WrongPassword(InvalidArgument):
     reason = "WRONG_PASSWORD"
@@ -115,10 +113,8 @@ class AccountsService:
         self._store.revoke_subject_tokens(account.id)
         return account
 
-    def list(self, page_size: int, page_token: str) -> tuple[list[Account], str | None]:
-        if page_size < 0 or page_size > MAX_PAGE_SIZE:
-            raise InvalidArgument([("page_size", f"must be between 0 and {MAX_PAGE_SIZE}")])
+    def list(self, size: int, page_token: str) -> tuple[list[Account], str | None]:
         try:
-            return self._store.list_accounts(page_size or DEFAULT_PAGE_SIZE, page_token or None)
+            return self._store.list_accounts(page_size(size), page_token or None)
         except InvalidPageToken:
-            raise InvalidArgument([("page_token", "is not a token this service issued")]) from None
+            raise bad_page_token() from None

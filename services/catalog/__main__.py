@@ -3,7 +3,7 @@
 import sys
 
 from runtime.server import run_service
-from services.catalog.server import DEFAULT_PORT, SERVICE, create_server
+from services.catalog.server import create_server, load_settings
 
 if __name__ == "__main__":
-    sys.exit(run_service(SERVICE, create_server, DEFAULT_PORT))
+    sys.exit(run_service(load_settings, create_server))

@@ -78,6 +78,11 @@ def product_problems(name: str, description: str, currency: str, price_minor: in
     return problems
 
 
+def can_be_reserved(state: str) -> bool:
+    """Only products on sale can be reserved; an archived product's stock stays where it is."""
+    return state == AVAILABLE
+
+
 def stock_problems(quantity: int, name: str = "quantity") -> list[tuple[str, str]]:
     return [] if 0 <= quantity <= MAX_STOCK else [(name, f"must be between 0 and {MAX_STOCK}")]
 

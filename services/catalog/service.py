@@ -8,11 +8,10 @@ import uuid
 from runtime.paging import InvalidPageToken
 from services.catalog import domain
 from services.common.ids import parse_uuid
+from services.common.masks import fields_to_update
+from services.common.paging import bad_page_token, page_size
 from services.catalog.domain import ARCHIVED, InvalidArgument, NotFound, Product, Reservation
 from services.catalog.store.base import CatalogStore
-
-DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
-
 
 class CatalogService:
     def __init__(self, store: CatalogStore, clock=domain.utcnow):
@@ -37,12 +36,7 @@ class CatalogService:
 
     def update(self, product_id: str, changes: dict, paths: list[str]) -> Product:
         """Changes the masked fields (or, with no mask, every field given) of name, description, price."""
-        unknown = [p for p in paths if p not in domain.PRODUCT_FIELDS]
-        if unknown:
-            raise InvalidArgument([("update_mask", f"unknown field {p!r}; allowed: name, description, price") for p in unknown])
-        paths = paths or [f for f in domain.PRODUCT_FIELDS if changes.get(f)]
-        if not paths:
-            raise InvalidArgument([("product", "no field to update")])
+        paths = fields_to_update(paths, domain.PRODUCT_FIELDS, changes, "product")
         product = self.get(product_id)
         updated = dataclasses.replace(product, updated_at=self._clock())
         if "name" in paths:
@@ -64,15 +58,13 @@ class CatalogService:
             self._store.save_product(product)
         return product
 
-    def list(self, page_size: int, page_token: str, query: str) -> tuple[list[Product], str | None]:
-        if not 0 <= page_size <= MAX_PAGE_SIZE:
-            raise InvalidArgument([("page_size", f"must be between 0 and {MAX_PAGE_SIZE}")])
+    def list(self, size: int, page_token: str, query: str) -> tuple[list[Product], str | None]:
         if len(query) > 100:
             raise InvalidArgument([("query", "must be at most 100 characters")])
         try:
-            return self._store.list_products(page_size or DEFAULT_PAGE_SIZE, page_token or None, query.strip())
+            return self._store.list_products(page_size(size), page_token or None, query.strip())
         except InvalidPageToken:
-            raise InvalidArgument([("page_token", "is not a token this service issued")]) from None
+            raise bad_page_token() from None
 
     def set_stock(self, product_id: str, quantity: int) -> Product:
         problems = domain.stock_problems(quantity)

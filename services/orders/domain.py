@@ -48,13 +48,27 @@ class Forbidden(OrderError):
 
 
 class DependencyFailed(OrderError):
-    """A service this operation needs did not answer (unavailable, or out of time)."""
+    """A service this operation needs did not answer; what the operation held was given back."""
 
     reason = "DEPENDENCY_FAILED"
+    retry_after = 1.0
+    timed_out = False
 
-    def __init__(self, message: str, timed_out: bool):
-        super().__init__(message)
-        self.timed_out = timed_out
+
+class DependencyTimedOut(DependencyFailed):
+    """The request ran out of time before a service it needs answered."""
+
+    timed_out = True
+
+
+@dataclass(frozen=True)
+class Priced:
+    """A product as the catalog prices it for an order."""
+
+    name: str
+    currency: str
+    unit_price_minor: int
+    available: bool
 
 
 @dataclass(frozen=True)

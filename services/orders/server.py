@@ -1,17 +1,21 @@
-"""Wiring of the orders service: store, gateways to accounts and catalog, recovery pass, gRPC server."""
+"""Wiring of the orders service: settings -> store, ports to accounts and catalog, recovery pass, gRPC server."""
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Callable, Mapping
 
+from observability.tracing import untraced
 from runtime.clients import ServiceClients, remote_token_verifier
 from runtime.interceptors import token_check
 from runtime.server import ServiceServer
-from runtime.settings import ServerSettings
-from services.orders.gateways import Gateways
+from runtime.settings import Env, KeySource, ServerSettings
+from runtime.tokens import VerifierSettings
+from services.orders.domain import Order
+from services.orders.gateways import ACCOUNTS, CATALOG, GrpcAccounts, GrpcCatalog
 from services.orders.service import OrdersService
 from services.orders.servicer import OrdersServicer
 from services.orders.store import open_store
@@ -23,14 +27,31 @@ DEFAULT_PORT = 50053
 DESCRIPTOR = orders_pb2.DESCRIPTOR.services_by_name["OrdersService"]
 
 
-def load_settings(environ=None) -> ServerSettings:
-    return ServerSettings.from_env(SERVICE, DEFAULT_PORT, environ)
+@dataclass(frozen=True)
+class OrdersSettings:
+    server: ServerSettings
+    keys: KeySource
+    verifier: VerifierSettings
+    accounts_target: str
+    catalog_target: str
+    recovery_interval_seconds: float
+    recovery_age: timedelta
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "OrdersSettings":
+        env = Env(environ)
+        return cls(
+            server=ServerSettings.from_env(SERVICE, DEFAULT_PORT, environ),
+            keys=KeySource.from_env(env),
+            verifier=VerifierSettings.from_env(env),
+            accounts_target=env.str("ACCOUNTS_TARGET", "127.0.0.1:50051"),
+            catalog_target=env.str("CATALOG_TARGET", "127.0.0.1:50052"),
+            recovery_interval_seconds=env.float("RECOVERY_INTERVAL_SECONDS", 15.0, minimum=0.1),
+            recovery_age=timedelta(seconds=env.float("RECOVERY_AGE_SECONDS", 30.0)),
+        )
 
 
-def _crash_after_reserve(order) -> None:
-    """Test-only fault: die between reserving stock and confirming, as a power cut would."""
-    _LOGGER.warning("fault injection: exiting after reserving order %s", order.id)
-    os._exit(70)
+load_settings = OrdersSettings.from_env
 
 
 class RecoveryLoop:
@@ -46,7 +67,8 @@ class RecoveryLoop:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self._orders.recover(self._older_than)
+                with untraced():  # housekeeping every few seconds: it logs what it fixes, it is not a request
+                    self._orders.recover(self._older_than)
             except Exception:  # a bad pass must not end the loop; the next one retries
                 _LOGGER.exception("recovery pass failed")
             self._stop.wait(self._interval)
@@ -55,19 +77,18 @@ class RecoveryLoop:
         self._stop.set()
 
 
-def create_server(settings: ServerSettings) -> tuple[ServiceServer, int]:
-    env = settings.env
-    verifier, jwks_client = remote_token_verifier(env, settings.tls)
-    clients = ServiceClients(settings.tls, {
-        "shop.accounts.v1.AccountsService": env.str("ACCOUNTS_TARGET", "127.0.0.1:50051"),
-        "shop.catalog.v1.CatalogService": env.str("CATALOG_TARGET", "127.0.0.1:50052"),
+def create_server(settings: OrdersSettings, *,
+                  after_reserve: Callable[[Order], None] | None = None) -> tuple[ServiceServer, int]:
+    """Builds the server (port bound, not started). `after_reserve` is a seam for crash tests only."""
+    verifier, jwks_client = remote_token_verifier(settings.keys, settings.verifier, settings.server.tls)
+    clients = ServiceClients(settings.server.tls, {
+        ACCOUNTS.full_name: settings.accounts_target,
+        CATALOG.full_name: settings.catalog_target,
     })
-    store = open_store(settings)
-    fault = env.choice("ORDERS_FAULT", "none", ("none", "crash_after_reserve"))
-    orders = OrdersService(store, Gateways(clients),
-                           after_reserve=_crash_after_reserve if fault == "crash_after_reserve" else (lambda order: None))
-    recovery = RecoveryLoop(orders, env.float("RECOVERY_INTERVAL_SECONDS", 15.0, minimum=0.1),
-                            timedelta(seconds=env.float("RECOVERY_AGE_SECONDS", 30.0)))
+    store = open_store(settings.server)
+    orders = OrdersService(store, GrpcAccounts(clients), GrpcCatalog(clients),
+                           **({"after_reserve": after_reserve} if after_reserve else {}))
+    recovery = RecoveryLoop(orders, settings.recovery_interval_seconds, settings.recovery_age)
     servicer = OrdersServicer(orders)
 
     def close():
@@ -77,7 +98,7 @@ def create_server(settings: ServerSettings) -> tuple[ServiceServer, int]:
         jwks_client.close()
 
     server = ServiceServer(
-        settings, descriptors=[DESCRIPTOR],
+        settings.server, descriptors=[DESCRIPTOR],
         register=lambda s: orders_pb2_grpc.add_OrdersServiceServicer_to_server(servicer, s),
         ready_check=store.ping, on_stop=close, on_start=recovery.start, checks=(token_check(verifier),),
     )

@@ -11,36 +11,46 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from datetime import timedelta
 from typing import Callable
 
+from runtime.calls import CallContext, DeadlineExpired
 from runtime.paging import InvalidPageToken
 from services.orders import domain
+from services.common.ids import parse_uuid
+from services.common.paging import bad_page_token, page_size
 from services.orders.domain import (
-    CANCELLED, CONFIRMED, PENDING, DependencyFailed, IdempotencyConflict, InvalidArgument, NotFound, Order,
+    CANCELLED, CONFIRMED, PENDING, DependencyFailed, IdempotencyConflict, NotFound, Order,
     Rejected,
 )
-from services.orders.gateways import Gateways
+from services.orders.ports import AccountsPort, CatalogPort
 from services.orders.store.base import OrderStore
 
 _LOGGER = logging.getLogger(__name__)
-DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
 COMPENSATION_SECONDS = 3.0  # a release gets its own budget: it matters more than the caller's deadline
 
 
 class OrdersService:
-    def __init__(self, store: OrderStore, gateways: Gateways, *, clock=domain.utcnow,
+    def __init__(self, store: OrderStore, accounts: AccountsPort, catalog: CatalogPort, *, clock=domain.utcnow,
                  after_reserve: Callable[[Order], None] = lambda order: None):
         self._store = store
-        self._gateways = gateways
+        self._accounts = accounts
+        self._catalog = catalog
         self._clock = clock
-        self._after_reserve = after_reserve  # a fault hook for crash tests; does nothing otherwise
+        self._after_reserve = after_reserve  # a seam for crash tests (tests/support/faults.py); a no-op otherwise
+        # Orders this process is placing right now: alive, whatever their age, so recovery leaves them be.
+        # (Another replica tells a live order from a dead one by age alone: RECOVERY_AGE_SECONDS must
+        # exceed the longest a request can take.)
+        self._placing: set[str] = set()
+        self._placing_lock = threading.Lock()
 
     # --- placing -------------------------------------------------------------------------------
 
-    def place(self, user_id: str, token: str, items: list[tuple[str, int]], idempotency_key: str,
-              time_left: Callable[[], float]) -> Order:
+    def place(self, user_id: str, items: list[tuple[str, int]], idempotency_key: str, call: CallContext) -> Order:
+        """Places the order for `call`'s user, or raises: InvalidArgument, IdempotencyConflict, Rejected
+        and Forbidden leave nothing held; DependencyFailed means it was cancelled (or left to recovery)."""
         lines = domain.normalise_lines(items)
         order_id = domain.new_order_id()
         if idempotency_key:
@@ -59,17 +69,22 @@ class OrdersService:
                 order_id = winner
         now = self._clock()
         order = Order(id=order_id, user_id=user_id, lines=lines, status=PENDING, created_at=now, updated_at=now)
-        self._store.create_order(order)
+        with self._placing_lock:
+            self._placing.add(order.id)
         try:
-            return self._complete(order, token, time_left)
-        except DependencyFailed:
-            self._compensate(order, "dependency_failed")
+            self._store.create_order(order)
+            return self._complete(order, call)
+        except DependencyFailed as failure:
+            self._compensate(order, "deadline_exceeded" if failure.timed_out else "dependency_failed", call)
             raise
         except (Rejected, domain.Forbidden) as refused:
             current = self._store.get_order(order.id)
             if current is not None and current.status == PENDING:  # not already recorded by _reject
-                self._compensate(order, refused.reason.lower())
+                self._compensate(order, refused.reason.lower(), call)
             raise
+        finally:
+            with self._placing_lock:
+                self._placing.discard(order.id)
 
     def _first_order(self, order_id: str, wait_seconds: float = 5.0) -> Order | None:
         """The order placed under a reused key, waiting briefly while the first request finishes it;
@@ -83,12 +98,21 @@ class OrdersService:
                 return None
             time.sleep(0.05)
 
-    def _complete(self, order: Order, token: str, time_left: Callable[[], float]) -> Order:
-        if not self._gateways.account_is_active(order.user_id, token, time_left()):
+    @staticmethod
+    def _in_time(call: CallContext) -> CallContext:
+        """Stops the saga between steps once the request is out of time (it is then compensated)."""
+        try:
+            call.time_left()
+        except DeadlineExpired as expired:
+            raise domain.DependencyTimedOut(str(expired)) from None
+        return call
+
+    def _complete(self, order: Order, call: CallContext) -> Order:
+        if not self._accounts.account_is_active(order.user_id, self._in_time(call)):
             raise self._reject(order, "account_inactive", Rejected("the account is not active", "ACCOUNT_INACTIVE"))
         priced_lines = []
         for i, line in enumerate(order.lines):
-            priced = self._gateways.price(line.product_id, token, time_left())
+            priced = self._catalog.price(line.product_id, self._in_time(call))
             if priced is None or not priced.available:
                 raise self._reject(order, "product_unavailable", Rejected(
                     f"product {line.product_id} cannot be ordered", "PRODUCT_UNAVAILABLE",
@@ -98,7 +122,7 @@ class OrdersService:
         currencies = {line.currency for line in priced_lines}
         if len(currencies) > 1:
             raise self._reject(order, "mixed_currencies", Rejected("items are priced in different currencies", "MIXED_CURRENCIES"))
-        reserved, short = self._gateways.reserve(order.id, order.lines, token, time_left())
+        reserved, short = self._catalog.reserve(order.id, order.lines, self._in_time(call))
         if not reserved:
             raise self._reject(order, "out_of_stock", Rejected(
                 "not enough stock", "OUT_OF_STOCK",
@@ -112,7 +136,7 @@ class OrdersService:
             if current is not None and current.status == CONFIRMED:
                 return current  # a retry of the same key placed it first: same order, same reservation
             # Cancelled (or recovered) while we worked: its stock goes back, and it stays cancelled.
-            self._compensate(order, "cancelled_while_placing")
+            self._compensate(order, "cancelled_while_placing", call)
             return self._store.get_order(order.id)
         self._store.settle(order.id)
         return confirmed
@@ -123,14 +147,14 @@ class OrdersService:
         self._store.settle(order.id)
         return error
 
-    def _compensate(self, order: Order, reason: str) -> bool:
+    def _compensate(self, order: Order, reason: str, call: CallContext) -> bool:
         """Cancels the order, then releases its reservation; if catalog cannot be reached, the
         order stays on the recovery list. The decision is recorded before the stock moves."""
         current = self._store.get_order(order.id)
         if current is not None and current.status == PENDING:
             self._store.transition(dataclasses.replace(current, status=CANCELLED, reason=reason, updated_at=self._clock()), PENDING)
         try:
-            self._gateways.release(order.id, COMPENSATION_SECONDS)
+            self._catalog.release(order.id, call.detached(COMPENSATION_SECONDS))
         except DependencyFailed as failure:
             _LOGGER.warning("order %s left for recovery: release failed (%s)", order.id, failure)
             return False
@@ -140,20 +164,18 @@ class OrdersService:
     # --- reading, cancelling --------------------------------------------------------------------
 
     def get(self, order_id: str, user_id: str, is_admin: bool) -> Order:
-        order = self._store.get_order(order_id) if order_id else None
+        order = self._store.get_order(parse_uuid(order_id))
         if order is None or (order.user_id != user_id and not is_admin):
             raise NotFound(f"order {order_id} does not exist")  # another user's order is not even confirmed to exist
         return order
 
-    def list_mine(self, user_id: str, page_size: int, page_token: str) -> tuple[list[Order], str | None]:
-        if not 0 <= page_size <= MAX_PAGE_SIZE:
-            raise InvalidArgument([("page_size", f"must be between 0 and {MAX_PAGE_SIZE}")])
+    def list_mine(self, user_id: str, size: int, page_token: str) -> tuple[list[Order], str | None]:
         try:
-            return self._store.list_user_orders(user_id, page_size or DEFAULT_PAGE_SIZE, page_token or None)
+            return self._store.list_user_orders(user_id, page_size(size), page_token or None)
         except InvalidPageToken:
-            raise InvalidArgument([("page_token", "is not a token this service issued")]) from None
+            raise bad_page_token() from None
 
-    def cancel(self, order_id: str, user_id: str, is_admin: bool) -> Order:
+    def cancel(self, order_id: str, user_id: str, is_admin: bool, call: CallContext) -> Order:
         """Cancels and gives the stock back; cancelling a cancelled order returns it unchanged."""
         order = self.get(order_id, user_id, is_admin)
         if order.status == CANCELLED:
@@ -163,9 +185,9 @@ class OrdersService:
         # before the release below is finished by the recovery pass, never lost.
         self._store.mark_unsettled(order.id)
         if not self._store.transition(cancelled, order.status):
-            return self.cancel(order_id, user_id, is_admin)  # it changed under us: decide again
+            return self.cancel(order_id, user_id, is_admin, call)  # it changed under us: decide again
         try:
-            self._gateways.release(order.id, COMPENSATION_SECONDS)
+            self._catalog.release(order.id, call.detached(COMPENSATION_SECONDS))
             self._store.settle(order.id)
         except DependencyFailed:
             _LOGGER.warning("order %s cancelled; stock release left for recovery", order.id)
@@ -178,6 +200,9 @@ class OrdersService:
         acknowledged, so it is cancelled; every one gets its stock released. Returns how many."""
         resolved = 0
         for order in self._store.unsettled(self._clock() - older_than):
+            with self._placing_lock:
+                if order.id in self._placing:
+                    continue  # still being placed here: the saga settles it itself
             if order.status == PENDING:
                 interrupted = dataclasses.replace(order, status=CANCELLED, reason="interrupted", updated_at=self._clock())
                 if not self._store.transition(interrupted, PENDING):
@@ -186,7 +211,7 @@ class OrdersService:
                 self._store.settle(order.id)
                 continue
             try:
-                self._gateways.release(order.id, COMPENSATION_SECONDS)
+                self._catalog.release(order.id, CallContext.starting_now(COMPENSATION_SECONDS))
             except DependencyFailed as failure:
                 _LOGGER.warning("recovery: catalog unreachable (%s); will retry", failure)
                 break

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import grpc
 
-from runtime.clients import remaining
 from runtime.convert import timestamp
-from runtime.errors import abort, translate_errors
-from runtime.interceptors import current_claims
+from runtime.errors import translate_errors
+from runtime.interceptors import current_call, current_claims
 from services.orders import domain
 from services.orders.service import OrdersService
 from shop.catalog.v1 import catalog_pb2
@@ -15,6 +14,8 @@ from shop.orders.v1 import orders_pb2 as pb
 from shop.orders.v1 import orders_pb2_grpc as pb_grpc
 
 _ERRORS = {
+    domain.DependencyTimedOut: grpc.StatusCode.DEADLINE_EXCEEDED,
+    domain.DependencyFailed: grpc.StatusCode.UNAVAILABLE,
     domain.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     domain.NotFound: grpc.StatusCode.NOT_FOUND,
     domain.IdempotencyConflict: grpc.StatusCode.FAILED_PRECONDITION,
@@ -43,21 +44,11 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
     def __init__(self, orders: OrdersService):
         self._orders = orders
 
-    def _dependency_failed(self, context, failure: domain.DependencyFailed):
-        code = grpc.StatusCode.DEADLINE_EXCEEDED if failure.timed_out else grpc.StatusCode.UNAVAILABLE
-        abort(context, code, "a service needed to place the order did not answer; the order was not placed",
-              reason="DEPENDENCY_FAILED", domain="orders.shop", retry_after=1.0)
-
     @_errors
     def CreateOrder(self, request, context):
         claims = current_claims()
         items = [(i.product_id, i.quantity) for i in request.items]
-        try:
-            order = self._orders.place(claims.subject, claims.token, items, request.idempotency_key,
-                                       time_left=lambda: remaining(context))
-        except domain.DependencyFailed as failure:
-            self._dependency_failed(context, failure)
-        return order_to_proto(order)
+        return order_to_proto(self._orders.place(claims.subject, items, request.idempotency_key, current_call()))
 
     @_errors
     def GetOrder(self, request, context):
@@ -72,4 +63,4 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
     @_errors
     def CancelOrder(self, request, context):
         claims = current_claims()
-        return order_to_proto(self._orders.cancel(request.id, claims.subject, ADMIN_SCOPE in claims.scopes))
+        return order_to_proto(self._orders.cancel(request.id, claims.subject, ADMIN_SCOPE in claims.scopes, current_call()))

@@ -85,8 +85,7 @@ def test_published_keys_and_metadata_verify_the_issued_tokens(stack):
 
 def test_readiness_health_and_errors_are_problem_json(stack):
     assert requests.get(f"{stack.url}/healthz", timeout=5).json() == {"status": "ok"}
-    ready = requests.get(f"{stack.url}/readyz", timeout=5).json()
-    assert ready["status"] == "ready" and set(ready["upstreams"].values()) == {"SERVING"}
+    assert requests.get(f"{stack.url}/readyz", timeout=5).json() == {"status": "ready"}
     stack.register("jules")
     again = requests.post(f"{stack.url}/v1/accounts", json={
         "username": "JULES", "email": "jules2@example.com", "password": PASSWORD}, timeout=10)

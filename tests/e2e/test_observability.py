@@ -34,7 +34,7 @@ def observed(tmp_path_factory, cassandra_settings):
                 "items": [{"productId": product_id, "quantity": "1"}]},
                 headers={"Authorization": f"Bearer {token}", "X-Request-Id": "observed-order-1"})
             assert reply.status_code == 200, reply.text
-            bad = requests.post(f"{stack.url}/v1/orders", timeout=30, json={"items": [{"productId": product_id, "quantity": "0"}]},
+            bad = requests.post(f"{stack.url}/v1/orders", timeout=30, json={"items": [{"productId": product_id, "quantity": "1001"}]},
                                 headers={"Authorization": f"Bearer {token}", "X-Request-Id": "observed-bad-order"})
             assert bad.status_code == 400, bad.text
             yield stack, receiver, token
@@ -78,8 +78,13 @@ def test_one_order_is_one_trace_from_the_edge_to_cassandra(observed):
     trace_id = _order_trace_id(stack)
 
     def complete():
-        services = {(s.service, s.kind) for s in receiver.trace(trace_id)}
-        return {("edge", SERVER), ("orders", SERVER), ("accounts", SERVER), ("catalog", SERVER)} <= services
+        """Every service's server span has arrived, and every span's parent too (each process exports
+        in batches of its own, so a child may arrive before its parent)."""
+        spans = receiver.trace(trace_id)
+        ids = {s.span_id for s in spans}
+        services = {(s.service, s.kind) for s in spans}
+        return ({("edge", SERVER), ("orders", SERVER), ("accounts", SERVER), ("catalog", SERVER)} <= services
+                and sum(s.parent_span_id not in ids for s in spans) == 1)
 
     deadline = time.monotonic() + 20
     while not complete() and time.monotonic() < deadline:
@@ -129,10 +134,15 @@ def test_metrics_count_requests_per_route_status_and_rpc(observed):
     for _ in range(3):
         requests.get(f"{stack.url}/v1/orders", headers={"Authorization": f"Bearer {token}"}, timeout=10)
     requests.get(f"{stack.url}/v1/orders", timeout=10)  # a 401
-    edge = requests.get(f"{stack.url}/metrics", timeout=10).text
+    for made_up in ("FROB", "XYZZY", "PLUGH"):
+        requests.request(made_up, f"{stack.url}/v1/orders", timeout=10)
+    assert requests.get(f"{stack.url}/metrics", timeout=10).status_code == 404, "metrics are not on the public port"
+    edge = requests.get(f"http://127.0.0.1:{stack.metrics_ports['edge']}/metrics", timeout=10).text
     counts = {(s.labels["route"], s.labels["method"], s.labels["status"]): s.value
               for s in _samples(edge, "http_server_requests_total")}
     assert counts[("/v1/orders", "GET", "200")] >= 3 and counts[("/v1/orders", "GET", "401")] >= 1
+    assert sum(v for (_, method, _), v in counts.items() if method == "other") >= 3, "made-up methods share one label"
+    assert {method for _, method, _ in counts} <= {"GET", "POST", "PATCH", "DELETE", "other"}
     assert counts[("/v1/orders", "POST", "200")] >= 1
     assert any(s.labels["route"] == "/v1/orders" for s in _samples(edge, "http_server_request_duration_seconds_count"))
     orders = requests.get(f"http://127.0.0.1:{stack.metrics_ports['orders']}/metrics", timeout=10).text
@@ -151,6 +161,17 @@ def test_logs_are_json_with_trace_ids_and_no_secrets(observed):
     raw = "".join(line for p in (stack.edge, stack.orders, stack.accounts, *stack.catalogs) for line in p.lines)
     assert token not in raw and token.split(".")[2] not in raw
     assert servers.PASSWORD not in raw
+
+
+def test_every_trace_is_a_request_and_housekeeping_is_not_traced(observed):
+    """Readiness probes ping each store every 2 s and orders runs its recovery pass every 0.5 s here:
+    none of that may show up as traces of its own. Every trace starts at a request to the edge."""
+    stack, receiver, _ = observed
+    time.sleep(5)  # a few rounds of probes and recovery passes, in every service
+    by_id = {s.span_id: s for s in receiver.spans}
+    roots = [s for s in receiver.spans if s.parent_span_id not in by_id]
+    assert roots and {(r.service, r.kind) for r in roots} == {("edge", SERVER)}, \
+        sorted({(r.service, r.name) for r in roots if r.service != "edge"})
 
 
 def test_a_server_fault_is_an_error_span(observed):

@@ -3,8 +3,6 @@ one order per idempotency key, and no stock leaked when a service stops or crash
 
 from __future__ import annotations
 
-import time
-
 import grpc
 import pytest
 import requests
@@ -12,20 +10,8 @@ import requests
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from tests.support import servers
 from tests.support.concurrency import race
-from tests.support.shop import make_product, my_orders, order, shopper, stock_of
+from tests.support.shop import assert_exactly_ten_of_fifty, make_product, my_orders, order, shopper, stock_of, wait_for
 from tests.support.stack import Stack
-
-def assert_exactly_ten_of_fifty(stack):
-    product_id, token = make_product(stack, 10), shopper(stack)
-    replies = race(50, lambda i: order(stack, token, product_id))
-    statuses = sorted(r.status_code for r in replies)
-    assert statuses.count(200) == 10 and statuses.count(409) == 40, statuses
-    refused = next(r for r in replies if r.status_code == 409)
-    assert refused.headers["Content-Type"] == "application/problem+json" and refused.json()["reason"] == "OUT_OF_STOCK"
-    assert stock_of(stack, product_id) == 0
-    confirmed = [o for o in my_orders(stack, token) if o["status"] == "CONFIRMED"]
-    assert len(confirmed) == 10 and all(o["total"]["amountMinor"] == "1500" for o in confirmed)
-
 
 def test_fifty_concurrent_orders_for_ten_units_confirm_exactly_ten(stack):
     assert_exactly_ten_of_fifty(stack)
@@ -65,15 +51,6 @@ def test_cancelling_gives_stock_back_and_twice_is_harmless(stack):
     assert requests.get(f"{stack.url}/v1/orders/{placed['id']}", headers={"Authorization": f"Bearer {stranger}"}, timeout=10).status_code == 404
 
 
-def _wait_for(condition, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
-
-
 @pytest.fixture
 def own_stack(tmp_path):
     """A stack this test may break (stop and restart services) without disturbing the others."""
@@ -91,7 +68,7 @@ def test_catalog_down_gives_503_or_504_and_recovery_leaks_nothing(own_stack):
     assert failed.status_code in (503, 504) and failed.headers["Content-Type"] == "application/problem+json"
     assert "Traceback" not in failed.text
     stack.catalogs[0] = stack.restart("catalog", catalog)
-    assert _wait_for(lambda: all(o["status"] != "PENDING" for o in my_orders(stack, token)))
+    assert wait_for(lambda: all(o["status"] != "PENDING" for o in my_orders(stack, token)))
     assert [o["status"] for o in my_orders(stack, token)] == ["CANCELLED"]
     assert stock_of(stack, product_id) == 4
 
@@ -99,13 +76,13 @@ def test_catalog_down_gives_503_or_504_and_recovery_leaks_nothing(own_stack):
 def test_a_crash_between_reserve_and_confirm_is_resolved_after_restart(own_stack):
     stack = own_stack
     product_id, token = make_product(stack, 3), shopper(stack)
-    stack.orders = stack.restart("orders", stack.orders, ORDERS_FAULT="crash_after_reserve")
+    stack.orders = stack.restart("orders", stack.orders, fault="orders-crash-after-reserve")
     crashed = order(stack, token, product_id, 2)
     assert crashed.status_code in (503, 504), crashed.text
     assert stack.orders.process.wait(10) == 70, "".join(stack.orders.lines[-20:])  # it died where the fault hook put it
     assert stock_of(stack, product_id) == 1  # held by an order nobody confirmed
     stack.orders = stack.restart("orders", stack.orders)
-    assert _wait_for(lambda: stock_of(stack, product_id) == 3)
+    assert wait_for(lambda: stock_of(stack, product_id) == 3)
     assert [(o["status"], o["statusReason"]) for o in my_orders(stack, token)] == [("CANCELLED", "interrupted")]
 
 

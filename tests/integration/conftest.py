@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from runtime.settings import ServerSettings
-from services.accounts.server import create_server as create_accounts_server
+
+from services.accounts.server import AccountsSettings, create_server as create_accounts_server
 from shop.accounts.v1 import accounts_pb2_grpc
 from tests.support import servers
 
@@ -26,7 +26,7 @@ def accounts_env(pki_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def accounts_port(pki_dir, accounts_env):
-    with servers.in_process(create_accounts_server, ServerSettings.from_env("accounts", 0, accounts_env), pki_dir) as port:
+    with servers.in_process(create_accounts_server, AccountsSettings.from_env(accounts_env), pki_dir) as port:
         yield port
 
 

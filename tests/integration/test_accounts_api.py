@@ -56,7 +56,10 @@ def test_duplicate_username_in_other_case_is_already_exists_with_the_field_named
 
 
 def test_weak_password_and_missing_fields_are_invalid_argument_with_each_violation(accounts):
-    error = _fails(accounts().CreateAccount, pb.CreateAccountRequest(username="", email="not-an-email", password="short"))
+    missing = _fails(accounts().CreateAccount, pb.CreateAccountRequest(password="short"))
+    assert missing.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert _violations(missing) == {("username", "is required"), ("email", "is required")}
+    error = _fails(accounts().CreateAccount, pb.CreateAccountRequest(username="x", email="not-an-email", password="short"))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     fields = {f for f, _ in _violations(error)}
     assert {"username", "email", "password"} <= fields

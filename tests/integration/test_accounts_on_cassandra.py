@@ -3,8 +3,7 @@
 import grpc
 import pytest
 
-from runtime.settings import ServerSettings
-from services.accounts.server import create_server
+from services.accounts.server import AccountsSettings, create_server
 from shop.accounts.v1 import accounts_pb2 as pb
 from shop.accounts.v1 import accounts_pb2_grpc
 from tests.support import servers
@@ -20,7 +19,7 @@ def cassandra_env(pki_dir, tmp_path_factory, cassandra_settings):
 
 
 def _replica(pki_dir, env):
-    with servers.in_process(create_server, ServerSettings.from_env("accounts", 0, env), pki_dir) as port:
+    with servers.in_process(create_server, AccountsSettings.from_env(env), pki_dir) as port:
         with servers.channel(pki_dir, port, "edge") as ch:
             yield accounts_pb2_grpc.AccountsServiceStub(ch)
 

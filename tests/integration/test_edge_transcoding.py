@@ -1,9 +1,11 @@
 """Routes generated from a test proto with every binding form, over real HTTP to a real gRPC service."""
 
+import grpc
 import pytest
 import requests
 
 from edge.app import create_app
+from edge.problems import HTTP_STATUS
 from runtime.settings import ServerSettings
 from services.accounts.domain import utcnow
 from services.accounts.oauth import new_signing_key
@@ -33,7 +35,7 @@ def edge(echo, pki_dir):
     app = create_app({
         "EDGE_UPSTREAMS": f"edgetest.v1.EchoService=127.0.0.1:{echo.port}", "TLS_DIR": str(pki_dir),
         "JWKS_METHOD": "/edgetest.v1.EchoService/Keys", "TOKEN_ISSUER": "https://shop.local", "TOKEN_AUDIENCE": "shop-api",
-        "EDGE_MAX_BODY_BYTES": "2048",
+        "EDGE_MAX_BODY_BYTES": "2048", "EDGE_REALM": "shop",
     })
     with serve(app) as base:
         yield base
@@ -126,6 +128,17 @@ def test_deadline_headers_are_validated(edge):
     assert requests.get(f"{edge}/v1/things/t1", headers={"grpc-timeout": "500m"}).status_code == 200
     for bad in ({"Request-Timeout": "soon"}, {"Request-Timeout": "-1"}, {"grpc-timeout": "5x"}):
         assert requests.get(f"{edge}/v1/things/t1", headers=bad).status_code == 400
+
+
+@pytest.mark.parametrize("code", [c for c in grpc.StatusCode if c != grpc.StatusCode.OK], ids=lambda c: c.name)
+def test_every_grpc_status_without_a_message_becomes_its_http_problem(edge, code):
+    """A service may fail with any code and no message (CANCELLED among them): the edge answers the
+    status of its one table, as problem+json, and says to retry where retrying helps."""
+    reply = requests.get(f"{edge}/v1/things/t1", params={"name": f"status:{code.name}"})
+    expected = HTTP_STATUS.get(code, 500)
+    assert reply.status_code == expected and reply.headers["Content-Type"] == "application/problem+json"
+    assert reply.json()["code"] == code.name and reply.json()["title"]
+    assert ("Retry-After" in reply.headers) == (expected in (429, 503))
 
 
 def test_request_id_is_echoed_or_generated(edge):

@@ -4,15 +4,17 @@ import shutil
 import sqlite3
 import threading
 import time
+import urllib.request
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2
+from prometheus_client.parser import text_string_to_metric_families
 
 from runtime import pki
-from runtime.settings import ServerSettings
-from services.accounts.server import create_server
+
+from services.accounts.server import AccountsSettings, create_server
 from shop.accounts.v1 import accounts_pb2 as pb
 from shop.accounts.v1 import accounts_pb2_grpc
 from tests.support import servers
@@ -32,9 +34,23 @@ def test_reflection_lists_the_service_under_both_protocol_versions(pki_dir, acco
     assert {SERVICE, "grpc.health.v1.Health", f"grpc.reflection.{version}.ServerReflection"} <= names
 
 
+def _wait_for_calls_in_flight(metrics_port: int, method: str, timeout: float = 30) -> None:
+    """Until the service's own in-flight gauge counts a call of `method` (read from its /metrics)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+        if any(s.value >= 1 for family in text_string_to_metric_families(text) for s in family.samples
+               if s.name == "grpc_server_in_flight" and s.labels.get("grpc_method") == method):
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"no {method} call reached the service in {timeout} s")
+
+
 def test_sigterm_reports_not_serving_finishes_in_flight_calls_and_exits_cleanly(pki_dir, tmp_path):
     # A costlier hash makes each registration take long enough to be in flight at SIGTERM.
-    env = servers.service_env("accounts", pki_dir, tmp_path, PASSWORD_SCRYPT_LOG2_N="16", SHUTDOWN_GRACE_SECONDS="5")
+    metrics_port = servers.free_port()
+    env = servers.service_env("accounts", pki_dir, tmp_path, PASSWORD_SCRYPT_LOG2_N="16", SHUTDOWN_GRACE_SECONDS="5",
+                              METRICS_PORT=str(metrics_port))
     service = servers.ServiceProcess("services.accounts", env)
     servers.wait_serving(pki_dir, service.port)
     results, statuses = [], []
@@ -61,7 +77,7 @@ def test_sigterm_reports_not_serving_finishes_in_flight_calls_and_exits_cleanly(
         callers = [threading.Thread(target=register, args=(i,)) for i in range(8)]
         for caller in callers:
             caller.start()
-        time.sleep(0.15)
+        _wait_for_calls_in_flight(metrics_port, "CreateAccount")  # however slow the machine is today
         exit_code = service.stop()
         for caller in callers:
             caller.join(30)
@@ -83,7 +99,7 @@ def test_rotated_certificate_is_served_without_restart(pki_dir, tmp_path):
     rotating = tmp_path / "pki"
     shutil.copytree(pki_dir, rotating)
     env = servers.service_env("accounts", rotating, tmp_path)
-    with servers.in_process(create_server, ServerSettings.from_env("accounts", 0, env), rotating) as port:
+    with servers.in_process(create_server, AccountsSettings.from_env(env), rotating) as port:
         new_ca = pki.create_ca("Next CA")
         (tmp_path / "next-ca.pem").write_bytes(new_ca.cert_pem)
         client = pki.issue_certificate(new_ca, "edge", servers.TRUST_DOMAIN)
@@ -107,7 +123,7 @@ def test_rotated_certificate_is_served_without_restart(pki_dir, tmp_path):
 
 def test_the_plaintext_health_port_serves_health_and_nothing_else(pki_dir, tmp_path):
     env = servers.service_env("accounts", pki_dir, tmp_path, HEALTH_PORT="0")
-    server, port = create_server(ServerSettings.from_env("accounts", 0, env))
+    server, port = create_server(AccountsSettings.from_env(env))
     server.start()
     try:
         servers.wait_serving(pki_dir, port)
@@ -133,8 +149,8 @@ def test_health_is_not_serving_until_the_store_answers(pki_dir, tmp_path):
         if not store_up.is_set():
             raise ConnectionError("store not reachable yet")
 
-    settings = ServerSettings.from_env("accounts", 0, servers.service_env("accounts", pki_dir, tmp_path))
-    server = ServiceServer(settings, descriptors=[pb.DESCRIPTOR.services_by_name["AccountsService"]],
+    settings = AccountsSettings.from_env(servers.service_env("accounts", pki_dir, tmp_path))
+    server = ServiceServer(settings.server, descriptors=[pb.DESCRIPTOR.services_by_name["AccountsService"]],
                            register=lambda s: None, ready_check=ping)
     server.start()
     try:

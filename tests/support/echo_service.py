@@ -1,7 +1,7 @@
 """A real gRPC service for edge tests, built from tests/protos at test time.
 
 Each method answers with its own request, so an HTTP test sees exactly which fields the
-edge set; `Keys` publishes a test signing key so tokens can be minted in the test.
+edge set (or, given name "status:<CODE>", fails with that gRPC status and no message); `Keys` publishes a test signing key so tokens can be minted in the test.
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ class EchoServer:
                 self.calls.append(method.name)
             if method.name == "Keys":
                 return json_format.ParseDict({"keys": jwks_of(self._key)}, echo_pb2.KeySet())
+            if getattr(request, "name", "").startswith("status:"):  # "status:CANCELLED": fail with that code
+                context.abort(grpc.StatusCode[request.name.removeprefix("status:")], "")
             return request
 
         return grpc.unary_unary_rpc_method_handler(

@@ -19,7 +19,6 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from runtime import pki
-from runtime.settings import ServerSettings
 from tests.support import bad_certificates
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -95,7 +94,7 @@ def wait_serving(pki_dir: pathlib.Path, port: int, timeout: float = 30.0, servic
 
 
 @contextlib.contextmanager
-def in_process(create_server, settings: ServerSettings, pki_dir: pathlib.Path):
+def in_process(create_server, settings, pki_dir: pathlib.Path):
     """Runs a service's create_server() in this process until the block ends; yields the port."""
     server, port = create_server(settings)
     server.start()
@@ -109,8 +108,8 @@ def in_process(create_server, settings: ServerSettings, pki_dir: pathlib.Path):
 class ServiceProcess:
     """`python -m <module>` as a child process; learns its port from its startup log line."""
 
-    # "accounts listening on 127.0.0.1:PORT (mTLS)", or gunicorn's "Listening at: http://127.0.0.1:PORT"
-    PORT_LINE = re.compile(r"(?:listening on |Listening at: http://)[\d.]+:(\d+)")
+    # "accounts listening on 127.0.0.1:PORT (mTLS)", or gunicorn's "Listening at: http(s)://127.0.0.1:PORT"
+    PORT_LINE = re.compile(r"(?:listening on |Listening at: https?://)[\d.]+:(\d+)")
 
     def __init__(self, module: str, env: dict[str, str], timeout: float = 60, args: tuple[str, ...] = ()):
         self.process = subprocess.Popen(
@@ -162,14 +161,14 @@ def bearer(token: str) -> tuple[tuple[str, str]]:
 
 def create_admin(accounts_env: dict[str, str], username: str) -> tuple[str, str]:
     """An administrator made the way an operator makes one: directly in the accounts store."""
-    from services.accounts.server import password_hasher
+    from services.accounts.server import AccountsSettings
     from services.accounts.service import AccountsService
     from services.accounts.store import open_store
 
-    settings = ServerSettings.from_env("accounts", 0, accounts_env)
-    store = open_store(settings)
+    settings = AccountsSettings.from_env(accounts_env)
+    store = open_store(settings.server)
     try:
-        AccountsService(store, password_hasher(settings)).register(
+        AccountsService(store, settings.password_hasher()).register(
             username, f"{username}@example.com", PASSWORD, {}, roles=("admin",))
     finally:
         store.close()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import requests
+
+from tests.support.concurrency import race
 
 
 def _auth(token: str, **headers: str) -> dict:
@@ -24,7 +27,9 @@ def make_product(stack, stock: int, name: str = "Limited mug") -> str:
 
 def stock_of(stack, product_id: str) -> int:
     admin = stack.token(*stack.admin)["access_token"]
-    return int(requests.get(f"{stack.url}/v1/products/{product_id}", headers=_auth(admin), timeout=10).json()["stock"])
+    reply = requests.get(f"{stack.url}/v1/products/{product_id}", headers=_auth(admin), timeout=10)
+    assert reply.status_code == 200, reply.text
+    return int(reply.json()["stock"])
 
 
 def shopper(stack) -> str:
@@ -42,3 +47,26 @@ def order(stack, token, product_id, quantity=1, key=None, timeout=30):
 
 def my_orders(stack, token) -> list[dict]:
     return requests.get(f"{stack.url}/v1/orders", params={"pageSize": 100}, headers=_auth(token), timeout=10).json()["orders"]
+
+
+def assert_exactly_ten_of_fifty(stack):
+    """Fifty racing orders for ten units: exactly ten confirm, forty are OUT_OF_STOCK, none oversold."""
+    product_id, token = make_product(stack, 10), shopper(stack)
+    replies = race(50, lambda i: order(stack, token, product_id))
+    statuses = sorted(r.status_code for r in replies)
+    assert statuses.count(200) == 10 and statuses.count(409) == 40, statuses
+    refused = next(r for r in replies if r.status_code == 409)
+    assert refused.headers["Content-Type"] == "application/problem+json" and refused.json()["reason"] == "OUT_OF_STOCK"
+    assert stock_of(stack, product_id) == 0
+    confirmed = [o for o in my_orders(stack, token) if o["status"] == "CONFIRMED"]
+    assert len(confirmed) == 10 and all(o["total"]["amountMinor"] == "1500" for o in confirmed)
+
+
+def wait_for(condition, timeout: float = 20.0) -> bool:
+    """Whether condition() became true within `timeout` seconds (polled)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False

@@ -19,28 +19,44 @@ ISSUER = "https://shop.local"
 class Stack:
     def __init__(self, pki_dir: pathlib.Path, data_dir: pathlib.Path, *, store_env: dict | None = None,
                  catalog_replicas: int = 1, orders_env: dict | None = None, telemetry_env: dict | None = None,
-                 metrics: bool = False):
+                 metrics: bool = False, tls: bool = False):
         self.pki_dir, self._data_dir = pki_dir, data_dir
+        # tls: the edge serves HTTPS with its dev certificate; clients verify it against the dev CA.
+        self.verify: str | bool = str(pki_dir / "ca.pem") if tls else True
+        self._edge_tls = {"EDGE_TLS_CERT_FILE": str(pki_dir / "edge.pem"),
+                          "EDGE_TLS_KEY_FILE": str(pki_dir / "edge.key")} if tls else {}
         self._store_env = store_env or {}
         self._telemetry_env = telemetry_env or {}
         self.metrics_ports: dict[str, int] = {}
         self._metrics = metrics
+        self._started: list[servers.ServiceProcess] = []
+        try:
+            self._boot(catalog_replicas, orders_env or {})
+            self.admin = servers.create_admin(self.env("accounts"), "stackadmin")
+        except BaseException:  # a stack that fails to start leaves no process behind
+            for process in reversed(self._started):
+                process.stop()
+            raise
+
+    def _boot(self, catalog_replicas: int, orders_env: dict) -> None:
         self.accounts = self._start("accounts")
         jwks = {"JWKS_TARGET": f"127.0.0.1:{self.accounts.port}", "JWKS_METHOD": f"/{ACCOUNTS}/GetJwks"}
         self._service_env = {**jwks, "RECOVERY_INTERVAL_SECONDS": "0.5", "RECOVERY_AGE_SECONDS": "2"}
         self.catalogs = [self._start("catalog") for _ in range(catalog_replicas)]
-        self._orders_env = orders_env or {}
+        self._orders_env = orders_env
         self.orders = self._start("orders", **self._orders_env)
-        self.edge = servers.ServiceProcess("edge", {
-            "EDGE_PORT": "0", "TLS_DIR": str(pki_dir), "TOKEN_ISSUER": ISSUER, "EDGE_WORKERS": "2",
+        self.edge = self._track(servers.ServiceProcess("edge", {
+            "EDGE_PORT": "0", "TLS_DIR": str(self.pki_dir), "TOKEN_ISSUER": ISSUER, "EDGE_WORKERS": "2",
             "EDGE_UPSTREAMS": f"{ACCOUNTS}=127.0.0.1:{self.accounts.port},{CATALOG}={self.catalog_target},"
                               f"{ORDERS}=127.0.0.1:{self.orders.port}",
             "JWKS_METHOD": f"/{ACCOUNTS}/GetJwks", "OAUTH_TOKEN_METHOD": f"/{ACCOUNTS}/IssueToken",
-            "OAUTH_REVOKE_METHOD": f"/{ACCOUNTS}/RevokeToken", **self._telemetry_env,
-        })
-        self.url = f"http://127.0.0.1:{self.edge.port}"
+            "OAUTH_REVOKE_METHOD": f"/{ACCOUNTS}/RevokeToken", "EDGE_REALM": "shop", **self._telemetry_env,
+            **self._edge_tls,
+            **({"EDGE_METRICS_PORT": str(self.metrics_ports.setdefault("edge", servers.free_port()))}
+               if self._metrics else {}),
+        }))
+        self.url = f"{'https' if self._edge_tls else 'http'}://127.0.0.1:{self.edge.port}"
         self._wait_ready()
-        self.admin = servers.create_admin(self.env("accounts"), "stackadmin")
 
     @property
     def catalog_target(self) -> str:
@@ -61,15 +77,22 @@ class Stack:
         env.update(overrides)
         return env
 
-    def _start(self, service: str, **overrides: str) -> servers.ServiceProcess:
-        started = servers.ServiceProcess(f"services.{service}", self.env(service, **overrides))
+    def _start(self, service: str, *, fault: str | None = None, **overrides: str) -> servers.ServiceProcess:
+        module, args = ("tests.support.faults", (fault,)) if fault else (f"services.{service}", ())
+        started = self._track(servers.ServiceProcess(module, self.env(service, **overrides), args=args))
         servers.wait_serving(self.pki_dir, started.port)
         return started
 
-    def restart(self, service: str, process: servers.ServiceProcess, **overrides: str) -> servers.ServiceProcess:
-        """Starts `service` again on the port `process` had (after it stopped or crashed)."""
+    def _track(self, process: servers.ServiceProcess) -> servers.ServiceProcess:
+        self._started.append(process)
+        return process
+
+    def restart(self, service: str, process: servers.ServiceProcess, *, fault: str | None = None,
+                **overrides: str) -> servers.ServiceProcess:
+        """Starts `service` again on the port `process` had (after it stopped or crashed), with
+        a fault of tests/support/faults.py built in if one is named."""
         process.stop()
-        restarted = self._start(service, GRPC_PORT=str(process.port), **overrides)
+        restarted = self._start(service, fault=fault, GRPC_PORT=str(process.port), **overrides)
         if hasattr(self, "edge"):
             self._wait_ready()  # the edge's channel has found it again
         return restarted
@@ -78,22 +101,22 @@ class Stack:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                if requests.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                if requests.get(f"{self.url}/readyz", timeout=5, verify=self.verify).status_code == 200:
                     return
-            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or busy starting
+            except requests.RequestException:  # not listening yet, or too busy to answer in time
                 pass
             time.sleep(0.2)
         raise TimeoutError("edge not ready:\n" + "".join(self.edge.lines[-20:]))
 
     def register(self, username: str, password: str = servers.PASSWORD) -> dict:
         reply = requests.post(f"{self.url}/v1/accounts", json={
-            "username": username, "email": f"{username}@example.com", "password": password}, timeout=10)
+            "username": username, "email": f"{username}@example.com", "password": password}, timeout=10, verify=self.verify)
         assert reply.status_code == 200, reply.text
         return reply.json()
 
     def token(self, username: str, password: str = servers.PASSWORD, **form: str) -> dict:
         reply = requests.post(f"{self.url}/oauth2/token", data={
-            "grant_type": "password", "username": username, "password": password, **form}, timeout=10)
+            "grant_type": "password", "username": username, "password": password, **form}, timeout=10, verify=self.verify)
         assert reply.status_code == 200, reply.text
         return reply.json()
 

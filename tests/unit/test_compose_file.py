@@ -32,3 +32,20 @@ def test_each_workload_mounts_only_its_own_certificate_volume():
         assert mounts == [f"pki-{name}"], (name, mounts)
     holders = [n for n, s in COMPOSE["services"].items() if any(str(v).startswith("pki:") for v in s.get("volumes", []))]
     assert holders == ["pki"], "only the one-shot PKI job sees the CA key and every certificate"
+
+
+def test_a_port_published_on_every_address_is_reported():
+    broken = copy.deepcopy(COMPOSE)
+    broken["services"]["edge"]["ports"] = ["8080:8080"]
+    assert problems(broken) == ["edge: publishes 8080 on 0.0.0.0, not on 127.0.0.1 only"]
+
+
+def test_the_edge_serves_https_and_prometheus_scrapes_its_unpublished_metrics_port():
+    edge = COMPOSE["services"]["edge"]
+    assert (edge["environment"]["EDGE_TLS_CERT_FILE"], edge["environment"]["EDGE_TLS_KEY_FILE"]) == ("/pki/edge.pem", "/pki/edge.key")
+    assert "https://localhost:8080/readyz" in " ".join(edge["healthcheck"]["test"])
+    prometheus = yaml.safe_load((ROOT / "observability/prometheus/prometheus.yml").read_text())
+    edge_job = next(job for job in prometheus["scrape_configs"] if job["job_name"] == "edge")
+    metrics_port = edge["environment"]["EDGE_METRICS_PORT"]
+    assert edge_job["static_configs"][0]["targets"] == [f"edge:{metrics_port}"]
+    assert not any(metrics_port in str(published) for published in edge["ports"]), "metrics stay inside the network"

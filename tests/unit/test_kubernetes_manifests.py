@@ -51,3 +51,17 @@ def test_network_traffic_is_denied_unless_allowed():
     orders_in = _of("NetworkPolicy")["orders"]["spec"]["ingress"]
     assert orders_in == [{"from": [{"podSelector": {"matchLabels": {"app": "edge"}}}],
                           "ports": [{"protocol": "TCP", "port": 50053}]}], "only the edge calls orders"
+
+
+def test_the_ingress_terminates_tls_and_sends_everything_to_the_edge():
+    ingress = _of("Ingress")["edge"]
+    spec = ingress["spec"]
+    hosts = {rule["host"] for rule in spec["rules"]}
+    assert hosts and all(hosts <= set(tls["hosts"]) and tls["secretName"] for tls in spec["tls"])
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/force-ssl-redirect"] == "true"
+    backends = [p["backend"]["service"] for rule in spec["rules"] for p in rule["http"]["paths"]]
+    edge_ports = {p["name"] for p in _of("Service")["edge"]["spec"]["ports"]}
+    assert backends and all(b["name"] == "edge" and b["port"]["name"] in edge_ports for b in backends)
+    # The edge's network policy admits the controller of this ingress class, on the edge's port.
+    allowed = _of("NetworkPolicy")["edge"]["spec"]["ingress"]
+    assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": f"ingress-{spec['ingressClassName']}"}}} in allowed[0]["from"]

@@ -1,15 +1,16 @@
 """Storage port of the catalog service and its adapters (embedded SQLite, Cassandra)."""
 
+from runtime import stores
 from services.catalog.store.base import CatalogStore
 
 __all__ = ["CatalogStore", "open_store"]
 
+ADAPTERS = {
+    "embedded": "services.catalog.store.sqlite:SqliteCatalogStore",
+    "cassandra": "services.catalog.store.cassandra:CassandraCatalogStore",
+}
+
 
 def open_store(settings) -> CatalogStore:
-    if settings.store == "cassandra":
-        from services.catalog.store.cassandra import CassandraCatalogStore
-
-        return CassandraCatalogStore.connect(settings.cassandra)
-    from services.catalog.store.sqlite import SqliteCatalogStore
-
-    return SqliteCatalogStore.open(settings.sqlite_path)
+    """The adapter named by the settings (STORE=embedded|cassandra), schema applied."""
+    return stores.open_store(settings, ADAPTERS)

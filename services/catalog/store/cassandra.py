@@ -15,14 +15,13 @@ import json
 import random
 import time
 
-from cassandra import ConsistencyLevel
 from cassandra.query import BatchStatement
 
 from runtime import cassandra as cql
 from runtime.paging import decode_page_token, encode_page_token
 from services.catalog.domain import (
-    AVAILABLE, PENDING, REJECTED, RELEASED, RESERVED, Contended, InsufficientStock, NotFound, Product, Reservation,
-    ReservationConflict,
+    PENDING, REJECTED, RELEASED, RESERVED, Contended, InsufficientStock, NotFound, Product, Reservation,
+    ReservationConflict, can_be_reserved,
 )
 from services.catalog.store.base import CatalogStore
 
@@ -111,9 +110,14 @@ class CassandraCatalogStore(cql.CassandraStore, CatalogStore):
 
     # stock ------------------------------------------------------------------------------------
 
-    def _compare_and_set(self, product_id: str, change) -> int:
+    def _compare_and_set(self, product_id: str, change, *, sees_own_write: bool = True) -> int:
         """Applies change(quantity, holds) -> (new quantity, hold to add, hold to drop) | None by CAS;
-        returns the resulting quantity. Retries with jitter while other writers win."""
+        returns the resulting quantity. Retries with jitter while other writers win.
+
+        When a round's outcome is unknown (a timeout, a lost node), a change that sees its own
+        earlier write (a hold names its reservation; an absolute quantity is the same twice)
+        decides again from a fresh SERIAL read; any other change reports the error rather than
+        risk applying twice."""
         for _ in range(_MAX_CAS_ATTEMPTS):
             current = self._quantity(product_id)
             if current is None:
@@ -122,13 +126,19 @@ class CassandraCatalogStore(cql.CassandraStore, CatalogStore):
             if decision is None:
                 return current[0]
             quantity, add_hold, drop_hold = decision
-            batch = BatchStatement(serial_consistency_level=ConsistencyLevel.SERIAL)
+            batch = BatchStatement(serial_consistency_level=self._serial)
             batch.add(self._q["cas_quantity"], (quantity, product_id, current[0]))
             if add_hold:
                 batch.add(self._q["add_hold"], (add_hold[0], add_hold[1], product_id))
             if drop_hold:
                 batch.add(self._q["drop_hold"], (drop_hold, product_id))
-            if cql.applied(self._session.execute(batch)):
+            try:
+                result = self._session.execute(batch)
+            except cql.OUTCOME_UNKNOWN:
+                if not sees_own_write:
+                    raise
+                result = None
+            if result is not None and cql.applied(result):
                 return quantity
             time.sleep(random.uniform(0, 0.01))
         raise Contended(f"product {product_id} is changing too fast; retry")
@@ -141,7 +151,7 @@ class CassandraCatalogStore(cql.CassandraStore, CatalogStore):
             if current + delta < 0:
                 raise InsufficientStock(f"only {current} in stock", [("delta", "would make stock negative")])
             return current + delta, None, None
-        return self._compare_and_set(product_id, change)
+        return self._compare_and_set(product_id, change, sees_own_write=False)
 
     def _hold(self, reservation_id: str, product_id: str, quantity: int) -> bool:
         """Takes `quantity` for the reservation unless already taken; False if there is not enough."""
@@ -170,7 +180,7 @@ class CassandraCatalogStore(cql.CassandraStore, CatalogStore):
             pass
 
     def _finish(self, reservation: Reservation, status: str, short: list[str]) -> Reservation:
-        self._run("finish_reservation", status, json.dumps(short), reservation.reservation_id, PENDING)
+        self._lwt("finish_reservation", status, json.dumps(short), reservation.reservation_id, PENDING)
         final = _reservation(self._run("read_reservation", reservation.reservation_id).one())
         if final.status != RESERVED:
             # Whoever lost a race (a concurrent release, a rejecting twin) leaves no hold behind.
@@ -181,7 +191,7 @@ class CassandraCatalogStore(cql.CassandraStore, CatalogStore):
     def reserve(self, reservation_id: str, items: tuple[tuple[str, int], ...]) -> Reservation:
         row = self._run("read_reservation", reservation_id).one()
         if row is None:
-            created = self._run("new_reservation", reservation_id, PENDING, json.dumps(items))
+            created = self._lwt("new_reservation", reservation_id, PENDING, json.dumps(items))
             row = None if cql.applied(created) else self._run("read_reservation", reservation_id).one()
         reservation = _reservation(row) if row is not None else Reservation(reservation_id, PENDING, items)
         if reservation.status != RELEASED and reservation.items != items:
@@ -190,19 +200,19 @@ class CassandraCatalogStore(cql.CassandraStore, CatalogStore):
             return reservation
         for product_id, quantity in items:
             product = self._run("get_product", product_id).one()
-            if product is None or product.state != AVAILABLE or not self._hold(reservation_id, product_id, quantity):
+            if product is None or not can_be_reserved(product.state) or not self._hold(reservation_id, product_id, quantity):
                 return self._finish(reservation, REJECTED, [product_id])
         return self._finish(reservation, RESERVED, [])
 
     def release(self, reservation_id: str) -> Reservation:
-        created = self._run("new_reservation", reservation_id, RELEASED, "[]")
+        created = self._lwt("new_reservation", reservation_id, RELEASED, "[]")
         if cql.applied(created):
             return Reservation(reservation_id, RELEASED, ())
         for _ in range(_MAX_CAS_ATTEMPTS):
             reservation = _reservation(self._run("read_reservation", reservation_id).one())
             if reservation.status not in (PENDING, RESERVED):
                 break
-            if cql.applied(self._run("finish_reservation", RELEASED, "[]", reservation_id, reservation.status)):
+            if cql.applied(self._lwt("finish_reservation", RELEASED, "[]", reservation_id, reservation.status)):
                 break
         for product_id, _ in reservation.items:
             self._unhold(reservation_id, product_id)

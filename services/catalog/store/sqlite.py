@@ -13,6 +13,7 @@ from runtime.paging import decode_page_token, encode_page_token
 from runtime.sqlite import SqliteStore, from_ms, to_ms
 from services.catalog.domain import (
     REJECTED, RELEASED, RESERVED, InsufficientStock, NotFound, Product, Reservation, ReservationConflict,
+    can_be_reserved,
 )
 from services.catalog.store.base import CatalogStore
 
@@ -93,7 +94,7 @@ class SqliteCatalogStore(SqliteStore, CatalogStore):
             short = []
             for product_id, quantity in items:
                 row = conn.execute("SELECT stock, state FROM products WHERE id = ?", (product_id,)).fetchone()
-                if row is None or row["state"] != "AVAILABLE" or row["stock"] < quantity:
+                if row is None or not can_be_reserved(row["state"]) or row["stock"] < quantity:
                     short.append(product_id)
             status = REJECTED if short else RESERVED
             if not short:

@@ -59,7 +59,7 @@ class CassandraOrderStore(cql.CassandraStore, OrderStore):
     SERIAL_READS = ('read_claim',)
 
     def claim_idempotency_key(self, user_id: str, key: str, order_id: str, fingerprint: str) -> tuple[str, str]:
-        if cql.applied(self._run("claim", user_id, key, uuid.UUID(order_id), fingerprint)):
+        if cql.applied(self._lwt("claim", user_id, key, uuid.UUID(order_id), fingerprint)):
             return order_id, fingerprint
         row = self._run("read_claim", user_id, key).one()
         return str(row.order_id), row.fingerprint
@@ -67,7 +67,7 @@ class CassandraOrderStore(cql.CassandraStore, OrderStore):
     def create_order(self, order: Order) -> None:
         o, oid = order, uuid.UUID(order.id)
         self._run("unsettle", oid)  # first: an order is never written without being on the work list
-        self._run("insert", oid, o.user_id, o.status, o.reason, lines_to_json(o.lines), o.currency, o.total_minor,
+        self._lwt("insert", oid, o.user_id, o.status, o.reason, lines_to_json(o.lines), o.currency, o.total_minor,
                   o.created_at, o.updated_at)
         self._run("index_user", o.user_id, oid)
 
@@ -81,7 +81,7 @@ class CassandraOrderStore(cql.CassandraStore, OrderStore):
 
     def transition(self, order: Order, from_status: str) -> bool:
         o = order
-        return cql.applied(self._run("transition", o.status, o.reason, lines_to_json(o.lines), o.currency,
+        return cql.applied(self._lwt("transition", o.status, o.reason, lines_to_json(o.lines), o.currency,
                                      o.total_minor, o.updated_at, uuid.UUID(o.id), from_status))
 
     def mark_unsettled(self, order_id: str) -> None:

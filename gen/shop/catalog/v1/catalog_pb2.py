@@ -29,7 +29,7 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dshop/catalog/v1/catalog.proto\x12\x0fshop.catalog.v1\x1a\x16\x61\x63\x63\x65ss/v1/access.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"@\n\x05Money\x12\x1b\n\rcurrency_code\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x61mount_minor\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02\"\xa8\x02\n\x07Product\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\x04name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12+\n\x05price\x18\x04 \x01(\x0b\x32\x16.shop.catalog.v1.MoneyB\x04\xe2\x41\x01\x02\x12\x13\n\x05stock\x18\x05 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x32\n\x05state\x18\x06 \x01(\x0e\x32\x1d.shop.catalog.v1.ProductStateB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"G\n\x14\x43reateProductRequest\x12/\n\x07product\x18\x01 \x01(\x0b\x32\x18.shop.catalog.v1.ProductB\x04\xe2\x41\x01\x02\"%\n\x11GetProductRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"K\n\x13ListProductsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\r\n\x05query\x18\x03 \x01(\t\"[\n\x14ListProductsResponse\x12*\n\x08products\x18\x01 \x03(\x0b\x32\x18.shop.catalog.v1.Product\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x8a\x01\n\x14UpdateProductRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12/\n\x07product\x18\x02 \x01(\x0b\x32\x18.shop.catalog.v1.ProductB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\")\n\x15\x41rchiveProductRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\";\n\x0fSetStockRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08quantity\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02\";\n\x12\x41\x64justStockRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05\x64\x65lta\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02\"=\n\tStockItem\x12\x18\n\nproduct_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08quantity\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02\"d\n\x13ReserveStockRequest\x12\x1c\n\x0ereservation_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12/\n\x05items\x18\x02 \x03(\x0b\x32\x1a.shop.catalog.v1.StockItemB\x04\xe2\x41\x01\x02\"3\n\x13ReleaseStockRequest\x12\x1c\n\x0ereservation_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x9f\x01\n\x0bReservation\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12\x32\n\x06status\x18\x02 \x01(\x0e\x32\".shop.catalog.v1.ReservationStatus\x12)\n\x05items\x18\x03 \x03(\x0b\x32\x1a.shop.catalog.v1.StockItem\x12\x19\n\x11short_product_ids\x18\x04 \x03(\t*J\n\x0cProductState\x12\x1d\n\x19PRODUCT_STATE_UNSPECIFIED\x10\x00\x12\r\n\tAVAILABLE\x10\x01\x12\x0c\n\x08\x41RCHIVED\x10\x02*a\n\x11ReservationStatus\x12\"\n\x1eRESERVATION_STATUS_UNSPECIFIED\x10\x00\x12\x0c\n\x08RESERVED\x10\x01\x12\x0c\n\x08REJECTED\x10\x02\x12\x0c\n\x08RELEASED\x10\x03\x32\xf1\n\n\x0e\x43\x61talogService\x12\x92\x01\n\rCreateProduct\x12%.shop.catalog.v1.CreateProductRequest\x1a\x18.shop.catalog.v1.Product\"@\xca\x8c\x19\x1f\n\rcatalog.admin\x12\x04\x65\x64ge\x12\x08operator\x82\xd3\xe4\x93\x02\x17\"\x0c/v1/products:\x07product\x12\x92\x01\n\nGetProduct\x12\".shop.catalog.v1.GetProductRequest\x1a\x18.shop.catalog.v1.Product\"F\x90\x02\x01\xca\x8c\x19&\n\x0c\x63\x61talog.read\x12\x04\x65\x64ge\x12\x06orders\x12\x08operator\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/products/{id}\x12\x9e\x01\n\x0cListProducts\x12$.shop.catalog.v1.ListProductsRequest\x1a%.shop.catalog.v1.ListProductsResponse\"A\x90\x02\x01\xca\x8c\x19&\n\x0c\x63\x61talog.read\x12\x04\x65\x64ge\x12\x06orders\x12\x08operator\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/products\x12\x97\x01\n\rUpdateProduct\x12%.shop.catalog.v1.UpdateProductRequest\x1a\x18.shop.catalog.v1.Product\"E\xca\x8c\x19\x1f\n\rcatalog.admin\x12\x04\x65\x64ge\x12\x08operator\x82\xd3\xe4\x93\x02\x1c\x32\x11/v1/products/{id}:\x07product\x12\x9e\x01\n\x0e\x41rchiveProduct\x12&.shop.catalog.v1.ArchiveProductRequest\x1a\x18.shop.catalog.v1.Product\"J\x90\x02\x02\xca\x8c\x19\x1f\n\rcatalog.admin\x12\x04\x65\x64ge\x12\x08operator\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/products/{id}:archive:\x01*\x12\x93\x01\n\x08SetStock\x12 .shop.catalog.v1.SetStockRequest\x1a\x18.shop.catalog.v1.Product\"K\x90\x02\x02\xca\x8c\x19\x1f\n\rcatalog.admin\x12\x04\x65\x64ge\x12\x08operator\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/products/{id}:setStock:\x01*\x12\x99\x01\n\x0b\x41\x64justStock\x12#.shop.catalog.v1.AdjustStockRequest\x1a\x18.shop.catalog.v1.Product\"K\xca\x8c\x19\x1f\n\rcatalog.admin\x12\x04\x65\x64ge\x12\x08operator\x82\xd3\xe4\x93\x02\"\"\x1d/v1/products/{id}:adjustStock:\x01*\x12\x8c\x01\n\x0cReserveStock\x12$.shop.catalog.v1.ReserveStockRequest\x1a\x1c.shop.catalog.v1.Reservation\"8\x90\x02\x02\xca\x8c\x19\x16\n\x0corders.write\x12\x06orders\x82\xd3\xe4\x93\x02\x15\"\x10/v1/reservations:\x01*\x12\x97\x01\n\x0cReleaseStock\x12$.shop.catalog.v1.ReleaseStockRequest\x1a\x1c.shop.catalog.v1.Reservation\"C\x90\x02\x02\xca\x8c\x19\x08\x12\x06orders\x82\xd3\xe4\x93\x02.\")/v1/reservations/{reservation_id}:release:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dshop/catalog/v1/catalog.proto\x12\x0fshop.catalog.v1\x1a\x16\x61\x63\x63\x65ss/v1/access.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"V\n\x05Money\x12\x1b\n\rcurrency_code\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1f\n\x0c\x61mount_minor\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02H\x00\x88\x01\x01\x42\x0f\n\r_amount_minor\"\xa8\x02\n\x07Product\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\x04name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12+\n\x05price\x18\x04 \x01(\x0b\x32\x16.shop.catalog.v1.MoneyB\x04\xe2\x41\x01\x02\x12\x13\n\x05stock\x18\x05 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x32\n\x05state\x18\x06 \x01(\x0e\x32\x1d.shop.catalog.v1.ProductStateB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"G\n\x14\x43reateProductRequest\x12/\n\x07product\x18\x01 \x01(\x0b\x32\x18.shop.catalog.v1.ProductB\x04\xe2\x41\x01\x02\"%\n\x11GetProductRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"K\n\x13ListProductsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\r\n\x05query\x18\x03 \x01(\t\"[\n\x14ListProductsResponse\x12*\n\x08products\x18\x01 \x03(\x0b\x32\x18.shop.catalog.v1.Product\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x8a\x01\n\x14UpdateProductRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12/\n\x07product\x18\x02 \x01(\x0b\x32\x18.shop.catalog.v1.ProductB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\")\n\x15\x41rchiveProductRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"M\n\x0fSetStockRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1b\n\x08quantity\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02H\x00\x88\x01\x01\x42\x0b\n\t_quantity\";\n\x12\x41\x64justStockRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05\x64\x65lta\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02\"=\n\tStockItem\x12\x18\n\nproduct_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08quantity\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02\"d\n\x13ReserveStockRequest\x12\x1c\n\x0ereservation_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12/\n\x05items\x18\x02 \x03(\x0b\x32\x1a.shop.catalog.v1.StockItemB\x04\xe2\x41\x01\x02\"3\n\x13ReleaseStockRequest\x12\x1c\n\x0ereservation_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x9f\x01\n\x0bReservation\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12\x32\n\x06status\x18\x02 \x01(\x0e\x32\".shop.catalog.v1.ReservationStatus\x12)\n\x05items\x18\x03 \x03(\x0b\x32\x1a.shop.catalog.v1.StockItem\x12\x19\n\x11short_product_ids\x18\x04 \x03(\t*J\n\x0cProductState\x12\x1d\n\x19PRODUCT_STATE_UNSPECIFIED\x10\x00\x12\r\n\tAVAILABLE\x10\x01\x12\x0c\n\x08\x41RCHIVED\x10\x02*a\n\x11ReservationStatus\x12\"\n\x1eRESERVATION_STATUS_UNSPECIFIED\x10\x00\x12\x0c\n\x08RESERVED\x10\x01\x12\x0c\n\x08REJECTED\x10\x02\x12\x0c\n\x08RELEASED\x10\x03\x32\xf1\n\n\x0e\x43\x61talogService\x12\x92\x01\n\rCreateProduct\x12%.shop.catalog.v1.CreateProductRequest\x1a\x18.shop.catalog.v1.Product\"@\xca\x8c\x19\x1f\n\rcatalog.admin\x12\x04\x65\x64ge\x12\x08operator\x82\xd3\xe4\x93\x02\x17\"\x0c/v1/products:\x07product\x12\x92\x01\n\nGetProduct\x12\".shop.catalog.v1.GetProductRequest\x1a\x18.shop.catalog.v1.Product\"F\x90\x02\x01\xca\x8c\x19&\n\x0c\x63\x61talog.read\x12\x04\x65\x64ge\x12\x06orders\x12\x08operator\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/products/{id}\x12\x9e\x01\n\x0cListProducts\x12$.shop.catalog.v1.ListProductsRequest\x1a%.shop.catalog.v1.ListProductsResponse\"A\x90\x02\x01\xca\x8c\x19&\n\x0c\x63\x61talog.read\x12\x04\x65\x64ge\x12\x06orders\x12\x08operator\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/products\x12\x97\x01\n\rUpdateProduct\x12%.shop.catalog.v1.UpdateProductRequest\x1a\x18.shop.catalog.v1.Product\"E\xca\x8c\x19\x1f\n\rcatalog.admin\x12\x04\x65\x64ge\x12\x08operator\x82\xd3\xe4\x93\x02\x1c\x32\x11/v1/products/{id}:\x07product\x12\x9e\x01\n\x0e\x41rchiveProduct\x12&.shop.catalog.v1.ArchiveProductRequest\x1a\x18.shop.catalog.v1.Product\"J\x90\x02\x02\xca\x8c\x19\x1f\n\rcatalog.admin\x12\x04\x65\x64ge\x12\x08operator\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/products/{id}:archive:\x01*\x12\x93\x01\n\x08SetStock\x12 .shop.catalog.v1.SetStockRequest\x1a\x18.shop.catalog.v1.Product\"K\x90\x02\x02\xca\x8c\x19\x1f\n\rcatalog.admin\x12\x04\x65\x64ge\x12\x08operator\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/products/{id}:setStock:\x01*\x12\x99\x01\n\x0b\x41\x64justStock\x12#.shop.catalog.v1.AdjustStockRequest\x1a\x18.shop.catalog.v1.Product\"K\xca\x8c\x19\x1f\n\rcatalog.admin\x12\x04\x65\x64ge\x12\x08operator\x82\xd3\xe4\x93\x02\"\"\x1d/v1/products/{id}:adjustStock:\x01*\x12\x8c\x01\n\x0cReserveStock\x12$.shop.catalog.v1.ReserveStockRequest\x1a\x1c.shop.catalog.v1.Reservation\"8\x90\x02\x02\xca\x8c\x19\x16\n\x0corders.write\x12\x06orders\x82\xd3\xe4\x93\x02\x15\"\x10/v1/reservations:\x01*\x12\x97\x01\n\x0cReleaseStock\x12$.shop.catalog.v1.ReleaseStockRequest\x1a\x1c.shop.catalog.v1.Reservation\"C\x90\x02\x02\xca\x8c\x19\x08\x12\x06orders\x82\xd3\xe4\x93\x02.\")/v1/reservations/{reservation_id}:release:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -100,38 +100,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CATALOGSERVICE'].methods_by_name['ReserveStock']._serialized_options = b'\220\002\002\312\214\031\026\n\014orders.write\022\006orders\202\323\344\223\002\025\"\020/v1/reservations:\001*'
   _globals['_CATALOGSERVICE'].methods_by_name['ReleaseStock']._loaded_options = None
   _globals['_CATALOGSERVICE'].methods_by_name['ReleaseStock']._serialized_options = b'\220\002\002\312\214\031\010\022\006orders\202\323\344\223\002.\")/v1/reservations/{reservation_id}:release:\001*'
-  _globals['_PRODUCTSTATE']._serialized_start=1537
-  _globals['_PRODUCTSTATE']._serialized_end=1611
-  _globals['_RESERVATIONSTATUS']._serialized_start=1613
-  _globals['_RESERVATIONSTATUS']._serialized_end=1710
+  _globals['_PRODUCTSTATE']._serialized_start=1577
+  _globals['_PRODUCTSTATE']._serialized_end=1651
+  _globals['_RESERVATIONSTATUS']._serialized_start=1653
+  _globals['_RESERVATIONSTATUS']._serialized_end=1750
   _globals['_MONEY']._serialized_start=204
-  _globals['_MONEY']._serialized_end=268
-  _globals['_PRODUCT']._serialized_start=271
-  _globals['_PRODUCT']._serialized_end=567
-  _globals['_CREATEPRODUCTREQUEST']._serialized_start=569
-  _globals['_CREATEPRODUCTREQUEST']._serialized_end=640
-  _globals['_GETPRODUCTREQUEST']._serialized_start=642
-  _globals['_GETPRODUCTREQUEST']._serialized_end=679
-  _globals['_LISTPRODUCTSREQUEST']._serialized_start=681
-  _globals['_LISTPRODUCTSREQUEST']._serialized_end=756
-  _globals['_LISTPRODUCTSRESPONSE']._serialized_start=758
-  _globals['_LISTPRODUCTSRESPONSE']._serialized_end=849
-  _globals['_UPDATEPRODUCTREQUEST']._serialized_start=852
-  _globals['_UPDATEPRODUCTREQUEST']._serialized_end=990
-  _globals['_ARCHIVEPRODUCTREQUEST']._serialized_start=992
-  _globals['_ARCHIVEPRODUCTREQUEST']._serialized_end=1033
-  _globals['_SETSTOCKREQUEST']._serialized_start=1035
-  _globals['_SETSTOCKREQUEST']._serialized_end=1094
-  _globals['_ADJUSTSTOCKREQUEST']._serialized_start=1096
-  _globals['_ADJUSTSTOCKREQUEST']._serialized_end=1155
-  _globals['_STOCKITEM']._serialized_start=1157
-  _globals['_STOCKITEM']._serialized_end=1218
-  _globals['_RESERVESTOCKREQUEST']._serialized_start=1220
-  _globals['_RESERVESTOCKREQUEST']._serialized_end=1320
-  _globals['_RELEASESTOCKREQUEST']._serialized_start=1322
-  _globals['_RELEASESTOCKREQUEST']._serialized_end=1373
-  _globals['_RESERVATION']._serialized_start=1376
-  _globals['_RESERVATION']._serialized_end=1535
-  _globals['_CATALOGSERVICE']._serialized_start=1713
-  _globals['_CATALOGSERVICE']._serialized_end=3106
+  _globals['_MONEY']._serialized_end=290
+  _globals['_PRODUCT']._serialized_start=293
+  _globals['_PRODUCT']._serialized_end=589
+  _globals['_CREATEPRODUCTREQUEST']._serialized_start=591
+  _globals['_CREATEPRODUCTREQUEST']._serialized_end=662
+  _globals['_GETPRODUCTREQUEST']._serialized_start=664
+  _globals['_GETPRODUCTREQUEST']._serialized_end=701
+  _globals['_LISTPRODUCTSREQUEST']._serialized_start=703
+  _globals['_LISTPRODUCTSREQUEST']._serialized_end=778
+  _globals['_LISTPRODUCTSRESPONSE']._serialized_start=780
+  _globals['_LISTPRODUCTSRESPONSE']._serialized_end=871
+  _globals['_UPDATEPRODUCTREQUEST']._serialized_start=874
+  _globals['_UPDATEPRODUCTREQUEST']._serialized_end=1012
+  _globals['_ARCHIVEPRODUCTREQUEST']._serialized_start=1014
+  _globals['_ARCHIVEPRODUCTREQUEST']._serialized_end=1055
+  _globals['_SETSTOCKREQUEST']._serialized_start=1057
+  _globals['_SETSTOCKREQUEST']._serialized_end=1134
+  _globals['_ADJUSTSTOCKREQUEST']._serialized_start=1136
+  _globals['_ADJUSTSTOCKREQUEST']._serialized_end=1195
+  _globals['_STOCKITEM']._serialized_start=1197
+  _globals['_STOCKITEM']._serialized_end=1258
+  _globals['_RESERVESTOCKREQUEST']._serialized_start=1260
+  _globals['_RESERVESTOCKREQUEST']._serialized_end=1360
+  _globals['_RELEASESTOCKREQUEST']._serialized_start=1362
+  _globals['_RELEASESTOCKREQUEST']._serialized_end=1413
+  _globals['_RESERVATION']._serialized_start=1416
+  _globals['_RESERVATION']._serialized_end=1575
+  _globals['_CATALOGSERVICE']._serialized_start=1753
+  _globals['_CATALOGSERVICE']._serialized_end=3146
 # @@protoc_insertion_point(module_scope)

@@ -1,0 +1,77 @@
+"""What the Cassandra driver may repeat by itself when a node is lost or slow, and what it must
+leave to the code that knows what a statement means.
+
+A request whose coordinator dies, or whose coordinator times out waiting for replicas, may or
+may not have been applied. The driver's stock policy sends every statement again to the next
+node after a lost connection, conditional ones included; but a compare-and-set sent again after
+its own lost success reports "not applied", and if the value it compares came back in between,
+it applies twice. So here:
+
+- Reads, and writes that put the same cells however often they run, are idempotent: a plain
+  INSERT, UPDATE or DELETE with bound values (the driver sends a repeat with the same client
+  timestamp), with no IF condition, no counter or list increment and no now()/uuid(). The driver
+  repeats them on another node after a lost connection, a timeout or an "unavailable".
+- A conditional statement (IF ...) or a batch is never repeated by the driver once its outcome is
+  unknown: the error reaches the store, which reads at SERIAL and decides again, or re-runs a
+  claim through `runtime.cassandra.lightweight()` (its row tells who wrote it).
+- A request the coordinator refused before doing anything (overloaded, still bootstrapping, not
+  enough replicas alive) may go to another node, whatever it is.
+"""
+
+from __future__ import annotations
+
+import re
+
+from cassandra import OperationTimedOut, ReadTimeout, Unavailable, WriteTimeout
+from cassandra.cluster import NoHostAvailable
+from cassandra.connection import ConnectionException
+from cassandra.policies import ExponentialReconnectionPolicy, RetryPolicy, WriteType
+from cassandra.protocol import IsBootstrappingErrorMessage, OverloadedErrorMessage
+
+# Errors after which a write may or may not have taken effect (a lost reply or a lost coordinator),
+# or did not take effect at all (nothing done, or the read of a compare-and-set timed out).
+OUTCOME_UNKNOWN = (WriteTimeout, OperationTimedOut, ConnectionException, ReadTimeout, Unavailable, NoHostAvailable)
+
+_CONDITION = re.compile(r"\bIF\b", re.IGNORECASE)
+# counter = counter + ?, list = list + ? or ? + list, and values the server makes up on each run
+_NOT_REPEATABLE = re.compile(r"(\w+)\s*=\s*(\1\s*[-+]|\?\s*\+\s*\1\b)|\b(now|uuid)\s*\(", re.IGNORECASE)
+_PLAIN_WRITES = frozenset({WriteType.SIMPLE, WriteType.BATCH, WriteType.UNLOGGED_BATCH, WriteType.BATCH_LOG})
+# A read that timed out waited for a replica that just died or is slow: other coordinators may do better.
+_READ_ATTEMPTS = 3
+
+
+def is_idempotent(cql: str) -> bool:
+    """Whether running this CQL twice leaves the same data as running it once."""
+    return not _CONDITION.search(cql) and not _NOT_REPEATABLE.search(cql)
+
+
+class NodeLossRetryPolicy(RetryPolicy):
+    """Repeats on another node what is idempotent, or what the coordinator refused outright."""
+
+    def on_read_timeout(self, query, consistency, required_responses, received_responses, data_retrieved, retry_num):
+        return (self.RETRY_NEXT_HOST, None) if retry_num < _READ_ATTEMPTS - 1 else (self.RETHROW, None)
+
+    def on_write_timeout(self, query, consistency, write_type, required_responses, received_responses, retry_num):
+        if retry_num == 0 and _idempotent(query) and write_type in _PLAIN_WRITES:
+            return self.RETRY_NEXT_HOST, None
+        return self.RETHROW, None  # CAS, counters, or not repeatable: the outcome is the caller's to settle
+
+    def on_unavailable(self, query, consistency, required_replicas, alive_replicas, retry_num):
+        # Nothing was done; another coordinator may already see a node come back (or not yet see one go).
+        return (self.RETRY_NEXT_HOST, None) if retry_num == 0 else (self.RETHROW, None)
+
+    def on_request_error(self, query, consistency, error, retry_num):
+        refused = isinstance(error, (OverloadedErrorMessage, IsBootstrappingErrorMessage))
+        if refused or _idempotent(query):
+            return self.RETRY_NEXT_HOST, None
+        return self.RETHROW, None  # a lost connection: the statement may have been applied
+
+
+def _idempotent(query) -> bool:
+    return bool(getattr(query, "is_idempotent", False))
+
+
+def reconnection_policy() -> ExponentialReconnectionPolicy:
+    """Tries a node that went away again after 0.5 s, backing off to every 10 s (the driver's
+    default grows to 10 minutes, so a node back after a restart could stay unused that long)."""
+    return ExponentialReconnectionPolicy(base_delay=0.5, max_delay=10.0)

@@ -1,0 +1,221 @@
+"""The order saga (services/orders/service.py) with in-memory ports and the real SQLite store.
+
+Each case pins what a customer and the stock see: an order is CONFIRMED with its stock held,
+or it is CANCELLED and holds nothing, and an idempotency key means one order.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from runtime.calls import CallContext
+from services.orders import domain
+from services.orders.service import OrdersService
+from services.orders.store.sqlite import SqliteOrderStore
+from tests.support.saga_fakes import FakeAccounts, FakeCatalog
+
+USER = "0b6f5a1e-8d1c-4a53-9a3f-4f0a8f7c2d11"
+
+
+class Clock:
+    def __init__(self):
+        self.now = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def shop():
+    store = SqliteOrderStore.open(":memory:")
+    catalog, accounts, clock = FakeCatalog(), FakeAccounts(USER), Clock()
+    yield OrdersService(store, accounts, catalog, clock=clock), store, catalog, accounts, clock
+    store.close()
+
+
+def product(catalog: FakeCatalog, stock: int, **kwargs) -> str:
+    product_id = str(uuid.uuid4())
+    catalog.add(product_id, stock, **kwargs)
+    return product_id
+
+
+def call(seconds: float = 5.0) -> CallContext:
+    return CallContext.starting_now(seconds, token="user-token", request_id="req-1")
+
+
+def test_an_order_in_stock_is_confirmed_priced_and_holds_its_stock(shop):
+    orders, store, catalog, _, _ = shop
+    mug = product(catalog, stock=5, price=1250)
+    placed = orders.place(USER, [(mug, 2)], "", call())
+    assert placed.status == domain.CONFIRMED and placed.total_minor == 2500 and placed.currency == "EUR"
+    assert catalog.stock[mug] == 3 and store.get_order(placed.id).status == domain.CONFIRMED
+    assert store.unsettled(datetime.max.replace(tzinfo=timezone.utc)) == []
+
+
+def test_out_of_stock_is_refused_recorded_as_cancelled_and_holds_nothing(shop):
+    orders, store, catalog, _, _ = shop
+    mug = product(catalog, stock=1)
+    with pytest.raises(domain.Rejected) as refused:
+        orders.place(USER, [(mug, 2)], "", call())
+    assert refused.value.reason == "OUT_OF_STOCK" and refused.value.violations == [("items[0].quantity", "not enough stock")]
+    [order] = store.list_user_orders(USER, 10, None)[0]
+    assert (order.status, order.reason) == (domain.CANCELLED, "out_of_stock") and catalog.stock[mug] == 1
+
+
+@pytest.mark.parametrize("setup, reason", [
+    (lambda catalog, accounts, mug: accounts.active.clear(), "ACCOUNT_INACTIVE"),
+    (lambda catalog, accounts, mug: catalog.add(mug, 5, available=False), "PRODUCT_UNAVAILABLE"),
+])
+def test_an_inactive_account_or_an_archived_product_is_refused_before_stock_moves(shop, setup, reason):
+    orders, _, catalog, accounts, _ = shop
+    mug = product(catalog, stock=5)
+    setup(catalog, accounts, mug)
+    with pytest.raises(domain.Rejected) as refused:
+        orders.place(USER, [(mug, 1)], "", call())
+    assert refused.value.reason == reason and catalog.reserve_calls == 0 and catalog.stock[mug] == 5
+
+
+def test_items_priced_in_two_currencies_are_refused(shop):
+    orders, _, catalog, _, _ = shop
+    euro, dollar = product(catalog, 5), product(catalog, 5, currency="USD")
+    with pytest.raises(domain.Rejected) as refused:
+        orders.place(USER, [(euro, 1), (dollar, 1)], "", call())
+    assert refused.value.reason == "MIXED_CURRENCIES" and catalog.stock[euro] == catalog.stock[dollar] == 5
+
+
+def test_a_dependency_down_cancels_the_order_and_releases_what_it_held(shop):
+    orders, store, catalog, _, _ = shop
+    mug = product(catalog, stock=5)
+    original_reserve = catalog.reserve
+
+    def reserve_then_fail(order_id, lines, call):
+        original_reserve(order_id, lines, call)  # the stock was taken, but the reply is lost
+        raise domain.DependencyFailed("connection reset")
+
+    catalog.reserve = reserve_then_fail
+    with pytest.raises(domain.DependencyFailed) as failed:
+        orders.place(USER, [(mug, 2)], "", call())
+    assert not failed.value.timed_out
+    [order] = store.list_user_orders(USER, 10, None)[0]
+    assert (order.status, order.reason) == (domain.CANCELLED, "dependency_failed")
+    assert catalog.stock[mug] == 5 and store.unsettled(datetime.max.replace(tzinfo=timezone.utc)) == []
+
+
+def test_a_failed_release_leaves_the_order_to_recovery_which_gives_the_stock_back(shop):
+    orders, store, catalog, _, clock = shop
+    mug = product(catalog, stock=5)
+    original_reserve = catalog.reserve
+
+    def reserve_then_catalog_goes_away(order_id, lines, call):
+        original_reserve(order_id, lines, call)
+        catalog.release_down = True
+        raise domain.DependencyFailed("catalog went away")
+
+    catalog.reserve = reserve_then_catalog_goes_away
+    with pytest.raises(domain.DependencyFailed):
+        orders.place(USER, [(mug, 3)], "", call())
+    assert catalog.stock[mug] == 2  # still held: the release did not get through
+    clock.advance(60)
+    assert orders.recover(timedelta(seconds=30)) == 0  # catalog still unreachable: nothing resolved, nothing lost
+    catalog.release_down = False
+    assert orders.recover(timedelta(seconds=30)) == 1
+    assert catalog.stock[mug] == 5 and store.unsettled(clock.now) == []
+    assert store.list_user_orders(USER, 10, None)[0][0].status == domain.CANCELLED
+
+
+def test_an_order_interrupted_after_reserving_is_cancelled_by_recovery(shop):
+    orders, store, catalog, accounts, clock = shop
+    mug = product(catalog, stock=4)
+
+    class Crash(Exception):
+        pass
+
+    def crash(order):
+        raise Crash()
+
+    crashing = OrdersService(store, accounts, catalog, clock=clock, after_reserve=crash)
+    with pytest.raises(Crash):
+        crashing.place(USER, [(mug, 3)], "", call())
+    assert catalog.stock[mug] == 1
+    assert orders.recover(timedelta(seconds=30)) == 0  # too young: it may still be being placed
+    clock.advance(60)
+    assert orders.recover(timedelta(seconds=30)) == 1
+    [order] = store.list_user_orders(USER, 10, None)[0]
+    assert (order.status, order.reason) == (domain.CANCELLED, "interrupted") and catalog.stock[mug] == 4
+
+
+def test_recovery_leaves_an_order_this_process_is_still_placing_alone(shop):
+    orders, store, catalog, _, clock = shop
+    mug = product(catalog, stock=5)
+    original_reserve = catalog.reserve
+
+    def slow_reserve(order_id, lines, call):
+        clock.advance(120)  # the call takes long (catalog restarting): the order looks abandoned by age
+        assert orders.recover(timedelta(seconds=30)) == 0
+        return original_reserve(order_id, lines, call)
+
+    catalog.reserve = slow_reserve
+    assert orders.place(USER, [(mug, 1)], "", call()).status == domain.CONFIRMED
+    assert catalog.stock[mug] == 4
+
+
+def test_the_same_key_with_the_same_items_is_one_order(shop):
+    orders, store, catalog, _, _ = shop
+    mug = product(catalog, stock=10)
+    first = orders.place(USER, [(mug, 2)], "checkout-1", call())
+    again = orders.place(USER, [(mug, 2)], "checkout-1", call())
+    assert first.id == again.id and again.status == domain.CONFIRMED
+    assert catalog.stock[mug] == 8 and len(store.list_user_orders(USER, 10, None)[0]) == 1
+
+
+def test_the_same_key_with_other_items_is_a_conflict_and_moves_nothing(shop):
+    orders, store, catalog, _, _ = shop
+    mug = product(catalog, stock=10)
+    orders.place(USER, [(mug, 2)], "checkout-1", call())
+    with pytest.raises(domain.IdempotencyConflict):
+        orders.place(USER, [(mug, 3)], "checkout-1", call())
+    assert catalog.stock[mug] == 8 and len(store.list_user_orders(USER, 10, None)[0]) == 1
+
+
+def test_running_out_of_time_mid_saga_times_out_and_compensates_with_its_own_budget(shop):
+    orders, store, catalog, _, _ = shop
+    mug = product(catalog, stock=5)
+    catalog.slow_price_seconds = 0.3  # the request's whole budget goes on pricing
+    with pytest.raises(domain.DependencyTimedOut):
+        orders.place(USER, [(mug, 1)], "", call(seconds=0.2))
+    [order] = store.list_user_orders(USER, 10, None)[0]
+    assert (order.status, order.reason) == (domain.CANCELLED, "deadline_exceeded")
+    assert catalog.reserve_calls == 0 and catalog.stock[mug] == 5
+    # The release still went out, on a budget of its own, for the same caller and request.
+    [release] = catalog.release_calls
+    assert release.time_left() > 1 and release.request_id == "req-1"
+    assert store.unsettled(datetime.max.replace(tzinfo=timezone.utc)) == []
+
+
+def test_cancelling_gives_the_stock_back_even_when_catalog_answers_only_later(shop):
+    orders, store, catalog, _, clock = shop
+    mug = product(catalog, stock=5)
+    placed = orders.place(USER, [(mug, 2)], "", call())
+    catalog.release_down = True
+    cancelled = orders.cancel(placed.id, USER, False, call())
+    assert cancelled.status == domain.CANCELLED and catalog.stock[mug] == 3
+    catalog.release_down = False
+    clock.advance(60)
+    orders.recover(timedelta(seconds=30))
+    assert catalog.stock[mug] == 5 and store.unsettled(clock.now) == []
+
+
+def test_another_users_order_does_not_exist_for_them_and_a_malformed_id_is_invalid(shop):
+    orders, _, catalog, _, _ = shop
+    placed = orders.place(USER, [(product(catalog, stock=1), 1)], "", call())
+    with pytest.raises(domain.NotFound):
+        orders.get(placed.id, str(uuid.uuid4()), is_admin=False)
+    assert orders.get(placed.id, "someone-else", is_admin=True).id == placed.id
+    with pytest.raises(domain.InvalidArgument):
+        orders.get("not-an-id", USER, is_admin=False)
