@@ -66,10 +66,12 @@ class AccountsService:
 
     def authenticate(self, username: str, password: str) -> Account:
         """The account whose password this is. Every attempt is throttled per username, whether
-        or not an account has it, and does the same work either way (one throttle count, one
-        lookup, one full hash), so neither the answers nor their timing tell which names exist."""
+        or not an account has it, and does the same work either way (one throttle count, then one
+        lookup and one full hash unless locked), so neither answers nor timing tell which names exist."""
+        # Counted before the lookup, so while the name is locked no name costs more than another.
+        key = self._count_attempt(username)
         account = self._store.find_account_by_username(username) if username else None
-        if not self._password_matches(username, password, account):
+        if not self._check_password(key, password, account):
             raise domain.InvalidCredentials("invalid username or password")
         if not account.active:
             raise domain.AccountInactive("account is deactivated")
@@ -78,7 +80,7 @@ class AccountsService:
     def change_password(self, account_id: str, current: str, new: str) -> None:
         account = self._active(account_id)
         # The same throttle as sign-in: a stolen access token must not become a password oracle.
-        if not self._password_matches(account.username, current, account):
+        if not self._check_password(self._count_attempt(account.username), current, account):
             raise WrongPassword()
         problems = domain.password_problems(new, username=account.username, email=account.email, field_name="new_password")
         if problems:
@@ -87,11 +89,15 @@ class AccountsService:
         # A password change ends every session that the old password opened.
         self._store.revoke_subject_tokens(account.id)
 
-    def _password_matches(self, username: str, password: str, account: Account | None) -> bool:
-        """Counts the attempt on the username's throttle (LockedOut while it is locked), then checks
-        the password; a match clears the count. Without an account the hash work is the same."""
+    def _count_attempt(self, username: str) -> str:
+        """Counts a password attempt on the username's throttle and returns its key (LockedOut while locked)."""
         key = domain.sign_in_key(username)
         self._store.count_sign_in_attempt(key, self._clock())
+        return key
+
+    def _check_password(self, key: str, password: str, account: Account | None) -> bool:
+        """Whether the password is the account's, with the same hash work when there is no account;
+        a match clears the count of the throttle `key`."""
         if not self._hasher.verify(password, account.password_hash if account else None):
             return False
         self._store.clear_sign_in_attempts(key)

@@ -50,15 +50,16 @@ def _wrong_passwords(tmp_path, username: str, register: bool):
     accounts = AccountsService(store, hasher, clock=lambda: now)  # one instant: retry delays compare equal
     if register:
         accounts.register("ada", "ada@example.com", PASSWORD, {})
-    store.operations.clear()
     hasher.derivations = 0
-    answers = []
+    answers, operations = [], []
     for _ in range(ATTEMPTS):
+        store.operations = []
         try:
             accounts.authenticate(username, "wrong password!!")
         except domain.AccountError as error:
             answers.append((type(error).__name__, error.reason, str(error), getattr(error, "retry_after", None)))
-    return answers, hasher.derivations, store.operations
+        operations.append(store.operations)
+    return answers, hasher.derivations, operations
 
 
 def test_unknown_and_real_usernames_get_the_same_answers_for_the_same_work(tmp_path):
@@ -67,9 +68,11 @@ def test_unknown_and_real_usernames_get_the_same_answers_for_the_same_work(tmp_p
     answers, derivations, operations = real
     assert [a[0] for a in answers] == ["InvalidCredentials"] * domain.MAX_FAILED_LOGINS + ["LockedOut"] * 2
     assert answers == unknown[0]
-    # One full scrypt per checked attempt (none while locked), and the same store operations in order.
+    # One full scrypt per checked attempt (none while locked), and the same store operations in order;
+    # while locked, nothing but the count (no lookup that could take longer for a real name).
     assert derivations == unknown[1] == domain.MAX_FAILED_LOGINS
     assert operations == unknown[2]
+    assert operations[-2:] == [["count_sign_in_attempt"]] * 2
 
 
 def test_a_correct_password_clears_the_count_for_the_next_sign_in(tmp_path):
