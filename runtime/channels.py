@@ -18,6 +18,8 @@ from google.protobuf import descriptor_pb2
 from runtime.credentials import channel_credentials
 from runtime.settings import TlsFiles
 
+# The grpc.health service name a server reports SERVING while it takes calls (runtime/server.py).
+ROUTING_HEALTH_NAME = "routing"
 _SAFE_TO_RETRY = (descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS, descriptor_pb2.MethodOptions.IDEMPOTENT)
 
 
@@ -26,7 +28,10 @@ def service_config(services: Iterable[_d.ServiceDescriptor], max_attempts: int =
     (`option idempotency_level = NO_SIDE_EFFECTS | IDEMPOTENT` in the proto)."""
     names = [{"service": s.full_name, "method": m.name} for s in services for m in s.methods
              if m.GetOptions().idempotency_level in _SAFE_TO_RETRY]
-    config: dict = {"loadBalancingConfig": [{"round_robin": {}}]}
+    # Only servers that report ROUTING_HEALTH_NAME SERVING get calls: a server that is stopping says so
+    # first, and the channel stops picking it before it refuses anything (runtime/server.py).
+    config: dict = {"loadBalancingConfig": [{"round_robin": {}}],
+                    "healthCheckConfig": {"serviceName": ROUTING_HEALTH_NAME}}
     if names:
         config["methodConfig"] = [{
             "name": names,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from concurrent import futures
 from typing import Any, Callable, Sequence
 
@@ -25,6 +26,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from observability.metrics import GrpcMetricsInterceptor, serve_metrics
 from observability.tracing import untraced
+from runtime.channels import ROUTING_HEALTH_NAME
 from runtime.credentials import server_credentials
 from runtime.interceptors import AuthorizationInterceptor, Check, required_fields_check
 from runtime.policy import policies_for
@@ -33,6 +35,11 @@ from runtime.settings import ServerSettings
 
 _LOGGER = logging.getLogger(__name__)
 _READINESS_INTERVAL_S = 2.0
+# ROUTING_HEALTH_NAME, the health name callers balance on, is SERVING from start until the server begins
+# to stop, whatever its store says (a store outage is answered, quickly, with UNAVAILABLE; it is not
+# hidden). On SIGTERM it turns NOT_SERVING first, callers' health watches see it and send their next
+# calls elsewhere (or wait for the restarted process), and only then does the server refuse calls: no
+# call is cut off by the shutdown itself.
 _MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
@@ -60,6 +67,7 @@ class ServiceServer:
         self.health = health.HealthServicer(experimental_non_blocking=True)
         for name in ("", *self._service_names):
             self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.health.set(ROUTING_HEALTH_NAME, health_pb2.HealthCheckResponse.SERVING)
 
         # Who may call first, then the user's token, then the request itself.
         interceptor = AuthorizationInterceptor(policies_for(descriptors), settings.trust_domain,
@@ -129,14 +137,19 @@ class ServiceServer:
             self._stopping.wait(_READINESS_INTERVAL_S if ok else 0.2)
 
     def stop(self, grace: float | None = None) -> threading.Event:
-        """Reports NOT_SERVING, refuses new calls, lets in-flight calls finish within `grace`."""
+        """Reports NOT_SERVING and waits for callers to route around it (at most the drain time, within
+        `grace`), then refuses new calls and lets those in flight finish within what is left of `grace`."""
         if self._stopping.is_set():
             return self._stopped
         self._stopping.set()
-        self.health.enter_graceful_shutdown()
         grace = self._settings.grace_seconds if grace is None else grace
         _LOGGER.info("%s shutting down (grace %.1fs)", self._settings.service, grace)
-        done = self.server.stop(grace)
+        drain = min(self._settings.drain_seconds, grace)
+        if drain > 0:
+            self.health.set(ROUTING_HEALTH_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
+            time.sleep(drain)
+        self.health.enter_graceful_shutdown()
+        done = self.server.stop(grace - drain)
         if self._health_server is not None:
             self._health_server.stop(grace)
 

@@ -187,6 +187,7 @@ class ServerSettings:
     max_workers: int = 16  # calls served at once; more wait for a thread, up to max_queued_calls
     max_queued_calls: int = 64  # beyond workers + queue a call is refused at once (RESOURCE_EXHAUSTED)
     max_connection_age_seconds: float = 30.0  # clients re-resolve names when a connection ends
+    drain_seconds: float = 1.0  # at SIGTERM, time for callers to stop routing here before calls are refused
 
     @classmethod
     def from_env(cls, service: str, default_port: int, environ: Mapping[str, str] | None = None) -> "ServerSettings":
@@ -214,6 +215,7 @@ class ServerSettings:
             max_workers=env.int("GRPC_MAX_WORKERS", 16, minimum=1, maximum=1024),
             max_queued_calls=env.int("GRPC_MAX_QUEUED_CALLS", 64, minimum=0, maximum=100_000),
             max_connection_age_seconds=env.float("GRPC_MAX_CONNECTION_AGE_SECONDS", 30.0, minimum=1.0),
+            drain_seconds=env.float("SHUTDOWN_DRAIN_SECONDS", 1.0),
         )
 
 

@@ -166,3 +166,46 @@ def test_health_is_not_serving_until_the_store_answers(pki_dir, tmp_path):
                 time.sleep(0.2)
     finally:
         server.stop(0).wait(10)
+
+
+def test_restarting_a_service_under_load_cuts_off_no_call(pki_dir, tmp_path):
+    """SIGTERM first turns the routing health NOT_SERVING; callers' channels (health-checked round robin)
+    stop sending there, wait for the restarted process, and no call is refused or cancelled."""
+    from runtime.calls import CallContext
+    from runtime.clients import ServiceClients
+    from runtime.settings import TlsFiles
+
+    env = servers.service_env("accounts", pki_dir, tmp_path, SHUTDOWN_GRACE_SECONDS="5")
+    service = servers.ServiceProcess("services.accounts", env)
+    servers.wait_serving(pki_dir, service.port)
+    port = service.port
+    clients = ServiceClients(TlsFiles(pki_dir / "ca.pem", pki_dir / "edge.pem", pki_dir / "edge.key"),
+                             {SERVICE: f"127.0.0.1:{port}"})
+    method = pb.DESCRIPTOR.services_by_name["AccountsService"].methods_by_name["GetJwks"]
+    stop, outcomes = threading.Event(), []
+
+    def call_again_and_again():
+        while not stop.is_set():
+            try:
+                clients.call(method, pb.GetJwksRequest(), CallContext.starting_now(10))
+                outcomes.append("OK")
+            except grpc.RpcError as error:
+                outcomes.append(error.code().name)
+
+    callers = [threading.Thread(target=call_again_and_again) for _ in range(8)]
+    try:
+        for caller in callers:
+            caller.start()
+        for _ in range(3):
+            time.sleep(1)
+            assert service.stop() == 0
+            service = servers.ServiceProcess("services.accounts", {**env, "GRPC_PORT": str(port)})
+            servers.wait_serving(pki_dir, port)
+        time.sleep(1)
+    finally:
+        stop.set()
+        for caller in callers:
+            caller.join(30)
+        clients.close()
+        service.stop()
+    assert outcomes.count("OK") > 100 and set(outcomes) == {"OK"}, {code: outcomes.count(code) for code in set(outcomes)}
