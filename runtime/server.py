@@ -3,8 +3,8 @@
 A service supplies its servicers, its service descriptors and a readiness probe of its
 store; this module does the rest the same way for all of them:
 
-    server = ServiceServer(settings, descriptors=[DESCRIPTOR.services_by_name["Accounts"]],
-                           register=lambda s: add_AccountsServicer_to_server(servicer, s),
+    server = ServiceServer(settings, descriptors=[DESCRIPTOR.services_by_name["ShelfService"]],
+                           register=lambda s: add_ShelfServiceServicer_to_server(servicer, s),
                            ready_check=store.ping, on_stop=store.close)
     port = server.port           # bound at construction, so GRPC_PORT=0 works in tests
     server.start()
@@ -22,12 +22,14 @@ from typing import Any, Callable, Sequence
 
 import grpc
 from google.protobuf import descriptor as _descriptor
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from observability.metrics import GrpcMetricsInterceptor, serve_metrics
 from observability.tracing import untraced
 from runtime.channels import ROUTING_HEALTH_NAME
 from runtime.credentials import server_credentials
+from runtime.health import SERVICE_NAME as HEALTH_SERVICE_NAME
+from runtime.health import HealthServicer
 from runtime.interceptors import AuthorizationInterceptor, Check, required_fields_check
 from runtime.policy import policies_for
 from runtime.reflection import enable_reflection
@@ -64,7 +66,7 @@ class ServiceServer:
         self._on_start = on_start
         self._stopping = threading.Event()
         self._stopped = threading.Event()
-        self.health = health.HealthServicer(experimental_non_blocking=True)
+        self.health = HealthServicer()
         for name in ("", *self._service_names):
             self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         self.health.set(ROUTING_HEALTH_NAME, health_pb2.HealthCheckResponse.SERVING)
@@ -89,7 +91,7 @@ class ServiceServer:
         )
         register(self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        enable_reflection([*self._service_names, health.SERVICE_NAME], self.server)
+        enable_reflection([*self._service_names, HEALTH_SERVICE_NAME], self.server)
         address = f"{settings.host}:{settings.port}"
         self.port = self.server.add_secure_port(address, server_credentials(settings.tls))
         if self.port == 0:

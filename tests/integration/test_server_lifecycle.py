@@ -209,3 +209,48 @@ def test_restarting_a_service_under_load_cuts_off_no_call(pki_dir, tmp_path):
         clients.close()
         service.stop()
     assert outcomes.count("OK") > 100 and set(outcomes) == {"OK"}, {code: outcomes.count(code) for code in set(outcomes)}
+
+
+def test_health_changes_racing_watchers_that_come_and_go_never_stall_the_server(pki_dir, tmp_path):
+    """Every caller's channel watches the routing health name, and watchers come and go while the status
+    changes (readiness, shutdown). The stock grpc health servicer deadlocks the server on that race."""
+    from grpc_health.v1 import health_pb2 as hpb
+
+    from runtime.channels import ROUTING_HEALTH_NAME
+    from runtime.server import ServiceServer
+
+    settings = AccountsSettings.from_env(servers.service_env("accounts", pki_dir, tmp_path))
+    server = ServiceServer(settings.server, descriptors=[pb.DESCRIPTOR.services_by_name["AccountsService"]],
+                           register=lambda s: None, ready_check=lambda: None)
+    server.start()
+    stop = threading.Event()
+
+    def watch_and_leave():
+        while not stop.is_set():
+            with servers.channel(pki_dir, server.port, "operator") as ch:
+                watch = health_pb2_grpc.HealthStub(ch).Watch(hpb.HealthCheckRequest(service=ROUTING_HEALTH_NAME), timeout=5)
+                try:
+                    next(watch)
+                except grpc.RpcError:
+                    pass
+
+    def flip():
+        while not stop.is_set():
+            for status in (hpb.HealthCheckResponse.NOT_SERVING, hpb.HealthCheckResponse.SERVING):
+                server.health.set(ROUTING_HEALTH_NAME, status)
+
+    workers = [threading.Thread(target=watch_and_leave, daemon=True) for _ in range(6)]
+    workers.append(threading.Thread(target=flip, daemon=True))
+    try:
+        for worker in workers:
+            worker.start()
+        time.sleep(6)
+        stop.set()
+        for worker in workers:
+            worker.join(10)
+        assert not any(worker.is_alive() for worker in workers), "a watcher or a status change is stuck"
+        with servers.channel(pki_dir, server.port, "operator") as ch:
+            assert health_pb2_grpc.HealthStub(ch).Check(hpb.HealthCheckRequest(), timeout=5).status == \
+                hpb.HealthCheckResponse.SERVING
+    finally:
+        server.stop(0).wait(10)
