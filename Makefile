@@ -30,7 +30,7 @@ $(STAMP): requirements.lock
 install: $(STAMP)
 
 pki: install
-	$(PY) -m runtime.pki --out $(PKI)
+	$(PY) -m tools.devstack --pki-only
 
 up: install pki
 	$(PY) -m tools.devstack

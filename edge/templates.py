@@ -1,8 +1,8 @@
 """google.api.http path templates -> Werkzeug URL rules.
 
-    /v1/accounts/{id}                    -> /v1/accounts/<seg:id>
+    /v1/shelves/{id}                     -> /v1/shelves/<seg:id>
     /v1/{name=shelves/*/books/*}         -> /v1/<tpl("shelves/[^/:]+/books/[^/:]+"):name>
-    /v1/accounts/{id}:changePassword     -> /v1/accounts/<seg:id>:changePassword
+    /v1/shelves/{id}:archive             -> /v1/shelves/<seg:id>:archive
 
 Segments never match ':' so a custom verb is never swallowed by a variable.
 Grammar (from google/api/http.proto):
@@ -44,7 +44,7 @@ CONVERTERS = {"seg": SegmentConverter, "tpl": TemplateConverter}
 class PathTemplate:
     rule: str                    # the Werkzeug rule
     variables: dict[str, str]    # rule argument name -> request field path
-    openapi_path: str            # the same path for the OpenAPI document ("/v1/accounts/{id}")
+    openapi_path: str            # the same path for the OpenAPI document ("/v1/shelves/{id}")
 
 
 def _segment_regex(segments: str) -> str:

@@ -7,7 +7,7 @@
     grpc_server_handling_seconds{grpc_service, grpc_method}   (histogram)
     grpc_server_in_flight{grpc_service, grpc_method}
 
-Routes are URL rule templates ("/v1/orders/<seg:id>"), never raw paths, and a method outside
+Routes are URL rule templates ("/v1/shelves/<seg:id>"), never raw paths, and a method outside
 the standard ones counts as "other", so a client cannot grow the number of series. Under gunicorn, PROMETHEUS_MULTIPROC_DIR makes every worker count
 into one set of files that /metrics adds up.
 """

@@ -1,6 +1,6 @@
 """Finds service descriptors by full name in the generated code, without knowing any service.
 
-"shop.accounts.v1.AccountsService" -> imports every *_pb2 module of package shop.accounts.v1,
+"library.shelves.v1.ShelfService" -> imports every *_pb2 module of package library.shelves.v1,
 which registers its descriptors in protobuf's default pool.
 """
 

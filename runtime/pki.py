@@ -1,6 +1,6 @@
 """Dev PKI: a CA and one certificate per workload, for mutual TLS on one machine or in Compose.
 
-    python -m runtime.pki --out .dev/pki [--trust-domain shop.local] [--force]
+    python -m runtime.pki --out .dev/pki --trust-domain example.local --workload api --workload operator [--force]
 
 Certificates are generated, never committed. Each workload certificate carries the
 SPIFFE-style URI SAN spiffe://<trust-domain>/<workload>, which services authorize on,
@@ -26,7 +26,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-DEFAULT_WORKLOADS = ("accounts", "catalog", "orders", "edge", "operator")
 _WORKLOAD = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _TRUST_DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
 _RENEW_BEFORE = timedelta(days=7)
@@ -61,7 +60,7 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
 
 
-def create_ca(common_name: str = "Shop Dev CA", *, days: int = 365,
+def create_ca(common_name: str = "Dev CA", *, days: int = 365,
               not_before: datetime | None = None, not_after: datetime | None = None) -> Issued:
     """A self-signed CA that may sign workload certificates (and nothing below them)."""
     key = ec.generate_private_key(ec.SECP256R1())
@@ -152,8 +151,8 @@ def _still_good(path: pathlib.Path, ca: x509.Certificate | None, expected_id: st
     return True
 
 
-def write_dev_pki(out_dir: pathlib.Path, trust_domain: str = "shop.local",
-                  workloads: tuple[str, ...] = DEFAULT_WORKLOADS, *, force: bool = False) -> list[tuple[str, str]]:
+def write_dev_pki(out_dir: pathlib.Path, trust_domain: str, workloads: tuple[str, ...], *,
+                  force: bool = False) -> list[tuple[str, str]]:
     """Creates or completes the dev PKI in out_dir; returns (path, "written"|"kept") per file pair."""
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -184,12 +183,13 @@ def write_dev_pki(out_dir: pathlib.Path, trust_domain: str = "shop.local",
 def main() -> int:
     parser = argparse.ArgumentParser(description="Create the dev CA and workload certificates (never commit them).")
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path(".dev/pki"))
-    parser.add_argument("--trust-domain", default="shop.local")
-    parser.add_argument("--workload", action="append", dest="workloads", help="repeatable; default: every workload")
+    parser.add_argument("--trust-domain", required=True, help="the SPIFFE trust domain, e.g. example.local")
+    parser.add_argument("--workload", action="append", dest="workloads", required=True,
+                        help="a workload to issue a certificate for (repeat for each)")
     parser.add_argument("--force", action="store_true", help="recreate the CA and every certificate")
     args = parser.parse_args()
     try:
-        report = write_dev_pki(args.out, args.trust_domain, tuple(args.workloads or DEFAULT_WORKLOADS), force=args.force)
+        report = write_dev_pki(args.out, args.trust_domain, tuple(args.workloads), force=args.force)
     except ValueError as error:
         print(f"pki: {error}", file=sys.stderr)
         return 2

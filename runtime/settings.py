@@ -3,7 +3,7 @@
 Every problem names the variable, so a misconfigured deployment fails at once with a
 message an operator can act on, instead of failing on the first request.
 
-    settings = ServerSettings.from_env("accounts", default_port=50051)
+    settings = ServerSettings.from_env("inventory", default_port=50051)
 """
 
 from __future__ import annotations
@@ -192,7 +192,7 @@ class ServerSettings:
     @classmethod
     def from_env(cls, service: str, default_port: int, environ: Mapping[str, str] | None = None) -> "ServerSettings":
         env = Env(environ)
-        trust_domain = env.str("TRUST_DOMAIN", "shop.local")
+        trust_domain = env.str("TRUST_DOMAIN")
         if not _TRUST_DOMAIN.match(trust_domain):
             raise ConfigError(f"TRUST_DOMAIN must be a lowercase DNS-like name, got {trust_domain!r}")
         store = env.choice("STORE", "embedded", ("embedded", "cassandra"))

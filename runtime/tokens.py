@@ -54,8 +54,8 @@ class VerifierSettings:
     @classmethod
     def from_env(cls, env: Env) -> "VerifierSettings":
         return cls(
-            issuer=env.str("TOKEN_ISSUER", "https://shop.local"),
-            audience=env.str("TOKEN_AUDIENCE", "shop-api"),
+            issuer=env.str("TOKEN_ISSUER"),
+            audience=env.str("TOKEN_AUDIENCE"),
             leeway_seconds=env.int("TOKEN_LEEWAY_SECONDS", 30, minimum=0, maximum=300),
             jwks_refresh_seconds=env.float("JWKS_REFRESH_SECONDS", 30.0),
         )

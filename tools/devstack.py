@@ -34,6 +34,9 @@ SERVICES = {
     "orders": ("services.orders", "ORDERS_PORT", 50053, "shop.orders.v1.OrdersService"),
 }
 EDGE_PORT = int(os.environ.get("EDGE_PORT", "8080"))
+# The shop's identity: the SPIFFE trust domain of its workloads, and the audience of its access tokens.
+TRUST_DOMAIN, AUDIENCE = "shop.local", "shop-api"
+WORKLOADS = (*SERVICES, "edge", "operator")
 
 
 def _ports() -> dict[str, int]:
@@ -42,7 +45,8 @@ def _ports() -> dict[str, int]:
 
 def _common_env() -> dict[str, str]:
     env = dict(os.environ)
-    env.update({"TLS_DIR": str(PKI), "PYTHONUNBUFFERED": "1",
+    env.update({"TLS_DIR": str(PKI), "PYTHONUNBUFFERED": "1", "TRUST_DOMAIN": TRUST_DOMAIN,
+                "TOKEN_AUDIENCE": env.get("TOKEN_AUDIENCE", AUDIENCE),
                 # Tokens name the edge as issuer, so its RFC 8414 metadata is consistent.
                 "TOKEN_ISSUER": env.get("TOKEN_ISSUER", f"https://127.0.0.1:{EDGE_PORT}")})
     return env
@@ -125,7 +129,10 @@ def _banner(ports: dict[str, int]) -> str:
 
 
 def main() -> int:
-    write_dev_pki(PKI)
+    write_dev_pki(PKI, TRUST_DOMAIN, WORKLOADS)
+    if "--pki-only" in sys.argv[1:]:  # make pki
+        print(f"dev certificates for {', '.join(WORKLOADS)} in {PKI.relative_to(ROOT)}")
+        return 0
     DATA.mkdir(parents=True, exist_ok=True)
     ports = _ports()
     subprocess.run([sys.executable, "-m", "services.accounts.manage", "seed-demo", "--out", str(CREDENTIALS)],

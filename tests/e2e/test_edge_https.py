@@ -86,5 +86,6 @@ def test_a_bad_certificate_setting_stops_the_edge_with_the_variables_name(tls_st
     with pytest.raises(RuntimeError) as failed:
         servers.ServiceProcess("edge", {
             "EDGE_PORT": "0", "TLS_DIR": str(tls_stack.pki_dir), "JWKS_METHOD": "/shop.accounts.v1.AccountsService/GetJwks",
-            "EDGE_UPSTREAMS": "shop.accounts.v1.AccountsService=127.0.0.1:1", **paths}, timeout=30)
+            "EDGE_UPSTREAMS": "shop.accounts.v1.AccountsService=127.0.0.1:1", "TOKEN_ISSUER": servers.ISSUER,
+            "TOKEN_AUDIENCE": servers.AUDIENCE, **paths}, timeout=30)
     assert "edge: configuration error" in str(failed.value) and named in str(failed.value)

@@ -58,7 +58,8 @@ def test_a_store_outage_is_unavailable_with_retry_info_and_503_at_the_edge(
         made = stub.CreateProduct(cpb.CreateProductRequest(product=cpb.Product(
             name="Outage mug", price=cpb.Money(currency_code="EUR", amount_minor=500))), timeout=10, metadata=admin)
         app = create_app({"EDGE_UPSTREAMS": f"{ACCOUNTS}=127.0.0.1:{accounts_port},{CATALOG}=127.0.0.1:{catalog_port}",
-                          "TLS_DIR": str(pki_dir), "JWKS_METHOD": f"/{ACCOUNTS}/GetJwks"})
+                          "TLS_DIR": str(pki_dir), "JWKS_METHOD": f"/{ACCOUNTS}/GetJwks",
+                          "TOKEN_ISSUER": servers.ISSUER, "TOKEN_AUDIENCE": servers.AUDIENCE})
         with serve(app) as edge:
             url, headers = f"{edge}/v1/products/{made.id}", {"Authorization": dict(admin)["authorization"]}
             assert requests.get(url, headers=headers, timeout=10).status_code == 200

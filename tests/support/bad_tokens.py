@@ -12,11 +12,9 @@ import time
 import jwt
 from cryptography.hazmat.primitives import serialization
 
-from services.accounts.domain import SigningKey
+from services.accounts.domain import SigningKey, utcnow
 from services.accounts.oauth import new_signing_key, public_jwk
-from services.accounts.domain import utcnow
-
-ISSUER, AUDIENCE = "https://shop.local", "shop-api"
+from tests.support.servers import AUDIENCE, ISSUER  # what the test servers accept
 
 
 def good_claims(subject: str = "6f1c1a38-3a4e-4c71-9a55-0d1f8c2b7e10", scope: str = "accounts.read") -> dict:

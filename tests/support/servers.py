@@ -23,6 +23,8 @@ from tests.support import bad_certificates
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TRUST_DOMAIN = "shop.local"
+WORKLOADS = ("accounts", "catalog", "orders", "edge", "operator")
+ISSUER, AUDIENCE = "https://shop.local", "shop-api"  # what the shop's access tokens say
 PASSWORD = "correct horse battery"
 # Tests hash many passwords; scrypt's cost is a setting, lowered here only.
 FAST_HASH = {"PASSWORD_SCRYPT_LOG2_N": "10"}
@@ -31,7 +33,7 @@ FAST_HASH = {"PASSWORD_SCRYPT_LOG2_N": "10"}
 def write_test_pki(directory: pathlib.Path) -> pathlib.Path:
     """The dev PKI plus certificates that must be refused: another CA's, an expired one, and the
     dev CA's own that are flawed (bad_certificates.REFUSED: a CA leaf, a weak key, ...)."""
-    pki.write_dev_pki(directory, TRUST_DOMAIN)
+    pki.write_dev_pki(directory, TRUST_DOMAIN, WORKLOADS)
     ca = pki.load_issued(directory / "ca.pem", directory / "ca.key")
     rogue_ca = pki.create_ca("Rogue CA")
     _save(directory, "rogue-ca", rogue_ca)
@@ -53,6 +55,7 @@ def service_env(service: str, pki_dir: pathlib.Path, data_dir: pathlib.Path, **o
     """Environment for a service: port 0, test PKI, embedded store in data_dir."""
     env = {
         "GRPC_PORT": "0", "TLS_DIR": str(pki_dir), "TRUST_DOMAIN": TRUST_DOMAIN, "STORE": "embedded",
+        "TOKEN_ISSUER": ISSUER, "TOKEN_AUDIENCE": AUDIENCE,
         "SQLITE_PATH": str(data_dir / f"{service}.sqlite3"), "SHUTDOWN_GRACE_SECONDS": "5", **FAST_HASH,
     }
     env.update(overrides)

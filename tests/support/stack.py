@@ -13,7 +13,7 @@ from tests.support import servers
 ACCOUNTS = "shop.accounts.v1.AccountsService"
 CATALOG = "shop.catalog.v1.CatalogService"
 ORDERS = "shop.orders.v1.OrdersService"
-ISSUER = "https://shop.local"
+ISSUER = servers.ISSUER
 
 
 class Stack:
@@ -46,7 +46,8 @@ class Stack:
         self._orders_env = orders_env
         self.orders = self._start("orders", **self._orders_env)
         self.edge = self._track(servers.ServiceProcess("edge", {
-            "EDGE_PORT": "0", "TLS_DIR": str(self.pki_dir), "TOKEN_ISSUER": ISSUER, "EDGE_WORKERS": "2",
+            "EDGE_PORT": "0", "TLS_DIR": str(self.pki_dir), "TOKEN_ISSUER": ISSUER, "TOKEN_AUDIENCE": servers.AUDIENCE,
+            "EDGE_WORKERS": "2",
             "EDGE_UPSTREAMS": f"{ACCOUNTS}=127.0.0.1:{self.accounts.port},{CATALOG}={self.catalog_target},"
                               f"{ORDERS}=127.0.0.1:{self.orders.port}",
             "JWKS_METHOD": f"/{ACCOUNTS}/GetJwks", "OAUTH_TOKEN_METHOD": f"/{ACCOUNTS}/IssueToken",
