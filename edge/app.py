@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 import uuid
 from typing import Mapping
 
@@ -27,7 +26,7 @@ from edge.routes import bad_request, register_routes
 from edge.templates import CONVERTERS
 from edge.transcoding import BadRequest
 from edge.upstream import Upstreams, begin_call
-from observability import metrics, tracing
+from observability.http import instrument_flask
 from observability.logs import request_id_var
 from runtime.calls import CallContext, DeadlineExpired
 from runtime.clients import ServiceClients
@@ -35,7 +34,6 @@ from runtime.descriptors import load_method, load_service
 from runtime.tokens import JwksCache, TokenVerifier, jwks_over_grpc
 
 _LOGGER = logging.getLogger(__name__)
-_ACCESS = logging.getLogger("edge.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # An API answers with data, never with a page to render or frame; /docs sets a policy of its own.
 SECURITY_HEADERS = {
@@ -83,19 +81,9 @@ def close_app(app: Flask) -> None:
 
 
 def _add_telemetry(app: Flask) -> None:
-    """Traces (W3C context in, propagated to the gRPC calls), RED metrics, JSON access log."""
-    tracing.instrument_flask(app)
-    metrics.instrument_flask(app)  # served on EDGE_METRICS_PORT by the gunicorn master, not on the public port
-
-    @app.after_request
-    def access_log(response):
-        route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
-        if route not in ("/healthz", "/readyz"):
-            started = g.get("started_at")
-            _ACCESS.info("%s %s %s", request.method, route, response.status_code, extra={"http": {
-                "method": request.method, "route": route, "status": response.status_code,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None}})
-        return response
+    """A span per request (W3C context in, carried on to the gRPC calls), RED metrics (served on
+    EDGE_METRICS_PORT by the gunicorn master, never on the public port), a JSON access line."""
+    instrument_flask(app, untraced=("/healthz", "/readyz", "/openapi.json", "/docs"), access_logger="edge.access")
 
 
 def _add_health(app: Flask, upstreams: Upstreams) -> None:
@@ -127,7 +115,6 @@ def _add_request_handling(app: Flask, deadline_seconds: float) -> None:
     def assign_request_id():
         given = request.headers.get("X-Request-Id", "")
         g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-        g.started_at = time.perf_counter()
         request_id_var.set(g.request_id)  # every log line of this request carries it
         begin_call(deadline_seconds, g.request_id)
 

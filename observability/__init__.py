@@ -17,6 +17,7 @@ __all__ = ["setup_telemetry", "configure_logging", "request_id_var"]
 
 
 def setup_telemetry(settings) -> None:
-    """JSON logs on stdout and tracing with the gRPC, Flask-ready and Cassandra instrumentations."""
+    """JSON logs on stdout and tracing (HTTP and gRPC spans from observability.http and .rpc, Cassandra
+    spans from its instrumentation)."""
     configure_logging(settings.service_name, settings.log_level)
     setup_tracing(settings)

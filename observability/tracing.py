@@ -1,13 +1,15 @@
-"""Tracing setup: resource, sampler, OTLP export, instrumentations; and `untraced()` for housekeeping."""
+"""Tracing setup (resource, sampler, OTLP export, the Cassandra instrumentation), W3C propagation helpers
+for the HTTP and gRPC telemetry of observability/http.py and observability/rpc.py, and `untraced()`."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import random
-from typing import Iterator
+from typing import Iterable, Iterator
 
-from opentelemetry import context, trace
+from opentelemetry import context, propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -16,9 +18,8 @@ from opentelemetry.sdk.trace.sampling import (ALWAYS_OFF, ALWAYS_ON, ParentBased
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 _LOGGER = logging.getLogger(__name__)
-# Probes and reflection are not requests anyone wants to trace.
-UNTRACED_URLS = "healthz,readyz,metrics,docs,openapi.json"
 _configured = False
+_TRACER: trace.Tracer | None = None
 
 
 def _exporter(protocol: str | None):
@@ -38,10 +39,11 @@ def _sampler(name: str, ratio: float) -> Sampler:
 
 
 def setup_tracing(settings) -> None:
-    """Installs the tracer provider and instruments gRPC (server, client) and Cassandra. Idempotent.
+    """Installs the tracer provider and the Cassandra instrumentation (HTTP and gRPC spans come from
+    observability/http.py and observability/rpc.py). Idempotent.
 
     `settings` is a runtime.settings.TelemetrySettings."""
-    global _configured
+    global _configured, _TRACER
     if _configured:
         return
     resource = Resource.create({
@@ -54,13 +56,10 @@ def setup_tracing(settings) -> None:
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
+    _TRACER = None
 
     from opentelemetry.instrumentation.cassandra import CassandraInstrumentor
-    from opentelemetry.instrumentation.grpc import GrpcInstrumentorClient, GrpcInstrumentorServer, filters
 
-    untraced_rpcs = filters.negate(filters.any_of(filters.health_check(), filters.service_prefix("grpc.reflection")))
-    GrpcInstrumentorServer(filter_=untraced_rpcs).instrument()
-    GrpcInstrumentorClient(filter_=untraced_rpcs).instrument()
     CassandraInstrumentor().instrument()
     _configured = True
     _LOGGER.info("tracing %s (export: %s)", settings.service_name, settings.exporter_protocol or "off")
@@ -79,10 +78,43 @@ def untraced() -> Iterator[None]:
         context.detach(token)
 
 
-def instrument_flask(app) -> None:
-    from opentelemetry.instrumentation.flask import FlaskInstrumentor
+def tracer() -> trace.Tracer:
+    """The project's tracer (from the installed provider; a no-op one before setup)."""
+    global _TRACER
+    if _TRACER is None:
+        _TRACER = trace.get_tracer("shop-observability")
+    return _TRACER
 
-    FlaskInstrumentor().instrument_app(app, excluded_urls=UNTRACED_URLS)
+
+class _HeaderGetter:
+    """Reads a carrier whose keys may be any case: HTTP headers, or gRPC metadata (lower case)."""
+
+    def get(self, carrier, key):
+        value = carrier.get(key)
+        return [value] if value is not None else None
+
+    def keys(self, carrier):
+        return list(carrier.keys())
+
+
+_GETTER = _HeaderGetter()
+
+
+def extract_http(headers) -> context.Context:
+    """The caller's trace context from W3C traceparent/tracestate headers (werkzeug Headers, any case)."""
+    return propagate.extract(headers, getter=_GETTER)
+
+
+def extract_grpc(metadata: Iterable[tuple[str, str]]) -> context.Context:
+    """The caller's trace context from gRPC invocation metadata."""
+    return propagate.extract({key: value for key, value in metadata if not key.endswith("-bin")}, getter=_GETTER)
+
+
+def inject(metadata: list[tuple[str, str]]) -> None:
+    """Adds the current trace context (traceparent, tracestate) to outgoing gRPC metadata."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    metadata.extend(carrier.items())
 
 
 def shutdown() -> None:
@@ -94,6 +126,4 @@ def shutdown() -> None:
 
 def mark_user(subject: str) -> None:
     """Records who acted on the current span as a hash of the token's subject (never the token)."""
-    import hashlib
-
     trace.get_current_span().set_attribute("enduser.id", hashlib.sha256(subject.encode()).hexdigest()[:16])

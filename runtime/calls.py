@@ -54,7 +54,7 @@ class CallContext:
         return CallContext(self.deadline, token, self.request_id)
 
     def metadata(self) -> list[tuple[str, str]]:
-        """gRPC metadata that carries the caller along (trace context is added by the instrumentation)."""
+        """gRPC metadata that carries the caller along (trace context is added by observability.rpc.client_span)."""
         metadata = []
         if self.token:
             metadata.append(("authorization", f"Bearer {self.token}"))

@@ -15,6 +15,7 @@ from google.protobuf import descriptor as _d
 from google.protobuf import message_factory
 from google.protobuf.message import Message
 
+from observability.rpc import client_span
 from runtime.calls import CallContext
 from runtime.channels import ChannelPool
 from runtime.descriptors import load_method, load_service
@@ -43,7 +44,9 @@ class ServiceClients:
             deserialize = self._deserializers[path] = message_factory.GetMessageClass(method.output_type).FromString
         stub = self._pool.get(self._targets[service]).unary_unary(
             path, request_serializer=_serialize, response_deserializer=deserialize)
-        return stub(request, timeout=call.time_left(), metadata=call.metadata(), wait_for_ready=True)
+        timeout, metadata = call.time_left(), call.metadata()
+        with client_span(path, metadata):
+            return stub(request, timeout=timeout, metadata=metadata, wait_for_ready=True)
 
     def targets(self) -> dict[str, str]:
         return dict(self._targets)

@@ -18,8 +18,6 @@ import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
-from opentelemetry import trace
-from opentelemetry.trace import Status, StatusCode
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -56,18 +54,9 @@ def rich_status(
     return rpc_status.to_status(status)
 
 
-# Codes that mean the server failed; any other code is the caller's fault and not a span error.
-SERVER_FAULTS = frozenset({grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNIMPLEMENTED,
-                           grpc.StatusCode.INTERNAL, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DATA_LOSS})
-
-
 def abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str, **details) -> None:
-    """Ends the RPC with a rich status (raises, as context.abort does). The current span gets the
-    status code, and an error status only for server faults (OpenTelemetry's gRPC conventions)."""
-    span = trace.get_current_span()
-    span.set_attribute("rpc.grpc.status_code", code.value[0])
-    if code in SERVER_FAULTS:
-        span.set_status(Status(StatusCode.ERROR, code.name))
+    """Ends the RPC with a rich status (raises, as context.abort does). The call's span records the
+    code (observability/rpc.py reads it back from the context)."""
     context.abort_with_status(rich_status(code, message, **details))
 
 

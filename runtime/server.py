@@ -24,7 +24,8 @@ import grpc
 from google.protobuf import descriptor as _descriptor
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from observability.metrics import GrpcMetricsInterceptor, serve_metrics
+from observability.metrics import serve_metrics
+from observability.rpc import ServerTelemetry
 from observability.tracing import untraced
 from runtime.channels import ROUTING_HEALTH_NAME
 from runtime.credentials import server_credentials
@@ -76,7 +77,7 @@ class ServiceServer:
                                                (*checks, required_fields_check))
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix=settings.service),
-            interceptors=[GrpcMetricsInterceptor(), interceptor],
+            interceptors=[ServerTelemetry(), interceptor],
             options=[
                 ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
                 ("grpc.so_reuseport", 0),

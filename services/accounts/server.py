@@ -31,6 +31,9 @@ class AccountsSettings:
     tokens: TokenSettings
     # scrypt's cost N = 2**scrypt_log2_n; may be lowered for tests, 14 (16 MiB, ~50 ms) is the floor for real use.
     scrypt_log2_n: int
+    # How long a check that a token's account is active is trusted (other replicas see a deactivation
+    # within this time; the replica that deactivates at once).
+    active_check_seconds: float
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "AccountsSettings":
@@ -45,6 +48,7 @@ class AccountsSettings:
                 access_ttl=timedelta(seconds=env.int("ACCESS_TOKEN_TTL_SECONDS", 900, minimum=30, maximum=86400)),
                 refresh_ttl=timedelta(seconds=env.int("REFRESH_TOKEN_TTL_SECONDS", 30 * 86400, minimum=60))),
             scrypt_log2_n=env.int("PASSWORD_SCRYPT_LOG2_N", 14, minimum=10, maximum=20),
+            active_check_seconds=env.float("ACCOUNT_ACTIVE_CHECK_SECONDS", 5.0),
         )
 
     def password_hasher(self) -> PasswordHasher:
@@ -57,7 +61,7 @@ load_settings = AccountsSettings.from_env
 def create_server(settings: AccountsSettings) -> tuple[ServiceServer, int]:
     """Builds the server (port bound, not started). GRPC_PORT=0 picks a free port."""
     store = open_store(settings.server)
-    accounts = AccountsService(store, settings.password_hasher())
+    accounts = AccountsService(store, settings.password_hasher(), active_ttl=settings.active_check_seconds)
     oauth = AuthorizationServer(store, accounts, settings.tokens)
     oauth.ensure_signing_key()
     servicer = AccountsServicer(accounts, oauth)

@@ -6,6 +6,8 @@ The servicer calls these and translates; nothing here knows gRPC.
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 import uuid
 from typing import Callable
 
@@ -15,6 +17,7 @@ from services.common.paging import bad_page_token, page_size
 from services.accounts.domain import Account, InvalidArgument, NotFound
 from services.accounts.store.base import AccountStore, DuplicateKey, InvalidPageToken
 
+
 class WrongPassword(InvalidArgument):
     reason = "WRONG_PASSWORD"
 
@@ -22,11 +25,42 @@ class WrongPassword(InvalidArgument):
         super().__init__([("current_password", "does not match")])
 
 
+class _RecentlyActive:
+    """Accounts seen active in the last `ttl` seconds (an id set with expiry times, bounded)."""
+
+    def __init__(self, ttl: float, size: int = 100_000, clock: Callable[[], float] = time.monotonic):
+        self._ttl, self._size, self._clock = ttl, size, clock
+        self._until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def __contains__(self, account_id: str) -> bool:
+        return self._until.get(account_id, 0.0) > self._clock()
+
+    def add(self, account_id: str) -> None:
+        if self._ttl <= 0:
+            return
+        with self._lock:
+            now = self._clock()
+            if len(self._until) >= self._size:  # full: keep what has not expired, or start over
+                self._until = {k: v for k, v in self._until.items() if v > now}
+                if len(self._until) >= self._size:
+                    self._until.clear()
+            self._until[account_id] = now + self._ttl
+
+    def forget(self, account_id: str) -> None:
+        with self._lock:
+            self._until.pop(account_id, None)
+
+
 class AccountsService:
-    def __init__(self, store: AccountStore, hasher: domain.PasswordHasher, clock: Callable = domain.utcnow):
+    def __init__(self, store: AccountStore, hasher: domain.PasswordHasher, clock: Callable = domain.utcnow,
+                 active_ttl: float = 0.0):
         self._store = store
         self._hasher = hasher
         self._clock = clock
+        # "Is this token's account still active?" is asked on every call; a yes is trusted for active_ttl
+        # seconds. A deactivation here forgets it at once; other replicas learn it within active_ttl.
+        self._recently_active = _RecentlyActive(active_ttl)
 
     def register(self, username: str, email: str, password: str, profile: dict[str, str], roles=("customer",)) -> Account:
         problems = domain.registration_problems(username, email, password, profile)
@@ -53,10 +87,15 @@ class AccountsService:
 
     def is_active(self, account_id: str) -> bool:
         """Whether the account exists and is active (False for a malformed id too)."""
+        if account_id in self._recently_active:
+            return True
         try:
-            return self.get(account_id).active
+            active = self.get(account_id).active
         except (NotFound, InvalidArgument):
             return False
+        if active:
+            self._recently_active.add(account_id)
+        return active
 
     def update_profile(self, account_id: str, changes: dict[str, str], paths: list[str]) -> Account:
         account = self._active(account_id)
@@ -113,9 +152,11 @@ class AccountsService:
     def deactivate(self, account_id: str) -> Account:
         """Idempotent: deactivating a deactivated account returns it unchanged."""
         account = self.get(account_id)
+        self._recently_active.forget(account.id)
         if account.active:
             account = dataclasses.replace(account, state=domain.DEACTIVATED, updated_at=self._clock())
             self._store.save_account(account)
+        self._recently_active.forget(account.id)  # and once more, should a check have slipped in between
         self._store.revoke_subject_tokens(account.id)
         return account
 

@@ -117,3 +117,54 @@ def test_a_failing_key_server_leaves_the_last_set_in_use_for_a_while_then_nothin
     jwks.failing = False
     clock.now += 1
     assert _verifies(verifier, OLD)
+
+
+# --- remembered tokens ------------------------------------------------------------------------
+
+def test_a_verified_token_is_remembered_until_its_key_leaves_the_jwks():
+    jwks, clock = Jwks(OLD), Clock()
+    verifier = _verifier(jwks, clock)
+    token = sign(OLD, good_claims())
+    first = verifier.verify(token)
+    assert verifier.verify(token) is first, "the second use is answered from memory"
+    clock.now += 31  # the next refresh publishes the same key: still the same object, still remembered
+    assert verifier.verify(token) is first
+    jwks.keys = [NEW]  # the key is withdrawn
+    clock.now += 31
+    with pytest.raises(TokenError):
+        verifier.verify(token)
+
+
+def test_a_remembered_token_still_expires():
+    jwks, clock = Jwks(OLD), Clock()
+    verifier = TokenVerifier(VerifierSettings(issuer=ISSUER, audience=AUDIENCE, leeway_seconds=0), JwksCache(jwks, clock=clock))
+    claims = good_claims()
+    claims["exp"] = int(time.time()) + 1
+    token = sign(OLD, claims)
+    verifier.verify(token)
+    time.sleep(2.1)
+    with pytest.raises(TokenError, match="expired"):
+        verifier.verify(token)
+
+
+def test_only_the_very_same_token_is_remembered():
+    jwks, clock = Jwks(OLD), Clock()
+    verifier = _verifier(jwks, clock)
+    token = sign(OLD, good_claims())
+    verifier.verify(token)
+    header, payload, signature = token.split(".")
+    forged = f"{header}.{payload}.{signature[:-4]}AAAA"
+    with pytest.raises(TokenError):
+        verifier.verify(forged)
+
+
+def test_remembered_tokens_are_bounded_least_recently_used_first():
+    jwks, clock = Jwks(OLD), Clock()
+    verifier = TokenVerifier(VerifierSettings(issuer=ISSUER, audience=AUDIENCE, cache_size=2), JwksCache(jwks, clock=clock))
+    a, b, c = (sign(OLD, good_claims(subject=s)) for s in ("a-user", "b-user", "c-user"))
+    first_a = verifier.verify(a)
+    verifier.verify(b)
+    verifier.verify(a)  # a is now the most recently used
+    verifier.verify(c)  # b goes
+    assert verifier.verify(a) is first_a
+    assert len(verifier._verified._entries) == 2 and b not in verifier._verified._entries
