@@ -18,7 +18,7 @@ from flask import Flask, g, jsonify, request
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from werkzeug.exceptions import HTTPException
 
-from edge import openapi
+from edge import admission, openapi
 from edge.config import EdgeConfig
 from edge.oauth import oauth_blueprint
 from edge.problems import deadline_expired, from_rpc_error, problem
@@ -69,6 +69,7 @@ def create_app(config: EdgeConfig | Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(openapi.blueprint(routes, scopes, cfg))
     _add_health(app, upstreams)
     _add_request_handling(app, cfg.deadline_seconds)
+    admission.init_app(app, cfg.server.max_queue_seconds, exempt=("/healthz", "/readyz"))  # before spans and tokens
     _add_telemetry(app)
     # Per-app resources (Flask's pattern): the gRPC channels live as long as the app, closed by close_app().
     app.extensions["edge.upstreams"] = upstreams

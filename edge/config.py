@@ -9,11 +9,23 @@
     EDGE_DEADLINE_SECONDS (10), EDGE_MAX_BODY_BYTES (65536)
     TLS_DIR or TLS_CA_FILE/TLS_CERT_FILE/TLS_KEY_FILE   the edge's workload certificate
     EDGE_REALM ("api"), EDGE_API_TITLE ("API")          names shown to clients (WWW-Authenticate, /docs)
+
+How the process serves HTTP (EdgeServerSettings; edge/gunicorn_conf.py reads this part alone):
+
+    EDGE_HOST (127.0.0.1), EDGE_PORT (8080)             where gunicorn listens (0: a free port)
+    EDGE_WORKERS (2), EDGE_THREADS (8)                  worker processes, threads per worker
+    EDGE_TLS_CERT_FILE, EDGE_TLS_KEY_FILE (unset)       serve HTTPS with these PEM files (both or neither)
+    EDGE_ACCESS_LOG (unset)                             gunicorn's own access log as well ("-": stdout)
+    EDGE_MAX_QUEUE_MS (500)                             a request that waited longer for a worker thread
+                                                        is answered 503 at once (0: never); edge/admission.py
     EDGE_METRICS_PORT (off), EDGE_METRICS_HOST (127.0.0.1)  Prometheus /metrics, apart from the public port
+    OTEL_* , LOG_LEVEL                                  telemetry (runtime.settings.TelemetrySettings)
 """
 
 from __future__ import annotations
 
+import pathlib
+import ssl
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -28,6 +40,56 @@ def _printable(env: Env, name: str, default: str) -> str:
     return value
 
 
+def _https_files(env: Env) -> tuple[pathlib.Path | None, pathlib.Path | None]:
+    """The edge's public certificate and key, loaded once here so a bad pair stops the start."""
+    cert, key = env.str("EDGE_TLS_CERT_FILE", ""), env.str("EDGE_TLS_KEY_FILE", "")
+    if bool(cert) != bool(key):
+        raise ConfigError("set both EDGE_TLS_CERT_FILE and EDGE_TLS_KEY_FILE, or neither")
+    if not cert:
+        return None, None
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as error:
+        raise ConfigError(f"EDGE_TLS_CERT_FILE/EDGE_TLS_KEY_FILE ({cert}, {key}): {error}") from None
+    return pathlib.Path(cert), pathlib.Path(key)
+
+
+@dataclass(frozen=True)
+class EdgeServerSettings:
+    """How the edge process serves HTTP: gunicorn, admission control, metrics port, telemetry. Nothing
+    here depends on the services behind the edge, so the gunicorn master reads this part alone (and
+    the same gunicorn settings serve bench/bare_app.py)."""
+
+    host: str
+    port: int
+    workers: int
+    threads: int
+    tls_cert_file: pathlib.Path | None
+    tls_key_file: pathlib.Path | None
+    access_log: str | None  # None: only the app's JSON access log
+    max_queue_seconds: float  # 0: never shed
+    metrics_port: int | None
+    metrics_host: str
+    telemetry: TelemetrySettings
+
+    @classmethod
+    def from_env(cls, env: Env) -> "EdgeServerSettings":
+        cert, key = _https_files(env)
+        return cls(
+            host=env.str("EDGE_HOST", "127.0.0.1"),
+            port=env.int("EDGE_PORT", 8080, minimum=0, maximum=65535),
+            workers=env.int("EDGE_WORKERS", 2, minimum=1, maximum=64),
+            threads=env.int("EDGE_THREADS", 8, minimum=1, maximum=256),
+            tls_cert_file=cert,
+            tls_key_file=key,
+            access_log=env.str("EDGE_ACCESS_LOG", "") or None,
+            max_queue_seconds=env.int("EDGE_MAX_QUEUE_MS", 500, minimum=0, maximum=60_000) / 1000,
+            metrics_port=env.int("EDGE_METRICS_PORT", 0, minimum=0, maximum=65535) or None,
+            metrics_host=env.str("EDGE_METRICS_HOST", "127.0.0.1"),
+            telemetry=TelemetrySettings.from_env(env, "edge"),
+        )
+
+
 @dataclass(frozen=True)
 class EdgeConfig:
     upstreams: dict[str, str]  # service full name -> target
@@ -38,15 +100,14 @@ class EdgeConfig:
     revoke_method: str
     deadline_seconds: float
     max_body_bytes: int
-    telemetry: TelemetrySettings
+    server: EdgeServerSettings
     realm: str = "api"
     api_title: str = "API"
-    metrics_port: int | None = None
-    metrics_host: str = "127.0.0.1"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "EdgeConfig":
         env = Env(environ)
+        server = EdgeServerSettings.from_env(env)  # first: how the process runs is checked before what it serves
         upstreams: dict[str, str] = {}
         last = None
         for entry in env.list("EDGE_UPSTREAMS"):
@@ -68,9 +129,7 @@ class EdgeConfig:
             revoke_method=env.method("OAUTH_REVOKE_METHOD", ""),
             deadline_seconds=env.float("EDGE_DEADLINE_SECONDS", 10.0, minimum=0.1),
             max_body_bytes=env.int("EDGE_MAX_BODY_BYTES", 64 * 1024, minimum=1024),
-            telemetry=TelemetrySettings.from_env(env, "edge"),
+            server=server,
             realm=_printable(env, "EDGE_REALM", "api"),
             api_title=_printable(env, "EDGE_API_TITLE", "API"),
-            metrics_port=env.int("EDGE_METRICS_PORT", 0, minimum=0, maximum=65535) or None,
-            metrics_host=env.str("EDGE_METRICS_HOST", "127.0.0.1"),
         )

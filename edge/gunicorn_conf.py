@@ -1,7 +1,13 @@
-"""Gunicorn settings for the edge (read by `python -m edge`).
+"""Gunicorn settings for the edge (read by `python -m edge`), from EdgeServerSettings (edge/config.py).
+
+The gunicorn master reads only the serving part of the edge's configuration, once, when it loads this
+file: `python -m edge` has already checked the whole of it, and the same settings also serve apps
+that are not the edge (bench/bare_app.py). A bad value stops the start with the variable's name.
 
 Threads per worker serve concurrent requests; each worker process creates its own gRPC
-channels on first use, after the fork (grpcio does not survive fork()).
+channels on first use, after the fork (grpcio does not survive fork()). The worker class is
+gunicorn's gthread worker that also tells the app how long each request waited for a thread, so an
+overloaded edge answers 503 at once instead of queueing requests to their timeouts (edge/admission.py).
 
 HTTPS: with EDGE_TLS_CERT_FILE and EDGE_TLS_KEY_FILE (PEM) the edge serves only TLS on EDGE_PORT
 (Python's server defaults: TLS 1.2 or newer); plain HTTP there is refused. Without them it serves
@@ -11,13 +17,25 @@ X-Forwarded-Proto is believed.
 
 import os
 import shutil
-import ssl
 import tempfile
 
-bind = f"{os.environ.get('EDGE_HOST', '127.0.0.1')}:{os.environ.get('EDGE_PORT', '8080')}"
-workers = int(os.environ.get("EDGE_WORKERS", "2"))
-worker_class = "gthread"
-threads = int(os.environ.get("EDGE_THREADS", "8"))
+from edge.config import EdgeServerSettings
+from runtime.settings import ConfigError, Env
+
+
+def _settings() -> EdgeServerSettings:
+    try:
+        return EdgeServerSettings.from_env(Env())
+    except ConfigError as error:
+        raise SystemExit(f"edge: configuration error: {error}") from None
+
+
+SETTINGS = _settings()
+
+bind = f"{SETTINGS.host}:{SETTINGS.port}"
+workers = SETTINGS.workers
+worker_class = "edge.worker.QueueTimingWorker"
+threads = SETTINGS.threads
 timeout = 30
 graceful_timeout = 10
 keepalive = 5
@@ -26,32 +44,18 @@ limit_request_line = 4094
 limit_request_fields = 64
 limit_request_field_size = 8190
 # The app writes its own JSON access log (with trace and request ids); EDGE_ACCESS_LOG=- adds gunicorn's.
-accesslog = os.environ.get("EDGE_ACCESS_LOG") or None
+accesslog = SETTINGS.access_log
 access_log_format = '{"remote": "%(h)s", "request": "%(r)s", "status": %(s)s, "bytes": %(B)s, "ms": %(M)s, "request_id": "%({x-request-id}o)s"}'
 errorlog = "-"
-
-
-def _tls_files() -> tuple[str | None, str | None]:
-    """The certificate and key, checked here so a bad pair stops the start with the variable's name."""
-    cert, key = os.environ.get("EDGE_TLS_CERT_FILE") or None, os.environ.get("EDGE_TLS_KEY_FILE") or None
-    if bool(cert) != bool(key):
-        raise SystemExit("edge: configuration error: set both EDGE_TLS_CERT_FILE and EDGE_TLS_KEY_FILE, or neither")
-    if cert:
-        try:
-            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
-        except (OSError, ssl.SSLError) as error:
-            raise SystemExit(f"edge: configuration error: EDGE_TLS_CERT_FILE/EDGE_TLS_KEY_FILE ({cert}, {key}): {error}")
-    return cert, key
-
-
-certfile, keyfile = _tls_files()
+certfile = str(SETTINGS.tls_cert_file) if SETTINGS.tls_cert_file else None
+keyfile = str(SETTINGS.tls_key_file) if SETTINGS.tls_key_file else None
 
 preload_app = False
 control_socket_disable = True  # several edges may run on one machine (tests)
 
 # Every worker counts into files in one directory; the master serves /metrics on EDGE_METRICS_PORT, adding them
 # up (prometheus_client multiprocess), so metrics are never on the public port.
-# Set before any worker imports prometheus_client.
+# Set before any worker imports prometheus_client. (The multiprocess library's own variable, not a setting of ours.)
 _OWN_METRICS_DIR = None
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     _OWN_METRICS_DIR = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="edge-metrics-")
@@ -60,28 +64,26 @@ os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 def post_fork(server, worker):
     """Telemetry starts in each worker, after the fork: its span exporter thread must be the worker's own."""
-    from edge.config import EdgeConfig
     from observability import setup_telemetry
 
-    setup_telemetry(EdgeConfig.from_env().telemetry)
+    setup_telemetry(SETTINGS.telemetry)
 
 
 def when_ready(server):
-    from edge.config import EdgeConfig
     from observability.metrics import serve_multiprocess_metrics
 
-    config = EdgeConfig.from_env()
-    if config.metrics_port:
-        serve_multiprocess_metrics(config.metrics_port, config.metrics_host)
-        server.log.info("metrics on http://%s:%d/metrics", config.metrics_host, config.metrics_port)
+    if SETTINGS.metrics_port:
+        serve_multiprocess_metrics(SETTINGS.metrics_port, SETTINGS.metrics_host)
+        server.log.info("metrics on http://%s:%d/metrics", SETTINGS.metrics_host, SETTINGS.metrics_port)
 
 
 def worker_exit(server, worker):
-    """Closes the worker's gRPC channels (the app keeps them in app.extensions)."""
+    """Closes the edge app's gRPC channels (the app keeps them in app.extensions)."""
     from edge.app import close_app
 
-    if getattr(worker, "wsgi", None) is not None:
-        close_app(worker.wsgi)
+    app = getattr(worker, "served_app", None)
+    if "edge.upstreams" in getattr(app, "extensions", {}):
+        close_app(app)
 
 
 def child_exit(server, worker):

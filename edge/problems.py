@@ -103,6 +103,12 @@ def from_rpc_error(error: grpc.RpcError) -> Response:
                    violations=violations, headers=headers)
 
 
+def overloaded() -> Response:
+    """503 from the edge itself: too busy to take this request now (edge/admission.py); retry shortly."""
+    return problem(503, "the server is too busy to take this request now; retry later", reason="OVERLOADED",
+                   headers={"Retry-After": "1"})
+
+
 def deadline_expired(_error) -> Response:
     """The request's own budget ran out before the edge could call a service (504, like a late answer)."""
     return problem(504, _SERVER_FAULT_DETAIL[504], code=grpc.StatusCode.DEADLINE_EXCEEDED.name)

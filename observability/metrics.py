@@ -6,6 +6,8 @@
     grpc_server_handled_total{grpc_service, grpc_method, grpc_code}
     grpc_server_handling_seconds{grpc_service, grpc_method}   (histogram)
     grpc_server_in_flight{grpc_service, grpc_method}
+    http_server_queue_wait_seconds                            (histogram) time a request waited for a server thread
+    http_server_requests_shed_total                           requests refused because they waited too long
 
 Recorded by observability/http.py and observability/rpc.py, which keep label values bounded
 (route templates, known methods). Under gunicorn, PROMETHEUS_MULTIPROC_DIR makes every worker count
@@ -59,6 +61,19 @@ def http_started(route: str, method: str):
 
 def http_finished(in_flight, route: str, method: str, status: int, seconds: float) -> None:
     HTTP.finish(in_flight, (route, method), str(status), seconds)
+
+
+# Admission control at the edge (edge/admission.py): how long requests wait for a thread, and how many are refused.
+_QUEUE_WAIT = Histogram("http_server_queue_wait_seconds", "Time HTTP requests waited for a server thread", buckets=_BUCKETS)
+_SHED = Counter("http_server_requests_shed", "HTTP requests refused (503) because they waited too long for a thread")
+
+
+def queue_waited(seconds: float) -> None:
+    _QUEUE_WAIT.observe(seconds)
+
+
+def request_shed() -> None:
+    _SHED.inc()
 
 
 def grpc_started(service: str, method: str):

@@ -6,12 +6,10 @@ import requests
 
 from edge.app import create_app
 from edge.problems import HTTP_STATUS
-from runtime.settings import ServerSettings
 from services.accounts.domain import utcnow
 from services.accounts.oauth import new_signing_key
-from tests.support import servers
 from tests.support.bad_tokens import bad_tokens, good_claims, sign
-from tests.support.echo_service import EchoServer, compile_echo_proto
+from tests.support.echo_service import echo_server
 from tests.support.http import serve
 
 KEY = new_signing_key(utcnow())
@@ -20,14 +18,8 @@ OWNER = "6f1c1a38-3a4e-4c71-9a55-0d1f8c2b7e10"
 
 @pytest.fixture(scope="module")
 def echo(pki_dir, tmp_path_factory):
-    echo_pb2 = compile_echo_proto(tmp_path_factory.mktemp("echo-gen"))
-    env = servers.service_env("echo", pki_dir, tmp_path_factory.mktemp("echo-data"),
-                              TLS_CERT_FILE=str(pki_dir / "catalog.pem"), TLS_KEY_FILE=str(pki_dir / "catalog.key"))
-    server = EchoServer(echo_pb2, ServerSettings.from_env("echo", 0, env), KEY)
-    server.server.start()
-    servers.wait_serving(pki_dir, server.port)
-    yield server
-    server.server.stop(0).wait(10)
+    with echo_server(pki_dir, tmp_path_factory.mktemp("echo"), KEY) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -1,22 +1,28 @@
 """A real gRPC service for edge tests, built from tests/protos at test time.
 
 Each method answers with its own request, so an HTTP test sees exactly which fields the
-edge set (or, given name "status:<CODE>", fails with that gRPC status and no message); `Keys` publishes a test signing key so tokens can be minted in the test.
+edge set (or, given name "status:<CODE>", fails with that gRPC status and no message; given name
+"sleep:<seconds>", answers after that long, at most 5 s: a slow service); `Keys` publishes a test
+signing key so tokens can be minted in the test.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import pathlib
 import sys
 import threading
+import time
 
 import grpc
 from google.protobuf import json_format
 
 from runtime.interceptors import token_check
 from runtime.server import ServiceServer
+from runtime.settings import ServerSettings
 from runtime.tokens import JwksCache, TokenVerifier, VerifierSettings
+from tests.support import servers
 from tests.support.bad_tokens import AUDIENCE, ISSUER, jwks_of
 
 PROTOS = pathlib.Path(__file__).resolve().parent.parent / "protos"
@@ -62,7 +68,28 @@ class EchoServer:
                 return json_format.ParseDict({"keys": jwks_of(self._key)}, echo_pb2.KeySet())
             if getattr(request, "name", "").startswith("status:"):  # "status:CANCELLED": fail with that code
                 context.abort(grpc.StatusCode[request.name.removeprefix("status:")], "")
+            if getattr(request, "name", "").startswith("sleep:"):  # "sleep:0.3": a slow answer
+                time.sleep(min(float(request.name.removeprefix("sleep:")), 5.0))
             return request
 
         return grpc.unary_unary_rpc_method_handler(
             answer, request_deserializer=request_class.FromString, response_serializer=response_class.SerializeToString)
+
+
+@contextlib.contextmanager
+def echo_server(pki_dir: pathlib.Path, work_dir: pathlib.Path, signing_key):
+    """An EchoServer over mTLS on a free port (presenting the catalog workload's certificate) until the
+    block ends. Its generated code is in `server.gen_dir`: an edge in another process needs it on PYTHONPATH."""
+    gen_dir = work_dir / "gen"
+    gen_dir.mkdir()
+    echo_pb2 = compile_echo_proto(gen_dir)
+    env = servers.service_env("echo", pki_dir, work_dir,
+                              TLS_CERT_FILE=str(pki_dir / "catalog.pem"), TLS_KEY_FILE=str(pki_dir / "catalog.key"))
+    server = EchoServer(echo_pb2, ServerSettings.from_env("echo", 0, env), signing_key)
+    server.gen_dir = gen_dir
+    server.server.start()
+    try:
+        servers.wait_serving(pki_dir, server.port)
+        yield server
+    finally:
+        server.server.stop(0).wait(10)
