@@ -19,8 +19,9 @@ ISSUER = servers.ISSUER
 class Stack:
     def __init__(self, pki_dir: pathlib.Path, data_dir: pathlib.Path, *, store_env: dict | None = None,
                  catalog_replicas: int = 1, orders_env: dict | None = None, telemetry_env: dict | None = None,
-                 metrics: bool = False, tls: bool = False):
+                 metrics: bool = False, tls: bool = False, edge_env: dict | None = None):
         self.pki_dir, self._data_dir = pki_dir, data_dir
+        self._edge_env = edge_env or {}  # the edge's own settings (EDGE_WORKERS, EDGE_MAX_QUEUE_MS, ...)
         # tls: the edge serves HTTPS with its dev certificate; clients verify it against the dev CA.
         self.verify: str | bool = str(pki_dir / "ca.pem") if tls else True
         self._edge_tls = {"EDGE_TLS_CERT_FILE": str(pki_dir / "edge.pem"),
@@ -52,7 +53,7 @@ class Stack:
                               f"{ORDERS}=127.0.0.1:{self.orders.port}",
             "JWKS_METHOD": f"/{ACCOUNTS}/GetJwks", "OAUTH_TOKEN_METHOD": f"/{ACCOUNTS}/IssueToken",
             "OAUTH_REVOKE_METHOD": f"/{ACCOUNTS}/RevokeToken", "EDGE_REALM": "shop", **self._telemetry_env,
-            **self._edge_tls,
+            **self._edge_tls, **self._edge_env,
             **({"EDGE_METRICS_PORT": str(self.metrics_ports.setdefault("edge", servers.free_port()))}
                if self._metrics else {}),
         }))
