@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from typing import Mapping
+from collections.abc import Mapping
 
 import grpc
 from flask import Flask, g, jsonify, request

@@ -13,7 +13,7 @@ import json
 import re
 import dataclasses
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from google.api import annotations_pb2
 from google.protobuf import descriptor as _d

@@ -7,7 +7,7 @@ import contextlib
 import hashlib
 import logging
 import random
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.sdk.resources import Resource

@@ -10,7 +10,7 @@ one status change at a time, so watchers see changes in order.
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc

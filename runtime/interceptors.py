@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import grpc
 from observability.logs import request_id_var

@@ -18,7 +18,7 @@ import re
 import sys
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -52,7 +52,7 @@ def spiffe_id(trust_domain: str, workload: str) -> str:
 
 
 def _validity(days: int, not_before: datetime | None, not_after: datetime | None) -> tuple[datetime, datetime]:
-    start = not_before or datetime.now(timezone.utc) - timedelta(minutes=5)  # tolerate small clock skew
+    start = not_before or datetime.now(UTC) - timedelta(minutes=5)  # tolerate small clock skew
     return start, not_after or start + timedelta(days=days)
 
 
@@ -134,7 +134,7 @@ def _still_good(path: pathlib.Path, ca: x509.Certificate | None, expected_id: st
         cert = x509.load_pem_x509_certificate(path.read_bytes())
     except (OSError, ValueError):
         return False
-    if cert.not_valid_after_utc - datetime.now(timezone.utc) < _RENEW_BEFORE:
+    if cert.not_valid_after_utc - datetime.now(UTC) < _RENEW_BEFORE:
         return False
     if ca is not None:
         try:

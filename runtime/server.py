@@ -18,7 +18,8 @@ import signal
 import threading
 import time
 from concurrent import futures
-from typing import Any, Callable, Sequence
+from typing import Any
+from collections.abc import Callable, Sequence
 
 import grpc
 from google.protobuf import descriptor as _descriptor

@@ -12,7 +12,7 @@ import os
 import pathlib
 import re
 from dataclasses import dataclass
-from typing import Mapping
+from collections.abc import Mapping
 
 _TRUST_DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
 
@@ -91,7 +91,7 @@ class TlsFiles:
     key: pathlib.Path
 
     @classmethod
-    def from_env(cls, env: Env, default_dir: str | None = None, workload: str | None = None) -> "TlsFiles":
+    def from_env(cls, env: Env, default_dir: str | None = None, workload: str | None = None) -> TlsFiles:
         def default(name: str) -> str | None:
             return str(pathlib.Path(default_dir) / name) if default_dir else None
 
@@ -114,7 +114,7 @@ class CassandraSettings:
     replication_factor: int
 
     @classmethod
-    def from_env(cls, env: Env, default_keyspace: str) -> "CassandraSettings":
+    def from_env(cls, env: Env, default_keyspace: str) -> CassandraSettings:
         version = env.int("CASSANDRA_PROTOCOL_VERSION", 0, minimum=0, maximum=6)
         keyspace = env.str("CASSANDRA_KEYSPACE", default_keyspace)
         if not re.fullmatch(r"[a-z][a-z0-9_]{0,47}", keyspace):
@@ -148,7 +148,7 @@ class TelemetrySettings:
     log_level: str
 
     @classmethod
-    def from_env(cls, env: Env, service: str) -> "TelemetrySettings":
+    def from_env(cls, env: Env, service: str) -> TelemetrySettings:
         ratio = env.float("OTEL_TRACES_SAMPLER_ARG", 1.0)
         if ratio > 1.0:
             raise ConfigError(f"OTEL_TRACES_SAMPLER_ARG must be between 0 and 1, got {ratio}")
@@ -190,7 +190,7 @@ class ServerSettings:
     drain_seconds: float = 1.0  # at SIGTERM, time for callers to stop routing here before calls are refused
 
     @classmethod
-    def from_env(cls, service: str, default_port: int, environ: Mapping[str, str] | None = None) -> "ServerSettings":
+    def from_env(cls, service: str, default_port: int, environ: Mapping[str, str] | None = None) -> ServerSettings:
         env = Env(environ)
         trust_domain = env.str("TRUST_DOMAIN")
         if not _TRUST_DOMAIN.match(trust_domain):
@@ -227,7 +227,7 @@ class KeySource:
     target: str
 
     @classmethod
-    def from_env(cls, env: Env) -> "KeySource":
+    def from_env(cls, env: Env) -> KeySource:
         from runtime.descriptors import load_method
 
         method = env.method("JWKS_METHOD")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Mapping
+from collections.abc import Mapping
 
 from runtime.interceptors import token_check
 from runtime.server import ServiceServer
@@ -36,7 +36,7 @@ class AccountsSettings:
     active_check_seconds: float
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "AccountsSettings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AccountsSettings:
         env = Env(environ)
         verifier = VerifierSettings.from_env(env)
         return cls(
