@@ -10,6 +10,7 @@ import random
 from collections.abc import Iterable, Iterator
 
 from opentelemetry import context, propagate, trace
+from opentelemetry.propagators.textmap import Getter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -25,11 +26,12 @@ _TRACER: trace.Tracer | None = None
 def _exporter(protocol: str | None):
     if protocol is None:
         return None
+    # Either takes its endpoint, headers and TLS from the standard OTEL_EXPORTER_OTLP_* variables.
     if protocol.startswith("http"):
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    else:
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    return OTLPSpanExporter()  # endpoint, headers, TLS from the standard OTEL_EXPORTER_OTLP_* variables
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
+        return HttpSpanExporter()
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
+    return GrpcSpanExporter()
 
 
 def _sampler(name: str, ratio: float) -> Sampler:
@@ -86,7 +88,7 @@ def tracer() -> trace.Tracer:
     return _TRACER
 
 
-class _HeaderGetter:
+class _HeaderGetter(Getter):
     """Reads a carrier whose keys may be any case: HTTP headers, or gRPC metadata (lower case)."""
 
     def get(self, carrier, key):

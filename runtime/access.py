@@ -23,7 +23,7 @@ class AccessDenied(Exception):
 
 def field_value(message: Message, path: str) -> str:
     """The value at a dotted field path of a request ("id", "account.id"); "" when unset."""
-    value = message
+    value: object = message
     for name in path.split("."):
         value = getattr(value, name, "")
     return str(value)

@@ -10,6 +10,8 @@ request id and the end user's token, and waits for a connection within that time
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import grpc
 from google.protobuf import descriptor as _d
 from google.protobuf import message_factory
@@ -33,7 +35,7 @@ class ServiceClients:
             by_target.setdefault(target, []).append(services[name])
         self._targets = targets
         self._pool = ChannelPool(tls, by_target)
-        self._deserializers: dict[str, object] = {}
+        self._deserializers: dict[str, Callable[[bytes], Message]] = {}
 
     def call(self, method: _d.MethodDescriptor, request: Message, call: CallContext) -> Message:
         """Calls one RPC for `call`; raises grpc.RpcError, or DeadlineExpired when no time is left."""
@@ -46,7 +48,8 @@ class ServiceClients:
             path, request_serializer=_serialize, response_deserializer=deserialize)
         timeout, metadata = call.time_left(), call.metadata()
         with client_span(path, metadata):
-            return stub(request, timeout=timeout, metadata=metadata, wait_for_ready=True)
+            # grpc takes any sequence of pairs (client_span appends to this list); types-grpcio says tuple.
+            return stub(request, timeout=timeout, metadata=metadata, wait_for_ready=True)  # type: ignore[arg-type]
 
     def targets(self) -> dict[str, str]:
         return dict(self._targets)

@@ -40,6 +40,7 @@ class HealthServicer(health_pb2_grpc.HealthServicer):
     def Watch(self, request, context, send_response_callback: Send | None = None):
         """Sends the current status, then every change, until the caller goes away (non-blocking:
         the server calls this with a callback and no worker thread waits on the stream)."""
+        assert send_response_callback is not None, "Watch is non-blocking: grpc passes the callback"
         service = request.service
 
         def forget():

@@ -19,6 +19,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta, UTC
+from typing import cast
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -44,7 +45,7 @@ class Issued:
 
     @property
     def key(self) -> ec.EllipticCurvePrivateKey:
-        return serialization.load_pem_private_key(self.key_pem, password=None)
+        return cast(ec.EllipticCurvePrivateKey, serialization.load_pem_private_key(self.key_pem, password=None))
 
 
 def spiffe_id(trust_domain: str, workload: str) -> str:
@@ -91,7 +92,7 @@ def issue_certificate(ca: Issued, workload: str, trust_domain: str, *, days: int
     key = ec.generate_private_key(ec.SECP256R1())
     ca_cert, ca_key = ca.cert, ca.key
     start, end = _validity(days, not_before, not_after)
-    names = [x509.UniformResourceIdentifier(spiffe_id(trust_domain, workload))]
+    names: list[x509.GeneralName] = [x509.UniformResourceIdentifier(spiffe_id(trust_domain, workload))]
     names += [x509.DNSName(d) for d in (dns_names if dns_names is not None else ("localhost", workload))]
     names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ip_addresses]
     cert = (

@@ -8,6 +8,7 @@ message an operator can act on, instead of failing on the first request.
 
 from __future__ import annotations
 
+import builtins
 import os
 import pathlib
 import re
@@ -27,6 +28,7 @@ class Env:
     def __init__(self, environ: Mapping[str, str] | None = None):
         self._environ = os.environ if environ is None else environ
 
+    # From here on `str` in this class body is this method, so the signatures below say builtins.str.
     def str(self, name: str, default: str | None = None) -> str:
         value = self._environ.get(name, "").strip()
         if value:
@@ -35,7 +37,7 @@ class Env:
             raise ConfigError(f"{name} is required but not set")
         return default
 
-    def int(self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    def int(self, name: builtins.str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
         raw = self._environ.get(name, "").strip()
         if not raw:
             return default
@@ -47,7 +49,7 @@ class Env:
             raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {value}")
         return value
 
-    def float(self, name: str, default: float, *, minimum: float = 0.0) -> float:
+    def float(self, name: builtins.str, default: float, *, minimum: float = 0.0) -> float:
         raw = self._environ.get(name, "").strip()
         if not raw:
             return default
@@ -59,23 +61,23 @@ class Env:
             raise ConfigError(f"{name} must be at least {minimum}, got {value}")
         return value
 
-    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+    def choice(self, name: builtins.str, default: builtins.str, choices: tuple[builtins.str, ...]) -> builtins.str:
         value = self.str(name, default).lower()
         if value not in choices:
             raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
         return value
 
-    def method(self, name: str, default: str | None = None) -> str:
+    def method(self, name: builtins.str, default: builtins.str | None = None) -> builtins.str:
         """A gRPC method name, "/package.Service/Method" ("" when optional and unset)."""
         value = self.str(name, default)
         if value and not re.fullmatch(r"/[A-Za-z_][\w.]*\.[A-Za-z_]\w*/[A-Za-z_]\w*", value):
             raise ConfigError(f"{name} must look like /package.Service/Method, got {value!r}")
         return value
 
-    def list(self, name: str, default: str | None = None) -> tuple[str, ...]:
+    def list(self, name: builtins.str, default: builtins.str | None = None) -> tuple[builtins.str, ...]:
         return tuple(item.strip() for item in self.str(name, default).split(",") if item.strip())
 
-    def file(self, name: str, default: str | None = None) -> pathlib.Path:
+    def file(self, name: builtins.str, default: builtins.str | None = None) -> pathlib.Path:
         path = pathlib.Path(self.str(name, default))
         if not path.is_file():
             raise ConfigError(f"{name} points to {str(path)!r}, which is not a readable file")

@@ -88,7 +88,7 @@ def to_ms(value: datetime | None) -> int | None:
 
 
 def now_ms() -> int:
-    return to_ms(datetime.now(UTC))
+    return (datetime.now(UTC) - _EPOCH) // _MS
 
 
 def from_ms(value: int | None) -> datetime | None:

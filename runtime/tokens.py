@@ -220,8 +220,7 @@ class TokenVerifier:
         if header.get("alg") not in self._settings.algorithms:
             raise TokenError("token algorithm not accepted")
         kid = header.get("kid")
-        key = self._keys.key(kid) if isinstance(kid, str) else None
-        if key is None:
+        if not isinstance(kid, str) or (key := self._keys.key(kid)) is None:
             raise TokenError("token signed with an unknown key")
         try:
             claims = jwt.decode(
