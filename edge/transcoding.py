@@ -27,7 +27,6 @@ from transcoding.v1 import transcoding_pb2
 if TYPE_CHECKING:
     from werkzeug.datastructures import Headers
 
-_VERBS = ("get", "put", "post", "delete", "patch")
 # Well-known types whose JSON form is a string, so a query parameter can carry them.
 _STRING_LIKE = {"google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask"}
 

@@ -167,9 +167,6 @@ class ServiceServer:
         threading.Thread(target=finish, name="shutdown", daemon=True).start()
         return self._stopped
 
-    def wait_for_termination(self, timeout: float | None = None) -> bool:
-        return self._stopped.wait(timeout)
-
     def run_until_signal(self) -> None:
         """Blocks until SIGTERM or SIGINT, then shuts down gracefully. Call from the main thread."""
         received = threading.Event()
