@@ -4,6 +4,7 @@ for the HTTP and gRPC telemetry of observability/http.py and observability/rpc.p
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import random
@@ -128,4 +129,11 @@ def shutdown() -> None:
 
 def mark_user(subject: str) -> None:
     """Records who acted on the current span as a hash of the token's subject (never the token)."""
-    trace.get_current_span().set_attribute("enduser.id", hashlib.sha256(subject.encode()).hexdigest()[:16])
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.set_attribute("enduser.id", _pseudonym(subject))
+
+
+@functools.lru_cache(maxsize=4096)  # the same users call again and again
+def _pseudonym(subject: str) -> str:
+    return hashlib.sha256(subject.encode()).hexdigest()[:16]
