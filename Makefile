@@ -17,7 +17,7 @@ help:
 	@echo "make test        run the whole test suite (starts a real Cassandra)"
 	@echo "make proto       regenerate gen/ from proto/"
 	@echo "make pki         (re)create the dev certificates under $(PKI)"
-	@echo "make lint        ruff, hadolint, actionlint, zizmor and the Kubernetes schemas"
+	@echo "make lint        ruff, mypy, hadolint, actionlint, zizmor and the Kubernetes schemas"
 	@echo "make containers  the full stack in real containers on a private Docker engine, smoke and chaos checked (root)"
 
 $(STAMP): requirements.lock
@@ -43,6 +43,7 @@ test-fast: install
 
 lint: install k8s-check
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(BIN)/hadolint Dockerfile tools/containers/standins/*/Dockerfile tools/containers/trace-sink/Dockerfile
 	$(BIN)/actionlint
 	$(BIN)/zizmor --offline --quiet .github/workflows

@@ -67,7 +67,8 @@ def family(pid: int) -> list[int]:
 
 
 def machine_busy_seconds() -> float:
-    values = list(map(int, open("/proc/stat").readline().split()[1:9]))
+    with open("/proc/stat") as stat:
+        values = list(map(int, stat.readline().split()[1:9]))
     return (sum(values) - values[3] - values[4]) / TICKS
 
 
@@ -165,6 +166,9 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--conc", default="16,64")
     parser.add_argument("--no-telemetry", action="store_true", help="no span export (the SDK still runs)")
+    parser.add_argument("--sample-ratio", type=float, help="trace this fraction of requests (parentbased_traceidratio)")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment for the stack, e.g. EDGE_THREADS=4 (repeatable)")
     parser.add_argument("--out", type=pathlib.Path, help="also write every measurement as JSON lines here")
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -174,6 +178,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, OtlpReceiver() as receiver:
         telemetry = {} if args.no_telemetry else {
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}", "OTEL_EXPORTER_OTLP_INSECURE": "true"}
+        if args.sample_ratio is not None:
+            telemetry |= {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": str(args.sample_ratio)}
+        telemetry |= dict(item.split("=", 1) for item in args.env)
         pki_dir = servers.write_test_pki(pathlib.Path(tmp) / "pki")
         stack = Stack(pki_dir, pathlib.Path(tmp), telemetry_env=telemetry)
         try:
@@ -207,7 +214,8 @@ def main() -> int:
     if args.out:
         args.out.write_text("".join(json.dumps(row) + "\n" for row in rows))
     print(f"\n{os.cpu_count()} cores; wrk, the servers and the OTLP receiver share them; "
-          f"{'no span export' if args.no_telemetry else 'spans exported over OTLP'}\n")
+          f"{'no span export' if args.no_telemetry else 'spans exported over OTLP'}"
+          f"{'' if args.sample_ratio is None else f' (sampling {args.sample_ratio:g})'}; extra env {args.env or 'none'}\n")
     print(summarize(rows))
     return 0
 

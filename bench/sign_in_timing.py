@@ -55,22 +55,22 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         pki_dir = servers.write_test_pki(pathlib.Path(scratch) / "pki")
         env = servers.service_env("accounts", pki_dir, pathlib.Path(scratch), PASSWORD_SCRYPT_LOG2_N="14")
-        with servers.in_process(create_server, AccountsSettings.from_env(env), pki_dir) as port:
-            with servers.channel(pki_dir, port, "edge") as channel:
-                stub = accounts_pb2_grpc.AccountsServiceStub(channel)
-                real = [f"timed{i}" for i in range(args.names)]
-                for name in real:
-                    stub.CreateAccount(pb.CreateAccountRequest(username=name, email=f"{name}@example.com",
-                                                               password=servers.PASSWORD), timeout=10)
-                results = {"real": {"checked": [], "locked": []}, "unknown": {"checked": [], "locked": []}}
-                # Real and unknown attempts alternate, so drift in the machine's load touches both alike,
-                # and which goes first swaps from name to name (the one after a full hash runs colder).
-                for i, name in enumerate(real):
-                    pair = [("real", name), ("unknown", f"ghost{name}")]
-                    for _ in range(MAX_FAILED_LOGINS + 2):
-                        for kind, username in pair if i % 2 else reversed(pair):
-                            outcome, elapsed = _attempt(stub, username)
-                            results[kind][outcome].append(elapsed)
+        with (servers.in_process(create_server, AccountsSettings.from_env(env), pki_dir) as port,
+              servers.channel(pki_dir, port, "edge") as channel):
+            stub = accounts_pb2_grpc.AccountsServiceStub(channel)
+            real = [f"timed{i}" for i in range(args.names)]
+            for name in real:
+                stub.CreateAccount(pb.CreateAccountRequest(username=name, email=f"{name}@example.com",
+                                                           password=servers.PASSWORD), timeout=10)
+            results = {"real": {"checked": [], "locked": []}, "unknown": {"checked": [], "locked": []}}
+            # Real and unknown attempts alternate, so drift in the machine's load touches both alike,
+            # and which goes first swaps from name to name (the one after a full hash runs colder).
+            for i, name in enumerate(real):
+                pair = [("real", name), ("unknown", f"ghost{name}")]
+                for _ in range(MAX_FAILED_LOGINS + 2):
+                    for kind, username in pair if i % 2 else reversed(pair):
+                        outcome, elapsed = _attempt(stub, username)
+                        results[kind][outcome].append(elapsed)
     for outcome in ("checked", "locked"):
         for kind in ("real", "unknown"):
             print(_row(f"{kind} name, {outcome}", results[kind][outcome]))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from typing import Mapping
+from collections.abc import Mapping
 
 import grpc
 from flask import Flask, g, jsonify, request
@@ -51,7 +51,7 @@ def create_app(config: EdgeConfig | Mapping[str, str] | None = None) -> Flask:
     cfg = config if isinstance(config, EdgeConfig) else EdgeConfig.from_env(config)
     app = Flask(__name__, static_folder=None)
     app.config.update(MAX_CONTENT_LENGTH=cfg.max_body_bytes, TOKEN_ISSUER=cfg.verifier.issuer, REALM=cfg.realm)
-    app.json.sort_keys = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # Flask's default provider has it; its base class does not
     app.url_map.converters.update(CONVERTERS)
 
     services = [load_service(name) for name in cfg.upstreams]
@@ -136,7 +136,8 @@ def _add_request_handling(app: Flask, deadline_seconds: float) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
-        headers = {"Allow": ", ".join(error.valid_methods)} if getattr(error, "valid_methods", None) else {}
+        valid_methods = getattr(error, "valid_methods", None)  # set on 405s only
+        headers = {"Allow": ", ".join(valid_methods)} if valid_methods else {}
         return problem(error.code or 500, error.description or error.name, headers=headers)
 
     @app.errorhandler(Exception)

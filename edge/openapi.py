@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import pathlib
+from typing import Any
 
 from flask import Blueprint, Response, json, request, send_from_directory
 from google.api import field_behavior_pb2
@@ -17,7 +18,7 @@ from edge.transcoding import Binding, header_fields
 from runtime.policy import MethodPolicy
 
 _F = _d.FieldDescriptor
-_SCALARS = {
+_SCALARS: dict[int, dict[str, Any]] = {
     _F.TYPE_DOUBLE: {"type": "number", "format": "double"}, _F.TYPE_FLOAT: {"type": "number", "format": "float"},
     _F.TYPE_INT32: {"type": "integer", "format": "int32"}, _F.TYPE_SINT32: {"type": "integer", "format": "int32"},
     _F.TYPE_SFIXED32: {"type": "integer", "format": "int32"}, _F.TYPE_UINT32: {"type": "integer", "format": "int64", "minimum": 0},
@@ -28,7 +29,7 @@ _SCALARS = {
     _F.TYPE_BOOL: {"type": "boolean"}, _F.TYPE_STRING: {"type": "string"},
     _F.TYPE_BYTES: {"type": "string", "contentEncoding": "base64"},
 }
-_WELL_KNOWN = {
+_WELL_KNOWN: dict[str, dict[str, Any]] = {
     "google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
     "google.protobuf.Duration": {"type": "string", "pattern": r"^-?\d+(\.\d+)?s$"},
     "google.protobuf.FieldMask": {"type": "string", "description": "comma-separated field paths"},
@@ -103,12 +104,12 @@ def _query_parameters(schemas: _Schemas, message: _d.Descriptor, bound: set[str]
         name = prefix + field.json_name
         if field.name in bound or name in bound:
             continue
-        is_message = field.message_type is not None and field.message_type.full_name not in _WELL_KNOWN
-        if is_message and not field.is_repeated and depth < 2 and not field.message_type.GetOptions().map_entry:
-            params += _query_parameters(schemas, field.message_type, set(), name + ".", depth + 1)
-        elif not is_message:
+        nested = field.message_type
+        if nested is None or nested.full_name in _WELL_KNOWN:
             params.append({"name": name, "in": "query", "required": False, "schema": schemas.field(field),
                            **({"explode": True} if field.is_repeated else {})})
+        elif not field.is_repeated and depth < 2 and not nested.GetOptions().map_entry:
+            params += _query_parameters(schemas, nested, set(), name + ".", depth + 1)
     return params
 
 
@@ -122,7 +123,7 @@ def _operation(schemas: _Schemas, binding: Binding, policy: MethodPolicy, operat
     bound |= {f.name for f in headers.values()}
     path_params += [{"name": name, "in": "header", "required": False, "schema": {"type": "string", "maxLength": 128}}
                     for name in headers]
-    operation = {
+    operation: dict[str, Any] = {
         "operationId": operation_id,
         "tags": [method.containing_service.full_name],
         "summary": method.name,

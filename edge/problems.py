@@ -12,6 +12,7 @@ the detail is a fixed sentence, and the request id lets an operator find the log
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from http import HTTPStatus
 
 import grpc
@@ -58,7 +59,7 @@ def _title(status: int) -> str:
 
 
 def problem(status: int, detail: str, *, code: str | None = None, reason: str | None = None,
-            violations: list[tuple[str, str]] = (), headers: dict[str, str] | None = None, **extra) -> Response:
+            violations: Sequence[tuple[str, str]] = (), headers: dict[str, str] | None = None, **extra) -> Response:
     """A problem+json response carrying the request id."""
     body = {"type": "about:blank", "title": _title(status), "status": status, "detail": detail,
             "instance": request.path, "request_id": getattr(g, "request_id", "")}
@@ -148,7 +149,7 @@ def forbidden(denied: AccessDenied) -> Response:
 _OAUTH_STATUS = {"invalid_client": 401}
 
 
-def oauth_error(error: str, description: str, status: int | None = None, headers: dict | None = None) -> Response:
+def oauth_error(error: str, description: str | None, status: int | None = None, headers: dict | None = None) -> Response:
     """An RFC 6749 error body; invalid_client is a 401 with a Basic challenge (section 5.2)."""
     status = status or _OAUTH_STATUS.get(error, 400)
     all_headers = {**_NO_STORE, **(headers or {})}

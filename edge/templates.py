@@ -84,7 +84,7 @@ def parse(template: str) -> PathTemplate:
             rule.append(f"<{converter}:{name}>")
             openapi.append("{" + field + "}")
             continue
-        wildcards = []
+        wildcards: list[str] = []
         for segment in token.split("/"):
             if segment in ("*", "**"):
                 name = f"_wildcard{i}_{len(wildcards)}"

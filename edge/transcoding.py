@@ -13,7 +13,8 @@ import json
 import re
 import dataclasses
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from google.api import annotations_pb2
 from google.protobuf import descriptor as _d
@@ -23,7 +24,9 @@ from google.protobuf.message import Message
 from edge.templates import PathTemplate, parse
 from transcoding.v1 import transcoding_pb2
 
-_VERBS = ("get", "put", "post", "delete", "patch")
+if TYPE_CHECKING:
+    from werkzeug.datastructures import Headers
+
 # Well-known types whose JSON form is a string, so a query parameter can carry them.
 _STRING_LIKE = {"google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask"}
 
@@ -89,7 +92,8 @@ def _field(message: _d.Descriptor, name: str) -> _d.FieldDescriptor | None:
 
 def resolve(message: _d.Descriptor, path: str) -> list[_d.FieldDescriptor]:
     """The chain of fields a dotted path names; BadRequest if any part names none."""
-    chain, current = [], message
+    chain: list[_d.FieldDescriptor] = []
+    current: _d.Descriptor | None = message
     for part in path.split("."):
         field = _field(current, part) if current is not None else None
         if field is None:
@@ -120,7 +124,7 @@ def _query_value(chain: list[_d.FieldDescriptor], name: str, values: list[str]):
             if value.lower() not in ("true", "false"):
                 raise BadRequest(f"query parameter {name!r} must be true or false", [(name, "must be true or false")])
             parsed.append(value.lower() == "true")
-        values = parsed
+        return parsed if field.is_repeated else parsed[0]
     return values if field.is_repeated else values[0]
 
 
@@ -144,7 +148,7 @@ def header_fields(descriptor: _d.Descriptor) -> dict[str, _d.FieldDescriptor]:
 
 
 def build_request(binding: Binding, path_args: Mapping[str, str], query: Iterable[tuple[str, list[str]]],
-                  raw_body: bytes, headers: Mapping[str, str] | None = None) -> Message:
+                  raw_body: bytes, headers: Mapping[str, str] | Headers | None = None) -> Message:
     """The RPC request for an HTTP request, or BadRequest naming what does not fit."""
     descriptor = binding.method.input_type
     fields: dict = {}
@@ -187,8 +191,8 @@ def build_request(binding: Binding, path_args: Mapping[str, str], query: Iterabl
     try:
         json_format.ParseDict(fields, message, ignore_unknown_fields=False)
     except json_format.ParseError as error:
-        field, problem = _violation(error)
-        raise BadRequest(f"{field}: {problem}", [(field, problem)]) from None
+        where, problem = _violation(error)
+        raise BadRequest(f"{where}: {problem}", [(where, problem)]) from None
     return message
 
 

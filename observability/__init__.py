@@ -13,7 +13,7 @@ their trace ids.
 from observability.logs import configure_logging, request_id_var
 from observability.tracing import setup_tracing
 
-__all__ = ["setup_telemetry", "configure_logging", "request_id_var"]
+__all__ = ["configure_logging", "request_id_var", "setup_telemetry"]
 
 
 def setup_telemetry(settings) -> None:

@@ -4,12 +4,14 @@ for the HTTP and gRPC telemetry of observability/http.py and observability/rpc.p
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import random
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from opentelemetry import context, propagate, trace
+from opentelemetry.propagators.textmap import Getter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -25,11 +27,12 @@ _TRACER: trace.Tracer | None = None
 def _exporter(protocol: str | None):
     if protocol is None:
         return None
+    # Either takes its endpoint, headers and TLS from the standard OTEL_EXPORTER_OTLP_* variables.
     if protocol.startswith("http"):
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    else:
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    return OTLPSpanExporter()  # endpoint, headers, TLS from the standard OTEL_EXPORTER_OTLP_* variables
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
+        return HttpSpanExporter()
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
+    return GrpcSpanExporter()
 
 
 def _sampler(name: str, ratio: float) -> Sampler:
@@ -86,7 +89,7 @@ def tracer() -> trace.Tracer:
     return _TRACER
 
 
-class _HeaderGetter:
+class _HeaderGetter(Getter):
     """Reads a carrier whose keys may be any case: HTTP headers, or gRPC metadata (lower case)."""
 
     def get(self, carrier, key):
@@ -126,4 +129,11 @@ def shutdown() -> None:
 
 def mark_user(subject: str) -> None:
     """Records who acted on the current span as a hash of the token's subject (never the token)."""
-    trace.get_current_span().set_attribute("enduser.id", hashlib.sha256(subject.encode()).hexdigest()[:16])
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.set_attribute("enduser.id", _pseudonym(subject))
+
+
+@functools.lru_cache(maxsize=4096)  # the same users call again and again
+def _pseudonym(subject: str) -> str:
+    return hashlib.sha256(subject.encode()).hexdigest()[:16]

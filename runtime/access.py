@@ -23,7 +23,7 @@ class AccessDenied(Exception):
 
 def field_value(message: Message, path: str) -> str:
     """The value at a dotted field path of a request ("id", "account.id"); "" when unset."""
-    value = message
+    value: object = message
     for name in path.split("."):
         value = getattr(value, name, "")
     return str(value)
@@ -35,6 +35,6 @@ def authorize(policy: MethodPolicy, claims: Claims, request: Message | None) -> 
     missing = policy.scopes - claims.scopes
     if missing:
         raise AccessDenied(f"token lacks scope {' '.join(sorted(missing))}", "INSUFFICIENT_SCOPE", frozenset(missing))
-    if policy.owner_field and request is not None and not (claims.scopes & policy.bypass_scopes):
-        if field_value(request, policy.owner_field) != claims.subject:
-            raise AccessDenied("this resource belongs to another account", "NOT_OWNER")
+    if (policy.owner_field and request is not None and not (claims.scopes & policy.bypass_scopes)
+            and field_value(request, policy.owner_field) != claims.subject):
+        raise AccessDenied("this resource belongs to another account", "NOT_OWNER")

@@ -34,7 +34,7 @@ class CallContext:
     request_id: str = ""
 
     @classmethod
-    def starting_now(cls, budget: float, *, token: str | None = None, request_id: str = "") -> "CallContext":
+    def starting_now(cls, budget: float, *, token: str | None = None, request_id: str = "") -> CallContext:
         """A context whose deadline is `budget` seconds from now, capped at MAX_CALL_SECONDS."""
         return cls(time.monotonic() + min(budget, MAX_CALL_SECONDS), token, request_id)
 
@@ -45,12 +45,12 @@ class CallContext:
             raise DeadlineExpired("the request's deadline has passed")
         return left
 
-    def detached(self, budget: float) -> "CallContext":
+    def detached(self, budget: float) -> CallContext:
         """The same caller with a budget of its own, for work that must finish even when the request
         has run out of time (releasing what a failed request held)."""
         return CallContext.starting_now(budget, token=self.token, request_id=self.request_id)
 
-    def with_token(self, token: str | None) -> "CallContext":
+    def with_token(self, token: str | None) -> CallContext:
         return CallContext(self.deadline, token, self.request_id)
 
     def metadata(self) -> list[tuple[str, str]]:

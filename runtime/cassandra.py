@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import timezone
+from datetime import UTC
+from typing import ClassVar
 
 from cassandra import ConsistencyLevel, CoordinationFailure, OperationTimedOut, Timeout, Unavailable
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, ResultSet, Session
@@ -141,7 +142,7 @@ def applied(result: ResultSet, **ours) -> bool:
 
 def utc(value):
     """The driver returns naive UTC datetimes; services work with aware ones."""
-    return None if value is None else value.replace(tzinfo=timezone.utc)
+    return None if value is None else value.replace(tzinfo=UTC)
 
 
 class CassandraStore:
@@ -152,9 +153,9 @@ class CassandraStore:
     LWTs too).
     """
 
-    SCHEMA: list[str] = []
-    STATEMENTS: dict[str, str] = {}
-    SERIAL_READS: tuple[str, ...] = ()
+    SCHEMA: ClassVar[list[str]] = []
+    STATEMENTS: ClassVar[dict[str, str]] = {}
+    SERIAL_READS: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, session: Session):
         self._session = session

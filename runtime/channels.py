@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from typing import Iterable
+from collections.abc import Iterable
 
 import grpc
 from google.protobuf import descriptor as _d

@@ -10,6 +10,8 @@ request id and the end user's token, and waits for a connection within that time
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import grpc
 from google.protobuf import descriptor as _d
 from google.protobuf import message_factory
@@ -33,17 +35,19 @@ class ServiceClients:
             by_target.setdefault(target, []).append(services[name])
         self._targets = targets
         self._pool = ChannelPool(tls, by_target)
-        self._deserializers: dict[str, object] = {}
+        # One callable per method, made on first use on the channel of the current process.
+        self._stubs: dict[str, tuple[grpc.Channel, str, Callable]] = {}
 
     def call(self, method: _d.MethodDescriptor, request: Message, call: CallContext) -> Message:
         """Calls one RPC for `call`; raises grpc.RpcError, or DeadlineExpired when no time is left."""
         service = method.containing_service.full_name
-        path = f"/{service}/{method.name}"
-        deserialize = self._deserializers.get(path)
-        if deserialize is None:
-            deserialize = self._deserializers[path] = message_factory.GetMessageClass(method.output_type).FromString
-        stub = self._pool.get(self._targets[service]).unary_unary(
-            path, request_serializer=_serialize, response_deserializer=deserialize)
+        channel = self._pool.get(self._targets[service])
+        entry = self._stubs.get(method.full_name)
+        if entry is None or entry[0] is not channel:  # first call, or a new channel after a fork
+            path = f"/{service}/{method.name}"
+            entry = self._stubs[method.full_name] = (channel, path, channel.unary_unary(
+                path, request_serializer=_serialize, response_deserializer=_parser(method)))
+        _, path, stub = entry
         timeout, metadata = call.time_left(), call.metadata()
         with client_span(path, metadata):
             return stub(request, timeout=timeout, metadata=metadata, wait_for_ready=True)
@@ -60,6 +64,10 @@ class ServiceClients:
 
 def _serialize(message: Message) -> bytes:
     return message.SerializeToString()
+
+
+def _parser(method: _d.MethodDescriptor) -> Callable[[bytes], Message]:
+    return message_factory.GetMessageClass(method.output_type).FromString
 
 
 def remote_token_verifier(keys: KeySource, settings: VerifierSettings,

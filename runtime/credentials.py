@@ -55,7 +55,8 @@ def server_credentials(tls: TlsFiles) -> grpc.ServerCredentials:
     """Server credentials that demand a CA-signed client certificate and follow file rotation."""
     fetcher = _ReloadingCertificates(tls)
     return grpc.dynamic_ssl_server_credentials(
-        fetcher.configuration(), fetcher, require_client_authentication=True
+        # The fetcher returns None for "no change", as grpc documents; types-grpcio's Callable omits it.
+        fetcher.configuration(), fetcher, require_client_authentication=True  # type: ignore[arg-type]
     )
 
 

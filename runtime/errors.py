@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import NoReturn
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
@@ -54,7 +55,7 @@ def rich_status(
     return rpc_status.to_status(status)
 
 
-def abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str, **details) -> None:
+def abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str, **details) -> NoReturn:
     """Ends the RPC with a rich status (raises, as context.abort does). The call's span records the
     code (observability/rpc.py reads it back from the context)."""
     context.abort_with_status(rich_status(code, message, **details))
@@ -122,5 +123,5 @@ def translate_errors(table: Mapping[type[Exception], grpc.StatusCode], domain: s
 
 def _aborted(context: grpc.ServicerContext) -> bool:
     """Whether context.abort() already set a status (it raises a bare Exception to end the method)."""
-    code = context.code()
+    code = context.code()  # type: ignore[attr-defined]  # grpc has it since 1.38; types-grpcio lacks it
     return code is not None and code != grpc.StatusCode.OK

@@ -10,7 +10,7 @@ one status change at a time, so watchers see changes in order.
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -40,6 +40,7 @@ class HealthServicer(health_pb2_grpc.HealthServicer):
     def Watch(self, request, context, send_response_callback: Send | None = None):
         """Sends the current status, then every change, until the caller goes away (non-blocking:
         the server calls this with a callback and no worker thread waits on the stream)."""
+        assert send_response_callback is not None, "Watch is non-blocking: grpc passes the callback"
         service = request.service
 
         def forget():

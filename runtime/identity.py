@@ -4,6 +4,8 @@ checks its certificate must pass beyond what the TLS handshake verifies."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
+from typing import cast
 
 import grpc
 from cryptography import x509
@@ -25,7 +27,7 @@ def spiffe_id(trust_domain: str, workload: str) -> str:
 
 def peer_spiffe_ids(context: grpc.ServicerContext) -> list[str]:
     """Every spiffe:// URI the peer's verified certificate carries (empty without mTLS)."""
-    auth = context.auth_context() or {}
+    auth = cast("Mapping[str, list[bytes]]", context.auth_context() or {})  # types-grpcio says str -> bytes
     ids = []
     for key in _SPIFFE_KEYS:
         for raw in auth.get(key, ()):
@@ -56,7 +58,7 @@ def peer_certificate_problem(context: grpc.ServicerContext) -> str | None:
     anchor, whose path length it does not apply) certificates issued by an intermediate CA that
     the peer presents with its own. Python's grpc has no hook into the handshake, so these are
     checked here, on every call, from the certificate the handshake recorded."""
-    auth = context.auth_context() or {}
+    auth = cast("Mapping[str, list[bytes]]", context.auth_context() or {})  # types-grpcio says str -> bytes
     leaf = b"".join(auth.get("x509_pem_cert", ()))
     if not leaf:
         return "no client certificate"

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 import grpc
 from observability.logs import request_id_var
@@ -42,35 +43,40 @@ Check = Callable[[MethodPolicy, object, grpc.ServicerContext], None]
 
 def _wrap(handler: grpc.RpcMethodHandler, guard: Callable[[object, grpc.ServicerContext], None]):
     """Returns a copy of `handler` that runs `guard` before the method body."""
-    if handler.unary_unary:
+    # Each behaviour is bound to a name of its own: the handler's attributes are Optional, the one checked is set.
+    if unary_unary_body := handler.unary_unary:
         def unary_unary(request, context):
             # A fresh context per call, so the caller's claims (a contextvar) never leak to the next call.
             def run():
                 guard(request, context)
-                return handler.unary_unary(request, context)
+                return unary_unary_body(request, context)
             return contextvars.copy_context().run(run)
         return grpc.unary_unary_rpc_method_handler(unary_unary, handler.request_deserializer, handler.response_serializer)
-    if handler.unary_stream and getattr(handler.unary_stream, "experimental_non_blocking", False):
+    if (unary_stream_body := handler.unary_stream) and getattr(unary_stream_body, "experimental_non_blocking", False):
         # health's Watch answers through a callback instead of holding a worker thread; keep it so.
+        callback_body: Callable[..., Any] = unary_stream_body  # takes the callback too, unlike the stub's type
+
         def non_blocking(request, context, send_response_callback=None):
             guard(request, context)
-            return handler.unary_stream(request, context, send_response_callback)
-        non_blocking.experimental_non_blocking = True
+            return callback_body(request, context, send_response_callback)
+        non_blocking.experimental_non_blocking = True  # type: ignore[attr-defined]
         return grpc.unary_stream_rpc_method_handler(non_blocking, handler.request_deserializer, handler.response_serializer)
-    if handler.unary_stream:
+    if unary_stream_body:
         def unary_stream(request, context):
             guard(request, context)
-            yield from handler.unary_stream(request, context)
+            yield from unary_stream_body(request, context)
         return grpc.unary_stream_rpc_method_handler(unary_stream, handler.request_deserializer, handler.response_serializer)
-    if handler.stream_unary:
+    if stream_unary_body := handler.stream_unary:
         def stream_unary(requests, context):
             guard(None, context)
-            return handler.stream_unary(requests, context)
+            return stream_unary_body(requests, context)
         return grpc.stream_unary_rpc_method_handler(stream_unary, handler.request_deserializer, handler.response_serializer)
+    stream_stream_body = handler.stream_stream
+    assert stream_stream_body is not None, "a handler has one of the four behaviours"
 
     def stream_stream(requests, context):
         guard(None, context)
-        yield from handler.stream_stream(requests, context)
+        yield from stream_stream_body(requests, context)
     return grpc.stream_stream_rpc_method_handler(stream_stream, handler.request_deserializer, handler.response_serializer)
 
 
@@ -153,8 +159,9 @@ def token_check(verifier: TokenVerifier) -> Check:
         if not policy.needs_token:
             return
         metadata = dict(context.invocation_metadata())
+        authorization = cast("str | None", metadata.get("authorization"))  # only "-bin" keys carry bytes
         try:
-            claims = verifier.verify(bearer_token(metadata.get("authorization")))
+            claims = verifier.verify(bearer_token(authorization))
         except TokenError as error:
             errors.abort(context, grpc.StatusCode.UNAUTHENTICATED, error.description,
                          reason="INVALID_TOKEN" if error.error else "MISSING_TOKEN", domain="access")

@@ -18,7 +18,8 @@ import re
 import sys
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
+from typing import cast
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -44,7 +45,7 @@ class Issued:
 
     @property
     def key(self) -> ec.EllipticCurvePrivateKey:
-        return serialization.load_pem_private_key(self.key_pem, password=None)
+        return cast(ec.EllipticCurvePrivateKey, serialization.load_pem_private_key(self.key_pem, password=None))
 
 
 def spiffe_id(trust_domain: str, workload: str) -> str:
@@ -52,7 +53,7 @@ def spiffe_id(trust_domain: str, workload: str) -> str:
 
 
 def _validity(days: int, not_before: datetime | None, not_after: datetime | None) -> tuple[datetime, datetime]:
-    start = not_before or datetime.now(timezone.utc) - timedelta(minutes=5)  # tolerate small clock skew
+    start = not_before or datetime.now(UTC) - timedelta(minutes=5)  # tolerate small clock skew
     return start, not_after or start + timedelta(days=days)
 
 
@@ -91,7 +92,7 @@ def issue_certificate(ca: Issued, workload: str, trust_domain: str, *, days: int
     key = ec.generate_private_key(ec.SECP256R1())
     ca_cert, ca_key = ca.cert, ca.key
     start, end = _validity(days, not_before, not_after)
-    names = [x509.UniformResourceIdentifier(spiffe_id(trust_domain, workload))]
+    names: list[x509.GeneralName] = [x509.UniformResourceIdentifier(spiffe_id(trust_domain, workload))]
     names += [x509.DNSName(d) for d in (dns_names if dns_names is not None else ("localhost", workload))]
     names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ip_addresses]
     cert = (
@@ -134,7 +135,7 @@ def _still_good(path: pathlib.Path, ca: x509.Certificate | None, expected_id: st
         cert = x509.load_pem_x509_certificate(path.read_bytes())
     except (OSError, ValueError):
         return False
-    if cert.not_valid_after_utc - datetime.now(timezone.utc) < _RENEW_BEFORE:
+    if cert.not_valid_after_utc - datetime.now(UTC) < _RENEW_BEFORE:
         return False
     if ca is not None:
         try:

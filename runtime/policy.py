@@ -6,7 +6,7 @@ The policy lives in the .proto next to the method; nothing here knows any servic
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from collections.abc import Iterable
 
 from google.protobuf import descriptor as _descriptor
 

@@ -8,7 +8,7 @@ v1 method to the v1alpha servicer. grpcurl 1.8 asks for v1alpha, newer tools for
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool

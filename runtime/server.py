@@ -18,7 +18,8 @@ import signal
 import threading
 import time
 from concurrent import futures
-from typing import Any, Callable, Sequence
+from typing import Any
+from collections.abc import Callable, Sequence
 
 import grpc
 from google.protobuf import descriptor as _descriptor
@@ -165,9 +166,6 @@ class ServiceServer:
 
         threading.Thread(target=finish, name="shutdown", daemon=True).start()
         return self._stopped
-
-    def wait_for_termination(self, timeout: float | None = None) -> bool:
-        return self._stopped.wait(timeout)
 
     def run_until_signal(self) -> None:
         """Blocks until SIGTERM or SIGINT, then shuts down gracefully. Call from the main thread."""

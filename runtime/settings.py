@@ -8,11 +8,12 @@ message an operator can act on, instead of failing on the first request.
 
 from __future__ import annotations
 
+import builtins
 import os
 import pathlib
 import re
 from dataclasses import dataclass
-from typing import Mapping
+from collections.abc import Mapping
 
 _TRUST_DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
 
@@ -27,6 +28,7 @@ class Env:
     def __init__(self, environ: Mapping[str, str] | None = None):
         self._environ = os.environ if environ is None else environ
 
+    # From here on `str` in this class body is this method, so the signatures below say builtins.str.
     def str(self, name: str, default: str | None = None) -> str:
         value = self._environ.get(name, "").strip()
         if value:
@@ -35,7 +37,7 @@ class Env:
             raise ConfigError(f"{name} is required but not set")
         return default
 
-    def int(self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    def int(self, name: builtins.str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
         raw = self._environ.get(name, "").strip()
         if not raw:
             return default
@@ -47,7 +49,7 @@ class Env:
             raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {value}")
         return value
 
-    def float(self, name: str, default: float, *, minimum: float = 0.0) -> float:
+    def float(self, name: builtins.str, default: float, *, minimum: float = 0.0) -> float:
         raw = self._environ.get(name, "").strip()
         if not raw:
             return default
@@ -59,23 +61,23 @@ class Env:
             raise ConfigError(f"{name} must be at least {minimum}, got {value}")
         return value
 
-    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+    def choice(self, name: builtins.str, default: builtins.str, choices: tuple[builtins.str, ...]) -> builtins.str:
         value = self.str(name, default).lower()
         if value not in choices:
             raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
         return value
 
-    def method(self, name: str, default: str | None = None) -> str:
+    def method(self, name: builtins.str, default: builtins.str | None = None) -> builtins.str:
         """A gRPC method name, "/package.Service/Method" ("" when optional and unset)."""
         value = self.str(name, default)
         if value and not re.fullmatch(r"/[A-Za-z_][\w.]*\.[A-Za-z_]\w*/[A-Za-z_]\w*", value):
             raise ConfigError(f"{name} must look like /package.Service/Method, got {value!r}")
         return value
 
-    def list(self, name: str, default: str | None = None) -> tuple[str, ...]:
+    def list(self, name: builtins.str, default: builtins.str | None = None) -> tuple[builtins.str, ...]:
         return tuple(item.strip() for item in self.str(name, default).split(",") if item.strip())
 
-    def file(self, name: str, default: str | None = None) -> pathlib.Path:
+    def file(self, name: builtins.str, default: builtins.str | None = None) -> pathlib.Path:
         path = pathlib.Path(self.str(name, default))
         if not path.is_file():
             raise ConfigError(f"{name} points to {str(path)!r}, which is not a readable file")
@@ -91,7 +93,7 @@ class TlsFiles:
     key: pathlib.Path
 
     @classmethod
-    def from_env(cls, env: Env, default_dir: str | None = None, workload: str | None = None) -> "TlsFiles":
+    def from_env(cls, env: Env, default_dir: str | None = None, workload: str | None = None) -> TlsFiles:
         def default(name: str) -> str | None:
             return str(pathlib.Path(default_dir) / name) if default_dir else None
 
@@ -114,7 +116,7 @@ class CassandraSettings:
     replication_factor: int
 
     @classmethod
-    def from_env(cls, env: Env, default_keyspace: str) -> "CassandraSettings":
+    def from_env(cls, env: Env, default_keyspace: str) -> CassandraSettings:
         version = env.int("CASSANDRA_PROTOCOL_VERSION", 0, minimum=0, maximum=6)
         keyspace = env.str("CASSANDRA_KEYSPACE", default_keyspace)
         if not re.fullmatch(r"[a-z][a-z0-9_]{0,47}", keyspace):
@@ -148,7 +150,7 @@ class TelemetrySettings:
     log_level: str
 
     @classmethod
-    def from_env(cls, env: Env, service: str) -> "TelemetrySettings":
+    def from_env(cls, env: Env, service: str) -> TelemetrySettings:
         ratio = env.float("OTEL_TRACES_SAMPLER_ARG", 1.0)
         if ratio > 1.0:
             raise ConfigError(f"OTEL_TRACES_SAMPLER_ARG must be between 0 and 1, got {ratio}")
@@ -190,7 +192,7 @@ class ServerSettings:
     drain_seconds: float = 1.0  # at SIGTERM, time for callers to stop routing here before calls are refused
 
     @classmethod
-    def from_env(cls, service: str, default_port: int, environ: Mapping[str, str] | None = None) -> "ServerSettings":
+    def from_env(cls, service: str, default_port: int, environ: Mapping[str, str] | None = None) -> ServerSettings:
         env = Env(environ)
         trust_domain = env.str("TRUST_DOMAIN")
         if not _TRUST_DOMAIN.match(trust_domain):
@@ -227,7 +229,7 @@ class KeySource:
     target: str
 
     @classmethod
-    def from_env(cls, env: Env) -> "KeySource":
+    def from_env(cls, env: Env) -> KeySource:
         from runtime.descriptors import load_method
 
         method = env.method("JWKS_METHOD")

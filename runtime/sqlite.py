@@ -11,8 +11,9 @@ import contextlib
 import pathlib
 import sqlite3
 import threading
-from datetime import datetime, timedelta, timezone
-from typing import Iterator
+from datetime import datetime, timedelta, UTC
+from collections.abc import Iterator
+from typing import ClassVar
 
 
 # "database is locked" past the busy timeout, disk I/O errors: the store did not answer in time.
@@ -74,7 +75,7 @@ class Database:
             self._conn.close()
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 
 
@@ -87,7 +88,7 @@ def to_ms(value: datetime | None) -> int | None:
 
 
 def now_ms() -> int:
-    return to_ms(datetime.now(timezone.utc))
+    return (datetime.now(UTC) - _EPOCH) // _MS
 
 
 def from_ms(value: int | None) -> datetime | None:
@@ -97,7 +98,7 @@ def from_ms(value: int | None) -> datetime | None:
 class SqliteStore:
     """Base of every SQLite adapter: one database file, its SCHEMA applied at open."""
 
-    SCHEMA: list[str] = []
+    SCHEMA: ClassVar[list[str]] = []
 
     def __init__(self, db: Database):
         self._db = db

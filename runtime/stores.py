@@ -11,7 +11,7 @@ a runtime.sqlite.SqliteStore or runtime.cassandra.CassandraStore, so both open t
 from __future__ import annotations
 
 import importlib
-from typing import Mapping
+from collections.abc import Mapping
 
 from runtime.settings import ServerSettings
 

@@ -19,7 +19,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 import jwt
 
@@ -58,7 +58,7 @@ class VerifierSettings:
     cache_size: int = 10_000  # verified tokens remembered (0: verify every time)
 
     @classmethod
-    def from_env(cls, env: Env) -> "VerifierSettings":
+    def from_env(cls, env: Env) -> VerifierSettings:
         return cls(
             issuer=env.str("TOKEN_ISSUER"),
             audience=env.str("TOKEN_AUDIENCE"),
@@ -157,7 +157,7 @@ class JwksCache:
 
 @dataclass(frozen=True)
 class _Verified:
-    claims: "Claims"
+    claims: Claims
     key: jwt.PyJWK  # the key that verified it: valid only while the JWKS still publishes this very key
     kid: str
     good_until: float  # time.time() past which the token has expired (exp plus the leeway)
@@ -220,8 +220,7 @@ class TokenVerifier:
         if header.get("alg") not in self._settings.algorithms:
             raise TokenError("token algorithm not accepted")
         kid = header.get("kid")
-        key = self._keys.key(kid) if isinstance(kid, str) else None
-        if key is None:
+        if not isinstance(kid, str) or (key := self._keys.key(kid)) is None:
             raise TokenError("token signed with an unknown key")
         try:
             claims = jwt.decode(

@@ -39,7 +39,7 @@ def _is_required(field: _d.FieldDescriptor) -> bool:
     return _REQUIRED in field.GetOptions().Extensions[field_behavior_pb2.field_behavior]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _rules(descriptor: _d.Descriptor) -> tuple[_Rule, ...]:
     """The fields of a message that need looking at: required ones, and messages that hold some."""
     is_update = any(f.name == "update_mask" and f.message_type is not None and f.message_type.full_name == _MASK

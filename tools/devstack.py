@@ -8,6 +8,7 @@ its certificate from the dev CA (clients pass --cacert .dev/pki/ca.pem).
 
 from __future__ import annotations
 
+import functools
 import os
 import pathlib
 import signal
@@ -145,7 +146,7 @@ def main() -> int:
     try:
         for name, (module, _var, _default, _service) in SERVICES.items():
             children.append(subprocess.Popen([sys.executable, "-m", module], env=_service_env(name, ports[name]), cwd=ROOT))
-            if not _wait(lambda: _grpc_serving(ports[name]), children[-1]):
+            if not _wait(functools.partial(_grpc_serving, ports[name]), children[-1]):
                 print(f"{name} did not become SERVING on port {ports[name]}", file=sys.stderr)
                 return 1
         children.append(subprocess.Popen([sys.executable, "-m", "edge"], env=_edge_env(ports), cwd=ROOT))

@@ -22,7 +22,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Callable
+from collections.abc import Callable
 
 import jwt
 from cryptography.hazmat.primitives import serialization

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Mapping
+from collections.abc import Mapping
 
 from runtime.interceptors import token_check
 from runtime.server import ServiceServer
@@ -36,7 +36,7 @@ class AccountsSettings:
     active_check_seconds: float
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "AccountsSettings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AccountsSettings:
         env = Env(environ)
         verifier = VerifierSettings.from_env(env)
         return cls(
@@ -48,7 +48,7 @@ class AccountsSettings:
                 access_ttl=timedelta(seconds=env.int("ACCESS_TOKEN_TTL_SECONDS", 900, minimum=30, maximum=86400)),
                 refresh_ttl=timedelta(seconds=env.int("REFRESH_TOKEN_TTL_SECONDS", 30 * 86400, minimum=60))),
             scrypt_log2_n=env.int("PASSWORD_SCRYPT_LOG2_N", 14, minimum=10, maximum=20),
-            active_check_seconds=env.float("ACCOUNT_ACTIVE_CHECK_SECONDS", 5.0),
+            active_check_seconds=env.float("ACCOUNT_ACTIVE_CHECK_SECONDS", 5.0, minimum=0.0),
         )
 
     def password_hasher(self) -> PasswordHasher:

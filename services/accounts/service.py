@@ -9,7 +9,7 @@ import dataclasses
 import threading
 import time
 import uuid
-from typing import Callable
+from collections.abc import Callable
 
 from services.accounts import domain
 from services.common.ids import parse_uuid

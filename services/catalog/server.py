@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from collections.abc import Mapping
 
 from runtime.clients import remote_token_verifier
 from runtime.interceptors import token_check
@@ -27,7 +27,7 @@ class CatalogSettings:
     verifier: VerifierSettings
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "CatalogSettings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> CatalogSettings:
         env = Env(environ)
         return cls(server=ServerSettings.from_env(SERVICE, DEFAULT_PORT, environ),
                    keys=KeySource.from_env(env), verifier=VerifierSettings.from_env(env))

@@ -1,9 +1,9 @@
 """The time domains work with."""
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 
 def utcnow() -> datetime:
     """Now, in UTC, to the millisecond: the precision every store keeps (Cassandra's timestamp)."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)

@@ -1,6 +1,6 @@
 """Field masks on updates (AIP-134): which fields of a resource an update request changes."""
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from services.common.errors import InvalidArgument
 

@@ -6,7 +6,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from observability.tracing import untraced
 from runtime.clients import ServiceClients, remote_token_verifier
@@ -38,7 +38,7 @@ class OrdersSettings:
     recovery_age: timedelta
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "OrdersSettings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> OrdersSettings:
         env = Env(environ)
         return cls(
             server=ServerSettings.from_env(SERVICE, DEFAULT_PORT, environ),

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from datetime import timedelta
-from typing import Callable
+from collections.abc import Callable
 
 from runtime.calls import CallContext, DeadlineExpired
 from runtime.paging import InvalidPageToken
@@ -126,10 +126,10 @@ class OrdersService:
         if not reserved:
             raise self._reject(order, "out_of_stock", Rejected(
                 "not enough stock", "OUT_OF_STOCK",
-                [(f"items[{i}].quantity", "not enough stock") for i, l in enumerate(order.lines) if l.product_id in short]))
+                [(f"items[{i}].quantity", "not enough stock") for i, line in enumerate(order.lines) if line.product_id in short]))
         self._after_reserve(order)
         priced = dataclasses.replace(order, lines=tuple(priced_lines), currency=currencies.pop(),
-                                     total_minor=sum(l.unit_price_minor * l.quantity for l in priced_lines))
+                                     total_minor=sum(line.unit_price_minor * line.quantity for line in priced_lines))
         confirmed = dataclasses.replace(priced, status=CONFIRMED, updated_at=self._clock())
         if not self._store.transition(confirmed, PENDING):
             current = self._store.get_order(order.id)

@@ -34,8 +34,8 @@ def order_to_proto(order: domain.Order) -> pb.Order:
 
     return pb.Order(
         id=order.id, user_id=order.user_id, status=_STATUS[order.status], status_reason=order.reason,
-        items=[pb.OrderItem(product_id=l.product_id, quantity=l.quantity, name=l.name,
-                            unit_price=money(l.unit_price_minor, l.currency)) for l in order.lines],
+        items=[pb.OrderItem(product_id=line.product_id, quantity=line.quantity, name=line.name,
+                            unit_price=money(line.unit_price_minor, line.currency)) for line in order.lines],
         total=money(order.total_minor, order.currency),
         create_time=timestamp(order.created_at), update_time=timestamp(order.updated_at))
 

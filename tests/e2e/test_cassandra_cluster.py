@@ -96,7 +96,7 @@ class OrderLoad:
         assert wait_for(lambda: any(not isinstance(r, Exception) and r.status_code == 409 for _, _, r in self.replies),
                          timeout), "the scarce product never ran out: the load did not reach the refusal path"
 
-    def __enter__(self) -> "OrderLoad":
+    def __enter__(self) -> OrderLoad:
         for thread in self._threads:
             thread.start()
         return self

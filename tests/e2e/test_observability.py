@@ -166,7 +166,7 @@ def test_logs_are_json_with_trace_ids_and_no_secrets(observed):
 def test_every_trace_is_a_request_and_housekeeping_is_not_traced(observed):
     """Readiness probes ping each store every 2 s and orders runs its recovery pass every 0.5 s here:
     none of that may show up as traces of its own. Every trace starts at a request to the edge."""
-    stack, receiver, _ = observed
+    _, receiver, _ = observed
     time.sleep(5)  # a few rounds of probes and recovery passes, in every service
     by_id = {s.span_id: s for s in receiver.spans}
     roots = [s for s in receiver.spans if s.parent_span_id not in by_id]

@@ -91,9 +91,8 @@ def test_only_the_orders_workload_may_reserve_stock(stack):
     product_id = make_product(stack, 5)
     request = catalog_pb2.ReserveStockRequest(reservation_id="6f1c1a38-3a4e-4c71-9a55-0d1f8c2b7e10",
                                               items=[catalog_pb2.StockItem(product_id=product_id, quantity=1)])
-    with servers.channel(stack.pki_dir, stack.catalogs[0].port, "edge") as ch:
-        with pytest.raises(grpc.RpcError) as denied:
-            catalog_pb2_grpc.CatalogServiceStub(ch).ReserveStock(request, timeout=5, metadata=servers.bearer(token))
+    with servers.channel(stack.pki_dir, stack.catalogs[0].port, "edge") as ch, pytest.raises(grpc.RpcError) as denied:
+        catalog_pb2_grpc.CatalogServiceStub(ch).ReserveStock(request, timeout=5, metadata=servers.bearer(token))
     assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
     with servers.channel(stack.pki_dir, stack.catalogs[0].port, "orders") as ch:
         reply = catalog_pb2_grpc.CatalogServiceStub(ch).ReserveStock(request, timeout=5, metadata=servers.bearer(token))

@@ -49,9 +49,8 @@ def test_handshake_is_refused_without_a_valid_client_certificate(accounts, cert)
 
 def test_client_refuses_a_server_it_cannot_verify(pki_dir, accounts_port):
     # The client trusts only the rogue CA, so the real server's certificate is rejected.
-    with servers.channel(pki_dir, accounts_port, "rogue", ca="rogue-ca") as ch:
-        with pytest.raises(grpc.RpcError) as raised:
-            health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=5)
+    with servers.channel(pki_dir, accounts_port, "rogue", ca="rogue-ca") as ch, pytest.raises(grpc.RpcError) as raised:
+        health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=5)
     assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
 
 

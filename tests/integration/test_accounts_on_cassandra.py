@@ -19,9 +19,9 @@ def cassandra_env(pki_dir, tmp_path_factory, cassandra_settings):
 
 
 def _replica(pki_dir, env):
-    with servers.in_process(create_server, AccountsSettings.from_env(env), pki_dir) as port:
-        with servers.channel(pki_dir, port, "edge") as ch:
-            yield accounts_pb2_grpc.AccountsServiceStub(ch)
+    with (servers.in_process(create_server, AccountsSettings.from_env(env), pki_dir) as port,
+          servers.channel(pki_dir, port, "edge") as ch):
+        yield accounts_pb2_grpc.AccountsServiceStub(ch)
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
 """Runtime behaviour shared by every service: health, reflection, graceful shutdown, certificate rotation."""
 
+import contextlib
 import shutil
 import sqlite3
 import threading
@@ -58,10 +59,8 @@ def test_sigterm_reports_not_serving_finishes_in_flight_calls_and_exits_cleanly(
         watch = health_pb2_grpc.HealthStub(watch_ch).Watch(health_pb2.HealthCheckRequest(), timeout=30)
 
         def follow_health():
-            try:
+            with contextlib.suppress(grpc.RpcError):  # the stream ends when the server goes away
                 statuses.extend(r.status for r in watch)
-            except grpc.RpcError:
-                pass  # the stream ends when the server goes away
 
         watcher = threading.Thread(target=follow_health, daemon=True)
         watcher.start()
@@ -133,9 +132,8 @@ def test_the_plaintext_health_port_serves_health_and_nothing_else(pki_dir, tmp_p
             with pytest.raises(grpc.RpcError) as refused:
                 accounts_pb2_grpc.AccountsServiceStub(plain).GetJwks(pb.GetJwksRequest(), timeout=5)
             assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as plain_to_mtls:
-            with pytest.raises(grpc.RpcError):
-                health_pb2_grpc.HealthStub(plain_to_mtls).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as plain_to_mtls, pytest.raises(grpc.RpcError):
+            health_pb2_grpc.HealthStub(plain_to_mtls).Check(health_pb2.HealthCheckRequest(), timeout=5)
     finally:
         server.stop(0).wait(10)
 
@@ -229,10 +227,8 @@ def test_health_changes_racing_watchers_that_come_and_go_never_stall_the_server(
         while not stop.is_set():
             with servers.channel(pki_dir, server.port, "operator") as ch:
                 watch = health_pb2_grpc.HealthStub(ch).Watch(hpb.HealthCheckRequest(service=ROUTING_HEALTH_NAME), timeout=5)
-                try:
+                with contextlib.suppress(grpc.RpcError):
                     next(watch)
-                except grpc.RpcError:
-                    pass
 
     def flip():
         while not stop.is_set():

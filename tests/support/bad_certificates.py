@@ -6,7 +6,7 @@ differs. The TLS handshake accepts every one of them; the services' interceptor 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -18,7 +18,7 @@ from runtime import pki
 
 def _certificate(issuer: pki.Issued, name: str, *, spiffe: str | None, is_ca: bool = False, key=None) -> pki.Issued:
     key = key or ec.generate_private_key(ec.SECP256R1())
-    start = datetime.now(timezone.utc) - timedelta(minutes=5)
+    start = datetime.now(UTC) - timedelta(minutes=5)
     builder = (
         x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
         .issuer_name(issuer.cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())

@@ -170,7 +170,7 @@ class CassandraCluster:
         """Every node as "host:port", comma-separated (the form of CASSANDRA_CONTACT_POINTS)."""
         return ",".join(f"{host}:{self.port}" for host in self.hosts)
 
-    def start(self, timeout: float = 180) -> "CassandraCluster":
+    def start(self, timeout: float = 180) -> CassandraCluster:
         home = ensure_installed(self._cache_dir)
         self._workdir = pathlib.Path(tempfile.mkdtemp(prefix="cassandra-"))
         atexit.register(self.stop)

@@ -65,7 +65,7 @@ class DnsServer:
         while not self._stop.is_set():
             try:
                 query, client = self._sock.recvfrom(512)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -74,7 +74,7 @@ class DnsServer:
             if reply is not None:
                 self._sock.sendto(reply, client)
 
-    def __enter__(self) -> "DnsServer":
+    def __enter__(self) -> DnsServer:
         self._thread.start()
         return self
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import requests
 
@@ -57,7 +57,7 @@ class Load:
                 raise TimeoutError(f"load stalled at {self.count()} requests")
             time.sleep(0.05)
 
-    def __enter__(self) -> "Load":
+    def __enter__(self) -> Load:
         for thread in self._threads:
             thread.start()
         return self

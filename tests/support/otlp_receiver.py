@@ -48,7 +48,7 @@ class OtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer):
         with self._lock:
             return [s for s in self.spans if s.trace_id == trace_id]
 
-    def __enter__(self) -> "OtlpReceiver":
+    def __enter__(self) -> OtlpReceiver:
         self._server.start()
         return self
 

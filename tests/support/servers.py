@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -38,7 +38,7 @@ def write_test_pki(directory: pathlib.Path) -> pathlib.Path:
     rogue_ca = pki.create_ca("Rogue CA")
     _save(directory, "rogue-ca", rogue_ca)
     _save(directory, "rogue", pki.issue_certificate(rogue_ca, "edge", TRUST_DOMAIN))
-    past = datetime.now(timezone.utc) - timedelta(days=10)
+    past = datetime.now(UTC) - timedelta(days=10)
     _save(directory, "expired", pki.issue_certificate(ca, "edge", TRUST_DOMAIN, not_before=past, not_after=past + timedelta(days=1)))
     _save(directory, "foreign-domain", pki.issue_certificate(ca, "edge", "evil.example"))
     for name, make in bad_certificates.REFUSED.items():

@@ -9,6 +9,7 @@ Only the proxy's own sockets are touched; the real server never notices.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 
@@ -60,10 +61,8 @@ class TcpProxy:
     def _close(self, sock: socket.socket) -> None:
         with self._lock:
             self._sockets.discard(sock)
-        try:
+        with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         sock.close()
 
     def cut(self) -> None:
@@ -81,7 +80,7 @@ class TcpProxy:
         if self._listener is None:
             self._listen()
 
-    def __enter__(self) -> "TcpProxy":
+    def __enter__(self) -> TcpProxy:
         self._listen()
         return self
 

@@ -8,7 +8,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 def _pins(name: str) -> dict[str, str]:
     lines = (ROOT / name).read_text().splitlines()
-    return {l.split("==")[0].lower(): l.split("==")[1] for l in lines if "==" in l and not l.startswith("#")}
+    return {line.split("==")[0].lower(): line.split("==")[1] for line in lines if "==" in line and not line.startswith("#")}
 
 
 def test_every_runtime_pin_matches_the_development_lock():

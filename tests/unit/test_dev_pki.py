@@ -1,7 +1,7 @@
 """The dev PKI: workload certificates that carry their SPIFFE id, private keys kept private, safe re-runs."""
 
 import stat
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 import pytest
 from cryptography import x509
@@ -41,7 +41,7 @@ def test_a_second_run_keeps_every_file(tmp_path):
 def test_a_certificate_close_to_expiry_is_reissued(tmp_path):
     pki.write_dev_pki(tmp_path, "shop.local", WORKLOADS)
     ca = pki.load_issued(tmp_path / "ca.pem", tmp_path / "ca.key")
-    soon = datetime.now(timezone.utc) + timedelta(days=2)
+    soon = datetime.now(UTC) + timedelta(days=2)
     expiring = pki.issue_certificate(ca, "edge", "shop.local", not_after=soon)
     (tmp_path / "edge.pem").write_bytes(expiring.cert_pem)
     report = dict(pki.write_dev_pki(tmp_path, "shop.local", WORKLOADS))

@@ -42,7 +42,7 @@ def test_services_are_headless_so_clients_balance_over_every_pod(name):
 @pytest.mark.parametrize("name", WORKLOADS)
 def test_each_workload_has_a_disruption_budget_an_autoscaler_and_a_network_policy(name):
     assert name in _of("PodDisruptionBudget") and name in _of("HorizontalPodAutoscaler")
-    assert name in _of("NetworkPolicy") or name == "accounts" and "accounts" in _of("NetworkPolicy")
+    assert name in _of("NetworkPolicy") or (name == "accounts" and "accounts" in _of("NetworkPolicy"))
 
 
 def test_network_traffic_is_denied_unless_allowed():

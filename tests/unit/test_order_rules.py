@@ -12,7 +12,7 @@ A, B = str(uuid.uuid4()), str(uuid.uuid4())
 
 def test_lines_for_one_product_are_merged_and_sorted():
     lines = orders.normalise_lines([(B, 1), (A, 2), (B, 3)])
-    assert [(l.product_id, l.quantity) for l in lines] == sorted([(A, 2), (B, 4)])
+    assert [(line.product_id, line.quantity) for line in lines] == sorted([(A, 2), (B, 4)])
 
 
 def test_the_same_items_in_another_order_have_the_same_fingerprint():

@@ -7,7 +7,7 @@ or it is CANCELLED and holds nothing, and an idempotency key means one order.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 import pytest
 
@@ -22,7 +22,7 @@ USER = "0b6f5a1e-8d1c-4a53-9a3f-4f0a8f7c2d11"
 
 class Clock:
     def __init__(self):
-        self.now = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
+        self.now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         return self.now
@@ -55,7 +55,7 @@ def test_an_order_in_stock_is_confirmed_priced_and_holds_its_stock(shop):
     placed = orders.place(USER, [(mug, 2)], "", call())
     assert placed.status == domain.CONFIRMED and placed.total_minor == 2500 and placed.currency == "EUR"
     assert catalog.stock[mug] == 3 and store.get_order(placed.id).status == domain.CONFIRMED
-    assert store.unsettled(datetime.max.replace(tzinfo=timezone.utc)) == []
+    assert store.unsettled(datetime.max.replace(tzinfo=UTC)) == []
 
 
 def test_out_of_stock_is_refused_recorded_as_cancelled_and_holds_nothing(shop):
@@ -104,7 +104,7 @@ def test_a_dependency_down_cancels_the_order_and_releases_what_it_held(shop):
     assert not failed.value.timed_out
     [order] = store.list_user_orders(USER, 10, None)[0]
     assert (order.status, order.reason) == (domain.CANCELLED, "dependency_failed")
-    assert catalog.stock[mug] == 5 and store.unsettled(datetime.max.replace(tzinfo=timezone.utc)) == []
+    assert catalog.stock[mug] == 5 and store.unsettled(datetime.max.replace(tzinfo=UTC)) == []
 
 
 def test_a_failed_release_leaves_the_order_to_recovery_which_gives_the_stock_back(shop):
@@ -151,7 +151,7 @@ def test_an_order_interrupted_after_reserving_is_cancelled_by_recovery(shop):
 
 
 def test_recovery_leaves_an_order_this_process_is_still_placing_alone(shop):
-    orders, store, catalog, _, clock = shop
+    orders, _, catalog, _, clock = shop
     mug = product(catalog, stock=5)
     original_reserve = catalog.reserve
 
@@ -195,7 +195,7 @@ def test_running_out_of_time_mid_saga_times_out_and_compensates_with_its_own_bud
     # The release still went out, on a budget of its own, for the same caller and request.
     [release] = catalog.release_calls
     assert release.time_left() > 1 and release.request_id == "req-1"
-    assert store.unsettled(datetime.max.replace(tzinfo=timezone.utc)) == []
+    assert store.unsettled(datetime.max.replace(tzinfo=UTC)) == []
 
 
 def test_cancelling_gives_the_stock_back_even_when_catalog_answers_only_later(shop):

@@ -36,8 +36,8 @@ def test_authorization_header_must_be_bearer(header):
 
 
 def _policy(**fields):
-    base = dict(full_method="/x.S/M", scopes=frozenset({"accounts.read"}), callers=frozenset({"edge"}),
-                owner_field="", bypass_scopes=frozenset())
+    base = {"full_method": "/x.S/M", "scopes": frozenset({"accounts.read"}), "callers": frozenset({"edge"}),
+            "owner_field": "", "bypass_scopes": frozenset()}
     return MethodPolicy(**{**base, **fields})
 
 

@@ -8,7 +8,7 @@ never by a read followed by a write.
 from __future__ import annotations
 
 import abc
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from runtime.paging import InvalidPageToken, decode_page_token, encode_page_token  # noqa: F401  (re-exported)
 from services.accounts.domain import Account, OAuthClient, RefreshToken, SignInThrottle, SigningKey
@@ -116,4 +116,4 @@ def ms_precision(value: datetime | None) -> datetime | None:
     """Both stores keep milliseconds (Cassandra's timestamp precision), so round trips compare equal."""
     if value is None:
         return None
-    return value.astimezone(timezone.utc).replace(microsecond=value.microsecond // 1000 * 1000)
+    return value.astimezone(UTC).replace(microsecond=value.microsecond // 1000 * 1000)

@@ -23,7 +23,7 @@ import contextlib
 import logging
 import random
 import time
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from cassandra import OperationTimedOut, ReadTimeout, WriteTimeout
 
@@ -105,7 +105,7 @@ _STATEMENTS = {
 
 
 def _ttl(expires_at: datetime) -> int:
-    return max(1, int((expires_at - datetime.now(timezone.utc)).total_seconds()) + 1)
+    return max(1, int((expires_at - datetime.now(UTC)).total_seconds()) + 1)
 
 
 def _account(row) -> Account:
@@ -239,7 +239,7 @@ class CassandraAccountStore(cql.CassandraStore, AccountStore):
 
     def get_refresh_token(self, token_id: str) -> RefreshToken | None:
         row = self._run("get_refresh", token_id).one()
-        if row is None or cql.utc(row.expires_at) <= datetime.now(timezone.utc):
+        if row is None or cql.utc(row.expires_at) <= datetime.now(UTC):
             return None
         return RefreshToken(token_id=row.token_id, family_id=row.family_id, subject=row.subject,
                             client_id=row.client_id, scope=row.scope, secret_hash=row.secret_hash,

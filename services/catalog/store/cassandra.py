@@ -11,6 +11,7 @@ making the holds agree with the reservation's final status.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
@@ -174,10 +175,8 @@ class CassandraCatalogStore(cql.CassandraStore, CatalogStore):
             if reservation_id not in holds:
                 return None
             return current + holds[reservation_id], None, reservation_id
-        try:
+        with contextlib.suppress(NotFound):
             self._compare_and_set(product_id, change)
-        except NotFound:
-            pass
 
     def _finish(self, reservation: Reservation, status: str, short: list[str]) -> Reservation:
         self._lwt("finish_reservation", status, json.dumps(short), reservation.reservation_id, PENDING)

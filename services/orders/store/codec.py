@@ -6,7 +6,7 @@ from services.orders.domain import Line
 
 
 def lines_to_json(lines: tuple[Line, ...]) -> str:
-    return json.dumps([[l.product_id, l.quantity, l.name, l.unit_price_minor, l.currency] for l in lines])
+    return json.dumps([[line.product_id, line.quantity, line.name, line.unit_price_minor, line.currency] for line in lines])
 
 
 def lines_from_json(text: str) -> tuple[Line, ...]:
