@@ -16,7 +16,7 @@ import asyncio
 import itertools
 import time
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 _IDLE_S = 2.0  # a connection idle longer is not reused: the server closes it after its keep-alive (gunicorn: 5 s)
 _SWEEP_S = 0.05
@@ -50,7 +50,7 @@ class Outcome:
 
 
 class _Connection(asyncio.Protocol):
-    def __init__(self, client: "_Client"):
+    def __init__(self, client: _Client):
         self.client = client
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()

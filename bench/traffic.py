@@ -32,7 +32,7 @@ class ShopMix:
         self.refresh_tokens()
 
     @classmethod
-    def set_up(cls, stack, users: int = 4) -> "ShopMix":
+    def set_up(cls, stack, users: int = 4) -> ShopMix:
         names = [f"bench{uuid.uuid4().hex[:10]}" for _ in range(users)]
         for name in names:
             stack.register(name)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import pathlib
 import ssl
 from dataclasses import dataclass
-from typing import Mapping
+from collections.abc import Mapping
 
 from runtime.settings import ConfigError, Env, TelemetrySettings, TlsFiles
 from runtime.tokens import VerifierSettings
@@ -73,7 +73,7 @@ class EdgeServerSettings:
     telemetry: TelemetrySettings
 
     @classmethod
-    def from_env(cls, env: Env) -> "EdgeServerSettings":
+    def from_env(cls, env: Env) -> EdgeServerSettings:
         cert, key = _https_files(env)
         return cls(
             host=env.str("EDGE_HOST", "127.0.0.1"),
@@ -105,7 +105,7 @@ class EdgeConfig:
     api_title: str = "API"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "EdgeConfig":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> EdgeConfig:
         env = Env(environ)
         server = EdgeServerSettings.from_env(env)  # first: how the process runs is checked before what it serves
         upstreams: dict[str, str] = {}

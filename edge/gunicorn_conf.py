@@ -82,7 +82,7 @@ def worker_exit(server, worker):
     from edge.app import close_app
 
     app = getattr(worker, "served_app", None)
-    if "edge.upstreams" in getattr(app, "extensions", {}):
+    if app is not None and "edge.upstreams" in getattr(app, "extensions", {}):
         close_app(app)
 
 

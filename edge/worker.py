@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from gunicorn.workers.gthread import ThreadWorker
 
@@ -25,10 +26,12 @@ QUEUE_WAIT = "edge.queue_wait_seconds"  # WSGI environ key: seconds the request 
 
 
 class QueueTimingWorker(ThreadWorker):
+    wsgi: Any  # the WSGI callable gunicorn serves (set by load_wsgi)
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._taken = threading.local()  # per pool thread: how long the request it now serves waited
-        self.served_app = None  # the app itself; self.wsgi is the app behind the timing wrapper
+        self.served_app: Any = None  # the app itself; self.wsgi is the app behind the timing wrapper
 
     def enqueue_req(self, conn):
         conn.queued_at = time.monotonic()
