@@ -12,6 +12,13 @@ the master loads it before it forks.
 
 The wait ends when a thread takes the connection, before the TLS handshake and before the thread
 waits for a slow client's first bytes: it measures the server's backlog, not the client's speed.
+
+It also shares connections between workers. Every gthread worker polls the one listening socket and
+whichever wakes first accepts, so a burst of new keep-alive connections (a load balancer's pool, a
+benchmark's clients) could all land on one worker and stay there, leaving the others idle. A worker
+that already holds a connection per thread steps back from the listener for PAUSE_SECONDS after each
+accept, so the next connections go to a worker with room; when every worker is full they take turns,
+and no connection waits longer than a pause. With one worker there is no one to step back for.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from typing import Any
 from gunicorn.workers.gthread import ThreadWorker
 
 QUEUE_WAIT = "edge.queue_wait_seconds"  # WSGI environ key: seconds the request waited for a thread
+PAUSE_SECONDS = 0.01  # how long a worker that holds a connection per thread leaves new ones to the others
 
 
 class QueueTimingWorker(ThreadWorker):
@@ -32,6 +40,22 @@ class QueueTimingWorker(ThreadWorker):
         super().__init__(*args, **kwargs)
         self._taken = threading.local()  # per pool thread: how long the request it now serves waited
         self.served_app: Any = None  # the app itself; self.wsgi is the app behind the timing wrapper
+        self._paused_until = 0.0  # monotonic time until which this worker leaves new connections to others
+
+    def accept(self, listener):
+        super().accept(listener)
+        if self.cfg.workers > 1 and self.nr_conns >= self.cfg.threads:
+            self._paused_until = time.monotonic() + PAUSE_SECONDS
+            self.set_accept_enabled(False)
+
+    def set_accept_enabled(self, enabled):
+        if enabled and time.monotonic() < self._paused_until:
+            return  # run() asks again on its next turn; wait_for_and_dispatch_events keeps that turn short
+        super().set_accept_enabled(enabled)
+
+    def wait_for_and_dispatch_events(self, timeout):
+        paused_for = self._paused_until - time.monotonic()
+        super().wait_for_and_dispatch_events(min(timeout, paused_for) if paused_for > 0 else timeout)
 
     def enqueue_req(self, conn):
         conn.queued_at = time.monotonic()
