@@ -27,6 +27,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
 
+from bench.traffic import cpu_seconds  # noqa: E402
 from tests.support import servers  # noqa: E402  (the same launchers the tests use)
 from tests.support.shop import make_product  # noqa: E402
 from tests.support.stack import Stack  # noqa: E402
@@ -74,12 +75,7 @@ def _load(target, args: tuple, concurrency: int, seconds: float, extra: tuple = 
 
 def _cpu_seconds(master_pid: int) -> float:
     """User+system CPU of a gunicorn master's worker processes (from /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for child in pathlib.Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split():
-        fields = pathlib.Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
+    return cpu_seconds(list(map(int, pathlib.Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split())))
 
 
 def _peak_rss_mib(*pids: int) -> float:

@@ -34,6 +34,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
 
+from bench.traffic import cpu_seconds  # noqa: E402
 from tests.support import servers  # noqa: E402  (the same launchers the tests use)
 from tests.support.otlp_receiver import OtlpReceiver  # noqa: E402
 from tests.support.stack import Stack  # noqa: E402
@@ -53,11 +54,6 @@ done = function(summary, latency, requests)
     latency:percentile(99)))
 end
 """
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def family(pid: int) -> list[int]:
@@ -96,9 +92,9 @@ def measure(name: str, url: str, served: list[int], accounts: int, script, conc:
             warmup: float) -> dict:
     quiet = wait_until_quiet()
     run_wrk(url, script, conc, warmup)
-    before = {pid: cpu_seconds(pid) for pid in [*served, accounts]}
+    before = {pid: cpu_seconds([pid]) for pid in [*served, accounts]}
     result = run_wrk(url, script, conc, seconds)
-    spent = {pid: cpu_seconds(pid) - before[pid] for pid in [*served, accounts]}
+    spent = {pid: cpu_seconds([pid]) - before[pid] for pid in [*served, accounts]}
     n = result["requests"]
     workers = sorted((spent[pid] for pid in served[1:]), reverse=True) if len(served) > 2 else []
     return {"variant": name, "conc": conc, "rps": n / (result["duration_us"] / 1e6), **result,

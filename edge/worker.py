@@ -17,8 +17,10 @@ It also shares connections between workers. Every gthread worker polls the one l
 whichever wakes first accepts, so a burst of new keep-alive connections (a load balancer's pool, a
 benchmark's clients) could all land on one worker and stay there, leaving the others idle. A worker
 that already holds a connection per thread steps back from the listener for PAUSE_SECONDS after each
-accept, so the next connections go to a worker with room; when every worker is full they take turns,
-and no connection waits longer than a pause. With one worker there is no one to step back for.
+accept, so the next connections go to a worker with room. Once it holds four connections per thread
+it accepts freely again: by then every worker is full (many clients, or overload), pacing would only
+leave connections in the kernel's backlog, and admission control answers what waits too long. With
+one worker there is no one to step back for.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from gunicorn.workers.gthread import ThreadWorker
 
 QUEUE_WAIT = "edge.queue_wait_seconds"  # WSGI environ key: seconds the request waited for a thread
 PAUSE_SECONDS = 0.01  # how long a worker that holds a connection per thread leaves new ones to the others
+_PACED_UP_TO = 4  # x threads: a worker holding this many connections accepts freely again (overload)
 
 
 class QueueTimingWorker(ThreadWorker):
@@ -44,7 +47,7 @@ class QueueTimingWorker(ThreadWorker):
 
     def accept(self, listener):
         super().accept(listener)
-        if self.cfg.workers > 1 and self.nr_conns >= self.cfg.threads:
+        if self.cfg.workers > 1 and self.cfg.threads <= self.nr_conns < _PACED_UP_TO * self.cfg.threads:
             self._paused_until = time.monotonic() + PAUSE_SECONDS
             self.set_accept_enabled(False)
 

@@ -36,12 +36,12 @@ def echo(pki_dir, tmp_path_factory):
 
 
 @contextlib.contextmanager
-def _edge(echo, pki_dir, max_queue_ms: str, workers: int = 1, running: list | None = None):
+def _edge(echo, pki_dir, max_queue_ms: str, workers: int = 1, running: list | None = None, threads: int = THREADS):
     """`python -m edge` as an operator runs it, on a free port; yields (url, metrics url). The process
     is appended to `running` if given."""
     metrics_port = servers.free_port()
     edge = servers.ServiceProcess("edge", {
-        "EDGE_PORT": "0", "EDGE_WORKERS": str(workers), "EDGE_THREADS": str(THREADS), "EDGE_MAX_QUEUE_MS": max_queue_ms,
+        "EDGE_PORT": "0", "EDGE_WORKERS": str(workers), "EDGE_THREADS": str(threads), "EDGE_MAX_QUEUE_MS": max_queue_ms,
         "EDGE_METRICS_PORT": str(metrics_port), "TLS_DIR": str(pki_dir),
         "EDGE_UPSTREAMS": f"edgetest.v1.EchoService=127.0.0.1:{echo.port}", "JWKS_METHOD": "/edgetest.v1.EchoService/Keys",
         "TOKEN_ISSUER": servers.ISSUER, "TOKEN_AUDIENCE": servers.AUDIENCE,
@@ -167,7 +167,7 @@ def test_a_burst_of_new_keep_alive_connections_is_shared_between_the_workers(ech
     """gthread lets whichever worker wakes first accept; without stepping back, one worker could take
     every connection of a burst and keep it (keep-alive) while the other idles."""
     running: list = []
-    with _edge(echo, pki_dir, "0", workers=2, running=running) as (url, _):
+    with _edge(echo, pki_dir, "0", workers=2, running=running, threads=4) as (url, _):
         port = int(url.rsplit(":", 1)[1])
         sessions = [requests.Session() for _ in range(16)]
         try:
