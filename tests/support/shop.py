@@ -26,8 +26,9 @@ def make_product(stack, stock: int, name: str = "Limited mug") -> str:
     return product_id
 
 
-def stock_of(stack, product_id: str) -> int:
-    admin = stack.token(*stack.admin)["access_token"]
+def stock_of(stack, product_id: str, admin: str | None = None) -> int:
+    """The product's stock, read with `admin` (an administrator's access token), or after signing in as one."""
+    admin = admin or stack.token(*stack.admin)["access_token"]
     reply = requests.get(f"{stack.url}/v1/products/{product_id}", headers=_auth(admin), timeout=10)
     assert reply.status_code == 200, reply.text
     return int(reply.json()["stock"])
