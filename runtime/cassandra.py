@@ -3,6 +3,7 @@
     session = connect(settings)                  # retries until the cluster answers
     ensure_keyspace(session, settings)
     apply_schema(session, ["CREATE TABLE IF NOT EXISTS ..."])
+    add_columns(session, [("table", "column", "text")])   # columns added since a table was made
 
 Reads and writes run at the configured consistency (LOCAL_QUORUM by default); lightweight
 transactions use the configured serial consistency. The CQL used by the services runs on
@@ -22,6 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC
+from collections.abc import Sequence
 from typing import ClassVar
 
 from cassandra import ConsistencyLevel, CoordinationFailure, OperationTimedOut, Timeout, Unavailable
@@ -111,6 +113,21 @@ def apply_schema(session: Session, statements: list[str]) -> None:
         _LOGGER.warning("Cassandra nodes do not agree on the schema yet")
 
 
+def add_columns(session: Session, columns: Sequence[tuple[str, str, str]]) -> None:
+    """Adds each (table, column, type) that its table in the session's keyspace lacks: a column a
+    later version added to a table `CREATE TABLE IF NOT EXISTS` left as an earlier one made it.
+    CQL has no `ADD IF NOT EXISTS` (not on 2.1), so the cluster's schema metadata decides."""
+    keyspace, added = session.keyspace, False
+    for table, column, cql_type in columns:
+        session.cluster.refresh_table_metadata(keyspace, table)
+        if column not in session.cluster.metadata.keyspaces[keyspace].tables[table].columns:
+            _LOGGER.info("adding column %s.%s (%s)", table, column, cql_type)
+            session.execute(f"ALTER TABLE {table} ADD {column} {cql_type}", timeout=30)
+            added = True
+    if added and not session.cluster.control_connection.wait_for_schema_agreement():
+        _LOGGER.warning("Cassandra nodes do not agree on the schema yet")
+
+
 def lightweight(session: Session, statement, params=(), *, attempts: int = _LWT_ATTEMPTS) -> ResultSet:
     """Runs a lightweight transaction, again if its outcome is unknown (a timeout, a lost node).
 
@@ -148,12 +165,14 @@ def utc(value):
 class CassandraStore:
     """Base of every Cassandra adapter: its schema applied at connect, its statements prepared once.
 
-    Subclasses set SCHEMA (idempotent DDL), STATEMENTS (name -> CQL) and SERIAL_READS (names of
-    reads that precede a compare-and-set, run at the serial consistency so they see in-flight
-    LWTs too).
+    Subclasses set SCHEMA (idempotent DDL), ADDED_COLUMNS ((table, column, type) that SCHEMA's
+    tables gained after they were first created somewhere), STATEMENTS (name -> CQL) and
+    SERIAL_READS (names of reads that precede a compare-and-set, run at the serial consistency
+    so they see in-flight LWTs too).
     """
 
     SCHEMA: ClassVar[list[str]] = []
+    ADDED_COLUMNS: ClassVar[tuple[tuple[str, str, str], ...]] = ()
     STATEMENTS: ClassVar[dict[str, str]] = {}
     SERIAL_READS: ClassVar[tuple[str, ...]] = ()
 
@@ -173,6 +192,7 @@ class CassandraStore:
         session = connect(settings)
         ensure_keyspace(session, settings)
         apply_schema(session, cls.SCHEMA)
+        add_columns(session, cls.ADDED_COLUMNS)
         return cls(session)
 
     def _run(self, name: str, *params):

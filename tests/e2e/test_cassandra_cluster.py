@@ -1,6 +1,7 @@
 """The shop on a three-node Cassandra (replication factor 3, LOCAL_QUORUM): one node stops in
-the middle of a steady load of orders, and not one order fails, none is oversold, none stays
-PENDING; and with a node still down, fifty racing orders for ten units confirm exactly ten.
+the middle of a steady load of orders, sign-ins and token refreshes, and not one of them fails,
+no order is oversold, none stays PENDING; and with a node still down, fifty racing orders for
+ten units confirm exactly ten.
 
 One cluster serves this module and is stopped when it ends (three JVMs are too heavy to keep
 through the rest of the suite). The node-loss tests run in file order, so the last one leaves a
@@ -62,7 +63,8 @@ class OrderLoad:
     """Client threads ordering back to back through the edge until stopped; keeps every reply.
 
     Half the threads order a product that never runs out, half one that runs out early. A
-    watcher reads the scarce product's stock meanwhile: those reads must succeed too.
+    watcher reads the scarce product's stock meanwhile, and a customer signs in and refreshes
+    the tokens it got (each a lightweight transaction in accounts): those must succeed too.
     """
 
     def __init__(self, stack, clients: int = LOAD_CLIENTS):
@@ -71,12 +73,13 @@ class OrderLoad:
         self.tokens = [shopper(stack) for _ in range(clients)]
         self.replies: list[tuple[str, int, requests.Response | Exception]] = []
         self.stock_seen: list[int | Exception] = []
-        # One sign-in before the outage: the watcher checks stock, not sign-in (whose throttle's conditional
-        # update can fail with 503 + Retry-After when its coordinator is the node being stopped).
         self._admin = stack.token(*stack.admin)["access_token"]
+        self._member = f"member{uuid.uuid4().hex[:12]}"
+        stack.register(self._member)
+        self.sign_ins: list[requests.Response | Exception] = []
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._orders, args=(i,)) for i in range(clients)]
-        self._threads.append(threading.Thread(target=self._watch_stock))
+        self._threads += [threading.Thread(target=self._watch_stock), threading.Thread(target=self._sign_in)]
 
     def _orders(self, i: int) -> None:
         product, quantity = (self.plenty, 1 + i % 3) if i % 2 == 0 else (self.scarce, 1)
@@ -93,6 +96,20 @@ class OrderLoad:
                 self.stock_seen.append(stock_of(self._stack, self.scarce, self._admin))
             except (requests.RequestException, AssertionError) as error:  # a failed read is kept, and fails the test
                 self.stock_seen.append(error)
+
+    def _sign_in(self) -> None:
+        """Signs in, then spends the refresh token (a sign-in counts and clears attempts, a refresh
+        marks its token used: conditional updates whose coordinator may be the node that stops)."""
+        while not self._stop.wait(0.25):
+            try:
+                reply = requests.post(f"{self._stack.url}/oauth2/token", timeout=10, data={
+                    "grant_type": "password", "username": self._member, "password": servers.PASSWORD})
+                self.sign_ins.append(reply)
+                if reply.status_code == 200:
+                    self.sign_ins.append(requests.post(f"{self._stack.url}/oauth2/token", timeout=10, data={
+                        "grant_type": "refresh_token", "refresh_token": reply.json()["refresh_token"]}))
+            except requests.RequestException as error:
+                self.sign_ins.append(error)
 
     def wait_until_refused(self, timeout: float = 30) -> None:
         """Keeps the load on until the scarce product has been refused once (on a slow machine that takes longer)."""
@@ -147,6 +164,8 @@ def test_stopping_one_node_under_load_fails_no_order_and_oversells_nothing(clust
     assert {p for p, _, r in load.replies if r.status_code == 409} <= {load.scarce}
     assert len(load.replies) > stopped_at, "no order was placed after the node stopped"
     assert not [s for s in load.stock_seen if isinstance(s, Exception) or s < 0], load.stock_seen
+    refused_sign_ins = [_describe(r) for r in load.sign_ins if isinstance(r, Exception) or r.status_code != 200]
+    assert load.sign_ins and not refused_sign_ins, f"{len(refused_sign_ins)} of {len(load.sign_ins)}: {refused_sign_ins[:5]}"
 
     acknowledged = {r.json()["id"] for _, _, r in load.replies if r.status_code == 200}
     assert all(r.json()["status"] == "CONFIRMED" for _, _, r in load.replies if r.status_code == 200)

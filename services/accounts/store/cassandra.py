@@ -3,7 +3,8 @@
     accounts                      by id; listed in token order (the page token holds the last id)
     accounts_by_username/_email   case-folded key -> account id, claimed with IF NOT EXISTS
     oauth_clients                 by client_id, created with IF NOT EXISTS
-    refresh_tokens                by token_id, TTL until expiry; `used` flips by IF used = false
+    refresh_tokens                by token_id, TTL until expiry; `used` flips by IF used = false,
+                                  naming the attempt that flipped it (`used_by`)
     refresh_families_by_subject   an account's families, so all can be revoked at once (TTL)
     revoked_families              by family_id (TTL)
     signing_keys                  one partition, newest first
@@ -15,6 +16,12 @@ account, so a claim whose reply was lost is recognised as ours when run again, a
 the same account twice is harmless. Refresh tokens and revocations expire with TTLs instead
 of cleanup jobs. Sign-in attempts are counted by a compare-and-set on the attempt count (read at
 SERIAL, then `IF attempts = ?`), retried while other replicas win, so every attempt counts.
+
+When a coordinator dies or times out mid-statement, the outcome of a lightweight transaction is
+unknown, and each one here is settled rather than passed on as an error: claims, clients and
+`used_by` name their writer, so running them again recognises our own lost success; a sign-in
+attempt is counted again on top of what a fresh read finds (a lost success then counts twice,
+which only brings the lock closer); clearing attempts is a delete that may run twice.
 """
 
 from __future__ import annotations
@@ -23,9 +30,9 @@ import contextlib
 import logging
 import random
 import time
+import uuid
 from datetime import datetime, UTC
 
-from cassandra import OperationTimedOut, ReadTimeout, WriteTimeout
 
 from runtime import cassandra as cql
 from services.accounts.domain import (
@@ -55,7 +62,7 @@ _SCHEMA = [
         client_id text PRIMARY KEY, name text, secret_hash text, scopes list<text>, created_at timestamp)""",
     """CREATE TABLE IF NOT EXISTS refresh_tokens (
         token_id text PRIMARY KEY, family_id text, subject text, client_id text, scope text,
-        secret_hash text, expires_at timestamp, used boolean)""",
+        secret_hash text, expires_at timestamp, used boolean, used_by text)""",
     "CREATE TABLE IF NOT EXISTS revoked_families (family_id text PRIMARY KEY, expires_at timestamp)",
     """CREATE TABLE IF NOT EXISTS refresh_families_by_subject (
         subject text, family_id text, expires_at timestamp, PRIMARY KEY (subject, family_id))""",
@@ -94,7 +101,8 @@ _STATEMENTS = {
                    "VALUES (?, ?, ?) USING TTL ?"),
     "get_refresh": ("SELECT token_id, family_id, subject, client_id, scope, secret_hash, expires_at, used "
                     "FROM refresh_tokens WHERE token_id = ?"),
-    "use_refresh": "UPDATE refresh_tokens USING TTL ? SET used = true WHERE token_id = ? IF used = false",
+    "refresh_used_by": "SELECT used_by FROM refresh_tokens WHERE token_id = ?",
+    "use_refresh": "UPDATE refresh_tokens USING TTL ? SET used = true, used_by = ? WHERE token_id = ? IF used = false",
     "revoke_family": "INSERT INTO revoked_families (family_id, expires_at) VALUES (?, ?) USING TTL ?",
     "family_revoked": "SELECT family_id FROM revoked_families WHERE family_id = ?",
     "subject_families": "SELECT family_id, expires_at FROM refresh_families_by_subject WHERE subject = ?",
@@ -118,8 +126,9 @@ def _account(row) -> Account:
 
 class CassandraAccountStore(cql.CassandraStore, AccountStore):
     SCHEMA = _SCHEMA
+    ADDED_COLUMNS = (("refresh_tokens", "used_by", "text"),)
     STATEMENTS = _STATEMENTS
-    SERIAL_READS = ("read_throttle",)
+    SERIAL_READS = ("read_throttle", "refresh_used_by")
 
     # accounts ----------------------------------------------------------------------------------
 
@@ -194,10 +203,11 @@ class CassandraAccountStore(cql.CassandraStore, AccountStore):
                     result = self._run("first_attempt", key, *values, ttl)
                 else:
                     result = self._run("next_attempt", ttl, *values, key, current.attempts)
-            except (ReadTimeout, WriteTimeout, OperationTimedOut) as error:
-                # Paxos under contention can time out. Read again and count on top of what is there:
-                # if a timed-out write did land, this attempt counts twice, which only brings the
-                # lock closer. A store that keeps timing out is an outage, not a reason to let it by.
+            except cql.OUTCOME_UNKNOWN as error:
+                # Paxos under contention can time out, and a coordinator can die mid-statement. Read
+                # again and count on top of what is there: if the lost write did land, this attempt
+                # counts twice, which only brings the lock closer. A store that keeps failing is an
+                # outage, not a reason to let the attempt by.
                 timeouts += 1
                 if timeouts > _MAX_CAS_TIMEOUTS:
                     raise
@@ -210,7 +220,7 @@ class CassandraAccountStore(cql.CassandraStore, AccountStore):
         raise LockedOut(1.0)
 
     def clear_sign_in_attempts(self, key: str) -> None:
-        self._run("clear_attempts", key)
+        self._lwt("clear_attempts", key)  # IF EXISTS: a second run after a lost success finds nothing
 
     # OAuth2 clients -----------------------------------------------------------------------------
 
@@ -250,8 +260,14 @@ class CassandraAccountStore(cql.CassandraStore, AccountStore):
         record = self.get_refresh_token(token_id)
         if record is None:
             return False
-        # Not repeated on a timeout: a repeat after a lost success would report a replay.
-        return cql.applied(self._run("use_refresh", _ttl(record.expires_at), token_id))
+        # Named, so that a repeat after a lost success finds our own mark rather than a replay.
+        attempt = uuid.uuid4().hex
+        if self._lwt("use_refresh", _ttl(record.expires_at), attempt, token_id).was_applied:
+            return True
+        # A replay, or our own first run whose reply was lost. (A compare-and-set that was not
+        # applied returns only the columns of its condition, so `used_by` is read at SERIAL.)
+        spent = self._run("refresh_used_by", token_id).one()
+        return spent is not None and spent.used_by == attempt
 
     def revoke_family(self, family_id: str, expires_at: datetime) -> None:
         self._run("revoke_family", family_id, ms_precision(expires_at), _ttl(expires_at))
