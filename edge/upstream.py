@@ -1,8 +1,8 @@
 """Calls from the edge to the services, each with the call context of the HTTP request it serves.
 
 The context is built once per request (`begin_call`, before any view runs): the deadline (the
-configured default, shortened by `Request-Timeout` or `grpc-timeout`), and the request id; a
-view adds the verified user token. Trace context is added by observability.rpc.client_span.
+configured default, shortened by `Request-Timeout` or `grpc-timeout`, less the time the request
+already waited for a worker thread), and the request id; a view adds the verified user token. Trace context is added by observability.rpc.client_span.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from google.protobuf import descriptor as _d
 from google.protobuf.message import Message
 
 from edge.transcoding import BadRequest
+from edge.worker import QUEUE_WAIT
 from runtime.calls import CallContext
 from runtime.clients import ServiceClients
 
@@ -43,8 +44,12 @@ def requested_timeout(default: float) -> float:
 
 
 def begin_call(default_timeout: float, request_id: str) -> CallContext:
-    """The call context of the current HTTP request (kept in flask.g for every call it makes)."""
-    g.call = CallContext.starting_now(requested_timeout(default_timeout), request_id=request_id)
+    """The call context of the current HTTP request (kept in flask.g for every call it makes).
+
+    The client's clock started when it sent the request, so the time the request waited in the
+    edge's queue (edge.worker) is spent already: a budget it used up ends in a 504 at the first call."""
+    waited = request.environ.get(QUEUE_WAIT) or 0.0
+    g.call = CallContext.starting_now(requested_timeout(default_timeout) - waited, request_id=request_id)
     return g.call
 
 

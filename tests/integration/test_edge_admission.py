@@ -61,4 +61,17 @@ def test_health_probes_are_never_refused(edge, path):
 
 
 def test_a_budget_of_zero_turns_refusing_off(echo, pki_dir):
-    assert _client(echo, pki_dir, EDGE_MAX_QUEUE_MS="0").get("/v1/things/t1", **_waited(30.0)).status_code == 200
+    # (a wait within the 10 s default deadline: a longer one would have spent it, see below)
+    assert _client(echo, pki_dir, EDGE_MAX_QUEUE_MS="0").get("/v1/things/t1", **_waited(5.0)).status_code == 200
+
+
+def test_the_time_a_request_waited_for_a_thread_counts_against_its_deadline(echo, pki_dir):
+    edge = _client(echo, pki_dir, EDGE_MAX_QUEUE_MS="0")  # nothing refused: only the deadline decides
+    slow = {"query_string": {"name": "sleep:0.2"}, "headers": {"Request-Timeout": "0.5"}}
+    assert edge.get("/v1/things/t1", **slow, **_waited(0.1)).status_code == 200
+    before = len(echo.calls)
+    late = edge.get("/v1/things/t1", **slow, **_waited(0.4))  # 0.1 s left for a 0.2 s answer
+    assert late.status_code == 504 and late.get_json()["status"] == 504
+    assert len(echo.calls) == before + 1  # it was called, with the deadline that was left
+    spent = edge.get("/v1/things/t1", **slow, **_waited(0.6))  # nothing left: not even called
+    assert spent.status_code == 504 and len(echo.calls) == before + 1
