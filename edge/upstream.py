@@ -2,7 +2,8 @@
 
 The context is built once per request (`begin_call`, before any view runs): the deadline (the
 configured default, shortened by `Request-Timeout` or `grpc-timeout`, less the time the request
-already waited for a worker thread), and the request id; a view adds the verified user token. Trace context is added by observability.rpc.client_span.
+already waited for a worker thread), and the request id; a view adds the verified user token.
+Trace context is added by observability.rpc.client_span.
 """
 
 from __future__ import annotations

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC
 from collections.abc import Sequence
+from datetime import UTC
 from typing import ClassVar
 
 from cassandra import ConsistencyLevel, CoordinationFailure, OperationTimedOut, Timeout, Unavailable

@@ -33,7 +33,6 @@ import time
 import uuid
 from datetime import datetime, UTC
 
-
 from runtime import cassandra as cql
 from services.accounts.domain import (
     THROTTLE_MEMORY, Account, LockedOut, OAuthClient, RefreshToken, SignInThrottle, SigningKey, next_attempt, username_key,
@@ -47,7 +46,7 @@ _LOGGER = logging.getLogger(__name__)
 # seconds: a claim this old with no account behind it belongs to a registration that died.
 ORPHAN_CLAIM_SECONDS = 60
 _MAX_CAS_ATTEMPTS = 30
-_MAX_CAS_TIMEOUTS = 2
+_MAX_CAS_UNKNOWN = 2  # outcomes unknown (a timeout, a lost coordinator) before the error is passed on
 
 _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS accounts (
@@ -191,7 +190,7 @@ class CassandraAccountStore(cql.CassandraStore, AccountStore):
 
     def count_sign_in_attempt(self, key: str, now: datetime) -> SignInThrottle:
         ttl = int(THROTTLE_MEMORY.total_seconds())
-        timeouts = 0
+        unknown = 0
         for _ in range(_MAX_CAS_ATTEMPTS):
             try:
                 row = self._run("read_throttle", key).one()
@@ -208,10 +207,10 @@ class CassandraAccountStore(cql.CassandraStore, AccountStore):
                 # again and count on top of what is there: if the lost write did land, this attempt
                 # counts twice, which only brings the lock closer. A store that keeps failing is an
                 # outage, not a reason to let the attempt by.
-                timeouts += 1
-                if timeouts > _MAX_CAS_TIMEOUTS:
+                unknown += 1
+                if unknown > _MAX_CAS_UNKNOWN:
                     raise
-                _LOGGER.warning("sign-in attempt timed out (%s); counting again", error)
+                _LOGGER.warning("sign-in attempt's outcome unknown (%s); counting again", error)
                 continue
             if cql.applied(result):
                 return counted
