@@ -16,6 +16,11 @@ it applies twice. So here:
   claim through `runtime.cassandra.lightweight()` (its row tells who wrote it).
 - A request the coordinator refused before doing anything (overloaded, still bootstrapping, not
   enough replicas alive) may go to another node, whatever it is.
+
+Native protocol v5 (Cassandra 4.0 and later) reports a compare-and-set whose outcome is unknown
+with an error code of its own, CAS_WRITE_UNKNOWN, where v4 sent a write timeout of write type
+CAS. The driver does not know that code yet, so `CasWriteUnknownMessage` teaches it: the error
+is read as the write timeout it means, and everything above applies to it unchanged.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from cassandra import OperationTimedOut, ReadTimeout, Unavailable, WriteTimeout
 from cassandra.cluster import NoHostAvailable
 from cassandra.connection import ConnectionException
 from cassandra.policies import ExponentialReconnectionPolicy, RetryPolicy, WriteType
-from cassandra.protocol import IsBootstrappingErrorMessage, OverloadedErrorMessage
+from cassandra.protocol import (IsBootstrappingErrorMessage, OverloadedErrorMessage, WriteTimeoutErrorMessage,
+                                read_consistency_level, read_int)
 
 # Errors after which a write may or may not have taken effect (a lost reply or a lost coordinator),
 # or did not take effect at all (nothing done, or the read of a compare-and-set timed out).
@@ -38,6 +44,21 @@ _NOT_REPEATABLE = re.compile(r"(\w+)\s*=\s*(\1\s*[-+]|\?\s*\+\s*\1\b)|\b(now|uui
 _PLAIN_WRITES = frozenset({WriteType.SIMPLE, WriteType.BATCH, WriteType.UNLOGGED_BATCH, WriteType.BATCH_LOG})
 # A read that timed out waited for a replica that just died or is slow: other coordinators may do better.
 _READ_ATTEMPTS = 3
+
+
+class CasWriteUnknownMessage(WriteTimeoutErrorMessage):
+    """CAS_WRITE_UNKNOWN (0x1700, native protocol v5): a compare-and-set that a contending one may
+    or may not complete. Registered with the driver by being defined (its error classes register
+    themselves by code); the driver then treats it as the write timeout of a CAS that it is."""
+
+    summary = "Compare-and-set outcome unknown"
+    error_code = 0x1700
+
+    @staticmethod
+    def recv_error_info(f, protocol_version):
+        # <cl><received><blockfor> (native_protocol_v5.spec, section 9); the write type is implied.
+        return {"consistency": read_consistency_level(f), "received_responses": read_int(f),
+                "required_responses": read_int(f), "write_type": WriteType.CAS}
 
 
 def is_idempotent(cql: str) -> bool:

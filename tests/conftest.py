@@ -1,8 +1,7 @@
 """Session-wide fixtures: one real Cassandra for every test that needs it.
 
-Set CASSANDRA_CONTACT_POINTS (and CASSANDRA_PROTOCOL_VERSION=3 for 2.1) to use a running
-cluster; otherwise the first test that asks starts Cassandra 2.1 from the npm package and
-the session stops it at the end.
+Set CASSANDRA_CONTACT_POINTS to use a running cluster; otherwise the first test that asks starts
+Apache Cassandra (the version pinned in tools/cassandra/pom.xml) and the session stops it at the end.
 """
 
 from __future__ import annotations
@@ -23,10 +22,10 @@ def cassandra_contact_point():
         version = os.environ.get("CASSANDRA_PROTOCOL_VERSION")
         yield configured, int(version) if version else None
         return
-    from tests.support.cassandra_server import CassandraServer
+    from tools.cassandra.launcher import CassandraServer
 
     with CassandraServer() as server:
-        yield server.contact_point, 3
+        yield server.contact_point, None
 
 
 def _test_settings(contact_point: str, protocol_version: int | None, keyspace: str) -> CassandraSettings:

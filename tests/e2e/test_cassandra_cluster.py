@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from tests.support import servers
-from tests.support.cassandra_server import CassandraCluster
+from tools.cassandra.launcher import CassandraCluster
 from tests.support.shop import assert_exactly_ten_of_fifty, make_product, order, shopper, stock_of, wait_for
 from tests.support.stack import Stack
 
@@ -42,7 +42,7 @@ def cluster():
 def cluster_stack(cluster, tmp_path_factory):
     """Every service on the cluster, two catalog replicas, each keyspace replicated three times."""
     store_env = {
-        "STORE": "cassandra", "CASSANDRA_CONTACT_POINTS": cluster.contact_point, "CASSANDRA_PROTOCOL_VERSION": "3",
+        "STORE": "cassandra", "CASSANDRA_CONTACT_POINTS": cluster.contact_point,
         "CASSANDRA_KEYSPACE": f"t_{uuid.uuid4().hex[:12]}", "CASSANDRA_REPLICATION_FACTOR": "3",
         "CASSANDRA_CONSISTENCY": "local_quorum", "CASSANDRA_SERIAL_CONSISTENCY": "serial",
     }

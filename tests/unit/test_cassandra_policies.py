@@ -1,13 +1,17 @@
 """What the Cassandra driver may repeat by itself when a node is lost: idempotent statements
 anywhere, conditional ones never once their outcome is unknown (the stores settle those)."""
 
+import io
+import struct
+
 import pytest
+from cassandra import ConsistencyLevel, WriteTimeout
 from cassandra.connection import ConnectionShutdown
 from cassandra.policies import RetryPolicy, WriteType
-from cassandra.protocol import OverloadedErrorMessage
+from cassandra.protocol import ErrorMessage, OverloadedErrorMessage, WriteTimeoutErrorMessage
 from cassandra.query import BatchStatement, SimpleStatement
 
-from runtime.cassandra_policies import NodeLossRetryPolicy, is_idempotent
+from runtime.cassandra_policies import OUTCOME_UNKNOWN, NodeLossRetryPolicy, is_idempotent
 from services.accounts.store.cassandra import CassandraAccountStore
 from services.catalog.store.cassandra import CassandraCatalogStore
 from services.orders.store.cassandra import CassandraOrderStore
@@ -60,3 +64,16 @@ def test_reads_and_unavailable_replies_try_other_coordinators_a_bounded_number_o
         RetryPolicy.RETRY_NEXT_HOST, RetryPolicy.RETRY_NEXT_HOST, RetryPolicy.RETHROW]
     assert [POLICY.on_unavailable(CONDITIONAL, None, 2, 1, n)[0] for n in range(2)] == [
         RetryPolicy.RETRY_NEXT_HOST, RetryPolicy.RETHROW]
+
+
+def test_a_v5_cas_write_unknown_error_is_read_as_the_cas_write_timeout_the_stores_settle():
+    # An ERROR frame body as Cassandra 5 sends it: code 0x1700, message, then <cl><received><blockfor>.
+    message = b"CAS operation result is unknown - proposal accepted by 1 but not a quorum."
+    body = (struct.pack(">i", 0x1700) + struct.pack(">H", len(message)) + message
+            + struct.pack(">H", ConsistencyLevel.SERIAL) + struct.pack(">ii", 1, 2))
+    error = ErrorMessage.recv_body(io.BytesIO(body), 5)
+    assert isinstance(error, WriteTimeoutErrorMessage)  # so the driver asks the retry policy's on_write_timeout
+    assert POLICY.on_write_timeout(CONDITIONAL, retry_num=0, **error.info) == (RetryPolicy.RETHROW, None)
+    raised = error.to_exception()
+    assert isinstance(raised, WriteTimeout) and raised.write_type == WriteType.CAS
+    assert isinstance(raised, OUTCOME_UNKNOWN)

