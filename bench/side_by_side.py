@@ -15,7 +15,7 @@ without --gateway only E runs. Variants are interleaved round by round, each aft
 been quiet for 3 s. CPU is user+system time from /proc of the serving processes (the edge's master
 and every worker, or the gateway) and of accounts, divided by the requests served; the split across
 edge workers shows how evenly gunicorn spreads connections. With telemetry (the default) every
-process exports its spans over OTLP to a receiver in this process, as in production.
+process exports its spans over OTLP to a Jaeger started for the run (tools/jaeger), as in production.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
 
 from bench.traffic import cpu_seconds  # noqa: E402
 from tests.support import servers  # noqa: E402  (the same launchers the tests use)
-from tests.support.otlp_receiver import OtlpReceiver  # noqa: E402
 from tests.support.stack import Stack  # noqa: E402
+from tools.jaeger import Jaeger, JaegerPorts  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 _WRK_SCRIPT = """
@@ -171,9 +171,8 @@ def main() -> int:
         print("wrk is needed: apt-get install wrk", file=sys.stderr)
         return 2
     rows, gateways = [], []
-    with tempfile.TemporaryDirectory() as tmp, OtlpReceiver() as receiver:
-        telemetry = {} if args.no_telemetry else {
-            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}", "OTEL_EXPORTER_OTLP_INSECURE": "true"}
+    with tempfile.TemporaryDirectory() as tmp, Jaeger(JaegerPorts.free(), log_path=pathlib.Path(tmp) / "jaeger.log") as jaeger:
+        telemetry = {} if args.no_telemetry else jaeger.exporter_env()
         if args.sample_ratio is not None:
             telemetry |= {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": str(args.sample_ratio)}
         telemetry |= dict(item.split("=", 1) for item in args.env)
@@ -209,7 +208,7 @@ def main() -> int:
             stack.stop()
     if args.out:
         args.out.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    print(f"\n{os.cpu_count()} cores; wrk, the servers and the OTLP receiver share them; "
+    print(f"\n{os.cpu_count()} cores; wrk, the servers and Jaeger share them; "
           f"{'no span export' if args.no_telemetry else 'spans exported over OTLP'}"
           f"{'' if args.sample_ratio is None else f' (sampling {args.sample_ratio:g})'}; extra env {args.env or 'none'}\n")
     print(summarize(rows))

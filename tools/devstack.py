@@ -1,9 +1,14 @@
-"""`make up`: every service and the edge on this machine, on the embedded store, over mTLS.
+"""`make up`: every service and the edge on this machine, on the embedded store, over mTLS,
+with Jaeger beside them.
 
-Creates the dev PKI if needed, seeds the demo OAuth2 client and admin, starts each
-process, waits until each is ready (grpc.health SERVING, the edge's /readyz), prints how
-to call them, and stops them all, by PID, on Ctrl-C or SIGTERM. The edge serves HTTPS with
-its certificate from the dev CA (clients pass --cacert .dev/pki/ca.pem).
+Creates the dev PKI if needed, seeds the demo OAuth2 client and admin, starts Jaeger (v2, traces
+in memory; tools/jaeger) and points every process's OTLP export at it, starts each process, waits
+until each is ready (Jaeger healthy, grpc.health SERVING, the edge's /readyz), prints how to call
+them and how to read a trace, and stops them all, by PID, on Ctrl-C or SIGTERM. The edge serves
+HTTPS with its certificate from the dev CA (clients pass --cacert .dev/pki/ca.pem).
+
+    JAEGER=off make up                   # no Jaeger; OTEL_* variables you set pass through as they are
+    JAEGER_QUERY_HTTP_PORT=26686 make up # Jaeger's ports: the JAEGER_*_PORT variables of tools/jaeger
 """
 
 from __future__ import annotations
@@ -20,11 +25,14 @@ import urllib.request
 
 from runtime import healthcheck
 from runtime.pki import write_dev_pki
+from runtime.settings import ConfigError, Env
+from tools.jaeger import Jaeger, JaegerPorts
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PKI = ROOT / ".dev" / "pki"
 DATA = ROOT / ".dev" / "data"
 CREDENTIALS = ROOT / ".dev" / "demo-credentials.json"
+JAEGER_LOG = ROOT / ".dev" / "jaeger.log"
 ACCOUNTS = "shop.accounts.v1.AccountsService"
 
 METRICS_PORTS = {"accounts": 9101, "catalog": 9102, "orders": 9103, "edge": 9100}
@@ -44,8 +52,16 @@ def _ports() -> dict[str, int]:
     return {name: int(os.environ.get(var, default)) for name, (_m, var, default, _s) in SERVICES.items()}
 
 
-def _common_env() -> dict[str, str]:
+def _jaeger_ports() -> JaegerPorts | None:
+    """Jaeger's ports (JAEGER_*_PORT, checked), or None when JAEGER=off."""
+    if Env().choice("JAEGER", "on", ("on", "off")) == "off":
+        return None
+    return JaegerPorts.from_env()
+
+
+def _common_env(telemetry: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
+    env.update(telemetry or {})
     env.update({"TLS_DIR": str(PKI), "PYTHONUNBUFFERED": "1", "TRUST_DOMAIN": TRUST_DOMAIN,
                 "TOKEN_AUDIENCE": env.get("TOKEN_AUDIENCE", AUDIENCE),
                 # Tokens name the edge as issuer, so its RFC 8414 metadata is consistent.
@@ -53,18 +69,18 @@ def _common_env() -> dict[str, str]:
     return env
 
 
-def _service_env(name: str, port: int) -> dict[str, str]:
+def _service_env(name: str, port: int, telemetry: dict[str, str] | None = None) -> dict[str, str]:
     ports = _ports()
-    return {**_common_env(), "GRPC_PORT": str(port), "STORE": os.environ.get("STORE", "embedded"),
+    return {**_common_env(telemetry), "GRPC_PORT": str(port), "STORE": os.environ.get("STORE", "embedded"),
             "SQLITE_PATH": str(DATA / f"{name}.sqlite3"), "METRICS_PORT": str(METRICS_PORTS[name]),
             # Services verify forwarded tokens with the keys accounts publishes.
             "JWKS_TARGET": f"127.0.0.1:{ports['accounts']}", "JWKS_METHOD": f"/{ACCOUNTS}/GetJwks",
             "ACCOUNTS_TARGET": f"127.0.0.1:{ports['accounts']}", "CATALOG_TARGET": f"127.0.0.1:{ports['catalog']}"}
 
 
-def _edge_env(ports: dict[str, int]) -> dict[str, str]:
+def _edge_env(ports: dict[str, int], telemetry: dict[str, str]) -> dict[str, str]:
     upstreams = ",".join(f"{SERVICES[name][3]}=127.0.0.1:{port}" for name, port in ports.items())
-    return {**_common_env(), "EDGE_PORT": str(EDGE_PORT), "EDGE_UPSTREAMS": upstreams,
+    return {**_common_env(telemetry), "EDGE_PORT": str(EDGE_PORT), "EDGE_UPSTREAMS": upstreams,
             "EDGE_TLS_CERT_FILE": str(PKI / "edge.pem"), "EDGE_TLS_KEY_FILE": str(PKI / "edge.key"),
             "JWKS_METHOD": f"/{ACCOUNTS}/GetJwks", "OAUTH_TOKEN_METHOD": f"/{ACCOUNTS}/IssueToken",
             "OAUTH_REVOKE_METHOD": f"/{ACCOUNTS}/RevokeToken", "EDGE_REALM": "shop", "EDGE_API_TITLE": "Shop API",
@@ -93,7 +109,25 @@ def _wait(ready, child: subprocess.Popen, timeout: float = 60) -> bool:
     return False
 
 
-def _banner(ports: dict[str, int]) -> str:
+def _traces_banner(jaeger: Jaeger | None) -> list[str]:
+    if jaeger is None:
+        exported = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        return ["", f"Traces: JAEGER=off; spans go to {exported or 'nowhere (OTEL_EXPORTER_OTLP_ENDPOINT is unset)'}."]
+    query, ports = jaeger.query_url, jaeger.ports
+    window = "query.start_time_min=$(date -u -d '-1 hour' +%FT%TZ)&query.start_time_max=$(date -u -d '+1 min' +%FT%TZ)"
+    return [
+        "",
+        f"Traces: Jaeger v2 (up in {jaeger.started_in:.1f}s, traces in memory, log {JAEGER_LOG.relative_to(ROOT)}); "
+        f"every process exports to OTLP 127.0.0.1:{ports.otlp_grpc} (gRPC; HTTP on :{ports.otlp_http}).",
+        f"  query API {query}/api/v3 (this binary's UI page is a placeholder: docs/observability.md)",
+        "  A request's trace id is the trace_id of the edge's access line printed here; a second later it reads back:",
+        f"  curl -s {query}/api/v3/traces/TRACE_ID",
+        f"  curl -s \"{query}/api/v3/traces?query.service_name=orders&{window}&query.num_traces=5\"",
+        "  .venv/bin/python -m tools.jaeger traces orders       # the same as a list; `trace TRACE_ID`: as a tree",
+    ]
+
+
+def _banner(ports: dict[str, int], jaeger: Jaeger | None) -> str:
     tls = "-cacert .dev/pki/ca.pem -cert .dev/pki/operator.pem -key .dev/pki/operator.key"
     edge = f"https://127.0.0.1:{EDGE_PORT}"
     curl = "curl -s --cacert .dev/pki/ca.pem"
@@ -101,8 +135,9 @@ def _banner(ports: dict[str, int]) -> str:
              f"  edge      {edge}  (docs: {edge}/docs; HTTPS, certificate from the dev CA .dev/pki/ca.pem)"]
     lines += [f"  {name:<9} grpc 127.0.0.1:{port}   metrics http://127.0.0.1:{METRICS_PORTS[name]}/metrics"
               for name, port in ports.items()]
-    lines += [f"  edge metrics http://127.0.0.1:{METRICS_PORTS['edge']}/metrics   "
-              "(traces: set OTEL_EXPORTER_OTLP_ENDPOINT, see docs/observability.md)"]
+    lines += [f"  edge metrics http://127.0.0.1:{METRICS_PORTS['edge']}/metrics"]
+    if jaeger is not None:
+        lines += [f"  jaeger    query and UI {jaeger.query_url}   OTLP 127.0.0.1:{jaeger.ports.otlp_grpc}"]
     lines += [
         "",
         "Try it with curl:",
@@ -119,6 +154,7 @@ def _banner(ports: dict[str, int]) -> str:
         "       -H 'Content-Type: application/json' -d \"{\\\"items\\\":[{\\\"productId\\\":\\\"$PRODUCT\\\",\\\"quantity\\\":1}]}\"",
         f"  {curl} {edge}/v1/orders -H \"Authorization: Bearer $TOKEN\"",
         f"  {curl} -X POST {edge}/v1/orders/ORDER_ID:cancel -H \"Authorization: Bearer $TOKEN\"",
+        *_traces_banner(jaeger),
         "",
         "Or a service directly with grpcurl (operator certificate):",
         f"  .venv/bin/grpcurl {tls} 127.0.0.1:{ports['accounts']} list",
@@ -129,11 +165,25 @@ def _banner(ports: dict[str, int]) -> str:
     return "\n".join(lines)
 
 
+def _start_jaeger(ports: JaegerPorts | None) -> tuple[Jaeger | None, dict[str, str]]:
+    """Jaeger started and healthy, and the OTEL_* variables that send every process's spans to it."""
+    if ports is None:
+        return None, {}
+    jaeger = Jaeger(ports, log_path=JAEGER_LOG).start()
+    # Spans leave each process every second rather than the SDK's 5 s, so a trace can be read at once.
+    return jaeger, {**jaeger.exporter_env(), "OTEL_BSP_SCHEDULE_DELAY": os.environ.get("OTEL_BSP_SCHEDULE_DELAY", "1000")}
+
+
 def main() -> int:
     write_dev_pki(PKI, TRUST_DOMAIN, WORKLOADS)
     if "--pki-only" in sys.argv[1:]:  # make pki
         print(f"dev certificates for {', '.join(WORKLOADS)} in {PKI.relative_to(ROOT)}")
         return 0
+    try:
+        jaeger_ports = _jaeger_ports()
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
     DATA.mkdir(parents=True, exist_ok=True)
     ports = _ports()
     subprocess.run([sys.executable, "-m", "services.accounts.manage", "seed-demo", "--out", str(CREDENTIALS)],
@@ -141,20 +191,27 @@ def main() -> int:
     subprocess.run([sys.executable, "-m", "services.catalog.manage", "seed-demo"],
                    env=_service_env("catalog", ports["catalog"]), check=True, cwd=ROOT)
     children: list[subprocess.Popen] = []
+    jaeger: Jaeger | None = None
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     try:
+        try:
+            jaeger, telemetry = _start_jaeger(jaeger_ports)
+        except RuntimeError as error:
+            print(f"Jaeger did not start: {error}", file=sys.stderr)
+            return 1
         for name, (module, _var, _default, _service) in SERVICES.items():
-            children.append(subprocess.Popen([sys.executable, "-m", module], env=_service_env(name, ports[name]), cwd=ROOT))
+            children.append(subprocess.Popen([sys.executable, "-m", module], env=_service_env(name, ports[name], telemetry),
+                                             cwd=ROOT))
             if not _wait(functools.partial(_grpc_serving, ports[name]), children[-1]):
                 print(f"{name} did not become SERVING on port {ports[name]}", file=sys.stderr)
                 return 1
-        children.append(subprocess.Popen([sys.executable, "-m", "edge"], env=_edge_env(ports), cwd=ROOT))
+        children.append(subprocess.Popen([sys.executable, "-m", "edge"], env=_edge_env(ports, telemetry), cwd=ROOT))
         if not _wait(_edge_ready, children[-1]):
             print(f"the edge did not become ready on port {EDGE_PORT}", file=sys.stderr)
             return 1
-        print(_banner(ports), flush=True)
-        while not stop and all(child.poll() is None for child in children):
+        print(_banner(ports, jaeger), flush=True)
+        while not stop and all(child.poll() is None for child in children) and (jaeger is None or jaeger.running):
             time.sleep(0.5)
         if not stop:
             print("a process exited; stopping the others", file=sys.stderr)
@@ -170,6 +227,8 @@ def main() -> int:
                 child.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 child.kill()
+        if jaeger is not None:  # last, once every process has sent its final spans
+            jaeger.stop()
 
 
 if __name__ == "__main__":

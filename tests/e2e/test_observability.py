@@ -1,45 +1,52 @@
-"""One order, seen through telemetry: one trace from the edge down to Cassandra, RED metrics that
-count it, and JSON logs that carry its trace id and none of its secrets."""
+"""Orders seen through telemetry: each one a single trace in a real Jaeger, from the edge through every
+service down to the Cassandra statements, RED metrics that count them, and JSON logs that carry their
+trace ids and none of their secrets."""
 
 from __future__ import annotations
 
 import json
-import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import servers
-from tests.support.otlp_receiver import OtlpReceiver
-from tests.support.shop import make_product, shopper
+from tests.support.shop import make_product, shopper, wait_for
 from tests.support.stack import Stack
+from tools.jaeger import ERROR, SERVER, Jaeger, JaegerPorts
 
 pytestmark = pytest.mark.cassandra
-SERVER, CLIENT = 2, 3  # OTLP span kinds
+SHOP = {"edge", "orders", "accounts", "catalog"}
+GOOD_ORDERS = ("observed-order-1", "observed-order-2")
 
 
 @pytest.fixture(scope="module")
 def observed(tmp_path_factory, cassandra_settings):
-    """The whole system on Cassandra, exporting spans to a receiver of our own and serving metrics."""
+    """The whole system on Cassandra, every process exporting spans to a Jaeger of its own (free
+    ports, traces in memory) and serving metrics; two orders placed and one refused."""
     tmp = tmp_path_factory.mktemp("observed")
-    with OtlpReceiver() as receiver:
-        telemetry = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
-                     "OTEL_EXPORTER_OTLP_INSECURE": "true", "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    with Jaeger(JaegerPorts.free(), log_path=tmp / "jaeger.log") as jaeger:
+        since = datetime.now(UTC)
+        telemetry = {**jaeger.exporter_env(), "OTEL_BSP_SCHEDULE_DELAY": "100"}
         stack = Stack(servers.write_test_pki(tmp / "pki"), tmp, store_env=servers.cassandra_env(cassandra_settings()),
                       telemetry_env=telemetry, metrics=True)
         try:
             product_id, token = make_product(stack, 20), shopper(stack)
-            reply = requests.post(f"{stack.url}/v1/orders", timeout=30, json={
-                "items": [{"productId": product_id, "quantity": "1"}]},
-                headers={"Authorization": f"Bearer {token}", "X-Request-Id": "observed-order-1"})
-            assert reply.status_code == 200, reply.text
-            bad = requests.post(f"{stack.url}/v1/orders", timeout=30, json={"items": [{"productId": product_id, "quantity": "1001"}]},
-                                headers={"Authorization": f"Bearer {token}", "X-Request-Id": "observed-bad-order"})
+            for request_id in GOOD_ORDERS:
+                reply = _order(stack, token, product_id, 1, request_id)
+                assert reply.status_code == 200, reply.text
+            bad = _order(stack, token, product_id, 1001, "observed-bad-order")
             assert bad.status_code == 400, bad.text
-            yield stack, receiver, token
+            yield stack, jaeger, token, since
         finally:
             stack.stop()
+
+
+def _order(stack, token: str, product_id: str, quantity: int, request_id: str):
+    return requests.post(f"{stack.url}/v1/orders", timeout=30, json={"items": [{"productId": product_id, "quantity": str(quantity)}]},
+                         headers={"Authorization": f"Bearer {token}", "X-Request-Id": request_id})
 
 
 def _json_lines(process) -> list[dict]:
@@ -52,20 +59,30 @@ def _json_lines(process) -> list[dict]:
     return parsed
 
 
-def _order_trace_id(stack, request_id: str = "observed-order-1") -> str:
+def _trace_id(stack, request_id: str) -> str:
     """The trace id in the edge's access log line for the request (read from the edge's stdout,
     which reaches us a moment after the response does)."""
-    deadline = time.monotonic() + 10
-    while True:
-        access = [e for e in _json_lines(stack.edge) if e.get("request_id") == request_id and e["logger"] == "edge.access"]
-        if access or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    assert access and access[0]["trace_id"], "the edge's access log line carries the trace id"
-    return access[0]["trace_id"]
+    def access():
+        return [e for e in _json_lines(stack.edge) if e.get("request_id") == request_id and e["logger"] == "edge.access"]
+
+    assert wait_for(access, 10) and access()[0]["trace_id"], "the edge's access log line carries the trace id"
+    return access()[0]["trace_id"]
 
 
-def _ancestors(span, by_id):
+def _complete(spans) -> bool:
+    """Every process's server span has arrived, and every span's parent too (each process exports
+    in batches of its own, so a child may arrive before its parent)."""
+    ids = {s.span_id for s in spans}
+    return ({s.service for s in spans if s.kind == SERVER} >= SHOP
+            and sum(s.parent_span_id not in ids for s in spans) == 1)
+
+
+def _read_trace(jaeger, trace_id: str, ready=_complete) -> list:
+    wait_for(lambda: ready(jaeger.query.trace(trace_id)))
+    return jaeger.query.trace(trace_id)
+
+
+def _ancestors(span, by_id) -> list:
     chain = []
     while span.parent_span_id in by_id:
         span = by_id[span.parent_span_id]
@@ -73,56 +90,57 @@ def _ancestors(span, by_id):
     return chain
 
 
-def test_one_order_is_one_trace_from_the_edge_to_cassandra(observed):
-    stack, receiver, _ = observed
-    trace_id = _order_trace_id(stack)
+def _store_spans(spans) -> list:
+    """Cassandra statement spans, by the database semantic conventions (old and new attribute name)."""
+    return [s for s in spans if "cassandra" in (s.attributes.get("db.system"), s.attributes.get("db.system.name"))]
 
-    def complete():
-        """Every service's server span has arrived, and every span's parent too (each process exports
-        in batches of its own, so a child may arrive before its parent)."""
-        spans = receiver.trace(trace_id)
-        ids = {s.span_id for s in spans}
-        services = {(s.service, s.kind) for s in spans}
-        return ({("edge", SERVER), ("orders", SERVER), ("accounts", SERVER), ("catalog", SERVER)} <= services
-                and sum(s.parent_span_id not in ids for s in spans) == 1)
 
-    deadline = time.monotonic() + 20
-    while not complete() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    spans = receiver.trace(trace_id)
+def _create_order(spans):
+    return next((s for s in spans if s.service == "orders" and s.kind == SERVER and s.name.endswith("/CreateOrder")), None)
+
+
+@pytest.mark.parametrize("request_id", GOOD_ORDERS)
+def test_an_order_is_one_trace_from_the_edge_through_every_service_to_cassandra(observed, request_id):
+    stack, jaeger, _, _ = observed
+    spans = _read_trace(jaeger, _trace_id(stack, request_id))
     by_id = {s.span_id: s for s in spans}
-    roots = [s for s in spans if s.parent_span_id not in by_id]
-    assert [(r.service, r.kind) for r in roots] == [("edge", SERVER)], roots
+    assert all(s.parent_span_id in by_id for s in spans if s.parent_span_id), "every parent span is in the trace"
+    roots = [s for s in spans if not s.parent_span_id]
+    assert [(r.service, r.kind, r.name) for r in roots] == [("edge", SERVER, "POST /v1/orders")], roots
 
     def server_span(service, method):
-        return next(s for s in spans if s.service == service and s.kind == SERVER and s.name.endswith(method))
+        return next(s for s in spans if s.service == service and s.kind == SERVER and s.name.endswith(f"/{method}"))
 
     create = server_span("orders", "CreateOrder")
-    assert [a.service for a in _ancestors(create, by_id)][-1] == "edge"
+    assert _ancestors(create, by_id)[-1] is roots[0]
     for service, method in (("accounts", "GetAccount"), ("catalog", "GetProduct"), ("catalog", "ReserveStock")):
         assert create in _ancestors(server_span(service, method), by_id), (service, method)
-    cassandra = [s for s in spans if s.attributes.get("db.system") == "cassandra"]
-    assert {s.service for s in cassandra} >= {"catalog", "orders"}
-    for span in cassandra:
-        assert any(a.kind == SERVER and a.service == span.service for a in _ancestors(span, by_id))
-    assert not any("grpc.health" in s.name for s in receiver.spans), "health checks stay out of traces"
+    store = _store_spans(spans)
+    assert {s.service for s in store} == {"accounts", "catalog", "orders"}, "each service reads or writes its keyspace"
+    for span in store:
+        assert any(a.kind == SERVER and a.service == span.service for a in _ancestors(span, by_id)), span
     users = {s.attributes.get("enduser.id") for s in spans if s.kind == SERVER} - {None}
     assert len(users) == 1 and len(users.pop()) == 16, "the user is a hash, the same in every service"
 
 
+def test_each_order_is_a_trace_of_its_own(observed):
+    """Jaeger's search by service finds exactly one trace per order placed, refused ones included:
+    no order is split across traces, and no two orders share one."""
+    stack, jaeger, _, since = observed
+    placed = {_trace_id(stack, request_id) for request_id in (*GOOD_ORDERS, "observed-bad-order")}
+    assert len(placed) == 3
+    for trace_id in placed:
+        _read_trace(jaeger, trace_id, ready=_create_order)
+    found = jaeger.query.find_traces("orders", since, datetime.now(UTC) + timedelta(minutes=1), limit=1000)
+    assert {trace_id for trace_id, spans in found.items() if _create_order(spans)} == placed
+
+
 def test_a_client_fault_is_recorded_on_the_span_but_not_as_an_error(observed):
-    stack, receiver, _ = observed
-    trace_id = _order_trace_id(stack, "observed-bad-order")
-    deadline = time.monotonic() + 20
-    while not _create_order_span(receiver, trace_id) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    create = _create_order_span(receiver, trace_id)
+    stack, jaeger, _, _ = observed
+    spans = _read_trace(jaeger, _trace_id(stack, "observed-bad-order"), ready=_create_order)
+    create = _create_order(spans)
     assert create.attributes["rpc.grpc.status_code"] == 3  # INVALID_ARGUMENT
-    assert create.status_code != 2, "a caller's mistake is not a server error"
-
-
-def _create_order_span(receiver, trace_id):
-    return next((s for s in receiver.trace(trace_id) if s.service == "orders" and s.name.endswith("CreateOrder")), None)
+    assert create.status_code != ERROR, "a caller's mistake is not a server error"
 
 
 def _samples(text: str, name: str) -> list:
@@ -130,7 +148,7 @@ def _samples(text: str, name: str) -> list:
 
 
 def test_metrics_count_requests_per_route_status_and_rpc(observed):
-    stack, _, token = observed
+    stack, _, token, _ = observed
     for _ in range(3):
         requests.get(f"{stack.url}/v1/orders", headers={"Authorization": f"Bearer {token}"}, timeout=10)
     requests.get(f"{stack.url}/v1/orders", timeout=10)  # a 401
@@ -151,8 +169,8 @@ def test_metrics_count_requests_per_route_status_and_rpc(observed):
 
 
 def test_logs_are_json_with_trace_ids_and_no_secrets(observed):
-    stack, _, token = observed
-    trace_id = _order_trace_id(stack)
+    stack, _, token, _ = observed
+    trace_id = _trace_id(stack, GOOD_ORDERS[0])
     everything = {name: _json_lines(p) for name, p in
                   [("edge", stack.edge), ("orders", stack.orders), ("accounts", stack.accounts), ("catalog", stack.catalogs[0])]}
     for name, entries in everything.items():
@@ -163,28 +181,42 @@ def test_logs_are_json_with_trace_ids_and_no_secrets(observed):
     assert servers.PASSWORD not in raw
 
 
-def test_every_trace_is_a_request_and_housekeeping_is_not_traced(observed):
-    """Readiness probes ping each store every 2 s and orders runs its recovery pass every 0.5 s here:
-    none of that may show up as traces of its own. Every trace starts at a request to the edge."""
-    _, receiver, _ = observed
-    time.sleep(5)  # a few rounds of probes and recovery passes, in every service
-    by_id = {s.span_id: s for s in receiver.spans}
-    roots = [s for s in receiver.spans if s.parent_span_id not in by_id]
+def test_probes_and_housekeeping_leave_no_trace(observed):
+    """Health checks (gRPC and the edge's /healthz and /readyz), the readiness pings of each store and
+    orders' recovery pass (every 0.5 s here) leave no trace of their own: every trace Jaeger holds
+    starts at a request to the edge."""
+    stack, jaeger, token, since = observed
+    for path in ("/healthz", "/readyz"):
+        assert requests.get(f"{stack.url}{path}", timeout=10).status_code == 200
+    for process in (stack.accounts, stack.orders, *stack.catalogs):
+        with servers.channel(stack.pki_dir, process.port, "operator") as channel:
+            assert health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5).status == 1
+    # Spans leave each process in the order they end: once an order made after the probes is in
+    # Jaeger whole, whatever the probes and the housekeeping before it produced is there too.
+    reply = _order(stack, token, make_product(stack, 1), 1, "observed-after-probes")
+    assert reply.status_code == 200, reply.text
+    assert _complete(_read_trace(jaeger, _trace_id(stack, "observed-after-probes")))
+    assert set(jaeger.query.services()) == SHOP
+    traces: dict = {}
+    for service in SHOP:
+        traces |= jaeger.query.find_traces(service, since, datetime.now(UTC) + timedelta(minutes=1), limit=1000)
+    roots = [s for spans in traces.values() for s in spans if not s.parent_span_id]
     assert roots and {(r.service, r.kind) for r in roots} == {("edge", SERVER)}, \
         sorted({(r.service, r.name) for r in roots if r.service != "edge"})
+    names = {s.name for spans in traces.values() for s in spans}
+    assert not {n for n in names if "grpc.health" in n or "/healthz" in n or "/readyz" in n}, names
 
 
 def test_a_server_fault_is_an_error_span(observed):
     """Runs last in this module: it stops catalog."""
-    stack, receiver, token = observed
+    stack, jaeger, token, _ = observed
     product_id = make_product(stack, 1)
     stack.catalogs[0].stop()
-    failed = requests.post(f"{stack.url}/v1/orders", timeout=30, json={"items": [{"productId": product_id, "quantity": "1"}]},
-                           headers={"Authorization": f"Bearer {token}", "X-Request-Id": "observed-outage"})
-    assert failed.status_code in (503, 504)
-    trace_id = _order_trace_id(stack, "observed-outage")
-    deadline = time.monotonic() + 20
-    while not _create_order_span(receiver, trace_id) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    create = _create_order_span(receiver, trace_id)
-    assert create.status_code == 2 and create.attributes["rpc.grpc.status_code"] in (4, 14)
+    failed = _order(stack, token, product_id, 1, "observed-outage")
+    assert failed.status_code in (503, 504), failed.text
+    spans = _read_trace(jaeger, _trace_id(stack, "observed-outage"),
+                        ready=lambda spans: _create_order(spans) and any(s.service == "edge" and s.kind == SERVER for s in spans))
+    create = _create_order(spans)
+    assert create.status_code == ERROR and create.attributes["rpc.grpc.status_code"] in (4, 14)
+    edge = next(s for s in spans if s.service == "edge" and s.kind == SERVER)
+    assert edge.status_code == ERROR and edge.attributes["http.response.status_code"] == failed.status_code

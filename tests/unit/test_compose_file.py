@@ -49,3 +49,29 @@ def test_the_edge_serves_https_and_prometheus_scrapes_its_unpublished_metrics_po
     metrics_port = edge["environment"]["EDGE_METRICS_PORT"]
     assert edge_job["static_configs"][0]["targets"] == [f"edge:{metrics_port}"]
     assert not any(metrics_port in str(published) for published in edge["ports"]), "metrics stay inside the network"
+
+
+def test_jaeger_v2_runs_our_config_and_every_process_exports_its_spans_to_it():
+    jaeger = COMPOSE["services"]["jaeger"]
+    assert jaeger["image"] == "jaegertracing/jaeger:2.13.0"
+    assert "./observability/jaeger/config.yaml:/etc/jaeger/config.yaml:ro" in jaeger["volumes"]
+    assert [p.split(":")[-1] for p in jaeger["ports"]] == ["16686"], "only the query API and UI are published"
+    for name in ("accounts", "catalog", "orders", "edge"):
+        assert COMPOSE["services"][name]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4317", name
+
+
+def test_a_jaeger_without_our_config_or_out_of_reach_is_reported():
+    broken = copy.deepcopy(COMPOSE)
+    jaeger = broken["services"]["jaeger"]
+    jaeger["volumes"] = ["./observability/jaeger/config.yaml:/etc/jaeger/config.yaml"]
+    del jaeger["environment"]["JAEGER_LISTEN_HOST"]
+    broken["services"]["orders"]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://otel-collector:4317"
+    assert problems(broken) == [
+        "jaeger: does not mount ./observability/jaeger/config.yaml read-only",
+        "jaeger: JAEGER_LISTEN_HOST is not 0.0.0.0, so no other container reaches its OTLP port",
+        "orders: exports spans to http://otel-collector:4317, not to Jaeger's OTLP port http://jaeger:4317",
+    ]
+    jaeger["volumes"], jaeger["command"] = ["./observability/jaeger/config.yaml:/etc/jaeger/config.yaml:ro"], []
+    assert "jaeger: is not started with --config=file:/etc/jaeger/config.yaml" in problems(broken)
+    del broken["services"]["jaeger"]
+    assert "jaeger: missing (the services export their spans to it)" in problems(broken)

@@ -65,3 +65,36 @@ def test_the_ingress_terminates_tls_and_sends_everything_to_the_edge():
     # The edge's network policy admits the controller of this ingress class, on the edge's port.
     allowed = _of("NetworkPolicy")["edge"]["spec"]["ingress"]
     assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": f"ingress-{spec['ingressClassName']}"}}} in allowed[0]["from"]
+
+
+def test_jaeger_runs_the_same_config_as_make_up_in_one_hardened_pod():
+    config = (DIR.parents[1] / "observability" / "jaeger" / "config.yaml").read_text()
+    assert _of("ConfigMap")["jaeger-config"]["data"]["config.yaml"] == config, "copy observability/jaeger/config.yaml"
+    deployment = _of("Deployment")["jaeger"]["spec"]
+    assert deployment["replicas"] == 1 and deployment["strategy"]["type"] == "Recreate", "traces live in one pod's memory"
+    pod = deployment["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["image"].startswith("jaegertracing/jaeger:2.")
+    mounted = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert container["args"] == [f"--config=file:{mounted['config']}/config.yaml"]
+    assert {"name": "JAEGER_LISTEN_HOST", "value": "0.0.0.0"} in container["env"]
+    assert pod["securityContext"]["runAsNonRoot"] and not pod["automountServiceAccountToken"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] and {"requests", "limits"} <= container["resources"].keys()
+    assert container["readinessProbe"]["httpGet"] == {"path": "/status", "port": "health"}
+
+
+def test_every_workload_exports_spans_to_jaeger_and_the_network_policies_let_them():
+    endpoint = _of("ConfigMap")["shop-config"]["data"]["OTEL_EXPORTER_OTLP_ENDPOINT"]
+    assert endpoint == "http://jaeger.shop.svc.cluster.local:4317"
+    service = _of("Service")["jaeger"]["spec"]
+    assert {"name": "otlp-grpc", "port": 4317, "targetPort": "otlp-grpc"} in service["ports"]
+    container_ports = {p["name"]: p["containerPort"] for p in _of("Deployment")["jaeger"]["spec"]["template"]["spec"]["containers"][0]["ports"]}
+    assert container_ports["otlp-grpc"] == 4317
+    egress = _of("NetworkPolicy")["common-egress"]["spec"]
+    assert egress["podSelector"] == {}
+    assert {"to": [{"podSelector": {"matchLabels": {"app": "jaeger"}}}], "ports": [{"protocol": "TCP", "port": 4317}]} in egress["egress"]
+    jaeger_in = _of("NetworkPolicy")["jaeger"]["spec"]
+    assert jaeger_in["podSelector"] == {"matchLabels": {"app": "jaeger"}} and jaeger_in["policyTypes"] == ["Ingress"]
+    otlp = next(rule for rule in jaeger_in["ingress"] if {"protocol": "TCP", "port": 4317} in rule["ports"])
+    senders = otlp["from"][0]["podSelector"]["matchExpressions"][0]
+    assert (senders["key"], senders["operator"], set(senders["values"])) == ("app", "In", set(WORKLOADS))
