@@ -10,13 +10,14 @@ PKI    := .dev/pki
 
 MANIFESTS := $(filter-out %/kustomization.yaml,$(wildcard deploy/kubernetes/*.yaml))
 
-.PHONY: help install up test test-fast lint k8s-check containers proto proto-check pki lock bench clean
+.PHONY: help install up test test-fast lint k8s-check containers proto proto-check pki grpcurl lock bench clean
 
 help:
 	@echo "make up          start every service on the embedded store (dev certificates included)"
 	@echo "make test        run the whole test suite (starts a real Cassandra)"
 	@echo "make proto       regenerate gen/ from proto/"
 	@echo "make pki         (re)create the dev certificates under $(PKI)"
+	@echo "make grpcurl     build grpcurl from source (pinned, once) and link it as bin/grpcurl"
 	@echo "make lint        ruff, mypy, hadolint, actionlint, zizmor and the Kubernetes schemas"
 	@echo "make containers  the full stack in real containers on a private Docker engine, smoke and chaos checked (root)"
 
@@ -58,6 +59,10 @@ containers: install
 
 proto: install
 	$(PY) -m tools.genproto
+
+# bin/ is not in git: the link points into the build cache (tools/gotools.py), at the pinned version.
+grpcurl: install
+	@mkdir -p bin && ln -sfn "$$($(PY) -m tools.gotools grpcurl)" bin/grpcurl && echo "bin/grpcurl -> $$(readlink bin/grpcurl)"
 
 proto-check: install
 	$(PY) -m tools.genproto --check
