@@ -28,6 +28,10 @@ MODULES = {
     "jaeger": ROOT / "tools" / "go" / "jaeger",
     "grpcurl": ROOT / "tools" / "go" / "grpcurl",
     "buf": ROOT / "tools" / "go" / "buf",
+    # protoc plugins for the benchmark's gateway (tools/gateway.py); the same go.mod pins the gateway's libraries
+    "protoc-gen-go": ROOT / "bench" / "gateway",
+    "protoc-gen-go-grpc": ROOT / "bench" / "gateway",
+    "protoc-gen-grpc-gateway": ROOT / "bench" / "gateway",
 }
 # What `version` prints, set as each project's own release build sets it (Jaeger's module tag v1.76.0 is
 # Jaeger v2.13.0; grpcurl's goreleaser sets main.version).
