@@ -8,8 +8,8 @@ buf.yaml's workspace has two modules: proto/ and .cache/buf/googleapis, the goog
 protos import, copied here (outside git) from the venv's googleapis-common-protos. For `buf breaking`
 the tree at the other commit is laid out the same way in a scratch folder, from `git archive <commit>
 proto`: a `.git#ref=` input would lack google/api, which is not in git. Both sides use today's
-buf.yaml. Without that commit in the clone (shallow, or the first commit) the check is skipped, and
-says so.
+buf.yaml. When the clone lacks that commit (shallow, or HEAD~1 of a first commit) the check is
+skipped, and says so; a commit name that does not resolve otherwise is an error.
 """
 
 from __future__ import annotations
@@ -45,14 +45,19 @@ def _git(*args: str) -> subprocess.CompletedProcess:
 
 
 def breaking(buf: pathlib.Path, ref: str) -> int:
-    """buf breaking of proto/ against its state at `ref`; 0 when compatible or when `ref` is not here."""
+    """buf breaking of proto/ against its state at `ref`; 0 when compatible, or when `ref` is beyond a
+    shallow clone's or a first commit's history (said on stderr)."""
     commit = _git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").stdout.decode().strip()
     if not commit:
-        shallow = _git("rev-parse", "--is-shallow-repository").stdout.decode().strip() == "true"
-        why = "this clone is shallow (git fetch --deepen=1 brings the previous commit)" if shallow else \
-            "no such commit here (the first commit has no previous one)"
-        print(f"buf breaking skipped: {ref} is not available: {why}", file=sys.stderr)
-        return 0
+        if _git("rev-parse", "--is-shallow-repository").stdout.decode().strip() == "true":
+            print(f"buf breaking skipped: {ref} is not in this shallow clone (git fetch --deepen=1 brings "
+                  "the previous commit)", file=sys.stderr)
+            return 0
+        if ref.startswith("HEAD"):
+            print(f"buf breaking skipped: {ref} does not exist: the history is shorter (a first commit has no HEAD~1)", file=sys.stderr)
+            return 0
+        print(f"buf breaking: no commit named {ref}", file=sys.stderr)
+        return 2
     archive = _git("archive", "--format=tar", commit, "proto")
     if archive.returncode != 0:
         print(f"buf breaking skipped: {ref} ({commit[:12]}) has no proto/", file=sys.stderr)
