@@ -10,14 +10,18 @@ PKI    := .dev/pki
 
 MANIFESTS := $(filter-out %/kustomization.yaml,$(wildcard deploy/kubernetes/*.yaml))
 
-.PHONY: help install up test test-fast lint k8s-check containers proto proto-check pki lock bench clean
+# The commit `buf breaking` compares proto/ with (make lint PROTO_AGAINST=main; empty skips it).
+PROTO_AGAINST ?= HEAD~1
+
+.PHONY: help install up test test-fast lint proto-lint k8s-check containers proto proto-check pki grpcurl lock bench clean
 
 help:
 	@echo "make up          start every service on the embedded store (dev certificates included)"
 	@echo "make test        run the whole test suite (starts a real Cassandra)"
 	@echo "make proto       regenerate gen/ from proto/"
 	@echo "make pki         (re)create the dev certificates under $(PKI)"
-	@echo "make lint        ruff, mypy, hadolint, actionlint, zizmor and the Kubernetes schemas"
+	@echo "make grpcurl     build grpcurl from source (pinned, once) and link it as bin/grpcurl"
+	@echo "make lint        ruff, mypy, buf lint and breaking, hadolint, actionlint, zizmor and the Kubernetes schemas"
 	@echo "make containers  the full stack in real containers on a private Docker engine, smoke and chaos checked (root)"
 
 $(STAMP): requirements.lock
@@ -41,12 +45,16 @@ test: install
 test-fast: install
 	$(PY) -m pytest tests/unit
 
-lint: install k8s-check
+lint: install k8s-check proto-lint
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	$(BIN)/hadolint Dockerfile tools/containers/standins/*/Dockerfile tools/containers/trace-sink/Dockerfile
 	$(BIN)/actionlint
 	$(BIN)/zizmor --offline --quiet .github/workflows
+
+# buf lint (STANDARD, exceptions in buf.yaml) and buf breaking against $(PROTO_AGAINST), offline (tools/protolint.py).
+proto-lint: install
+	$(PY) -m tools.protolint --against "$(PROTO_AGAINST)"
 
 # The manifests against the Kubernetes API schemas, unknown fields refused.
 k8s-check: install
@@ -58,6 +66,10 @@ containers: install
 
 proto: install
 	$(PY) -m tools.genproto
+
+# bin/ is not in git: the link points into the build cache (tools/gotools.py), at the pinned version.
+grpcurl: install
+	@mkdir -p bin && ln -sfn "$$($(PY) -m tools.gotools grpcurl)" bin/grpcurl && echo "bin/grpcurl -> $$(readlink bin/grpcurl)"
 
 proto-check: install
 	$(PY) -m tools.genproto --check

@@ -1,21 +1,22 @@
 """The edge side by side with a Go grpc-gateway in front of the same accounts service, in one run.
 
-    .venv/bin/python -m bench.side_by_side [--gateway /path/to/accounts-gateway] [--rounds 3]
-                                           [--seconds 10] [--warmup 3] [--conc 16,64] [--no-telemetry]
+    .venv/bin/python -m bench.side_by_side [--rounds 3] [--seconds 10] [--warmup 3] [--conc 16,64]
+                                           [--no-telemetry] [--gateway /path/to/accounts-gateway | --no-gateway]
 
 One authenticated GET /v1/accounts/{id} (ES256 bearer token, scope and owner checked) driven by wrk
 (2 threads, keep-alive) at each concurrency, against:
 
   E   the edge (gunicorn, EDGE_WORKERS x EDGE_THREADS): token verified at the edge and again in accounts
-  G0  the Go grpc-gateway (Debian's golang-grpc-gateway 1.6.4), no token check of its own
+  G0  a Go grpc-gateway v2 generated from our accounts.proto (bench/gateway), no token check of its own
   G1  the same gateway verifying the ES256 token and the method's scope/owner rule first
 
-The gateway binary is built from Debian packages as ../shared/anchors/grpc-gateway/README describes;
-without --gateway only E runs. Variants are interleaved round by round, each after the machine has
-been quiet for 3 s. CPU is user+system time from /proc of the serving processes (the edge's master
-and every worker, or the gateway) and of accounts, divided by the requests served; the split across
-edge workers shows how evenly gunicorn spreads connections. With telemetry (the default) every
-process exports its spans over OTLP to a Jaeger started for the run (tools/jaeger), as in production.
+The gateway is built from bench/gateway by tools/gateway.py (once; later runs find it in the cache);
+--gateway runs another binary with the same flags instead. Variants are interleaved round by round,
+each after the machine has been quiet for 3 s. CPU is user+system time from /proc of the serving
+processes (the edge's master and every worker, or the gateway) and of accounts, divided by the
+requests served; the split across edge workers shows how evenly gunicorn spreads connections. With
+telemetry (the default) every process but the gateway exports its spans over OTLP to a Jaeger
+started for the run (tools/jaeger), as in production.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from bench.traffic import cpu_seconds  # noqa: E402
 from tests.support import servers  # noqa: E402  (the same launchers the tests use)
 from tests.support.stack import Stack  # noqa: E402
 from tools.jaeger import Jaeger, JaegerPorts  # noqa: E402
+from tools import gateway as gateway_build  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 _WRK_SCRIPT = """
@@ -104,13 +106,13 @@ def measure(name: str, url: str, served: list[int], accounts: int, script, conc:
             "quiet_cores_before": quiet}
 
 
-def start_gateway(binary: str, pki_dir: pathlib.Path, accounts_port: int, edge_url: str, port: int, jwt: bool):
+def start_gateway(binary: str, pki_dir: pathlib.Path, accounts_port: int, port: int, jwt: bool, log: pathlib.Path):
     args = [binary, "-listen", f"127.0.0.1:{port}", "-backend", f"127.0.0.1:{accounts_port}", "-pki", str(pki_dir),
             "-servername", "localhost"]
-    if jwt:
-        args += ["-jwt", "-jwks-url", f"{edge_url}/.well-known/jwks.json", "-issuer", servers.ISSUER,
-                 "-audience", servers.AUDIENCE]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if jwt:  # the keys come from accounts' GetJwks over the same mTLS channel, as the edge's do
+        args += ["-jwt", "-issuer", servers.ISSUER, "-audience", servers.AUDIENCE]
+    with open(log, "wb") as sink:
+        process = subprocess.Popen(args, stdout=sink, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -124,7 +126,7 @@ def start_gateway(binary: str, pki_dir: pathlib.Path, accounts_port: int, edge_u
             continue
         return process
     process.kill()
-    raise RuntimeError(f"gateway on {port} did not start")
+    raise RuntimeError(f"gateway on {port} did not start:\n{log.read_text()[-2000:]}")
 
 
 def summarize(rows: list[dict]) -> str:
@@ -156,7 +158,9 @@ def summarize(rows: list[dict]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--gateway", help="the Go grpc-gateway binary (see ../shared/anchors/grpc-gateway)")
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument("--gateway", help="a gateway binary taking bench/gateway's flags (default: build bench/gateway)")
+    choice.add_argument("--no-gateway", action="store_true", help="measure the edge alone")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--warmup", type=float, default=3)
@@ -170,6 +174,7 @@ def main() -> int:
     if not shutil.which("wrk"):
         print("wrk is needed: apt-get install wrk", file=sys.stderr)
         return 2
+    binary = None if args.no_gateway else args.gateway or str(gateway_build.ensure())
     rows, gateways = [], []
     with tempfile.TemporaryDirectory() as tmp, Jaeger(JaegerPorts.free(), log_path=pathlib.Path(tmp) / "jaeger.log") as jaeger:
         telemetry = {} if args.no_telemetry else jaeger.exporter_env()
@@ -183,9 +188,9 @@ def main() -> int:
             token_file, script = pathlib.Path(tmp) / "token", pathlib.Path(tmp) / "get.lua"
             script.write_text(_WRK_SCRIPT % {"token_file": token_file})
             variants = {"E": (stack.url, family(stack.edge.process.pid))}
-            if args.gateway:
+            if binary:
                 for name, port, jwt in (("G0", servers.free_port(), False), ("G1", servers.free_port(), True)):
-                    gateway = start_gateway(args.gateway, pki_dir, stack.accounts.port, stack.url, port, jwt)
+                    gateway = start_gateway(binary, pki_dir, stack.accounts.port, port, jwt, pathlib.Path(tmp) / f"{name}.log")
                     gateways.append(gateway)
                     variants[name] = (f"http://127.0.0.1:{port}", [gateway.pid])
             for conc in map(int, args.conc.split(",")):

@@ -3,7 +3,8 @@
 grpcio-reflection only ships v1alpha. The v1 protocol has the same messages with the
 same field numbers under another package, so one servicer answers both: we add a v1
 copy of the file descriptor to the pool (so v1 can be described too) and route the
-v1 method to the v1alpha servicer. grpcurl 1.8 asks for v1alpha, newer tools for v1.
+v1 method to the v1alpha servicer. grpcurl 1.9 (jhump/protoreflect's auto client) asks for v1
+and falls back to v1alpha only when v1 is unimplemented; older tools ask for v1alpha.
 """
 
 from __future__ import annotations

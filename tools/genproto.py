@@ -10,6 +10,7 @@ keeps it honest.
 import argparse
 import filecmp
 import pathlib
+import re
 import shutil
 import sys
 import tempfile
@@ -20,9 +21,10 @@ from grpc_tools import protoc
 _ROOT = pathlib.Path(__file__).resolve().parent.parent
 _PROTO_DIR = _ROOT / "proto"
 _GEN_DIR = _ROOT / "gen"
+_IMPORT = re.compile(r'^\s*import\s+(?:public\s+|weak\s+)?"([^"]+)"\s*;', re.MULTILINE)
 
 
-def _include_dirs() -> list[pathlib.Path]:
+def include_dirs() -> list[pathlib.Path]:
     """proto/, protobuf's well-known types, and google/api from googleapis-common-protos."""
     import google.api
 
@@ -31,12 +33,33 @@ def _include_dirs() -> list[pathlib.Path]:
     return [_PROTO_DIR, well_known, googleapis]
 
 
+def sources() -> list[str]:
+    """Every .proto under proto/, by import name."""
+    return sorted(str(p.relative_to(_PROTO_DIR)) for p in _PROTO_DIR.rglob("*.proto"))
+
+
+def imported_files(names: list[str]) -> dict[str, pathlib.Path]:
+    """The named .proto files and everything they import, transitively: import name -> the file
+    protoc reads for it (the first include dir that has it)."""
+    found: dict[str, pathlib.Path] = {}
+    pending = list(names)
+    while pending:
+        name = pending.pop()
+        if name in found:
+            continue
+        path = next((d / name for d in include_dirs() if (d / name).is_file()), None)
+        if path is None:
+            raise FileNotFoundError(f"{name} is in none of {', '.join(map(str, include_dirs()))}")
+        found[name] = path
+        pending += _IMPORT.findall(path.read_text())
+    return found
+
+
 def generate(out_dir: pathlib.Path) -> None:
     """Compiles every .proto under proto/ into out_dir (messages, stubs and .pyi type hints)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    sources = sorted(str(p.relative_to(_PROTO_DIR)) for p in _PROTO_DIR.rglob("*.proto"))
-    args = ["grpc_tools.protoc", *(f"-I{d}" for d in _include_dirs())]
-    args += [f"--python_out={out_dir}", f"--pyi_out={out_dir}", f"--grpc_python_out={out_dir}", *sources]
+    args = ["grpc_tools.protoc", *(f"-I{d}" for d in include_dirs())]
+    args += [f"--python_out={out_dir}", f"--pyi_out={out_dir}", f"--grpc_python_out={out_dir}", *sources()]
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")
 

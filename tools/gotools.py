@@ -16,6 +16,7 @@ import argparse
 import hashlib
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -27,9 +28,15 @@ MODULES = {
     "jaeger": ROOT / "tools" / "go" / "jaeger",
     "grpcurl": ROOT / "tools" / "go" / "grpcurl",
     "buf": ROOT / "tools" / "go" / "buf",
+    # protoc plugins for the benchmark's gateway (tools/gateway.py); the same go.mod pins the gateway's libraries
+    "protoc-gen-go": ROOT / "bench" / "gateway",
+    "protoc-gen-go-grpc": ROOT / "bench" / "gateway",
+    "protoc-gen-grpc-gateway": ROOT / "bench" / "gateway",
 }
-# What `version` prints, set as Jaeger's own release build sets it (module tag v1.76.0 is Jaeger v2.13.0).
-_LDFLAGS = {"jaeger": "-X github.com/jaegertracing/jaeger/internal/version.latestVersion=v2.13.0"}
+# What `version` prints, set as each project's own release build sets it (Jaeger's module tag v1.76.0 is
+# Jaeger v2.13.0; grpcurl's goreleaser sets main.version).
+_LDFLAGS = {"jaeger": "-X github.com/jaegertracing/jaeger/internal/version.latestVersion=v2.13.0",
+            "grpcurl": "-X main.version=v1.9.3"}
 
 
 def _tools(module: pathlib.Path) -> list[str]:
@@ -48,15 +55,23 @@ def _tools(module: pathlib.Path) -> list[str]:
     return packages
 
 
-def _go_version() -> str:
+def go_version() -> str:
+    """The Go toolchain's version (part of every cache key); a clear error when there is no `go`."""
+    if shutil.which("go") is None:
+        raise SystemExit("`go` is not on PATH: the pinned Go programs (tools/go/*/go.mod) are built from source; "
+                         "install Go 1.21 or newer (it fetches the toolchain version each go.mod asks for)")
     return subprocess.run(["go", "env", "GOVERSION"], check=True, capture_output=True, text=True).stdout.strip()
 
 
+def _ldflags(module: pathlib.Path) -> str:
+    return " ".join(["-s -w", *(_LDFLAGS[name] for name, path in MODULES.items() if path == module and name in _LDFLAGS)])
+
+
 def _key(module: pathlib.Path) -> str:
-    digest = hashlib.sha256(_go_version().encode())
+    digest = hashlib.sha256(go_version().encode())
     for name in ("go.mod", "go.sum"):
         digest.update((module / name).read_bytes())
-    digest.update(repr(sorted(_LDFLAGS.items())).encode())
+    digest.update(_ldflags(module).encode())
     return digest.hexdigest()[:12]
 
 
@@ -67,8 +82,7 @@ def build_module(module: pathlib.Path) -> pathlib.Path:
         if scratch is not None:
             print(f"building {', '.join(_tools(module))} (once; kept in {entry})", file=sys.stderr, flush=True)
             env = {**os.environ, "CGO_ENABLED": os.environ.get("CGO_ENABLED", "0"), "GOFLAGS": "-mod=readonly"}
-            ldflags = " ".join(["-s -w", *(_LDFLAGS.get(name, "") for name, path in MODULES.items() if path == module)])
-            subprocess.run(["go", "build", "-trimpath", f"-ldflags={ldflags.strip()}", "-o", str(scratch), *_tools(module)],
+            subprocess.run(["go", "build", "-trimpath", f"-ldflags={_ldflags(module)}", "-o", str(scratch), *_tools(module)],
                            cwd=module, env=env, check=True)
     return entry
 

@@ -30,10 +30,10 @@ PROTOS = pathlib.Path(__file__).resolve().parent.parent / "protos"
 
 def compile_echo_proto(out_dir: pathlib.Path):
     """Compiles the test proto into out_dir, puts it on sys.path and returns the _pb2 module."""
-    from tools.genproto import _include_dirs  # the same include path as `make proto`
+    from tools.genproto import include_dirs  # the same include path as `make proto`
     from grpc_tools import protoc
 
-    includes = [PROTOS, *_include_dirs()]
+    includes = [PROTOS, *include_dirs()]
     args = ["protoc", *(f"-I{d}" for d in includes), f"--python_out={out_dir}", "edgetest/v1/echo.proto"]
     if protoc.main(args) != 0:
         raise RuntimeError("could not compile tests/protos/edgetest/v1/echo.proto")
