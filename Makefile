@@ -13,11 +13,12 @@ MANIFESTS := $(filter-out %/kustomization.yaml,$(wildcard deploy/kubernetes/*.ya
 # The commit `buf breaking` compares proto/ with (make lint PROTO_AGAINST=main; empty skips it).
 PROTO_AGAINST ?= HEAD~1
 
-.PHONY: help install up test test-fast lint proto-lint k8s-check containers proto proto-check pki grpcurl lock bench clean
+.PHONY: help install tools up test test-fast lint proto-lint k8s-check containers proto proto-check pki grpcurl lock bench clean
 
 help:
 	@echo "make up          start every service on the embedded store (dev certificates included)"
-	@echo "make test        run the whole test suite (starts a real Cassandra)"
+	@echo "make test        run the whole test suite (starts a real Cassandra and Jaeger)"
+	@echo "make tools       fetch Cassandra and build Jaeger, grpcurl and buf (once per version; make test does it)"
 	@echo "make proto       regenerate gen/ from proto/"
 	@echo "make pki         (re)create the dev certificates under $(PKI)"
 	@echo "make grpcurl     build grpcurl from source (pinned, once) and link it as bin/grpcurl"
@@ -39,7 +40,13 @@ pki: install
 up: install pki
 	$(PY) -m tools.devstack
 
-test: install
+# The real parts the tests run, fetched or built once per pinned version into the cache outside the
+# checkout (~/.cache/shop, or SHOP_CACHE): Apache Cassandra's jars (Maven), Jaeger, grpcurl and buf (Go).
+tools: install
+	$(PY) -m tools.cassandra --fetch
+	$(PY) -m tools.gotools jaeger grpcurl buf
+
+test: install tools
 	$(PY) -m pytest
 
 test-fast: install
@@ -48,7 +55,7 @@ test-fast: install
 lint: install k8s-check proto-lint
 	$(PY) -m ruff check .
 	$(PY) -m mypy
-	$(BIN)/hadolint Dockerfile tools/containers/standins/*/Dockerfile tools/containers/trace-sink/Dockerfile
+	$(BIN)/hadolint Dockerfile tools/containers/standins/*/Dockerfile
 	$(BIN)/actionlint
 	$(BIN)/zizmor --offline --quiet .github/workflows
 

@@ -108,7 +108,7 @@ class TlsFiles:
 class CassandraSettings:
     contact_points: tuple[str, ...]
     keyspace: str
-    # None lets the driver negotiate (current Cassandra); 3 for Cassandra 2.1.
+    # None lets the driver negotiate (v5 with Cassandra 4.0 and later); a number pins that version.
     protocol_version: int | None
     consistency: str
     serial_consistency: str

@@ -13,8 +13,9 @@ takes one port for the whole cluster. They start as a fresh, empty ring (no boot
 streaming, no gossip settling wait), and the cluster counts as up only when every node
 coordinates a write at consistency ALL: each one then sees every other one alive.
 
-    python -m tools.cassandra       # one node in the foreground, for manual use
-    python -m tools.cassandra 3     # a three-node cluster
+    python -m tools.cassandra          # one node in the foreground, for manual use
+    python -m tools.cassandra 3        # a three-node cluster
+    python -m tools.cassandra --fetch  # only fetch the jars (make tools)
 """
 
 from __future__ import annotations
@@ -304,6 +305,9 @@ class CassandraServer(CassandraCluster):
 
 
 def main() -> int:
+    if sys.argv[1:] == ["--fetch"]:  # make tools: fetch the jars only
+        print(ensure_installed())
+        return 0
     size = int(sys.argv[1]) if len(sys.argv) > 1 else 1
     started = time.monotonic()
     with CassandraCluster(size, heap="768M" if size == 1 else "512M") as cluster:

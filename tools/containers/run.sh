@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The full stack in real containers, from a fresh Debian machine (run as root):  make containers
 #
-#   1. installs Docker's engine, docker-compose 1.29 and debootstrap from Debian's packages
+#   1. installs Docker's engine (and its matching CLI, which run.sh puts first on PATH: a machine may
+#      come with a newer docker client elsewhere), docker-compose 1.29 and debootstrap from Debian
 #   2. starts a private dockerd under a temp folder (never another engine), stopped by its PID at exit
 #   3. loads or builds local stand-ins for the public base images (standins.sh)
 #   4. builds the project's image from the Dockerfile, brings the compose stack up
@@ -29,7 +30,7 @@ need=()
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v docker-compose >/dev/null || need+=(docker-compose)
 command -v debootstrap >/dev/null || need+=(debootstrap)
-command -v npm >/dev/null || need+=(npm)   # Cassandra for the stand-in comes from the npm registry
+command -v mvn >/dev/null || need+=(maven)   # Cassandra for the stand-in comes from Maven Central
 command -v make >/dev/null || need+=(make)
 if ((${#need[@]})); then
     apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"

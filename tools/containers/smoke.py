@@ -5,7 +5,8 @@
          JAEGER_PUBLISHED_PORT
 
 Walks the README over HTTPS (the edge's certificate checked against the dev CA from the edge's
-volume), checks that Prometheus scrapes every target and that one order is one trace, then
+volume), checks that Prometheus scrapes every target and that one order is one trace in Jaeger (down to
+the Cassandra statements), then
 restarts orders and kills catalog in the middle of an order. Every check is written to the
 result file (JSON) with what it saw; the exit code is 1 when any check failed.
 """
@@ -27,6 +28,8 @@ import traceback
 import uuid
 
 import requests
+
+from tools.jaeger.query import QueryClient
 
 COMPOSE = shlex.split(os.environ.get("SHOP_COMPOSE", "docker-compose"))
 EDGE = f"https://localhost:{os.environ.get('EDGE_PUBLISHED_PORT', '8080')}"
@@ -131,11 +134,14 @@ def one_trace(shop: Shop, token: str, product: str) -> dict:
     assert reply.status_code == 200, reply.text
 
     def services():
-        data = requests.get(f"{TRACES}/api/traces/{trace_id}", timeout=5).json().get("data") or []
-        seen = {p["serviceName"] for trace in data for p in trace["processes"].values()}
-        return sorted(seen) if {"edge", "orders", "accounts", "catalog"} <= seen else None
+        spans = QueryClient(TRACES, timeout=5).trace(trace_id)
+        seen = {span.service for span in spans}
+        stores = {span.service for span in spans
+                  if "cassandra" in (span.attributes.get("db.system.name"), span.attributes.get("db.system"))}
+        return {"services": sorted(seen), "with_cassandra_spans": sorted(stores)} \
+            if {"edge", "orders", "accounts", "catalog"} <= seen and {"orders", "catalog"} <= stores else None
 
-    return {"trace_id": trace_id, "services": wait_for("one trace through every service", services, 60, every=2)}
+    return {"trace_id": trace_id, **wait_for("one trace in Jaeger through every service and Cassandra", services, 60, every=2)}
 
 
 def ready(shop: Shop) -> bool:

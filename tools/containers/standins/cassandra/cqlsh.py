@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""`cqlsh -e "DESCRIBE KEYSPACES"` for the Cassandra stand-in: a native protocol v3 client.
+"""`cqlsh -e "DESCRIBE KEYSPACES"` for the Cassandra stand-in: a native protocol v3 client
+(the oldest version Cassandra 5.0 still speaks, and the simplest frame layout).
 
-Sends STARTUP, then SELECT keyspace_name FROM system.schema_keyspaces, and prints the names.
+Sends STARTUP, then SELECT keyspace_name FROM system_schema.keyspaces, and prints the names.
 Exit 0 only when Cassandra answered the query.
 """
 
@@ -9,7 +10,7 @@ import socket
 import struct
 import sys
 
-QUERY = b"SELECT keyspace_name FROM system.schema_keyspaces"
+QUERY = b"SELECT keyspace_name FROM system_schema.keyspaces"
 
 
 def frame(opcode: int, body: bytes) -> bytes:
