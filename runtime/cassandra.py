@@ -2,12 +2,16 @@
 
     session = connect(settings)                  # retries until the cluster answers
     ensure_keyspace(session, settings)
-    apply_schema(session, ["CREATE TABLE IF NOT EXISTS ..."])
-    add_columns(session, [("table", "column", "text")])   # columns added since a table was made
+    apply_schema(session, keyspace, ["CREATE TABLE IF NOT EXISTS ..."])
+    add_columns(session, keyspace, [("table", "column", "text")])   # columns added since a table was made
+
+Every statement names its table with the keyspace (`qualified`): the session never selects one
+(no `USE`), so Cassandra 4 and later have no prepared statement to warn about as ambiguous, and
+any protocol version works alike. Stores write their CQL with bare table names; CassandraStore
+qualifies it once, when it prepares it.
 
 Reads and writes run at the configured consistency (LOCAL_QUORUM by default); lightweight
-transactions use the configured serial consistency. The CQL used by the services runs on
-Cassandra 2.1 (the test server) and current releases alike.
+transactions use the configured serial consistency.
 
 A lightweight transaction whose reply is lost (a timeout, a coordinator that died) may or may
 not have been applied. `lightweight()` runs it again in that case, and `applied(result,
@@ -21,6 +25,7 @@ from its CQL.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Sequence
 from datetime import UTC
@@ -40,6 +45,8 @@ _REQUEST_TIMEOUT_S = 10.0
 _DEFAULT_PORT = 9042
 _LWT_ATTEMPTS = 3
 _PING = SimpleStatement("SELECT release_version FROM system.local", is_idempotent=True)
+# Where a statement names its table: after FROM, INTO, UPDATE or TABLE [IF NOT EXISTS]; group 1 a keyspace already there.
+_TABLE_REFERENCE = re.compile(r"\b(?:FROM|INTO|UPDATE|TABLE(?:\s+IF\s+NOT\s+EXISTS)?)\s+(\w+\.)?", re.IGNORECASE)
 # The cluster (or enough replicas) did not answer: retry later, nothing is the caller's fault.
 OUTAGES: tuple[type[Exception], ...] = (NoHostAvailable, Unavailable, Timeout, CoordinationFailure, OperationTimedOut,
                                         ConnectionException)
@@ -94,38 +101,52 @@ def connect(settings: CassandraSettings, *, wait_seconds: float = 60.0) -> Sessi
             time.sleep(2)
 
 
+def qualified(cql: str, keyspace: str) -> str:
+    """The statement with its table named with the keyspace: `FROM products` -> `FROM shop.products`.
+    Raises ValueError for a statement that names no table it can find (at start, not per call)."""
+    found = _TABLE_REFERENCE.search(cql)
+    if found is None:
+        raise ValueError(f"no table to qualify with keyspace {keyspace} in {cql!r}")
+    if found.group(1):
+        return cql
+    return f"{cql[:found.end()]}{keyspace}.{cql[found.end():]}"
+
+
 def ensure_keyspace(session: Session, settings: CassandraSettings) -> None:
-    """Creates the service's keyspace if missing and makes it the session's keyspace."""
+    """Creates the service's keyspace if missing. The session does not select it: statements name it."""
     if settings.local_dc:
         replication = f"{{'class': 'NetworkTopologyStrategy', '{settings.local_dc}': {settings.replication_factor}}}"
     else:
         replication = f"{{'class': 'SimpleStrategy', 'replication_factor': {settings.replication_factor}}}"
     session.execute(f"CREATE KEYSPACE IF NOT EXISTS {settings.keyspace} WITH replication = {replication}")
-    session.set_keyspace(settings.keyspace)
 
 
-def apply_schema(session: Session, statements: list[str]) -> None:
-    """Runs idempotent DDL (CREATE ... IF NOT EXISTS) and waits until every node agrees on it."""
-    for statement in statements:
-        session.execute(statement, timeout=30)
+def _agree_on_schema(session: Session) -> None:
     if not session.cluster.control_connection.wait_for_schema_agreement():
         # Not fatal (a node may be down), but statements prepared next may fail on a lagging node.
         _LOGGER.warning("Cassandra nodes do not agree on the schema yet")
 
 
-def add_columns(session: Session, columns: Sequence[tuple[str, str, str]]) -> None:
-    """Adds each (table, column, type) that its table in the session's keyspace lacks: a column a
-    later version added to a table `CREATE TABLE IF NOT EXISTS` left as an earlier one made it.
+def apply_schema(session: Session, keyspace: str, statements: Sequence[str]) -> None:
+    """Runs idempotent DDL (CREATE ... IF NOT EXISTS) in the keyspace and waits until every node agrees on it."""
+    for statement in statements:
+        session.execute(qualified(statement, keyspace), timeout=30)
+    _agree_on_schema(session)
+
+
+def add_columns(session: Session, keyspace: str, columns: Sequence[tuple[str, str, str]]) -> None:
+    """Adds each (table, column, type) that its table in the keyspace lacks: a column a later
+    version added to a table `CREATE TABLE IF NOT EXISTS` left as an earlier one made it.
     CQL has no `ADD IF NOT EXISTS` (not on 2.1), so the cluster's schema metadata decides."""
-    keyspace, added = session.keyspace, False
+    added = False
     for table, column, cql_type in columns:
         session.cluster.refresh_table_metadata(keyspace, table)
         if column not in session.cluster.metadata.keyspaces[keyspace].tables[table].columns:
             _LOGGER.info("adding column %s.%s (%s)", table, column, cql_type)
-            session.execute(f"ALTER TABLE {table} ADD {column} {cql_type}", timeout=30)
+            session.execute(f"ALTER TABLE {keyspace}.{table} ADD {column} {cql_type}", timeout=30)
             added = True
-    if added and not session.cluster.control_connection.wait_for_schema_agreement():
-        _LOGGER.warning("Cassandra nodes do not agree on the schema yet")
+    if added:
+        _agree_on_schema(session)
 
 
 def lightweight(session: Session, statement, params=(), *, attempts: int = _LWT_ATTEMPTS) -> ResultSet:
@@ -163,12 +184,13 @@ def utc(value):
 
 
 class CassandraStore:
-    """Base of every Cassandra adapter: its schema applied at connect, its statements prepared once.
+    """Base of every Cassandra adapter: its schema applied at connect, its statements prepared once
+    (qualified with the keyspace).
 
     Subclasses set SCHEMA (idempotent DDL), ADDED_COLUMNS ((table, column, type) that SCHEMA's
     tables gained after they were first created somewhere), STATEMENTS (name -> CQL) and
     SERIAL_READS (names of reads that precede a compare-and-set, run at the serial consistency
-    so they see in-flight LWTs too).
+    so they see in-flight LWTs too). Table names are written bare: the keyspace is added here.
     """
 
     SCHEMA: ClassVar[list[str]] = []
@@ -176,10 +198,12 @@ class CassandraStore:
     STATEMENTS: ClassVar[dict[str, str]] = {}
     SERIAL_READS: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, session: Session):
+    def __init__(self, session: Session, keyspace: str):
         self._session = session
-        self._q = {name: session.prepare(text) for name, text in self.STATEMENTS.items()}
-        for name, text in self.STATEMENTS.items():
+        self._keyspace = keyspace
+        self._texts = {name: qualified(text, keyspace) for name, text in self.STATEMENTS.items()}
+        self._q = {name: session.prepare(text) for name, text in self._texts.items()}
+        for name, text in self._texts.items():
             self._q[name].is_idempotent = is_idempotent(text)
         # SERIAL or LOCAL_SERIAL, as configured: for lightweight transactions (batches name it themselves)
         # and for the reads that precede them.
@@ -191,9 +215,9 @@ class CassandraStore:
     def connect(cls, settings: CassandraSettings):
         session = connect(settings)
         ensure_keyspace(session, settings)
-        apply_schema(session, cls.SCHEMA)
-        add_columns(session, cls.ADDED_COLUMNS)
-        return cls(session)
+        apply_schema(session, settings.keyspace, cls.SCHEMA)
+        add_columns(session, settings.keyspace, cls.ADDED_COLUMNS)
+        return cls(session, settings.keyspace)
 
     def _run(self, name: str, *params):
         return self._session.execute(self._q[name], params)

@@ -163,6 +163,14 @@ def test_logs_are_json_with_trace_ids_and_no_secrets(observed):
     assert servers.PASSWORD not in raw
 
 
+def test_cassandra_sends_the_services_no_warning(observed):
+    """Every statement names its table with the keyspace and no session selects one, so Cassandra 4+
+    has no `USE <keyspace>` anti-pattern to warn of (the driver logs each server warning it gets)."""
+    stack, _, _ = observed
+    raw = "".join(line for p in (stack.orders, stack.accounts, *stack.catalogs) for line in p.lines)
+    assert "Server warning" not in raw and "anti-pattern" not in raw
+
+
 def test_every_trace_is_a_request_and_housekeeping_is_not_traced(observed):
     """Readiness probes ping each store every 2 s and orders runs its recovery pass every 0.5 s here:
     none of that may show up as traces of its own. Every trace starts at a request to the edge."""
