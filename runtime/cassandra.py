@@ -11,7 +11,9 @@ any protocol version works alike. Stores write their CQL with bare table names; 
 qualifies it once, when it prepares it.
 
 Reads and writes run at the configured consistency (LOCAL_QUORUM by default); lightweight
-transactions use the configured serial consistency.
+transactions use the configured serial consistency. Each statement a store runs gets a span
+from its start to its result (observability/store.py), named and described once per prepared
+statement.
 
 A lightweight transaction whose reply is lost (a timeout, a coordinator that died) may or may
 not have been applied. `lightweight()` runs it again in that case, and `applied(result,
@@ -24,6 +26,7 @@ from its CQL.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
@@ -35,8 +38,9 @@ from cassandra import ConsistencyLevel, CoordinationFailure, OperationTimedOut, 
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, ResultSet, Session
 from cassandra.connection import ConnectionException
 from cassandra.policies import DCAwareRoundRobinPolicy, RoundRobinPolicy, TokenAwarePolicy
-from cassandra.query import SimpleStatement
+from cassandra.query import BatchStatement, SimpleStatement
 
+from observability import store as spans
 from runtime.cassandra_policies import OUTCOME_UNKNOWN, NodeLossRetryPolicy, is_idempotent, reconnection_policy
 from runtime.settings import CassandraSettings
 
@@ -149,8 +153,43 @@ def add_columns(session: Session, keyspace: str, columns: Sequence[tuple[str, st
         _agree_on_schema(session)
 
 
-def lightweight(session: Session, statement, params=(), *, attempts: int = _LWT_ATTEMPTS) -> ResultSet:
-    """Runs a lightweight transaction, again if its outcome is unknown (a timeout, a lost node).
+def execute(session: Session, statement, params=None, described: spans.Statement | None = None) -> ResultSet:
+    """Runs one statement; with `described`, inside its span (observability/store.py), which lasts
+    until the result or the error and then tells the coordinator, the rows returned (reads) and
+    whether a lightweight transaction applied."""
+    if described is None or (span := spans.start(described)) is None:
+        return session.execute(statement, params)
+    try:
+        result = session.execute(statement, params)
+    except BaseException as error:
+        spans.failed(span, error)
+        span.end()
+        raise
+    span.set_attributes(_outcome(described, result))
+    span.end()
+    return result
+
+
+def _outcome(described: spans.Statement, result: ResultSet) -> dict:
+    """What a result says for its span: read from the driver's objects, nothing sent or parsed."""
+    outcome: dict = {}
+    host = getattr(getattr(result, "response_future", None), "coordinator_host", None)
+    if host is not None:
+        outcome["server.address"], outcome["server.port"] = host.endpoint.address, host.endpoint.port
+        if host.datacenter:
+            outcome["cassandra.coordinator.dc"] = host.datacenter
+    if described.conditional:
+        with contextlib.suppress(RuntimeError):  # no [applied] column to read (another row factory)
+            outcome["shop.lwt.applied"] = bool(result.was_applied)
+    elif described.operation == "SELECT":
+        outcome["db.response.returned_rows"] = len(result.current_rows)  # the first page: where the span ends
+    return outcome
+
+
+def lightweight(session: Session, statement, params=(), *, described: spans.Statement | None = None,
+                attempts: int = _LWT_ATTEMPTS) -> ResultSet:
+    """Runs a lightweight transaction, again if its outcome is unknown (a timeout, a lost node);
+    each attempt is a statement of its own, with its own span.
 
     Only for statements that are harmless to run twice and whose row tells who wrote it (a
     claim), or that fail safe when the repeat reports "not applied". Never for a compare-and-set
@@ -158,10 +197,10 @@ def lightweight(session: Session, statement, params=(), *, attempts: int = _LWT_
     """
     for _ in range(attempts - 1):
         try:
-            return session.execute(statement, params)
+            return execute(session, statement, params, described)
         except OUTCOME_UNKNOWN as error:
             _LOGGER.warning("lightweight transaction outcome unknown (%s); running it again", error)
-    return session.execute(statement, params)
+    return execute(session, statement, params, described)
 
 
 def applied(result: ResultSet, **ours) -> bool:
@@ -185,7 +224,7 @@ def utc(value):
 
 class CassandraStore:
     """Base of every Cassandra adapter: its schema applied at connect, its statements prepared once
-    (qualified with the keyspace).
+    (qualified with the keyspace, and described for their spans).
 
     Subclasses set SCHEMA (idempotent DDL), ADDED_COLUMNS ((table, column, type) that SCHEMA's
     tables gained after they were first created somewhere), STATEMENTS (name -> CQL) and
@@ -201,15 +240,23 @@ class CassandraStore:
     def __init__(self, session: Session, keyspace: str):
         self._session = session
         self._keyspace = keyspace
+        profile = session.get_execution_profile(EXEC_PROFILE_DEFAULT)
+        # SERIAL or LOCAL_SERIAL, as configured: for lightweight transactions (batches name it themselves)
+        # and for the reads that precede them.
+        self._serial = profile.serial_consistency_level or ConsistencyLevel.SERIAL
+        self._consistency = profile.consistency_level
         self._texts = {name: qualified(text, keyspace) for name, text in self.STATEMENTS.items()}
         self._q = {name: session.prepare(text) for name, text in self._texts.items()}
         for name, text in self._texts.items():
             self._q[name].is_idempotent = is_idempotent(text)
-        # SERIAL or LOCAL_SERIAL, as configured: for lightweight transactions (batches name it themselves)
-        # and for the reads that precede them.
-        self._serial = session.get_execution_profile(EXEC_PROFILE_DEFAULT).serial_consistency_level or ConsistencyLevel.SERIAL
         for name in self.SERIAL_READS:
             self._q[name].consistency_level = self._serial
+        self._described = {name: self._describe(self._texts[name], self._q[name].consistency_level)
+                           for name in self._texts}
+
+    def _describe(self, text: str, consistency: int | None) -> spans.Statement:
+        level = ConsistencyLevel.value_to_name[consistency or self._consistency]
+        return spans.describe(spans.CASSANDRA, self._keyspace, text, **{"cassandra.consistency.level": level})
 
     @classmethod
     def connect(cls, settings: CassandraSettings):
@@ -220,11 +267,22 @@ class CassandraStore:
         return cls(session, settings.keyspace)
 
     def _run(self, name: str, *params):
-        return self._session.execute(self._q[name], params)
+        return execute(self._session, self._q[name], params, self._described[name])
 
     def _lwt(self, name: str, *params):
         """A lightweight transaction, repeated when its outcome is unknown (see `lightweight`)."""
-        return lightweight(self._session, self._q[name], params)
+        return lightweight(self._session, self._q[name], params, described=self._described[name])
+
+    def _batch(self, *statements: tuple[str, tuple]):
+        """The named statements, each with its parameters, as one logged batch (conditional when one
+        of them is: every condition then runs at the serial consistency)."""
+        batch = BatchStatement(serial_consistency_level=self._serial)
+        for name, params in statements:
+            batch.add(self._q[name], params)
+        texts = tuple(self._texts[name] for name, _ in statements)
+        level = ConsistencyLevel.value_to_name[self._consistency]
+        described = spans.describe_batch(spans.CASSANDRA, self._keyspace, texts, **{"cassandra.consistency.level": level})
+        return execute(self._session, batch, None, described)
 
     def ping(self) -> None:
         self._session.execute(_PING, timeout=5)

@@ -101,9 +101,11 @@ def test_one_order_is_one_trace_from_the_edge_to_cassandra(observed):
     assert [a.service for a in _ancestors(create, by_id)][-1] == "edge"
     for service, method in (("accounts", "GetAccount"), ("catalog", "GetProduct"), ("catalog", "ReserveStock")):
         assert create in _ancestors(server_span(service, method), by_id), (service, method)
-    cassandra = [s for s in spans if s.attributes.get("db.system") == "cassandra"]
+    cassandra = [s for s in spans if s.attributes.get("db.system.name") == "cassandra"]
     assert {s.service for s in cassandra} >= {"catalog", "orders"}
     for span in cassandra:
+        assert span.kind == CLIENT
+        assert span.name == f"{span.attributes['db.operation.name']} {span.attributes['db.collection.name']}"
         assert any(a.kind == SERVER and a.service == span.service for a in _ancestors(span, by_id))
     assert not any("grpc.health" in s.name for s in receiver.spans), "health checks stay out of traces"
     users = {s.attributes.get("enduser.id") for s in spans if s.kind == SERVER} - {None}
