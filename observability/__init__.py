@@ -17,7 +17,7 @@ __all__ = ["configure_logging", "request_id_var", "setup_telemetry"]
 
 
 def setup_telemetry(settings) -> None:
-    """JSON logs on stdout and tracing (HTTP and gRPC spans from observability.http and .rpc, Cassandra
-    spans from its instrumentation)."""
+    """JSON logs on stdout and tracing (HTTP, gRPC and store spans from observability.http, .rpc and
+    .store)."""
     configure_logging(settings.service_name, settings.log_level)
     setup_tracing(settings)

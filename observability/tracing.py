@@ -1,5 +1,5 @@
-"""Tracing setup (resource, sampler, OTLP export, the Cassandra instrumentation), W3C propagation helpers
-for the HTTP and gRPC telemetry of observability/http.py and observability/rpc.py, and `untraced()`."""
+"""Tracing setup (resource, sampler, OTLP export), W3C propagation helpers for the HTTP and gRPC
+telemetry of observability/http.py and observability/rpc.py, and `untraced()`."""
 
 from __future__ import annotations
 
@@ -42,8 +42,8 @@ def _sampler(name: str, ratio: float) -> Sampler:
 
 
 def setup_tracing(settings) -> None:
-    """Installs the tracer provider and the Cassandra instrumentation (HTTP and gRPC spans come from
-    observability/http.py and observability/rpc.py). Idempotent.
+    """Installs the tracer provider (HTTP, gRPC and store spans come from observability/http.py,
+    observability/rpc.py and observability/store.py). Idempotent.
 
     `settings` is a runtime.settings.TelemetrySettings."""
     global _configured, _TRACER
@@ -60,10 +60,6 @@ def setup_tracing(settings) -> None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     _TRACER = None
-
-    from opentelemetry.instrumentation.cassandra import CassandraInstrumentor
-
-    CassandraInstrumentor().instrument()
     _configured = True
     _LOGGER.info("tracing %s (export: %s)", settings.service_name, settings.exporter_protocol or "off")
 

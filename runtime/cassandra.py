@@ -2,12 +2,18 @@
 
     session = connect(settings)                  # retries until the cluster answers
     ensure_keyspace(session, settings)
-    apply_schema(session, ["CREATE TABLE IF NOT EXISTS ..."])
-    add_columns(session, [("table", "column", "text")])   # columns added since a table was made
+    apply_schema(session, keyspace, ["CREATE TABLE IF NOT EXISTS ..."])
+    add_columns(session, keyspace, [("table", "column", "text")])   # columns added since a table was made
+
+Every statement names its table with the keyspace (`qualified`): the session never selects one
+(no `USE`), so Cassandra 4 and later have no prepared statement to warn about as ambiguous, and
+any protocol version works alike. Stores write their CQL with bare table names; CassandraStore
+qualifies it once, when it prepares it.
 
 Reads and writes run at the configured consistency (LOCAL_QUORUM by default); lightweight
-transactions use the configured serial consistency. The CQL used by the services runs on
-Cassandra 2.1 (the test server) and current releases alike.
+transactions use the configured serial consistency. Each statement a store runs gets a span
+from its start to its result (observability/store.py), named and described once per prepared
+statement.
 
 A lightweight transaction whose reply is lost (a timeout, a coordinator that died) may or may
 not have been applied. `lightweight()` runs it again in that case, and `applied(result,
@@ -20,7 +26,9 @@ from its CQL.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import re
 import time
 from collections.abc import Sequence
 from datetime import UTC
@@ -30,8 +38,9 @@ from cassandra import ConsistencyLevel, CoordinationFailure, OperationTimedOut, 
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, ResultSet, Session
 from cassandra.connection import ConnectionException
 from cassandra.policies import DCAwareRoundRobinPolicy, RoundRobinPolicy, TokenAwarePolicy
-from cassandra.query import SimpleStatement
+from cassandra.query import BatchStatement, SimpleStatement
 
+from observability import store as spans
 from runtime.cassandra_policies import OUTCOME_UNKNOWN, NodeLossRetryPolicy, is_idempotent, reconnection_policy
 from runtime.settings import CassandraSettings
 
@@ -40,6 +49,8 @@ _REQUEST_TIMEOUT_S = 10.0
 _DEFAULT_PORT = 9042
 _LWT_ATTEMPTS = 3
 _PING = SimpleStatement("SELECT release_version FROM system.local", is_idempotent=True)
+# Where a statement names its table: after FROM, INTO, UPDATE or TABLE [IF NOT EXISTS]; group 1 a keyspace already there.
+_TABLE_REFERENCE = re.compile(r"\b(?:FROM|INTO|UPDATE|TABLE(?:\s+IF\s+NOT\s+EXISTS)?)\s+(\w+\.)?", re.IGNORECASE)
 # The cluster (or enough replicas) did not answer: retry later, nothing is the caller's fault.
 OUTAGES: tuple[type[Exception], ...] = (NoHostAvailable, Unavailable, Timeout, CoordinationFailure, OperationTimedOut,
                                         ConnectionException)
@@ -94,42 +105,91 @@ def connect(settings: CassandraSettings, *, wait_seconds: float = 60.0) -> Sessi
             time.sleep(2)
 
 
+def qualified(cql: str, keyspace: str) -> str:
+    """The statement with its table named with the keyspace: `FROM products` -> `FROM shop.products`.
+    Raises ValueError for a statement that names no table it can find (at start, not per call)."""
+    found = _TABLE_REFERENCE.search(cql)
+    if found is None:
+        raise ValueError(f"no table to qualify with keyspace {keyspace} in {cql!r}")
+    if found.group(1):
+        return cql
+    return f"{cql[:found.end()]}{keyspace}.{cql[found.end():]}"
+
+
 def ensure_keyspace(session: Session, settings: CassandraSettings) -> None:
-    """Creates the service's keyspace if missing and makes it the session's keyspace."""
+    """Creates the service's keyspace if missing. The session does not select it: statements name it."""
     if settings.local_dc:
         replication = f"{{'class': 'NetworkTopologyStrategy', '{settings.local_dc}': {settings.replication_factor}}}"
     else:
         replication = f"{{'class': 'SimpleStrategy', 'replication_factor': {settings.replication_factor}}}"
     session.execute(f"CREATE KEYSPACE IF NOT EXISTS {settings.keyspace} WITH replication = {replication}")
-    session.set_keyspace(settings.keyspace)
 
 
-def apply_schema(session: Session, statements: list[str]) -> None:
-    """Runs idempotent DDL (CREATE ... IF NOT EXISTS) and waits until every node agrees on it."""
-    for statement in statements:
-        session.execute(statement, timeout=30)
+def _agree_on_schema(session: Session) -> None:
     if not session.cluster.control_connection.wait_for_schema_agreement():
         # Not fatal (a node may be down), but statements prepared next may fail on a lagging node.
         _LOGGER.warning("Cassandra nodes do not agree on the schema yet")
 
 
-def add_columns(session: Session, columns: Sequence[tuple[str, str, str]]) -> None:
-    """Adds each (table, column, type) that its table in the session's keyspace lacks: a column a
-    later version added to a table `CREATE TABLE IF NOT EXISTS` left as an earlier one made it.
+def apply_schema(session: Session, keyspace: str, statements: Sequence[str]) -> None:
+    """Runs idempotent DDL (CREATE ... IF NOT EXISTS) in the keyspace and waits until every node agrees on it."""
+    for statement in statements:
+        session.execute(qualified(statement, keyspace), timeout=30)
+    _agree_on_schema(session)
+
+
+def add_columns(session: Session, keyspace: str, columns: Sequence[tuple[str, str, str]]) -> None:
+    """Adds each (table, column, type) that its table in the keyspace lacks: a column a later
+    version added to a table `CREATE TABLE IF NOT EXISTS` left as an earlier one made it.
     CQL has no `ADD IF NOT EXISTS` (not on 2.1), so the cluster's schema metadata decides."""
-    keyspace, added = session.keyspace, False
+    added = False
     for table, column, cql_type in columns:
         session.cluster.refresh_table_metadata(keyspace, table)
         if column not in session.cluster.metadata.keyspaces[keyspace].tables[table].columns:
             _LOGGER.info("adding column %s.%s (%s)", table, column, cql_type)
-            session.execute(f"ALTER TABLE {table} ADD {column} {cql_type}", timeout=30)
+            session.execute(f"ALTER TABLE {keyspace}.{table} ADD {column} {cql_type}", timeout=30)
             added = True
-    if added and not session.cluster.control_connection.wait_for_schema_agreement():
-        _LOGGER.warning("Cassandra nodes do not agree on the schema yet")
+    if added:
+        _agree_on_schema(session)
 
 
-def lightweight(session: Session, statement, params=(), *, attempts: int = _LWT_ATTEMPTS) -> ResultSet:
-    """Runs a lightweight transaction, again if its outcome is unknown (a timeout, a lost node).
+def execute(session: Session, statement, params=None, described: spans.Statement | None = None) -> ResultSet:
+    """Runs one statement; with `described`, inside its span (observability/store.py), which lasts
+    until the result or the error and then tells the coordinator, the rows returned (reads) and
+    whether a lightweight transaction applied."""
+    if described is None or (span := spans.start(described)) is None:
+        return session.execute(statement, params)
+    try:
+        result = session.execute(statement, params)
+    except BaseException as error:
+        spans.failed(span, error)
+        span.end()
+        raise
+    span.set_attributes(_outcome(described, result))
+    span.end()
+    return result
+
+
+def _outcome(described: spans.Statement, result: ResultSet) -> dict:
+    """What a result says for its span: read from the driver's objects, nothing sent or parsed."""
+    outcome: dict = {}
+    host = getattr(getattr(result, "response_future", None), "coordinator_host", None)
+    if host is not None:
+        outcome["server.address"], outcome["server.port"] = host.endpoint.address, host.endpoint.port
+        if host.datacenter:
+            outcome["cassandra.coordinator.dc"] = host.datacenter
+    if described.conditional:
+        with contextlib.suppress(RuntimeError):  # no [applied] column to read (another row factory)
+            outcome["shop.lwt.applied"] = bool(result.was_applied)
+    elif described.operation == "SELECT":
+        outcome["db.response.returned_rows"] = len(result.current_rows)  # the first page: where the span ends
+    return outcome
+
+
+def lightweight(session: Session, statement, params=(), *, described: spans.Statement | None = None,
+                attempts: int = _LWT_ATTEMPTS) -> ResultSet:
+    """Runs a lightweight transaction, again if its outcome is unknown (a timeout, a lost node);
+    each attempt is a statement of its own, with its own span.
 
     Only for statements that are harmless to run twice and whose row tells who wrote it (a
     claim), or that fail safe when the repeat reports "not applied". Never for a compare-and-set
@@ -137,10 +197,10 @@ def lightweight(session: Session, statement, params=(), *, attempts: int = _LWT_
     """
     for _ in range(attempts - 1):
         try:
-            return session.execute(statement, params)
+            return execute(session, statement, params, described)
         except OUTCOME_UNKNOWN as error:
             _LOGGER.warning("lightweight transaction outcome unknown (%s); running it again", error)
-    return session.execute(statement, params)
+    return execute(session, statement, params, described)
 
 
 def applied(result: ResultSet, **ours) -> bool:
@@ -163,12 +223,13 @@ def utc(value):
 
 
 class CassandraStore:
-    """Base of every Cassandra adapter: its schema applied at connect, its statements prepared once.
+    """Base of every Cassandra adapter: its schema applied at connect, its statements prepared once
+    (qualified with the keyspace, and described for their spans).
 
     Subclasses set SCHEMA (idempotent DDL), ADDED_COLUMNS ((table, column, type) that SCHEMA's
     tables gained after they were first created somewhere), STATEMENTS (name -> CQL) and
     SERIAL_READS (names of reads that precede a compare-and-set, run at the serial consistency
-    so they see in-flight LWTs too).
+    so they see in-flight LWTs too). Table names are written bare: the keyspace is added here.
     """
 
     SCHEMA: ClassVar[list[str]] = []
@@ -176,31 +237,52 @@ class CassandraStore:
     STATEMENTS: ClassVar[dict[str, str]] = {}
     SERIAL_READS: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, session: Session):
+    def __init__(self, session: Session, keyspace: str):
         self._session = session
-        self._q = {name: session.prepare(text) for name, text in self.STATEMENTS.items()}
-        for name, text in self.STATEMENTS.items():
-            self._q[name].is_idempotent = is_idempotent(text)
+        self._keyspace = keyspace
+        profile = session.get_execution_profile(EXEC_PROFILE_DEFAULT)
         # SERIAL or LOCAL_SERIAL, as configured: for lightweight transactions (batches name it themselves)
         # and for the reads that precede them.
-        self._serial = session.get_execution_profile(EXEC_PROFILE_DEFAULT).serial_consistency_level or ConsistencyLevel.SERIAL
+        self._serial = profile.serial_consistency_level or ConsistencyLevel.SERIAL
+        self._consistency = profile.consistency_level
+        self._texts = {name: qualified(text, keyspace) for name, text in self.STATEMENTS.items()}
+        self._q = {name: session.prepare(text) for name, text in self._texts.items()}
+        for name, text in self._texts.items():
+            self._q[name].is_idempotent = is_idempotent(text)
         for name in self.SERIAL_READS:
             self._q[name].consistency_level = self._serial
+        self._described = {name: self._describe(self._texts[name], self._q[name].consistency_level)
+                           for name in self._texts}
+
+    def _describe(self, text: str, consistency: int | None) -> spans.Statement:
+        level = ConsistencyLevel.value_to_name[consistency or self._consistency]
+        return spans.describe(spans.CASSANDRA, self._keyspace, text, **{"cassandra.consistency.level": level})
 
     @classmethod
     def connect(cls, settings: CassandraSettings):
         session = connect(settings)
         ensure_keyspace(session, settings)
-        apply_schema(session, cls.SCHEMA)
-        add_columns(session, cls.ADDED_COLUMNS)
-        return cls(session)
+        apply_schema(session, settings.keyspace, cls.SCHEMA)
+        add_columns(session, settings.keyspace, cls.ADDED_COLUMNS)
+        return cls(session, settings.keyspace)
 
     def _run(self, name: str, *params):
-        return self._session.execute(self._q[name], params)
+        return execute(self._session, self._q[name], params, self._described[name])
 
     def _lwt(self, name: str, *params):
         """A lightweight transaction, repeated when its outcome is unknown (see `lightweight`)."""
-        return lightweight(self._session, self._q[name], params)
+        return lightweight(self._session, self._q[name], params, described=self._described[name])
+
+    def _batch(self, *statements: tuple[str, tuple]):
+        """The named statements, each with its parameters, as one logged batch (conditional when one
+        of them is: every condition then runs at the serial consistency)."""
+        batch = BatchStatement(serial_consistency_level=self._serial)
+        for name, params in statements:
+            batch.add(self._q[name], params)
+        texts = tuple(self._texts[name] for name, _ in statements)
+        level = ConsistencyLevel.value_to_name[self._consistency]
+        described = spans.describe_batch(spans.CASSANDRA, self._keyspace, texts, **{"cassandra.consistency.level": level})
+        return execute(self._session, batch, None, described)
 
     def ping(self) -> None:
         self._session.execute(_PING, timeout=5)

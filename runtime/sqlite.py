@@ -3,6 +3,10 @@
 SQLite serialises writers itself; we add one lock around the connection so statements from
 different threads never interleave inside a transaction, and BEGIN IMMEDIATE so a
 read-then-write sequence cannot be overtaken by another writer.
+
+Every statement (BEGIN and COMMIT included) runs inside its span (observability/store.py),
+named for its operation and table, with the file's name as `db.namespace`. A statement's rows
+are all fetched inside it, so the span lasts until the whole result is there.
 """
 
 from __future__ import annotations
@@ -15,15 +19,46 @@ from datetime import datetime, timedelta, UTC
 from collections.abc import Iterator
 from typing import ClassVar
 
+from observability import store as spans
 
 # "database is locked" past the busy timeout, disk I/O errors: the store did not answer in time.
 OUTAGES: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
+
+
+class Rows(list):
+    """A statement's result: its rows, fetched, and how many rows it changed (`rowcount`)."""
+
+    rowcount = -1
+
+    def fetchone(self) -> sqlite3.Row | None:
+        return self[0] if self else None
+
+    def fetchall(self) -> Rows:
+        return self
+
+
+class Transaction:
+    """What the block of `Database.transaction()` runs its statements on."""
+
+    def __init__(self, database: Database):
+        self._database = database
+
+    def execute(self, sql: str, params: tuple = ()) -> Rows:
+        """One statement of the transaction (each in its span)."""
+        return self._database._statement(sql, params)
+
+
+def _fetch(cursor: sqlite3.Cursor) -> Rows:
+    rows = Rows(cursor.fetchall())
+    rows.rowcount = cursor.rowcount
+    return rows
 
 
 class Database:
     """One connection to a database file (or ":memory:"), shared by threads under a lock."""
 
     def __init__(self, path: str):
+        self._name = pathlib.PurePath(path).name or path  # db.namespace of the spans
         if path != ":memory:":
             pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so transactions are explicit.
@@ -43,29 +78,46 @@ class Database:
             for statement in statements:
                 conn.execute(statement)
 
+    def _statement(self, sql: str, params: tuple = ()) -> Rows:
+        """Runs one statement (the caller holds the lock) inside its span, and fetches its rows."""
+        described = spans.describe(spans.SQLITE, self._name, sql)
+        span = spans.start(described)
+        if span is None:
+            return _fetch(self._conn.execute(sql, params))
+        try:
+            rows = _fetch(self._conn.execute(sql, params))
+        except BaseException as error:
+            spans.failed(span, error, getattr(error, "sqlite_errorname", None))
+            span.end()
+            raise
+        if described.operation.upper() == "SELECT":
+            span.set_attribute("db.response.returned_rows", len(rows))
+        span.end()
+        return rows
+
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Transaction]:
         """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK if the block raises."""
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            self._statement("BEGIN IMMEDIATE")
             try:
-                yield self._conn
-                self._conn.execute("COMMIT")
+                yield Transaction(self)
+                self._statement("COMMIT")
             except BaseException:
                 # SQLite rolls back by itself after some errors (disk full, I/O); a second
                 # ROLLBACK would then fail and hide the error that matters.
                 if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
+                    self._statement("ROLLBACK")
                 raise
 
-    def query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+    def query(self, sql: str, params: tuple = ()) -> Rows:
         with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+            return self._statement(sql, params)
 
     def execute(self, sql: str, params: tuple = ()) -> int:
         """One autocommitted statement; returns the number of rows it changed."""
         with self._lock:
-            return self._conn.execute(sql, params).rowcount
+            return self._statement(sql, params).rowcount
 
     def ping(self) -> None:
         self.query("SELECT 1")

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.support import servers
 from tests.support.shop import make_product, shopper, wait_for
 from tests.support.stack import Stack
-from tools.jaeger import ERROR, SERVER, Jaeger, JaegerPorts
+from tools.jaeger import CLIENT, ERROR, SERVER, Jaeger, JaegerPorts
 
 pytestmark = pytest.mark.cassandra
 SHOP = {"edge", "orders", "accounts", "catalog"}
@@ -119,6 +119,9 @@ def test_an_order_is_one_trace_from_the_edge_through_every_service_to_cassandra(
     assert {s.service for s in store} == {"accounts", "catalog", "orders"}, "each service reads or writes its keyspace"
     for span in store:
         assert any(a.kind == SERVER and a.service == span.service for a in _ancestors(span, by_id)), span
+    for span in store:
+        assert span.kind == CLIENT
+        assert span.name == f"{span.attributes['db.operation.name']} {span.attributes['db.collection.name']}"
     users = {s.attributes.get("enduser.id") for s in spans if s.kind == SERVER} - {None}
     assert len(users) == 1 and len(users.pop()) == 16, "the user is a hash, the same in every service"
 
@@ -179,6 +182,14 @@ def test_logs_are_json_with_trace_ids_and_no_secrets(observed):
     raw = "".join(line for p in (stack.edge, stack.orders, stack.accounts, *stack.catalogs) for line in p.lines)
     assert token not in raw and token.split(".")[2] not in raw
     assert servers.PASSWORD not in raw
+
+
+def test_cassandra_sends_the_services_no_warning(observed):
+    """Every statement names its table with the keyspace and no session selects one, so Cassandra 4+
+    has no `USE <keyspace>` anti-pattern to warn of (the driver logs each server warning it gets)."""
+    stack = observed[0]
+    raw = "".join(line for p in (stack.orders, stack.accounts, *stack.catalogs) for line in p.lines)
+    assert "Server warning" not in raw and "anti-pattern" not in raw
 
 
 def test_probes_and_housekeeping_leave_no_trace(observed):

@@ -18,21 +18,27 @@ from tests.support.lost_replies import LostReplies
 
 pytestmark = pytest.mark.cassandra
 
-FIRST_ATTEMPT, NEXT_ATTEMPT, CLEAR = "INSERT INTO sign_in_throttles", "IF attempts = ?", "DELETE FROM sign_in_throttles"
+# Fragments of the statements' CQL (whose tables the store names with the keyspace).
+FIRST_ATTEMPT, NEXT_ATTEMPT = "sign_in_throttles (name_key, attempts", "IF attempts = ?"
+CLEAR = "sign_in_throttles WHERE name_key = ? IF EXISTS"
 USE_REFRESH = "IF used = false"
 
 
 @pytest.fixture
-def session(cassandra_settings):
-    settings = cassandra_settings()
+def settings(cassandra_settings):
+    return cassandra_settings()
+
+
+@pytest.fixture
+def session(settings):
     real = CassandraAccountStore.connect(settings)._session
     yield LostReplies(real)
     real.cluster.shutdown()
 
 
 @pytest.fixture
-def store(session):
-    return CassandraAccountStore(session)
+def store(session, settings):
+    return CassandraAccountStore(session, settings.keyspace)
 
 
 def _refresh_token(store) -> str:
@@ -94,8 +100,8 @@ def test_a_refresh_token_table_made_before_used_by_existed_gains_the_column(cass
     session = cql.connect(settings)
     cql.ensure_keyspace(session, settings)
     # The table as an earlier version created it.
-    session.execute("""CREATE TABLE refresh_tokens (token_id text PRIMARY KEY, family_id text, subject text,
-        client_id text, scope text, secret_hash text, expires_at timestamp, used boolean)""", timeout=30)
+    session.execute(f"""CREATE TABLE {settings.keyspace}.refresh_tokens (token_id text PRIMARY KEY, family_id text,
+        subject text, client_id text, scope text, secret_hash text, expires_at timestamp, used boolean)""", timeout=30)
     session.cluster.shutdown()
     store = CassandraAccountStore.connect(settings)
     try:

@@ -5,7 +5,7 @@ while the cluster holds whatever really happened.
     session = LostReplies(real_session)
     session.lose("IF used = false")               # the next such statement runs, its reply is lost
     session.lose("IF attempts = ?", applied=False)  # ... or it never reaches the cluster
-    store = CassandraAccountStore(session)
+    store = CassandraAccountStore(session, keyspace)
 
 Everything else goes to the real session unchanged.
 """

@@ -12,7 +12,7 @@ import json
 import sqlite3
 from datetime import datetime
 
-from runtime.sqlite import SqliteStore, from_ms, now_ms, to_ms
+from runtime.sqlite import SqliteStore, Transaction, from_ms, now_ms, to_ms
 from services.accounts.domain import (
     THROTTLE_MEMORY, Account, OAuthClient, RefreshToken, SignInThrottle, SigningKey, next_attempt, username_key,
 )
@@ -46,7 +46,7 @@ _ACCOUNT_COLUMNS = ("id, username, username_key, email, email_key, password_hash
 _LEGACY_ACCOUNT_COLUMNS = ("failed_logins", "locked_until")
 
 
-def _holder(conn: sqlite3.Connection, key_column: str, key: str) -> str | None:
+def _holder(conn: Transaction, key_column: str, key: str) -> str | None:
     """Id of the account holding a unique key (username_key or email_key), if any."""
     row = conn.execute(f"SELECT id FROM accounts WHERE {key_column} = ?", (key,)).fetchone()
     return row["id"] if row else None

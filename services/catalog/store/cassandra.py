@@ -16,8 +16,6 @@ import json
 import random
 import time
 
-from cassandra.query import BatchStatement
-
 from runtime import cassandra as cql
 from runtime.paging import decode_page_token, encode_page_token
 from services.catalog.domain import (
@@ -127,14 +125,13 @@ class CassandraCatalogStore(cql.CassandraStore, CatalogStore):
             if decision is None:
                 return current[0]
             quantity, add_hold, drop_hold = decision
-            batch = BatchStatement(serial_consistency_level=self._serial)
-            batch.add(self._q["cas_quantity"], (quantity, product_id, current[0]))
+            statements = [("cas_quantity", (quantity, product_id, current[0]))]
             if add_hold:
-                batch.add(self._q["add_hold"], (add_hold[0], add_hold[1], product_id))
+                statements.append(("add_hold", (add_hold[0], add_hold[1], product_id)))
             if drop_hold:
-                batch.add(self._q["drop_hold"], (drop_hold, product_id))
+                statements.append(("drop_hold", (drop_hold, product_id)))
             try:
-                result = self._session.execute(batch)
+                result = self._batch(*statements)
             except cql.OUTCOME_UNKNOWN:
                 if not sees_own_write:
                     raise
