@@ -141,7 +141,7 @@ def apply_schema(session: Session, keyspace: str, statements: Sequence[str]) -> 
 def add_columns(session: Session, keyspace: str, columns: Sequence[tuple[str, str, str]]) -> None:
     """Adds each (table, column, type) that its table in the keyspace lacks: a column a later
     version added to a table `CREATE TABLE IF NOT EXISTS` left as an earlier one made it.
-    CQL has no `ADD IF NOT EXISTS` (not on 2.1), so the cluster's schema metadata decides."""
+    The cluster's schema metadata decides, not `ADD IF NOT EXISTS`, which older Cassandra versions lack."""
     added = False
     for table, column, cql_type in columns:
         session.cluster.refresh_table_metadata(keyspace, table)
