@@ -20,6 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from runtime import pki
 from tests.support import bad_certificates
+from tools import processes
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TRUST_DOMAIN = "shop.local"
@@ -138,14 +139,7 @@ class ServiceProcess:
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
         """Signals the child (by its PID) and waits; returns its exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return processes.stop(self.process, sig, timeout)
 
 
 def status_of(call, *args, **kwargs) -> grpc.StatusCode:

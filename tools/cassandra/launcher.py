@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 
+from tools import processes
 from tools.cache import building, cache_root
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -177,17 +178,7 @@ class CassandraNode:
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int | None:
         """Signals this node's process (by its PID) and waits for it; returns its exit code."""
-        process = self._process
-        if process is None:
-            return None
-        if process.poll() is None:
-            process.send_signal(sig)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        return process.returncode
+        return None if self._process is None else processes.stop(self._process, sig, timeout)
 
     def log_tail(self, lines: int = 40) -> str:
         log = self._workdir / "stdout.log"

@@ -16,7 +16,6 @@ import dataclasses
 import json
 import os
 import pathlib
-import signal
 import socket
 import subprocess
 import time
@@ -25,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from runtime.settings import ConfigError, Env
+from tools import processes
 from tools.gotools import ensure
 from tools.jaeger.query import QueryClient
 
@@ -192,17 +192,7 @@ class Jaeger:
 
     def stop(self, timeout: float = 10) -> int | None:
         """SIGTERM to the process this object started (by PID), SIGKILL if it lingers; its exit code."""
-        process = self._process
-        if process is None:
-            return None
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        return process.returncode
+        return None if self._process is None else processes.stop(self._process, timeout=timeout)
 
     def __enter__(self) -> Jaeger:
         return self.start()
