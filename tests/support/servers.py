@@ -21,6 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from runtime import pki
 from tests.support import bad_certificates
 from tools import processes
+from tools.ports import free_ports
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TRUST_DOMAIN = "shop.local"
@@ -174,8 +175,4 @@ def create_admin(accounts_env: dict[str, str], username: str) -> tuple[str, str]
 
 def free_port() -> int:
     """A port that is free on 127.0.0.1 right now (for servers that cannot bind port 0)."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_ports()[0]

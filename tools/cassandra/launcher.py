@@ -26,7 +26,6 @@ import pathlib
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,12 +33,14 @@ import time
 
 from tools import processes
 from tools.cache import building, cache_root
+from tools.ports import free_ports
 
 HERE = pathlib.Path(__file__).resolve().parent
 POM = HERE / "pom.xml"
 JVM_OPTIONS = HERE / "jvm17-server.options"
 _PROBE_KEYSPACE = "ring_probe"
-_LOGBACK = """<configuration scan="false">
+# Log lines on stdout (the node's stdout.log here, the container's log in the stand-in image).
+LOGBACK = """<configuration scan="false">
   <appender name="STDOUT" class="ch.qos.logback.core.ConsoleAppender">
     <encoder><pattern>%-5level [%thread] %date{ISO8601} %F:%L - %msg%n</pattern></encoder>
   </appender>
@@ -90,26 +91,6 @@ def _java_major(binary: str) -> int:
     return int(found.group(1)) if found else 0
 
 
-def _free_port(hosts: tuple[str, ...] = ("127.0.0.1",)) -> int:
-    """A port number free on every one of `hosts` right now."""
-    for _ in range(100):
-        with socket.socket() as first:
-            first.bind((hosts[0], 0))
-            port = first.getsockname()[1]
-            if all(_bindable(host, port) for host in hosts[1:]):
-                return port
-    raise RuntimeError(f"no port free on all of {hosts}")
-
-
-def _bindable(host: str, port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind((host, port))
-            return True
-        except OSError:
-            return False
-
-
 class CassandraNode:
     """One Cassandra process on its own loopback address, with its own files under `workdir`."""
 
@@ -154,7 +135,7 @@ class CassandraNode:
         conf = work / "conf"
         conf.mkdir(parents=True)
         (conf / "cassandra.yaml").write_text(json.dumps(config, indent=1))  # JSON is valid YAML
-        (conf / "logback.xml").write_text(_LOGBACK)
+        (conf / "logback.xml").write_text(LOGBACK)
         return conf
 
     def _command(self) -> list[str]:
@@ -204,7 +185,7 @@ class CassandraCluster:
         lib = ensure_installed()
         self._workdir = pathlib.Path(tempfile.mkdtemp(prefix="cassandra-"))
         atexit.register(self.stop)
-        ports = {name: _free_port(self.hosts) for name in ("native", "storage")}
+        ports = dict(zip(("native", "storage"), free_ports(2, self.hosts), strict=True))
         self.port = ports["native"]
         self.nodes = [CassandraNode(lib, self._workdir / host, host, ports, self.hosts[0], self._heap)
                       for host in self.hosts]

@@ -29,7 +29,7 @@ standins_key() {
     # Any change to a recipe, to the pinned Cassandra or Jaeger, or to the CAs baked into the Python
     # image, makes new stand-ins.
     (cd "$STANDINS_DIR/.." && find standins standins.sh -type f -print0 | sort -z | xargs -0 cat
-     cat ../cassandra/pom.xml ../cassandra/jvm17-server.options ../go/jaeger/go.mod ../go/jaeger/go.sum
+     cat ../cassandra/pom.xml ../cassandra/jvm17-server.options ../cassandra/launcher.py ../go/jaeger/go.mod ../go/jaeger/go.sum
      cat /usr/local/share/ca-certificates/*.crt 2>/dev/null) | sha256sum | cut -c1-16
 }
 
@@ -66,6 +66,7 @@ build_standins() {
     cp -r "$STANDINS_DIR/cassandra" "$cassandra_ctx"
     lib=$(cd "$repo" && .venv/bin/python -c 'from tools.cassandra.launcher import ensure_installed; print(ensure_installed())')
     cp -r "$lib" "$cassandra_ctx/lib" && cp "$repo/tools/cassandra/jvm17-server.options" "$cassandra_ctx/"
+    (cd "$repo" && .venv/bin/python -c 'from tools.cassandra.launcher import LOGBACK; print(LOGBACK, end="")') >"$cassandra_ctx/logback.xml"
     build_standin cassandra:5.0 "$cassandra_ctx"
 
     # Jaeger: the binary `make up` and the tests run.

@@ -16,7 +16,6 @@ import dataclasses
 import json
 import os
 import pathlib
-import socket
 import subprocess
 import time
 import urllib.request
@@ -27,6 +26,7 @@ from runtime.settings import ConfigError, Env
 from tools import processes
 from tools.gotools import ensure
 from tools.jaeger.query import QueryClient
+from tools.ports import bindable, free_ports
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "observability" / "jaeger" / "config.yaml"
@@ -73,15 +73,7 @@ class JaegerPorts:
     @classmethod
     def free(cls) -> JaegerPorts:
         """Ports free on 127.0.0.1 right now, metrics off: for tests (Jaeger cannot report a port 0 back)."""
-        sockets = [socket.socket() for _ in range(5)]
-        try:
-            for sock in sockets:  # all held at once, so no two are the same
-                sock.bind((HOST, 0))
-            numbers = [sock.getsockname()[1] for sock in sockets]
-        finally:
-            for sock in sockets:
-                sock.close()
-        otlp_grpc, otlp_http, query_http, query_grpc, health = numbers
+        otlp_grpc, otlp_http, query_http, query_grpc, health = free_ports(5, (HOST,))
         return cls(otlp_grpc, otlp_http, query_http, query_grpc, health, metrics=None)
 
     def in_use(self) -> dict[str, int]:
@@ -94,16 +86,6 @@ class JaegerPorts:
         if self.metrics is None:
             env["JAEGER_METRICS_LEVEL"] = METRICS_OFF
         return {"JAEGER_LISTEN_HOST": HOST, **env}
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Go's listeners do: TIME_WAIT is free
-        try:
-            probe.bind((HOST, port))
-            return True
-        except OSError:
-            return False
 
 
 class Jaeger:
@@ -143,7 +125,7 @@ class Jaeger:
         """Launches the binary (built once if needed) and waits until it is healthy and answers queries."""
         binary = ensure("jaeger")
         for field, port in self.ports.in_use().items():
-            if not _free(port):
+            if not bindable(HOST, port, reuse_address=True):
                 raise RuntimeError(f"port {port} ({PORT_VARIABLES[field][0]}) is in use on {HOST}")
         # The OTEL_* settings of our processes are meant for them, not for Jaeger's own telemetry.
         env = {**{name: value for name, value in os.environ.items() if not name.startswith("OTEL_")}, **self.ports.env()}

@@ -10,13 +10,6 @@ import socket
 HOME = pathlib.Path("/opt/cassandra")
 DATA = pathlib.Path("/var/lib/cassandra")
 CONF = pathlib.Path("/tmp/cassandra-conf")
-LOGBACK = """<configuration scan="false">
-  <appender name="STDOUT" class="ch.qos.logback.core.ConsoleAppender">
-    <encoder><pattern>%-5level [%thread] %date{ISO8601} %F:%L - %msg%n</pattern></encoder>
-  </appender>
-  <root level="INFO"><appender-ref ref="STDOUT"/></root>
-</configuration>
-"""
 
 
 def main() -> None:
@@ -36,7 +29,6 @@ def main() -> None:
     }
     CONF.mkdir(exist_ok=True)
     (CONF / "cassandra.yaml").write_text(json.dumps(config, indent=1))  # JSON is valid YAML
-    (CONF / "logback.xml").write_text(LOGBACK)
     heap = os.environ.get("MAX_HEAP_SIZE", "512M")
     options = [line.strip() for line in (HOME / "jvm17-server.options").read_text().splitlines()
                if line.strip().startswith("-")]
@@ -45,7 +37,7 @@ def main() -> None:
                *shlex.split(os.environ.get("JVM_EXTRA_OPTS", "")),
                "-Dcassandra-foreground=yes", "-Dcassandra.skip_wait_for_gossip_to_settle=0",
                f"-Dcassandra.config=file://{CONF / 'cassandra.yaml'}", f"-Dcassandra.storagedir={DATA}",
-               f"-Dlogback.configurationFile={CONF / 'logback.xml'}", f"-Dcassandra.logdir={DATA / 'logs'}",
+               f"-Dlogback.configurationFile={HOME / 'logback.xml'}", f"-Dcassandra.logdir={DATA / 'logs'}",
                "-cp", f"{CONF}:{HOME / 'lib'}/*", "org.apache.cassandra.service.CassandraDaemon"]
     os.execvp("java", command)
 
