@@ -23,6 +23,7 @@ from edge.config import EdgeConfig
 from edge.oauth import oauth_blueprint
 from edge.problems import deadline_expired, from_rpc_error, problem
 from edge.routes import bad_request, register_routes
+from edge.site import site_blueprint
 from edge.templates import CONVERTERS
 from edge.transcoding import BadRequest
 from edge.upstream import Upstreams, begin_call
@@ -63,10 +64,14 @@ def create_app(config: EdgeConfig | Mapping[str, str] | None = None) -> Flask:
 
     routes = register_routes(app, services, upstreams, verifier)
     scopes = sorted({s for _, policy in routes for s in policy.scopes | policy.bypass_scopes})
+    optional = {name: load_method(getattr(cfg, name)) if getattr(cfg, name) else None
+                for name in ("token_method", "revoke_method", "authorize_method", "metadata_method")}
     app.register_blueprint(oauth_blueprint(
-        upstreams, load_method(cfg.token_method) if cfg.token_method else None,
-        load_method(cfg.revoke_method) if cfg.revoke_method else None, jwks_method, scopes))
+        upstreams, optional["token_method"], optional["revoke_method"], jwks_method, scopes,
+        authorize_method=optional["authorize_method"], metadata_method=optional["metadata_method"]))
     app.register_blueprint(openapi.blueprint(routes, scopes, cfg))
+    if cfg.site_dir is not None:
+        app.register_blueprint(site_blueprint(cfg.site_dir, cfg.site_path))
     _add_health(app, upstreams)
     _add_request_handling(app, cfg.deadline_seconds)
     admission.init_app(app, cfg.server.max_queue_seconds, exempt=("/healthz", "/readyz"))  # before spans and tokens

@@ -5,6 +5,10 @@
     JWKS_METHOD         /pkg.Service/Method         the RPC that returns the token signing keys
     OAUTH_TOKEN_METHOD  /pkg.Service/Method         RFC 6749 token endpoint (optional)
     OAUTH_REVOKE_METHOD /pkg.Service/Method         RFC 7009 revocation endpoint (optional)
+    OAUTH_AUTHORIZE_METHOD /pkg.Service/Method      RFC 6749 4.1 authorization endpoint and sign-in page (optional)
+    OAUTH_METADATA_METHOD  /pkg.Service/Method      the grants, response types and PKCE methods the
+                                                    RFC 8414 metadata lists (optional)
+    EDGE_SITE_DIR (unset), EDGE_SITE_PATH (/shop)   a directory of static files (a browser application)
     TOKEN_ISSUER, TOKEN_AUDIENCE                    what access tokens must say
     EDGE_DEADLINE_SECONDS (10), EDGE_MAX_BODY_BYTES (65536)
     TLS_DIR or TLS_CA_FILE/TLS_CERT_FILE/TLS_KEY_FILE   the edge's workload certificate
@@ -25,6 +29,7 @@ How the process serves HTTP (EdgeServerSettings; edge/gunicorn_conf.py reads thi
 from __future__ import annotations
 
 import pathlib
+import re
 import ssl
 from dataclasses import dataclass
 from collections.abc import Mapping
@@ -98,11 +103,15 @@ class EdgeConfig:
     jwks_method: str
     token_method: str
     revoke_method: str
+    authorize_method: str
+    metadata_method: str
     deadline_seconds: float
     max_body_bytes: int
     server: EdgeServerSettings
     realm: str = "api"
     api_title: str = "API"
+    site_dir: pathlib.Path | None = None
+    site_path: str = "/shop"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> EdgeConfig:
@@ -127,9 +136,27 @@ class EdgeConfig:
             jwks_method=env.method("JWKS_METHOD"),
             token_method=env.method("OAUTH_TOKEN_METHOD", ""),
             revoke_method=env.method("OAUTH_REVOKE_METHOD", ""),
+            authorize_method=env.method("OAUTH_AUTHORIZE_METHOD", ""),
+            metadata_method=env.method("OAUTH_METADATA_METHOD", ""),
             deadline_seconds=env.float("EDGE_DEADLINE_SECONDS", 10.0, minimum=0.1),
             max_body_bytes=env.int("EDGE_MAX_BODY_BYTES", 64 * 1024, minimum=1024),
             server=server,
             realm=_printable(env, "EDGE_REALM", "api"),
             api_title=_printable(env, "EDGE_API_TITLE", "API"),
+            site_dir=_site_dir(env),
+            site_path=_site_path(env),
         )
+
+
+def _site_dir(env: Env) -> pathlib.Path | None:
+    value = env.str("EDGE_SITE_DIR", "")
+    if value and not (pathlib.Path(value) / "index.html").is_file():
+        raise ConfigError(f"EDGE_SITE_DIR must be a directory with an index.html, got {value!r}")
+    return pathlib.Path(value) if value else None
+
+
+def _site_path(env: Env) -> str:
+    value = env.str("EDGE_SITE_PATH", "/shop")
+    if not re.fullmatch(r"(/[a-z0-9-]+)+", value) or value.startswith(("/v1", "/oauth2", "/.well-known")):
+        raise ConfigError(f"EDGE_SITE_PATH must be a path such as /shop, apart from the API's, got {value!r}")
+    return value

@@ -1,6 +1,8 @@
 """OAuth2 endpoints, translated to the authorization server's RPCs (the edge keeps no secrets).
 
-    POST /oauth2/token        RFC 6749 (password, client_credentials, refresh_token), form-encoded
+    GET|POST /oauth2/authorize  RFC 6749 4.1 with PKCE: the sign-in page (edge/authorize.py)
+    POST /oauth2/token        RFC 6749 (authorization_code, refresh_token, client_credentials, and
+                              password where the authorization server enables it), form-encoded
     POST /oauth2/revoke       RFC 7009
     GET  /.well-known/jwks.json
     GET  /.well-known/oauth-authorization-server   RFC 8414
@@ -16,6 +18,7 @@ import grpc
 from flask import Blueprint, Response, current_app, json, request
 from google.protobuf import json_format, message_factory
 
+from edge.authorize import authorize_blueprint
 from edge.problems import oauth_error, oauth_error_from_rpc
 from edge.upstream import Upstreams
 
@@ -46,8 +49,11 @@ def _form_request(method, extra: dict[str, str]):
     return message
 
 
-def oauth_blueprint(upstreams: Upstreams, token_method, revoke_method, jwks_method, scopes: list[str]) -> Blueprint:
+def oauth_blueprint(upstreams: Upstreams, token_method, revoke_method, jwks_method, scopes: list[str], *,
+                    authorize_method=None, metadata_method=None) -> Blueprint:
     bp = Blueprint("oauth2", __name__)
+    if authorize_method is not None:
+        bp.register_blueprint(authorize_blueprint(upstreams, authorize_method))
 
     def form_call(method):
         if (request.mimetype or "") != _FORM:
@@ -93,15 +99,23 @@ def oauth_blueprint(upstreams: Upstreams, token_method, revoke_method, jwks_meth
         issuer = current_app.config["TOKEN_ISSUER"]
         base = issuer.rstrip("/")
         client_auth = ["client_secret_basic", "client_secret_post", "none"]
+        supported = {"grant_types_supported": ["client_credentials", "refresh_token"],
+                     "response_types_supported": [], "code_challenge_methods_supported": []}
+        if metadata_method is not None:  # what the authorization server's settings enable
+            reply = upstreams.call(metadata_method, message_factory.GetMessageClass(metadata_method.input_type)())
+            supported = json_format.MessageToDict(reply, preserving_proto_field_name=True)
         document = {
             "issuer": issuer,
             "jwks_uri": f"{base}/.well-known/jwks.json",
             "scopes_supported": scopes,
-            # No authorization endpoint (no browser flows), so no response types.
-            "response_types_supported": [],
-            "grant_types_supported": ["password", "client_credentials", "refresh_token"],
+            "response_types_supported": supported.get("response_types_supported", []),
+            "grant_types_supported": supported.get("grant_types_supported", []),
             "token_endpoint_auth_methods_supported": client_auth,
         }
+        if authorize_method is not None:
+            document["authorization_endpoint"] = f"{base}/oauth2/authorize"
+            document["code_challenge_methods_supported"] = supported.get("code_challenge_methods_supported", [])
+            document["authorization_response_iss_parameter_supported"] = True  # RFC 9207
         if token_method is not None:
             document["token_endpoint"] = f"{base}/oauth2/token"
         if revoke_method is not None:

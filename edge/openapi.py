@@ -154,7 +154,8 @@ def _response_schema(schemas: _Schemas, binding: Binding) -> dict:
     return schemas.ref(output)
 
 
-def document(routes: list[tuple[Binding, MethodPolicy]], scopes: list[str], title: str = "API") -> dict:
+def document(routes: list[tuple[Binding, MethodPolicy]], scopes: list[str], title: str = "API",
+             authorization_code: bool = False) -> dict:
     """The OpenAPI 3.1 document for the given routes."""
     schemas = _Schemas()
     paths: dict[str, dict] = {}
@@ -174,8 +175,11 @@ def document(routes: list[tuple[Binding, MethodPolicy]], scopes: list[str], titl
         "paths": dict(sorted(paths.items())),
         "components": {
             "schemas": components,
+            # The legacy password grant is left out: it is off unless a dev setting enables it.
             "securitySchemes": {"oauth2": {"type": "oauth2", "flows": {
-                "password": {"tokenUrl": "/oauth2/token", "refreshUrl": "/oauth2/token", "scopes": {s: s for s in scopes}},
+                **({"authorizationCode": {"authorizationUrl": "/oauth2/authorize", "tokenUrl": "/oauth2/token",
+                                          "refreshUrl": "/oauth2/token", "scopes": {s: s for s in scopes}}}
+                   if authorization_code else {}),
                 "clientCredentials": {"tokenUrl": "/oauth2/token", "scopes": {s: s for s in scopes}},
             }}},
         },
@@ -207,7 +211,7 @@ DOCS_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-
 
 def blueprint(routes, scopes, config) -> Blueprint:
     bp = Blueprint("openapi", __name__)
-    body = json.dumps(document(routes, scopes, config.api_title))
+    body = json.dumps(document(routes, scopes, config.api_title, authorization_code=bool(config.authorize_method)))
     page = _DOCS_PAGE.replace("{title}", html.escape(config.api_title))
 
     @bp.after_request

@@ -73,7 +73,7 @@ def problem(status: int, detail: str, *, code: str | None = None, reason: str | 
     return Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON, headers=headers or {})
 
 
-def _rpc_details(error: grpc.RpcError) -> tuple[list[tuple[str, str]], str | None, str | None]:
+def rpc_details(error: grpc.RpcError) -> tuple[list[tuple[str, str]], str | None, str | None]:
     """(violations, ErrorInfo reason, Retry-After seconds) carried by a failed call's google.rpc details."""
     violations, reason, retry_after = [], None, None
     for detail in details_of(error):
@@ -90,7 +90,7 @@ def from_rpc_error(error: grpc.RpcError) -> Response:
     """The HTTP answer to a failed upstream call, with BadRequest violations and Retry-After carried over."""
     code = error.code()
     status = HTTP_STATUS.get(code, 500)
-    violations, reason, retry_after = _rpc_details(error)
+    violations, reason, retry_after = rpc_details(error)
     headers = {}
     if retry_after or status in _RETRYABLE:
         headers["Retry-After"] = retry_after or "1"
@@ -161,7 +161,7 @@ def oauth_error(error: str, description: str | None, status: int | None = None, 
 
 def oauth_error_from_rpc(error: grpc.RpcError) -> Response:
     """The authorization server's refusal as an OAuth2 error: its ErrorInfo reason is the error code."""
-    _violations, reason, retry_after = _rpc_details(error)
+    _violations, reason, retry_after = rpc_details(error)
     reason = (reason or "").lower()
     code = error.code()
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
@@ -170,7 +170,7 @@ def oauth_error_from_rpc(error: grpc.RpcError) -> Response:
         return oauth_error("temporarily_unavailable", "the authorization server is unavailable", 503,
                            {"Retry-After": retry_after or "1"})
     if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNAUTHENTICATED):
-        return oauth_error(reason if reason.startswith(("invalid_", "unsupported_")) else "invalid_request",
+        return oauth_error(reason if reason.startswith(("invalid_", "unsupported_", "unauthorized_")) else "invalid_request",
                            error.details())
     _LOGGER.error("authorization server failed: %s %s", code.name, error.details())
     return oauth_error("server_error", "the authorization server could not complete the request", 500)

@@ -5,6 +5,7 @@ Pure Python: no gRPC, no database. The store and the servicer are built around i
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import hmac
@@ -12,6 +13,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from services.common.clock import utcnow  # noqa: F401  (part of this domain's vocabulary)
 from services.common.errors import DomainError, InvalidArgument, NotFound  # noqa: F401
@@ -244,13 +246,87 @@ def apply_profile_changes(account: Account, changes: dict[str, str], paths: list
 
 @dataclass(frozen=True)
 class OAuthClient:
-    """A machine client for the client_credentials grant; only a hash of its secret is kept."""
+    """A registered client. Confidential clients hold a secret (only its hash is kept); public
+    clients (browser and native applications) have none and sign users in through the
+    authorization code grant with PKCE, to one of their exact redirect URIs."""
 
     client_id: str
     name: str
-    secret_hash: str
+    secret_hash: str  # "" for a public client
     scopes: tuple[str, ...]
     created_at: datetime
+    redirect_uris: tuple[str, ...] = ()
+
+    @property
+    def public(self) -> bool:
+        return not self.secret_hash
+
+
+@dataclass(frozen=True)
+class AuthorizationCode:
+    """A one-time authorization code (RFC 6749 section 4.1.2), bound to the client, the redirect
+    URI and the PKCE challenge it was issued for. Tokens issued from it form one refresh family,
+    so a code presented twice revokes them."""
+
+    code_id: str
+    secret_hash: str
+    client_id: str
+    redirect_uri: str
+    subject: str
+    scope: str
+    code_challenge: str  # BASE64URL(SHA256(verifier)); S256 is the only method
+    family_id: str
+    expires_at: datetime
+    used: bool = False
+
+
+# Kept this long after they expire, so a replayed code is still recognised (and its tokens revoked).
+CODE_REPLAY_MEMORY = timedelta(minutes=10)
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")
+_VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")  # RFC 7636 section 4.1
+_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")       # BASE64URL of 32 bytes, no padding
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def client_id_problems(client_id: str) -> list[tuple[str, str]]:
+    if client_id and not _CLIENT_ID.match(client_id):
+        return [("client_id", "must be 3-64 letters, digits, '.', '_' or '-', starting with a letter or digit")]
+    return []
+
+
+def redirect_uri_problems(uris: tuple[str, ...], public: bool) -> list[tuple[str, str]]:
+    """Redirect URIs are absolute, without a fragment (RFC 6749 section 3.1.2) and over https,
+    or over http to a loopback address (RFC 8252 section 7.3); they are compared exactly."""
+    problems = []
+    if public and not uris:
+        problems.append(("redirect_uris", "a public client needs at least one redirect URI"))
+    for uri in uris:
+        try:
+            parts = urlsplit(uri)
+            host, _port = parts.hostname, parts.port  # a bad port raises here
+        except ValueError:
+            problems.append(("redirect_uris", f"{uri!r} is not a URI"))
+            continue
+        if len(uri) > 512 or not host or "@" in parts.netloc or "*" in uri or not uri.isprintable() or " " in uri:
+            problems.append(("redirect_uris", f"{uri!r} must be an absolute URI without user info or wildcards"))
+        elif "#" in uri:
+            problems.append(("redirect_uris", f"{uri!r} must not have a fragment"))
+        elif parts.scheme != "https" and not (parts.scheme == "http" and host in LOOPBACK_HOSTS):
+            problems.append(("redirect_uris", f"{uri!r} must use https (http only to a loopback address)"))
+    return problems
+
+
+def pkce_s256(verifier: str) -> str:
+    """The S256 code challenge of a verifier (RFC 7636 section 4.2)."""
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).rstrip(b"=").decode()
+
+
+def valid_challenge(challenge: str) -> bool:
+    return bool(_CHALLENGE.match(challenge))
+
+
+def verifier_matches(verifier: str, challenge: str) -> bool:
+    return bool(_VERIFIER.match(verifier)) and hmac.compare_digest(pkce_s256(verifier), challenge)
 
 
 @dataclass(frozen=True)

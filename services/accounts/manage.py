@@ -1,10 +1,15 @@
 """Operator commands that act on the accounts store directly (no running service needed).
 
-    python -m services.accounts.manage seed-demo --out .dev/demo-credentials.json
+    python -m services.accounts.manage seed-demo --out .dev/demo-credentials.json \
+        [--storefront-redirect-uri https://127.0.0.1:8080/shop/]
+    python -m services.accounts.manage register-client --name Storefront --client-id shop-web \
+        --public --redirect-uri https://shop.example.com/shop/ --scope catalog.read --scope orders.write
 
 seed-demo creates, once, an OAuth2 client for the client_credentials grant and an
-administrator account, and writes their secrets to a 0600 file (never to the terminal).
-Running it again keeps what exists.
+administrator account, and writes their secrets to a 0600 file (never to the terminal);
+with --storefront-redirect-uri also the storefront's public client `shop-web`. Running it
+again keeps what exists. register-client registers one client (a confidential client's
+secret is printed once: it is not stored).
 """
 
 from __future__ import annotations
@@ -17,12 +22,15 @@ import secrets
 import sys
 
 from runtime.settings import ConfigError
+from services.common.errors import DomainError
 from services.accounts.oauth import AuthorizationServer
 from services.accounts.server import AccountsSettings
 from services.accounts.service import AccountsService
 from services.accounts.store import open_store
 
 DEMO_CLIENT_SCOPES = ["catalog.read", "catalog.admin", "orders.read", "accounts.read"]
+STOREFRONT_CLIENT_ID = "shop-web"  # web/shop/index.html names it
+STOREFRONT_SCOPES = ["accounts.read", "catalog.read", "orders.read", "orders.write"]
 
 
 def _write_secret_file(path: pathlib.Path, content: dict) -> None:
@@ -34,17 +42,31 @@ def _write_secret_file(path: pathlib.Path, content: dict) -> None:
     os.replace(tmp, path)
 
 
-def seed_demo(out: pathlib.Path) -> str:
+def _storefront_client(oauth: AuthorizationServer, store, redirect_uri: str) -> str:
+    """The storefront's public client, registered for redirect_uri once."""
+    client = store.get_client(STOREFRONT_CLIENT_ID)
+    if client is None:
+        oauth.register_client("Storefront", STOREFRONT_SCOPES, client_id=STOREFRONT_CLIENT_ID, public=True,
+                              redirect_uris=(redirect_uri,))
+        return f"registered the storefront's public client {STOREFRONT_CLIENT_ID} for {redirect_uri}"
+    if redirect_uri not in client.redirect_uris:
+        return (f"warning: client {STOREFRONT_CLIENT_ID} redirects to {', '.join(client.redirect_uris)}, not "
+                f"{redirect_uri}; sign-in from the storefront fails until the dev data is reset (.dev/data)")
+    return f"kept the storefront's public client {STOREFRONT_CLIENT_ID}"
+
+
+def seed_demo(out: pathlib.Path, storefront_redirect_uri: str = "") -> str:
     settings = AccountsSettings.from_env()
     store = open_store(settings.server)
     try:
+        accounts = AccountsService(store, settings.password_hasher())
+        oauth = AuthorizationServer(store, accounts, settings.tokens)
+        said = [_storefront_client(oauth, store, storefront_redirect_uri)] if storefront_redirect_uri else []
         existing = json.loads(out.read_text()) if out.exists() else {}
         client_id = existing.get("client", {}).get("client_id")
         admin_name = existing.get("admin", {}).get("username")
         if client_id and store.get_client(client_id) and admin_name and store.find_account_by_username(admin_name):
-            return f"kept demo client and admin in {out}"
-        accounts = AccountsService(store, settings.password_hasher())
-        oauth = AuthorizationServer(store, accounts, settings.tokens)
+            return "\n".join([f"kept demo client and admin in {out}", *said])
         client, secret = oauth.register_client("demo", DEMO_CLIENT_SCOPES)
         admin_name = f"admin{secrets.token_hex(3)}"
         admin_password = secrets.token_urlsafe(18)
@@ -54,9 +76,26 @@ def seed_demo(out: pathlib.Path) -> str:
             "client": {"client_id": client.client_id, "client_secret": secret, "scopes": list(client.scopes)},
             "admin": {"username": admin_name, "password": admin_password},
         })
-        return f"created demo client {client.client_id} and admin {admin_name}; secrets in {out}"
+        return "\n".join([f"created demo client {client.client_id} and admin {admin_name}; secrets in {out}", *said])
     finally:
         store.close()
+
+
+def register_client(name: str, scopes: list[str], client_id: str, public: bool, redirect_uris: list[str]) -> str:
+    settings = AccountsSettings.from_env()
+    store = open_store(settings.server)
+    try:
+        oauth = AuthorizationServer(store, AccountsService(store, settings.password_hasher()), settings.tokens)
+        client, secret = oauth.register_client(name, scopes, client_id=client_id, public=public,
+                                               redirect_uris=tuple(redirect_uris))
+    finally:
+        store.close()
+    kind = "public" if client.public else "confidential"
+    lines = [f"registered {kind} client {client.client_id} ({', '.join(client.scopes)})"]
+    lines += [f"  redirect URI {uri}" for uri in client.redirect_uris]
+    if secret:
+        lines.append(f"  client secret (shown once, not stored): {secret}")
+    return "\n".join(lines)
 
 
 def main() -> int:
@@ -64,11 +103,24 @@ def main() -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     seed = commands.add_parser("seed-demo", help="create the demo OAuth2 client and an admin account once")
     seed.add_argument("--out", type=pathlib.Path, default=pathlib.Path(".dev/demo-credentials.json"))
+    seed.add_argument("--storefront-redirect-uri", default="", help="also register the storefront's public client")
+    register = commands.add_parser("register-client", help="register an OAuth2 client")
+    register.add_argument("--name", required=True)
+    register.add_argument("--scope", action="append", required=True, dest="scopes")
+    register.add_argument("--client-id", default="", help="the id to give it (default: a random one)")
+    register.add_argument("--public", action="store_true", help="a browser or native application: no secret, PKCE")
+    register.add_argument("--redirect-uri", action="append", default=[], dest="redirect_uris")
     args = parser.parse_args()
     try:
-        print(seed_demo(args.out))
+        if args.command == "seed-demo":
+            print(seed_demo(args.out, args.storefront_redirect_uri))
+        else:
+            print(register_client(args.name, args.scopes, args.client_id, args.public, args.redirect_uris))
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    except DomainError as error:
+        print(f"refused: {error}", file=sys.stderr)
         return 2
     return 0
 

@@ -1,5 +1,12 @@
 """The OAuth2 authorization server: grants, signed access tokens, refresh-token rotation, JWKS.
 
+People sign in through the authorization code grant with PKCE (RFC 6749 section 4.1, RFC 7636,
+as OAuth 2.1 and RFC 9700 require): `authorize` checks the client, its exact redirect URI and
+the S256 challenge, signs the user in and hands out a one-time code that lives 60 s; the token
+endpoint exchanges it once, for the client, redirect URI and verifier it was issued for. A code
+presented a second time revokes the tokens issued from it. The password grant is legacy, off
+unless settings enable it (the dev walk-through does).
+
 Access tokens are JWTs signed with ES256 and carry `kid`, so verifiers pick the key from
 the JWKS. Refresh tokens are opaque `<id>.<secret>` strings; only a hash of the secret is
 stored. Each refresh replaces the token (rotation); presenting a replaced token again
@@ -35,7 +42,9 @@ from services.accounts.store.base import AccountStore, DuplicateKey
 
 _LOGGER = logging.getLogger(__name__)
 ALGORITHM = "ES256"
-GRANT_TYPES = ("password", "client_credentials", "refresh_token")
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", "password")
+RESPONSE_TYPES = ("code",)
+CHALLENGE_METHODS = ("S256",)
 
 
 class OAuthError(AccountError):
@@ -57,12 +66,28 @@ class InvalidClient(OAuthError):
         super().__init__("invalid_client", description)
 
 
+class InvalidRedirectUri(OAuthError):
+    """The redirect URI is not one the client registered. Like an unknown client, it is shown to
+    the user and never redirected to (RFC 6749 section 4.1.2.1): it could be anyone's."""
+
+    def __init__(self, description: str = "redirect_uri is not registered for this client"):
+        super().__init__("invalid_request", description)
+        self.reason = "INVALID_REDIRECT_URI"
+
+
 @dataclass(frozen=True)
 class TokenSettings:
     issuer: str
     audience: str
     access_ttl: timedelta = timedelta(minutes=15)
     refresh_ttl: timedelta = timedelta(days=30)
+    code_ttl: timedelta = timedelta(seconds=60)
+    # The legacy password grant (RFC 9700 section 2.4: must not be used); for dev walk-throughs only.
+    password_grant: bool = False
+
+    @property
+    def grant_types(self) -> tuple[str, ...]:
+        return tuple(g for g in GRANT_TYPES if g != "password" or self.password_grant)
 
 
 @dataclass(frozen=True)
@@ -117,6 +142,10 @@ class AuthorizationServer:
         self._settings = settings
         self._clock = clock
 
+    @property
+    def grant_types(self) -> tuple[str, ...]:
+        return self._settings.grant_types
+
     # --- keys ---------------------------------------------------------------------------------
 
     def ensure_signing_key(self) -> SigningKey:
@@ -147,12 +176,15 @@ class AuthorizationServer:
     # --- grants -------------------------------------------------------------------------------
 
     def issue(self, grant_type: str, *, username="", password="", client_id="", client_secret="",
-              refresh_token="", scope="") -> IssuedTokens:
-        if grant_type not in GRANT_TYPES:
+              refresh_token="", scope="", code="", redirect_uri="", code_verifier="") -> IssuedTokens:
+        grants = self._settings.grant_types
+        if grant_type not in grants:
             if not grant_type:
                 raise OAuthError("invalid_request", "grant_type is required")
-            raise OAuthError("unsupported_grant_type", f"grant_type must be one of {', '.join(GRANT_TYPES)}")
+            raise OAuthError("unsupported_grant_type", f"grant_type must be one of {', '.join(grants)}")
         client = self._authenticate_client(client_id, client_secret)
+        if grant_type == "authorization_code":
+            return self._code_grant(code, redirect_uri, code_verifier, client)
         if grant_type == "password":
             return self._password_grant(username, password, scope, client)
         if grant_type == "client_credentials":
@@ -160,15 +192,87 @@ class AuthorizationServer:
         return self._refresh_grant(refresh_token, scope, client)
 
     def _authenticate_client(self, client_id: str, client_secret: str) -> OAuthClient | None:
-        """The client proven by its id and secret; None when no client credentials were sent (a
-        public client). InvalidClient when they were sent and are wrong, in constant time."""
+        """The client proven by its id and secret, or a public client named by its id alone; None
+        when neither was sent. InvalidClient when they are wrong, in constant time."""
         if not client_id and not client_secret:
             return None
         client = self._store.get_client(client_id) if client_id else None
+        if client is not None and client.public:
+            if client_secret:
+                raise InvalidClient("a public client has no secret")
+            return client
         expected = client.secret_hash if client else _sha256(secrets.token_hex(16))
         if not hmac.compare_digest(_sha256(client_secret), expected) or client is None:
             raise InvalidClient()
         return client
+
+    # --- authorization code with PKCE -----------------------------------------------------------
+
+    def check_authorization_request(self, *, response_type: str, client_id: str, redirect_uri: str, scope: str,
+                                    code_challenge: str, code_challenge_method: str) -> tuple[OAuthClient, str]:
+        """The client and the scopes asked for, when the request may go on to sign-in.
+
+        InvalidClient and InvalidRedirectUri are shown to the user, never redirected; every other
+        error is sent back to the (valid) redirect URI (RFC 6749 section 4.1.2.1)."""
+        client = self._store.get_client(client_id) if client_id else None
+        if client is None:
+            raise InvalidClient("unknown client_id")
+        if not redirect_uri or redirect_uri not in client.redirect_uris:
+            raise InvalidRedirectUri()
+        if response_type not in RESPONSE_TYPES:
+            raise OAuthError("unsupported_response_type", "response_type must be code")
+        if not code_challenge:
+            raise OAuthError("invalid_request", "code_challenge is required (PKCE, RFC 7636)")
+        if code_challenge_method not in CHALLENGE_METHODS:
+            raise OAuthError("invalid_request", "code_challenge_method must be S256")
+        if not domain.valid_challenge(code_challenge):
+            raise OAuthError("invalid_request", "code_challenge must be 43 characters of BASE64URL")
+        return client, _granted_scope(scope, frozenset(client.scopes))
+
+    def authorize(self, *, username: str, password: str, **request: str) -> tuple[str, str]:
+        """Signs the user in and returns a one-time code and the granted scopes. Credentials are
+        checked with the rules of every sign-in (InvalidCredentials, LockedOut, AccountInactive)."""
+        client, asked = self.check_authorization_request(**request)
+        if not username or not password:
+            raise domain.InvalidCredentials("username and password are required")
+        account = self._accounts.authenticate(username, password)
+        # The user's roles may allow fewer scopes than the client asks for: the token says which.
+        granted = " ".join(sorted(set(asked.split()) & account.allowed_scopes()))
+        if not granted:
+            raise OAuthError("invalid_scope", "this account may not grant any of the scopes asked for")
+        code_id, secret = secrets.token_urlsafe(16), secrets.token_urlsafe(32)
+        self._store.add_authorization_code(domain.AuthorizationCode(
+            code_id=code_id, secret_hash=_sha256(secret), client_id=client.client_id,
+            redirect_uri=request["redirect_uri"], subject=account.id, scope=granted,
+            code_challenge=request["code_challenge"], family_id=uuid.uuid4().hex,
+            expires_at=self._clock() + self._settings.code_ttl))
+        return f"{code_id}.{secret}", granted
+
+    def _code_grant(self, presented: str, redirect_uri: str, verifier: str, client: OAuthClient | None) -> IssuedTokens:
+        invalid = InvalidGrant("authorization code is invalid, expired or already used")
+        if client is None:
+            raise InvalidClient("client_id is required")
+        code_id, _, secret = presented.partition(".")
+        record = self._store.get_authorization_code(code_id) if code_id and secret and len(presented) < 200 else None
+        if record is None or not hmac.compare_digest(_sha256(secret), record.secret_hash):
+            raise invalid
+        if record.client_id != client.client_id or record.redirect_uri != redirect_uri:
+            raise invalid  # another client's code, or sent back to another URI
+        if not verifier:
+            raise OAuthError("invalid_request", "code_verifier is required (PKCE, RFC 7636)")
+        if not domain.verifier_matches(verifier, record.code_challenge):
+            raise InvalidGrant("code_verifier does not match the code_challenge")
+        if not self._store.mark_authorization_code_used(record.code_id):
+            # A second exchange: the code leaked. End whatever the first one issued (RFC 6749 4.1.2).
+            self._store.revoke_family(record.family_id, self._clock() + self._settings.refresh_ttl)
+            _LOGGER.warning("authorization code replay; family %s revoked", record.family_id)
+            raise invalid
+        if record.expires_at <= self._clock():
+            raise invalid
+        account = self._store.get_account(record.subject)
+        if account is None or not account.active:
+            raise invalid
+        return self._tokens(account.id, record.scope, client_id=client.client_id, family_id=record.family_id)
 
     def _password_grant(self, username: str, password: str, scope: str, client: OAuthClient | None) -> IssuedTokens:
         if not username or not password:
@@ -185,6 +289,8 @@ class AuthorizationServer:
     def _client_credentials_grant(self, client: OAuthClient | None, scope: str) -> IssuedTokens:
         if client is None:
             raise InvalidClient()
+        if client.public:
+            raise OAuthError("unauthorized_client", "a public client cannot use client_credentials")
         granted = _granted_scope(scope, frozenset(client.scopes))
         access, expires_in = self._sign(client.client_id, granted, client_id=client.client_id)
         return IssuedTokens(access_token=access, expires_in=expires_in, scope=granted)
@@ -221,8 +327,10 @@ class AuthorizationServer:
             raise InvalidClient("the token was not issued to this client")
         self._store.revoke_family(record.family_id, record.expires_at)
 
-    def register_client(self, name: str, scopes: list[str]) -> tuple[OAuthClient, str]:
-        """Creates a client and returns it with its secret, which is not stored and not shown again."""
+    def register_client(self, name: str, scopes: list[str], *, client_id: str = "", public: bool = False,
+                        redirect_uris: tuple[str, ...] = ()) -> tuple[OAuthClient, str]:
+        """Creates a client and returns it with its secret ("" for a public client), which is not
+        stored and not shown again."""
         problems = []
         if not name.strip() or len(name) > 100:
             problems.append(("name", "is required, at most 100 characters"))
@@ -230,15 +338,20 @@ class AuthorizationServer:
         if not scopes:
             problems.append(("scopes", "at least one scope is required"))
         problems += [("scopes", f"unknown scope {s!r}") for s in scopes if s not in known]
+        problems += domain.client_id_problems(client_id)
+        problems += domain.redirect_uri_problems(redirect_uris, public)
+        if len(redirect_uris) > 10:
+            problems.append(("redirect_uris", "at most 10"))
         if problems:
             raise domain.InvalidArgument(problems)
-        secret = secrets.token_urlsafe(32)
-        client = OAuthClient(client_id=f"client-{secrets.token_hex(8)}", name=name.strip(),
-                             secret_hash=_sha256(secret), scopes=tuple(sorted(set(scopes))), created_at=self._clock())
+        secret = "" if public else secrets.token_urlsafe(32)
+        client = OAuthClient(client_id=client_id or f"client-{secrets.token_hex(8)}", name=name.strip(),
+                             secret_hash=_sha256(secret) if secret else "", scopes=tuple(sorted(set(scopes))),
+                             created_at=self._clock(), redirect_uris=tuple(dict.fromkeys(redirect_uris)))
         try:
             self._store.create_client(client)
-        except DuplicateKey:  # 64 random bits colliding: say so rather than overwrite
-            raise domain.AlreadyExists("client id collision, try again") from None
+        except DuplicateKey:  # a chosen id that is taken, or 64 random bits colliding: never overwrite
+            raise domain.AlreadyExists(f"client_id {client.client_id!r} is taken") from None
         return client, secret
 
     # --- helpers ------------------------------------------------------------------------------

@@ -45,8 +45,9 @@ class AccountsSettings:
             # Tokens are signed with exactly what verifiers expect.
             tokens=TokenSettings(
                 issuer=verifier.issuer, audience=verifier.audience,
-                access_ttl=timedelta(seconds=env.int("ACCESS_TOKEN_TTL_SECONDS", 900, minimum=30, maximum=86400)),
-                refresh_ttl=timedelta(seconds=env.int("REFRESH_TOKEN_TTL_SECONDS", 30 * 86400, minimum=60))),
+                access_ttl=timedelta(seconds=env.int("ACCESS_TOKEN_TTL_SECONDS", 900, minimum=5, maximum=86400)),
+                refresh_ttl=timedelta(seconds=env.int("REFRESH_TOKEN_TTL_SECONDS", 30 * 86400, minimum=5)),
+                password_grant=env.choice("OAUTH_PASSWORD_GRANT", "off", ("on", "off")) == "on"),
             scrypt_log2_n=env.int("PASSWORD_SCRYPT_LOG2_N", 14, minimum=10, maximum=20),
             active_check_seconds=env.float("ACCOUNT_ACTIVE_CHECK_SECONDS", 5.0, minimum=0.0),
         )

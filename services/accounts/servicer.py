@@ -10,7 +10,9 @@ from runtime.convert import timestamp
 from runtime.errors import translate_errors
 from runtime.interceptors import Check, current_claims
 from services.accounts import domain
-from services.accounts.oauth import AuthorizationServer, InvalidClient, InvalidGrant, OAuthError
+from services.accounts.oauth import (
+    CHALLENGE_METHODS, RESPONSE_TYPES, AuthorizationServer, InvalidClient, InvalidGrant, OAuthError,
+)
 from services.accounts.service import AccountsService
 from shop.accounts.v1 import accounts_pb2 as pb
 from shop.accounts.v1 import accounts_pb2_grpc as pb_grpc
@@ -98,11 +100,29 @@ class AccountsServicer(pb_grpc.AccountsServiceServicer):
         return pb.ListAccountsResponse(accounts=[account_to_proto(a) for a in accounts], next_page_token=next_token or "")
 
     @_errors
+    def Authorize(self, request, context):
+        asked = {"response_type": request.response_type, "client_id": request.client_id,
+                 "redirect_uri": request.redirect_uri, "scope": request.scope,
+                 "code_challenge": request.code_challenge, "code_challenge_method": request.code_challenge_method}
+        if request.validate_only:
+            client, scope = self._oauth.check_authorization_request(**asked)
+            return pb.AuthorizeResponse(client_name=client.name, scope=scope)
+        code, scope = self._oauth.authorize(username=request.username, password=request.password, **asked)
+        return pb.AuthorizeResponse(code=code, scope=scope)
+
+    @_errors
+    def GetServerMetadata(self, request, context):
+        return pb.ServerMetadata(grant_types_supported=list(self._oauth.grant_types),
+                                 response_types_supported=list(RESPONSE_TYPES),
+                                 code_challenge_methods_supported=list(CHALLENGE_METHODS))
+
+    @_errors
     def IssueToken(self, request, context):
         issued = self._oauth.issue(
             request.grant_type, username=request.username, password=request.password,
             client_id=request.client_id, client_secret=request.client_secret,
             refresh_token=request.refresh_token, scope=request.scope,
+            code=request.code, redirect_uri=request.redirect_uri, code_verifier=request.code_verifier,
         )
         return pb.TokenResponse(access_token=issued.access_token, token_type="Bearer", expires_in=issued.expires_in,
                                 refresh_token=issued.refresh_token, scope=issued.scope)
@@ -120,8 +140,12 @@ class AccountsServicer(pb_grpc.AccountsServiceServicer):
 
     @_errors
     def CreateClient(self, request, context):
-        client, secret = self._oauth.register_client(request.name, list(request.scopes))
-        return pb.CreateClientResponse(client_id=client.client_id, client_secret=secret, scopes=list(client.scopes))
+        client, secret = self._oauth.register_client(
+            request.name, list(request.scopes), client_id=request.client_id, public=request.client_type == pb.PUBLIC,
+            redirect_uris=tuple(request.redirect_uris))
+        return pb.CreateClientResponse(client_id=client.client_id, client_secret=secret, scopes=list(client.scopes),
+                                       redirect_uris=list(client.redirect_uris),
+                                       client_type=pb.PUBLIC if client.public else pb.CONFIDENTIAL)
 
     @_errors
     def RotateSigningKey(self, request, context):

@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 
 from services.accounts.domain import (
-    MAX_FAILED_LOGINS, Account, LockedOut, OAuthClient, RefreshToken, SigningKey, sign_in_key, utcnow,
+    MAX_FAILED_LOGINS, Account, AuthorizationCode, LockedOut, OAuthClient, RefreshToken, SigningKey, sign_in_key,
+    utcnow,
 )
 from services.accounts.store.base import DuplicateKey, InvalidPageToken, encode_page_token
 from tests.support.concurrency import race
@@ -127,6 +128,41 @@ def test_clients_are_unique_by_id(store):
     assert taken.value.field == "client_id"
     assert store.get_client("client-1") == client
     assert store.get_client("client-2") is None
+
+
+def test_public_clients_keep_their_redirect_uris_and_a_chosen_id_is_not_taken_twice(store):
+    client = OAuthClient(client_id="shop-web", name="Storefront", secret_hash="", scopes=("orders.write",),
+                         created_at=utcnow(), redirect_uris=("https://shop.example/shop/", "http://127.0.0.1:8080/shop/"))
+    store.create_client(client)
+    assert store.get_client("shop-web") == client and store.get_client("shop-web").public
+    store.create_client(client)  # a retry
+    with pytest.raises(DuplicateKey):  # another registration under the same chosen id
+        store.create_client(dataclasses.replace(client, redirect_uris=("https://evil.example/cb",)))
+    assert store.get_client("shop-web").redirect_uris == client.redirect_uris
+
+
+def new_code(expires_in=timedelta(seconds=60)) -> AuthorizationCode:
+    return AuthorizationCode(code_id=uuid.uuid4().hex, secret_hash="cd" * 32, client_id="shop-web",
+                             redirect_uri="https://shop.example/shop/", subject=str(uuid.uuid4()), scope="orders.read",
+                             code_challenge="E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", family_id=uuid.uuid4().hex,
+                             expires_at=utcnow() + expires_in)
+
+
+def test_an_authorization_code_is_used_once_even_by_racing_exchanges(store):
+    code = new_code()
+    store.add_authorization_code(code)
+    assert store.get_authorization_code(code.code_id) == code
+    assert race(8, lambda _: store.mark_authorization_code_used(code.code_id)).count(True) == 1
+    assert store.get_authorization_code(code.code_id).used
+    assert store.get_authorization_code("unknown") is None
+    assert store.mark_authorization_code_used("unknown") is False
+
+
+def test_an_expired_code_is_still_remembered_so_its_replay_is_recognised(store):
+    code = new_code(expires_in=timedelta(seconds=-5))
+    store.add_authorization_code(code)
+    remembered = store.get_authorization_code(code.code_id)
+    assert remembered is not None and remembered.expires_at < utcnow()
 
 
 def test_refresh_token_can_be_used_once(store):

@@ -52,7 +52,8 @@ class Stack:
             "EDGE_UPSTREAMS": f"{ACCOUNTS}=127.0.0.1:{self.accounts.port},{CATALOG}={self.catalog_target},"
                               f"{ORDERS}=127.0.0.1:{self.orders.port}",
             "JWKS_METHOD": f"/{ACCOUNTS}/GetJwks", "OAUTH_TOKEN_METHOD": f"/{ACCOUNTS}/IssueToken",
-            "OAUTH_REVOKE_METHOD": f"/{ACCOUNTS}/RevokeToken", "EDGE_REALM": "shop", **self._telemetry_env,
+            "OAUTH_REVOKE_METHOD": f"/{ACCOUNTS}/RevokeToken", "OAUTH_AUTHORIZE_METHOD": f"/{ACCOUNTS}/Authorize",
+            "OAUTH_METADATA_METHOD": f"/{ACCOUNTS}/GetServerMetadata", "EDGE_REALM": "shop", **self._telemetry_env,
             **self._edge_tls, **self._edge_env,
             **({"EDGE_METRICS_PORT": str(self.metrics_ports.setdefault("edge", servers.free_port()))}
                if self._metrics else {}),

@@ -11,7 +11,9 @@ import abc
 from datetime import datetime, UTC
 
 from runtime.paging import InvalidPageToken, decode_page_token, encode_page_token  # noqa: F401  (re-exported)
-from services.accounts.domain import Account, OAuthClient, RefreshToken, SignInThrottle, SigningKey
+from services.accounts.domain import (
+    Account, AuthorizationCode, OAuthClient, RefreshToken, SignInThrottle, SigningKey,
+)
 
 
 class DuplicateKey(Exception):
@@ -72,10 +74,23 @@ class AccountStore(abc.ABC):
     @abc.abstractmethod
     def create_client(self, client: OAuthClient) -> None:
         """Raises DuplicateKey("client_id") if the id is taken by another client (another secret
-        hash); creating the same client again is a no-op."""
+        hash, name or redirect URIs); creating the same client again is a no-op."""
 
     @abc.abstractmethod
     def get_client(self, client_id: str) -> OAuthClient | None: ...
+
+    # authorization codes
+    @abc.abstractmethod
+    def add_authorization_code(self, code: AuthorizationCode) -> None:
+        """Kept until CODE_REPLAY_MEMORY after it expires, so a replay is recognised."""
+
+    @abc.abstractmethod
+    def get_authorization_code(self, code_id: str) -> AuthorizationCode | None:
+        """The code, expired or not, while it is remembered; None when unknown."""
+
+    @abc.abstractmethod
+    def mark_authorization_code_used(self, code_id: str) -> bool:
+        """Atomically flips `used` from false to true; False if it was already used (a replay)."""
 
     # refresh tokens
     @abc.abstractmethod

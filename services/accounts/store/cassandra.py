@@ -3,6 +3,7 @@
     accounts                      by id; listed in token order (the page token holds the last id)
     accounts_by_username/_email   case-folded key -> account id, claimed with IF NOT EXISTS
     oauth_clients                 by client_id, created with IF NOT EXISTS
+    authorization_codes           by code_id, TTL until remembered no more; `used` flips like a refresh token's
     refresh_tokens                by token_id, TTL until expiry; `used` flips by IF used = false,
                                   naming the attempt that flipped it (`used_by`)
     refresh_families_by_subject   an account's families, so all can be revoked at once (TTL)
@@ -35,7 +36,8 @@ from datetime import datetime, UTC
 
 from runtime import cassandra as cql
 from services.accounts.domain import (
-    THROTTLE_MEMORY, Account, LockedOut, OAuthClient, RefreshToken, SignInThrottle, SigningKey, next_attempt, username_key,
+    CODE_REPLAY_MEMORY, THROTTLE_MEMORY, Account, AuthorizationCode, LockedOut, OAuthClient, RefreshToken,
+    SignInThrottle, SigningKey, next_attempt, username_key,
 )
 from services.accounts.store.base import (
     AccountStore, DuplicateKey, decode_page_token, encode_page_token, ms_precision,
@@ -58,7 +60,11 @@ _SCHEMA = [
     "CREATE TABLE IF NOT EXISTS accounts_by_username (username_key text PRIMARY KEY, account_id text)",
     "CREATE TABLE IF NOT EXISTS accounts_by_email (email_key text PRIMARY KEY, account_id text)",
     """CREATE TABLE IF NOT EXISTS oauth_clients (
-        client_id text PRIMARY KEY, name text, secret_hash text, scopes list<text>, created_at timestamp)""",
+        client_id text PRIMARY KEY, name text, secret_hash text, scopes list<text>, created_at timestamp,
+        redirect_uris list<text>)""",
+    """CREATE TABLE IF NOT EXISTS authorization_codes (
+        code_id text PRIMARY KEY, secret_hash text, client_id text, redirect_uri text, subject text, scope text,
+        code_challenge text, family_id text, expires_at timestamp, used boolean, used_by text)""",
     """CREATE TABLE IF NOT EXISTS refresh_tokens (
         token_id text PRIMARY KEY, family_id text, subject text, client_id text, scope text,
         secret_hash text, expires_at timestamp, used boolean, used_by text)""",
@@ -91,9 +97,16 @@ _STATEMENTS = {
     "clear_attempts": "DELETE FROM sign_in_throttles WHERE name_key = ? IF EXISTS",
     "first_page": f"SELECT {_ACCOUNT_COLUMNS} FROM accounts LIMIT ?",
     "next_page": f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE token(id) > token(?) LIMIT ?",
-    "create_client": ("INSERT INTO oauth_clients (client_id, name, secret_hash, scopes, created_at) "
-                      "VALUES (?, ?, ?, ?, ?) IF NOT EXISTS"),
-    "get_client": "SELECT client_id, name, secret_hash, scopes, created_at FROM oauth_clients WHERE client_id = ?",
+    "create_client": ("INSERT INTO oauth_clients (client_id, name, secret_hash, scopes, created_at, redirect_uris) "
+                      "VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS"),
+    "get_client": ("SELECT client_id, name, secret_hash, scopes, created_at, redirect_uris "
+                   "FROM oauth_clients WHERE client_id = ?"),
+    "add_code": ("INSERT INTO authorization_codes (code_id, secret_hash, client_id, redirect_uri, subject, scope, "
+                 "code_challenge, family_id, expires_at, used) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?"),
+    "get_code": ("SELECT code_id, secret_hash, client_id, redirect_uri, subject, scope, code_challenge, family_id, "
+                 "expires_at, used FROM authorization_codes WHERE code_id = ?"),
+    "code_used_by": "SELECT used_by FROM authorization_codes WHERE code_id = ?",
+    "use_code": "UPDATE authorization_codes USING TTL ? SET used = true, used_by = ? WHERE code_id = ? IF used = false",
     "add_refresh": ("INSERT INTO refresh_tokens (token_id, family_id, subject, client_id, scope, secret_hash, "
                     "expires_at, used) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?"),
     "add_family": ("INSERT INTO refresh_families_by_subject (subject, family_id, expires_at) "
@@ -125,9 +138,9 @@ def _account(row) -> Account:
 
 class CassandraAccountStore(cql.CassandraStore, AccountStore):
     SCHEMA = _SCHEMA
-    ADDED_COLUMNS = (("refresh_tokens", "used_by", "text"),)
+    ADDED_COLUMNS = (("refresh_tokens", "used_by", "text"), ("oauth_clients", "redirect_uris", "list<text>"))
     STATEMENTS = _STATEMENTS
-    SERIAL_READS = ("read_throttle", "refresh_used_by")
+    SERIAL_READS = ("read_throttle", "refresh_used_by", "code_used_by")
 
     # accounts ----------------------------------------------------------------------------------
 
@@ -225,9 +238,10 @@ class CassandraAccountStore(cql.CassandraStore, AccountStore):
 
     def create_client(self, client: OAuthClient) -> None:
         c = client
-        created = self._lwt("create_client", c.client_id, c.name, c.secret_hash, list(c.scopes), ms_precision(c.created_at))
-        # Its secret hash identifies a client: finding the same one is a retry, not a clash.
-        if not cql.applied(created, secret_hash=c.secret_hash):
+        created = self._lwt("create_client", c.client_id, c.name, c.secret_hash, list(c.scopes),
+                            ms_precision(c.created_at), list(c.redirect_uris))
+        # Its secret hash, name and redirect URIs identify a client: finding the same is a retry, not a clash.
+        if not cql.applied(created, secret_hash=c.secret_hash, name=c.name, redirect_uris=list(c.redirect_uris) or None):
             raise DuplicateKey("client_id")
 
     def get_client(self, client_id: str) -> OAuthClient | None:
@@ -235,7 +249,31 @@ class CassandraAccountStore(cql.CassandraStore, AccountStore):
         if row is None:
             return None
         return OAuthClient(client_id=row.client_id, name=row.name, secret_hash=row.secret_hash,
-                           scopes=tuple(row.scopes or ()), created_at=cql.utc(row.created_at))
+                           scopes=tuple(row.scopes or ()), created_at=cql.utc(row.created_at),
+                           redirect_uris=tuple(row.redirect_uris or ()))
+
+    # authorization codes ------------------------------------------------------------------------
+
+    def add_authorization_code(self, code: AuthorizationCode) -> None:
+        c = code
+        self._run("add_code", c.code_id, c.secret_hash, c.client_id, c.redirect_uri, c.subject, c.scope,
+                  c.code_challenge, c.family_id, ms_precision(c.expires_at), c.used,
+                  _ttl(c.expires_at + CODE_REPLAY_MEMORY))
+
+    def get_authorization_code(self, code_id: str) -> AuthorizationCode | None:
+        row = self._run("get_code", code_id).one()
+        if row is None:
+            return None
+        return AuthorizationCode(code_id=row.code_id, secret_hash=row.secret_hash, client_id=row.client_id,
+                                 redirect_uri=row.redirect_uri, subject=row.subject, scope=row.scope,
+                                 code_challenge=row.code_challenge, family_id=row.family_id,
+                                 expires_at=cql.utc(row.expires_at), used=bool(row.used))
+
+    def mark_authorization_code_used(self, code_id: str) -> bool:
+        record = self.get_authorization_code(code_id)
+        if record is None:
+            return False
+        return self._mark_used("use_code", "code_used_by", code_id, _ttl(record.expires_at + CODE_REPLAY_MEMORY))
 
     # refresh tokens -----------------------------------------------------------------------------
 
@@ -259,13 +297,17 @@ class CassandraAccountStore(cql.CassandraStore, AccountStore):
         record = self.get_refresh_token(token_id)
         if record is None:
             return False
+        return self._mark_used("use_refresh", "refresh_used_by", token_id, _ttl(record.expires_at))
+
+    def _mark_used(self, use: str, used_by: str, key: str, ttl: int) -> bool:
+        """Flips a one-time record's `used` by compare-and-set; True only for the first use."""
         # Named, so that a repeat after a lost success finds our own mark rather than a replay.
         attempt = uuid.uuid4().hex
-        if self._lwt("use_refresh", _ttl(record.expires_at), attempt, token_id).was_applied:
+        if self._lwt(use, ttl, attempt, key).was_applied:
             return True
         # A replay, or our own first run whose reply was lost. (A compare-and-set that was not
         # applied returns only the columns of its condition, so `used_by` is read at SERIAL.)
-        spent = self._run("refresh_used_by", token_id).one()
+        spent = self._run(used_by, key).one()
         return spent is not None and spent.used_by == attempt
 
     def revoke_family(self, family_id: str, expires_at: datetime) -> None:

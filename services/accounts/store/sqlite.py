@@ -14,7 +14,8 @@ from datetime import datetime
 
 from runtime.sqlite import SqliteStore, Transaction, from_ms, now_ms, to_ms
 from services.accounts.domain import (
-    THROTTLE_MEMORY, Account, OAuthClient, RefreshToken, SignInThrottle, SigningKey, next_attempt, username_key,
+    CODE_REPLAY_MEMORY, THROTTLE_MEMORY, Account, AuthorizationCode, OAuthClient, RefreshToken, SignInThrottle,
+    SigningKey, next_attempt, username_key,
 )
 from services.accounts.store.base import (
     AccountStore, DuplicateKey, decode_page_token, encode_page_token,
@@ -31,7 +32,11 @@ _SCHEMA = [
     "CREATE INDEX IF NOT EXISTS sign_in_throttles_by_age ON sign_in_throttles (last_attempt_at)",
     """CREATE TABLE IF NOT EXISTS oauth_clients (
         client_id TEXT PRIMARY KEY, name TEXT NOT NULL, secret_hash TEXT NOT NULL,
-        scopes TEXT NOT NULL, created_at INTEGER NOT NULL)""",
+        scopes TEXT NOT NULL, created_at INTEGER NOT NULL, redirect_uris TEXT NOT NULL DEFAULT '[]')""",
+    """CREATE TABLE IF NOT EXISTS authorization_codes (
+        code_id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL, client_id TEXT NOT NULL, redirect_uri TEXT NOT NULL,
+        subject TEXT NOT NULL, scope TEXT NOT NULL, code_challenge TEXT NOT NULL, family_id TEXT NOT NULL,
+        expires_at INTEGER NOT NULL, used INTEGER NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS refresh_tokens (
         token_id TEXT PRIMARY KEY, family_id TEXT NOT NULL, subject TEXT NOT NULL, client_id TEXT NOT NULL,
         scope TEXT NOT NULL, secret_hash TEXT NOT NULL, expires_at INTEGER NOT NULL, used INTEGER NOT NULL)""",
@@ -44,6 +49,8 @@ _ACCOUNT_COLUMNS = ("id, username, username_key, email, email_key, password_hash
                     "state, roles, created_at, updated_at")
 # Columns of an older schema (sign-in counters lived on the account); dropped from existing files at open.
 _LEGACY_ACCOUNT_COLUMNS = ("failed_logins", "locked_until")
+# Columns added since a table was first created (table, column, definition); added to existing files at open.
+_ADDED_COLUMNS = (("oauth_clients", "redirect_uris", "TEXT NOT NULL DEFAULT '[]'"),)
 
 
 def _holder(conn: Transaction, key_column: str, key: str) -> str | None:
@@ -71,6 +78,9 @@ class SqliteAccountStore(SqliteStore, AccountStore):
             for column in _LEGACY_ACCOUNT_COLUMNS:
                 if column in present:
                     conn.execute(f"ALTER TABLE accounts DROP COLUMN {column}")
+            for table, column, definition in _ADDED_COLUMNS:
+                if column not in {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
         return store
 
     # accounts ----------------------------------------------------------------------------------
@@ -141,14 +151,16 @@ class SqliteAccountStore(SqliteStore, AccountStore):
     def create_client(self, client: OAuthClient) -> None:
         with self._db.transaction() as conn:
             try:
-                conn.execute("INSERT INTO oauth_clients VALUES (?,?,?,?,?)", (
-                    client.client_id, client.name, client.secret_hash, json.dumps(list(client.scopes)),
-                    to_ms(client.created_at)))
+                conn.execute("INSERT INTO oauth_clients (client_id, name, secret_hash, scopes, created_at, redirect_uris) "
+                             "VALUES (?,?,?,?,?,?)", (
+                                 client.client_id, client.name, client.secret_hash, json.dumps(list(client.scopes)),
+                                 to_ms(client.created_at), json.dumps(list(client.redirect_uris))))
             except sqlite3.IntegrityError:
-                # Its secret hash identifies a client: the same one again is a retry, not a clash.
-                existing = conn.execute("SELECT secret_hash FROM oauth_clients WHERE client_id = ?",
+                # Its secret hash, name and redirect URIs identify a client: the same again is a retry, not a clash.
+                existing = conn.execute("SELECT secret_hash, name, redirect_uris FROM oauth_clients WHERE client_id = ?",
                                         (client.client_id,)).fetchone()
-                if existing is None or existing["secret_hash"] != client.secret_hash:
+                if existing is None or (existing["secret_hash"], existing["name"], existing["redirect_uris"]) != (
+                        client.secret_hash, client.name, json.dumps(list(client.redirect_uris))):
                     raise DuplicateKey("client_id") from None
 
     def get_client(self, client_id: str) -> OAuthClient | None:
@@ -157,7 +169,35 @@ class SqliteAccountStore(SqliteStore, AccountStore):
             return None
         r = rows[0]
         return OAuthClient(client_id=r["client_id"], name=r["name"], secret_hash=r["secret_hash"],
-                           scopes=tuple(json.loads(r["scopes"])), created_at=from_ms(r["created_at"]))
+                           scopes=tuple(json.loads(r["scopes"])), created_at=from_ms(r["created_at"]),
+                           redirect_uris=tuple(json.loads(r["redirect_uris"])))
+
+    # authorization codes ------------------------------------------------------------------------
+
+    def add_authorization_code(self, code: AuthorizationCode) -> None:
+        c = code
+        with self._db.transaction() as conn:
+            # Forgotten codes are dropped here, so the table does not grow without bound.
+            conn.execute("DELETE FROM authorization_codes WHERE expires_at < ?",
+                         (now_ms() - int(CODE_REPLAY_MEMORY.total_seconds() * 1000),))
+            conn.execute("INSERT INTO authorization_codes VALUES (?,?,?,?,?,?,?,?,?,?)", (
+                c.code_id, c.secret_hash, c.client_id, c.redirect_uri, c.subject, c.scope, c.code_challenge,
+                c.family_id, to_ms(c.expires_at), int(c.used)))
+
+    def get_authorization_code(self, code_id: str) -> AuthorizationCode | None:
+        rows = self._db.query("SELECT * FROM authorization_codes WHERE code_id = ? AND expires_at > ?",
+                              (code_id, now_ms() - int(CODE_REPLAY_MEMORY.total_seconds() * 1000)))
+        if not rows:
+            return None
+        r = rows[0]
+        return AuthorizationCode(code_id=r["code_id"], secret_hash=r["secret_hash"], client_id=r["client_id"],
+                                 redirect_uri=r["redirect_uri"], subject=r["subject"], scope=r["scope"],
+                                 code_challenge=r["code_challenge"], family_id=r["family_id"],
+                                 expires_at=from_ms(r["expires_at"]), used=bool(r["used"]))
+
+    def mark_authorization_code_used(self, code_id: str) -> bool:
+        return self._db.execute("UPDATE authorization_codes SET used = 1 WHERE code_id = ? AND used = 0",
+                                (code_id,)) == 1
 
     # refresh tokens -----------------------------------------------------------------------------
 

@@ -20,9 +20,18 @@ class AccountState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ACCOUNT_STATE_UNSPECIFIED: _ClassVar[AccountState]
     ACTIVE: _ClassVar[AccountState]
     DEACTIVATED: _ClassVar[AccountState]
+
+class ClientType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CLIENT_TYPE_UNSPECIFIED: _ClassVar[ClientType]
+    CONFIDENTIAL: _ClassVar[ClientType]
+    PUBLIC: _ClassVar[ClientType]
 ACCOUNT_STATE_UNSPECIFIED: AccountState
 ACTIVE: AccountState
 DEACTIVATED: AccountState
+CLIENT_TYPE_UNSPECIFIED: ClientType
+CONFIDENTIAL: ClientType
+PUBLIC: ClientType
 
 class Account(_message.Message):
     __slots__ = ("id", "username", "email", "profile", "state", "roles", "create_time", "update_time")
@@ -114,8 +123,54 @@ class ListAccountsResponse(_message.Message):
     next_page_token: str
     def __init__(self, accounts: _Optional[_Iterable[_Union[Account, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
+class AuthorizeRequest(_message.Message):
+    __slots__ = ("response_type", "client_id", "redirect_uri", "scope", "code_challenge", "code_challenge_method", "username", "password", "validate_only")
+    RESPONSE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REDIRECT_URI_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    CODE_CHALLENGE_FIELD_NUMBER: _ClassVar[int]
+    CODE_CHALLENGE_METHOD_FIELD_NUMBER: _ClassVar[int]
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    VALIDATE_ONLY_FIELD_NUMBER: _ClassVar[int]
+    response_type: str
+    client_id: str
+    redirect_uri: str
+    scope: str
+    code_challenge: str
+    code_challenge_method: str
+    username: str
+    password: str
+    validate_only: bool
+    def __init__(self, response_type: _Optional[str] = ..., client_id: _Optional[str] = ..., redirect_uri: _Optional[str] = ..., scope: _Optional[str] = ..., code_challenge: _Optional[str] = ..., code_challenge_method: _Optional[str] = ..., username: _Optional[str] = ..., password: _Optional[str] = ..., validate_only: _Optional[bool] = ...) -> None: ...
+
+class AuthorizeResponse(_message.Message):
+    __slots__ = ("code", "client_name", "scope")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    client_name: str
+    scope: str
+    def __init__(self, code: _Optional[str] = ..., client_name: _Optional[str] = ..., scope: _Optional[str] = ...) -> None: ...
+
+class GetServerMetadataRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ServerMetadata(_message.Message):
+    __slots__ = ("grant_types_supported", "response_types_supported", "code_challenge_methods_supported")
+    GRANT_TYPES_SUPPORTED_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_TYPES_SUPPORTED_FIELD_NUMBER: _ClassVar[int]
+    CODE_CHALLENGE_METHODS_SUPPORTED_FIELD_NUMBER: _ClassVar[int]
+    grant_types_supported: _containers.RepeatedScalarFieldContainer[str]
+    response_types_supported: _containers.RepeatedScalarFieldContainer[str]
+    code_challenge_methods_supported: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, grant_types_supported: _Optional[_Iterable[str]] = ..., response_types_supported: _Optional[_Iterable[str]] = ..., code_challenge_methods_supported: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class IssueTokenRequest(_message.Message):
-    __slots__ = ("grant_type", "username", "password", "client_id", "client_secret", "refresh_token", "scope")
+    __slots__ = ("grant_type", "username", "password", "client_id", "client_secret", "refresh_token", "scope", "code", "redirect_uri", "code_verifier")
     GRANT_TYPE_FIELD_NUMBER: _ClassVar[int]
     USERNAME_FIELD_NUMBER: _ClassVar[int]
     PASSWORD_FIELD_NUMBER: _ClassVar[int]
@@ -123,6 +178,9 @@ class IssueTokenRequest(_message.Message):
     CLIENT_SECRET_FIELD_NUMBER: _ClassVar[int]
     REFRESH_TOKEN_FIELD_NUMBER: _ClassVar[int]
     SCOPE_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    REDIRECT_URI_FIELD_NUMBER: _ClassVar[int]
+    CODE_VERIFIER_FIELD_NUMBER: _ClassVar[int]
     grant_type: str
     username: str
     password: str
@@ -130,7 +188,10 @@ class IssueTokenRequest(_message.Message):
     client_secret: str
     refresh_token: str
     scope: str
-    def __init__(self, grant_type: _Optional[str] = ..., username: _Optional[str] = ..., password: _Optional[str] = ..., client_id: _Optional[str] = ..., client_secret: _Optional[str] = ..., refresh_token: _Optional[str] = ..., scope: _Optional[str] = ...) -> None: ...
+    code: str
+    redirect_uri: str
+    code_verifier: str
+    def __init__(self, grant_type: _Optional[str] = ..., username: _Optional[str] = ..., password: _Optional[str] = ..., client_id: _Optional[str] = ..., client_secret: _Optional[str] = ..., refresh_token: _Optional[str] = ..., scope: _Optional[str] = ..., code: _Optional[str] = ..., redirect_uri: _Optional[str] = ..., code_verifier: _Optional[str] = ...) -> None: ...
 
 class TokenResponse(_message.Message):
     __slots__ = ("access_token", "token_type", "expires_in", "refresh_token", "scope")
@@ -187,22 +248,32 @@ class Jwks(_message.Message):
     def __init__(self, keys: _Optional[_Iterable[_Union[Jwk, _Mapping]]] = ...) -> None: ...
 
 class CreateClientRequest(_message.Message):
-    __slots__ = ("name", "scopes")
+    __slots__ = ("name", "scopes", "client_id", "redirect_uris", "client_type")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SCOPES_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REDIRECT_URIS_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     name: str
     scopes: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ...) -> None: ...
+    client_id: str
+    redirect_uris: _containers.RepeatedScalarFieldContainer[str]
+    client_type: ClientType
+    def __init__(self, name: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., client_id: _Optional[str] = ..., redirect_uris: _Optional[_Iterable[str]] = ..., client_type: _Optional[_Union[ClientType, str]] = ...) -> None: ...
 
 class CreateClientResponse(_message.Message):
-    __slots__ = ("client_id", "client_secret", "scopes")
+    __slots__ = ("client_id", "client_secret", "scopes", "redirect_uris", "client_type")
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
     CLIENT_SECRET_FIELD_NUMBER: _ClassVar[int]
     SCOPES_FIELD_NUMBER: _ClassVar[int]
+    REDIRECT_URIS_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     client_id: str
     client_secret: str
     scopes: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, client_id: _Optional[str] = ..., client_secret: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ...) -> None: ...
+    redirect_uris: _containers.RepeatedScalarFieldContainer[str]
+    client_type: ClientType
+    def __init__(self, client_id: _Optional[str] = ..., client_secret: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., redirect_uris: _Optional[_Iterable[str]] = ..., client_type: _Optional[_Union[ClientType, str]] = ...) -> None: ...
 
 class RotateSigningKeyRequest(_message.Message):
     __slots__ = ()

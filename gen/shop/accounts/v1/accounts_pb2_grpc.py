@@ -65,6 +65,11 @@ class AccountsServiceStub:
                 request_serializer=shop_dot_accounts_dot_v1_dot_accounts__pb2.ListAccountsRequest.SerializeToString,
                 response_deserializer=shop_dot_accounts_dot_v1_dot_accounts__pb2.ListAccountsResponse.FromString,
                 _registered_method=True)
+        self.Authorize = channel.unary_unary(
+                '/shop.accounts.v1.AccountsService/Authorize',
+                request_serializer=shop_dot_accounts_dot_v1_dot_accounts__pb2.AuthorizeRequest.SerializeToString,
+                response_deserializer=shop_dot_accounts_dot_v1_dot_accounts__pb2.AuthorizeResponse.FromString,
+                _registered_method=True)
         self.IssueToken = channel.unary_unary(
                 '/shop.accounts.v1.AccountsService/IssueToken',
                 request_serializer=shop_dot_accounts_dot_v1_dot_accounts__pb2.IssueTokenRequest.SerializeToString,
@@ -74,6 +79,11 @@ class AccountsServiceStub:
                 '/shop.accounts.v1.AccountsService/RevokeToken',
                 request_serializer=shop_dot_accounts_dot_v1_dot_accounts__pb2.RevokeTokenRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.GetServerMetadata = channel.unary_unary(
+                '/shop.accounts.v1.AccountsService/GetServerMetadata',
+                request_serializer=shop_dot_accounts_dot_v1_dot_accounts__pb2.GetServerMetadataRequest.SerializeToString,
+                response_deserializer=shop_dot_accounts_dot_v1_dot_accounts__pb2.ServerMetadata.FromString,
                 _registered_method=True)
         self.GetJwks = channel.unary_unary(
                 '/shop.accounts.v1.AccountsService/GetJwks',
@@ -140,8 +150,21 @@ class AccountsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Authorize(self, request, context):
+        """OAuth2 authorization endpoint (RFC 6749 section 4.1 with PKCE, RFC 7636): checks the client,
+        its exact redirect URI and the S256 code challenge, signs the user in (the same lockout and
+        timing rules as every sign-in) and returns a one-time code that lives at most 60 s. With
+        validate_only it checks the request without signing in (the edge does so before it shows
+        the sign-in page). Not a REST route: the edge serves it as /oauth2/authorize.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def IssueToken(self, request, context):
-        """OAuth2 token endpoint (RFC 6749): password, client_credentials and refresh_token grants.
+        """OAuth2 token endpoint (RFC 6749): authorization_code (with PKCE), client_credentials,
+        refresh_token and, where settings enable it, the legacy password grant. Not a REST route:
+        the edge serves it as /oauth2/token.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -149,7 +172,15 @@ class AccountsServiceServicer:
 
     def RevokeToken(self, request, context):
         """OAuth2 token revocation (RFC 7009). Unknown tokens are not an error; a token issued to a
-        client is revoked only when that client authenticates.
+        client is revoked only when that client authenticates (a public client: names itself).
+        Not a REST route: the edge serves it as /oauth2/revoke.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetServerMetadata(self, request, context):
+        """What this authorization server supports, for the RFC 8414 metadata document.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -163,7 +194,8 @@ class AccountsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateClient(self, request, context):
-        """Registers an OAuth2 client for the client_credentials grant. The secret is returned once.
+        """Registers an OAuth2 client: a confidential one (its secret is returned once) or a public one
+        (a browser or native application, with exact redirect URIs).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -209,6 +241,11 @@ def add_AccountsServiceServicer_to_server(servicer, server):
                     request_deserializer=shop_dot_accounts_dot_v1_dot_accounts__pb2.ListAccountsRequest.FromString,
                     response_serializer=shop_dot_accounts_dot_v1_dot_accounts__pb2.ListAccountsResponse.SerializeToString,
             ),
+            'Authorize': grpc.unary_unary_rpc_method_handler(
+                    servicer.Authorize,
+                    request_deserializer=shop_dot_accounts_dot_v1_dot_accounts__pb2.AuthorizeRequest.FromString,
+                    response_serializer=shop_dot_accounts_dot_v1_dot_accounts__pb2.AuthorizeResponse.SerializeToString,
+            ),
             'IssueToken': grpc.unary_unary_rpc_method_handler(
                     servicer.IssueToken,
                     request_deserializer=shop_dot_accounts_dot_v1_dot_accounts__pb2.IssueTokenRequest.FromString,
@@ -218,6 +255,11 @@ def add_AccountsServiceServicer_to_server(servicer, server):
                     servicer.RevokeToken,
                     request_deserializer=shop_dot_accounts_dot_v1_dot_accounts__pb2.RevokeTokenRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'GetServerMetadata': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetServerMetadata,
+                    request_deserializer=shop_dot_accounts_dot_v1_dot_accounts__pb2.GetServerMetadataRequest.FromString,
+                    response_serializer=shop_dot_accounts_dot_v1_dot_accounts__pb2.ServerMetadata.SerializeToString,
             ),
             'GetJwks': grpc.unary_unary_rpc_method_handler(
                     servicer.GetJwks,
@@ -408,6 +450,33 @@ class AccountsService:
             _registered_method=True)
 
     @staticmethod
+    def Authorize(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.accounts.v1.AccountsService/Authorize',
+            shop_dot_accounts_dot_v1_dot_accounts__pb2.AuthorizeRequest.SerializeToString,
+            shop_dot_accounts_dot_v1_dot_accounts__pb2.AuthorizeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def IssueToken(request,
             target,
             options=(),
@@ -451,6 +520,33 @@ class AccountsService:
             '/shop.accounts.v1.AccountsService/RevokeToken',
             shop_dot_accounts_dot_v1_dot_accounts__pb2.RevokeTokenRequest.SerializeToString,
             google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetServerMetadata(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.accounts.v1.AccountsService/GetServerMetadata',
+            shop_dot_accounts_dot_v1_dot_accounts__pb2.GetServerMetadataRequest.SerializeToString,
+            shop_dot_accounts_dot_v1_dot_accounts__pb2.ServerMetadata.FromString,
             options,
             channel_credentials,
             insecure,
