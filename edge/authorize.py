@@ -83,7 +83,8 @@ def _page(status: int, *, title: str, body: str, form_target: str = "", headers:
                 f"<body><main>{body}</main></body></html>")
     return Response(document, status=status, mimetype="text/html", headers={
         "Content-Security-Policy": _csp(form_target), "Cache-Control": "no-store", "Pragma": "no-cache",
-        **(headers or {})})
+        # Not the edge's no-referrer: under it a browser sends `Origin: null` with the form, which _same_site_post refuses.
+        "Referrer-Policy": "same-origin", **(headers or {})})
 
 
 def _error_page(status: int, message: str, headers: dict | None = None) -> Response:
