@@ -143,9 +143,12 @@ class WatchedPage:
         assert not grave, f"axe, {state}: {json.dumps(grave, indent=1)}"
         return summary
 
-    def screenshot(self, state: str) -> pathlib.Path:
+    def screenshot(self, state: str, showing: str = "") -> pathlib.Path:
+        """The viewport, scrolled first to the element `showing` (a selector) if one is named."""
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{state}.png"
+        if showing:
+            self.page.locator(showing).scroll_into_view_if_needed()
         self.page.screenshot(path=str(path))
         return path
 

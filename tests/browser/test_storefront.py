@@ -86,7 +86,8 @@ def test_sign_up_then_sign_in_with_pkce_shows_products_with_price_and_stock(shop
     stored = page.page.evaluate("JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage), document.cookie])")
     assert tokens["access_token"] not in stored and tokens["refresh_token"] not in stored
     assert "pendingSignIn" not in stored and "code=" not in page.page.url
-    assert page.page.context.cookies() == []
+    # The only cookie is the sign-in form's own CSRF token (HttpOnly, for /oauth2/authorize alone).
+    assert [c["name"] for c in page.page.context.cookies()] in ([], ["oauth-csrf"])
 
 
 def test_add_to_cart_and_check_out_places_a_confirmed_order(shop, products, page):
@@ -112,7 +113,7 @@ def test_add_to_cart_and_check_out_places_a_confirmed_order(shop, products, page
     expect(orders.first).to_contain_text(f"3 {TIMES} {MUG}")
     expect(orders.first).to_contain_text("€53.50")
     page.audit("order-history")
-    page.screenshot("order-history")
+    page.screenshot("order-history", showing="#orders-section")
 
     placed = shop.orders_of(username)
     assert [o["status"] for o in placed] == ["CONFIRMED"]
@@ -250,3 +251,34 @@ def test_an_expired_session_asks_to_sign_in_again_and_keeps_the_cart(short_lived
     expect(page.page.get_by_label(f"Quantity of {MUG} in cart")).to_have_value("2")
     page.checkout_and_expect_confirmed()
     assert [(o["status"], o["items"][0]["quantity"]) for o in shop.orders_of(username)] == [("CONFIRMED", "2")]
+
+
+@pytest.fixture(scope="module")
+def renewing_shop(tmp_path_factory, chromium):
+    """A system whose access tokens live five seconds and whose refresh tokens live long."""
+    env = {"ACCESS_TOKEN_TTL_SECONDS": "5", "TOKEN_LEEWAY_SECONDS": "0"}
+    running = start_shop(tmp_path_factory, "renewing", store_env=env)
+    yield running
+    running.stack.stop()
+
+
+def test_an_expired_access_token_is_renewed_once_with_the_rotated_refresh_token(renewing_shop, page):
+    shop = renewing_shop
+    shop.make_product(MUG, 1500, 10)
+    username = shop.new_shopper()
+    page.open_storefront(shop)
+    first = page.sign_in(shop, username)
+    page.add_to_cart(MUG, 1)
+    time.sleep(6)  # the access token expires; the refresh token does not
+    with page.expecting_http_errors(401), page.page.expect_response(
+            lambda r: r.url.endswith("/oauth2/token") and r.request.method == "POST") as renewed:
+        page.checkout_and_expect_confirmed()
+    assert "grant_type=refresh_token" in (renewed.value.request.post_data or "")
+    assert renewed.value.status == 200
+    rotated = renewed.value.json()["refresh_token"]
+    assert rotated != first["refresh_token"]
+    assert [o["status"] for o in shop.orders_of(username)] == ["CONFIRMED"]
+    # Signing out revokes the refresh token the page holds now: the rotated one.
+    page.page.get_by_role("button", name="Sign out").click()
+    expect(page.page.get_by_role("status")).to_have_text("You are signed out.")
+    assert shop.refresh(rotated).status_code == 400
