@@ -23,6 +23,7 @@ COPY runtime ./runtime
 COPY services ./services
 COPY edge ./edge
 COPY observability ./observability
+COPY web ./web
 USER 10001
 
 # Each service reports its state over grpc.health; the compose file and Kubernetes run the probes.

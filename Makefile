@@ -45,6 +45,8 @@ up: install pki
 tools: install
 	$(PY) -m tools.cassandra --fetch
 	$(PY) -m tools.gotools jaeger grpcurl buf
+	# axe-core (pinned by tests/browser/package-lock.json) for the browser tests; Chromium is Debian's.
+	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
 
 test: install tools
 	$(PY) -m pytest

@@ -43,6 +43,8 @@ WORK=$(mktemp -d /tmp/shop-containers.XXXXXX)
 export EDGE_PUBLISHED_PORT=$(free_port) PROMETHEUS_PUBLISHED_PORT=$(free_port) JAEGER_PUBLISHED_PORT=$(free_port)
 COMPOSE=(docker-compose -p shopsmoke -f docker-compose.yml -f "$HERE/compose.local.yml")
 export SHOP_COMPOSE="${COMPOSE[*]}"
+# The smoke's walk-through gets its tokens with the legacy password grant, which compose leaves off.
+export OAUTH_PASSWORD_GRANT=on
 
 teardown() {
     local code=$?

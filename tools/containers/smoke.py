@@ -111,6 +111,20 @@ def walk_through(shop: Shop) -> dict:
     return {"order": first.json()["id"], "status": first.json().get("status"), "hsts": hsts}
 
 
+def browser_entry(shop: Shop) -> dict:
+    """The storefront is served with its policy, and the authorization endpoint is announced."""
+    page = shop.call("GET", "/shop/")
+    assert page.status_code == 200 and "app.js" in page.text, f"/shop/: {page.status_code}"
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    metadata = shop.ok("GET", "/.well-known/oauth-authorization-server")
+    assert metadata["authorization_endpoint"].endswith("/oauth2/authorize"), metadata
+    assert metadata["code_challenge_methods_supported"] == ["S256"], metadata
+    unknown = shop.call("GET", "/oauth2/authorize", params={"client_id": "nobody", "redirect_uri": "https://x/cb"},
+                        allow_redirects=False)
+    assert unknown.status_code == 400 and "Location" not in unknown.headers, unknown.status_code
+    return {"grants": metadata["grant_types_supported"]}
+
+
 def plain_http_refused() -> dict:
     try:
         requests.get(EDGE.replace("https://", "http://") + "/healthz", timeout=5)
@@ -213,6 +227,7 @@ def main() -> int:
     check("edge ready over HTTPS (dev CA)", lambda: wait_for("edge /readyz", lambda: ready(shop), 180))
     check("plain HTTP to the edge's port is refused", plain_http_refused)
     check("README walk-through over HTTPS", lambda: walk_through(shop))
+    check("storefront and authorization endpoint", lambda: browser_entry(shop))
     check("Prometheus scrapes every target", prometheus_targets)
     customer: dict = {}
 
