@@ -6,6 +6,7 @@ console error, uncaught exception or CSP violation (tests/browser/storefront.py,
 
 from __future__ import annotations
 
+import os
 import pathlib
 import shutil
 import subprocess
@@ -14,7 +15,8 @@ import pytest
 
 from tests.browser.storefront import CSP_LISTENER, SITE_DIR, Shop, WatchedPage
 
-CHROMIUM = pathlib.Path("/usr/bin/chromium")
+# Debian's chromium package (CHROMIUM names another Chromium-based browser, e.g. on a CI runner).
+CHROMIUM = pathlib.Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 VIEWPORT = {"width": 1000, "height": 700}
 HERE = pathlib.Path(__file__).resolve().parent
@@ -34,7 +36,8 @@ def axe_source() -> str:
 @pytest.fixture(scope="session")
 def chromium():
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing (Debian's chromium package); the browser tests never download a browser")
+        pytest.skip(f"{CHROMIUM} is missing (Debian's chromium package, or set CHROMIUM); "
+                    "the browser tests never download a browser")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
