@@ -19,6 +19,7 @@ import grpc
 from flask import Response, current_app, g, json, request
 from google.rpc import error_details_pb2
 
+from edge.restnames import to_rest
 from runtime.access import AccessDenied
 from runtime.errors import details_of
 from runtime.tokens import TokenError
@@ -60,7 +61,11 @@ def _title(status: int) -> str:
 
 def problem(status: int, detail: str, *, code: str | None = None, reason: str | None = None,
             violations: Sequence[tuple[str, str]] = (), headers: dict[str, str] | None = None, **extra) -> Response:
-    """A problem+json response carrying the request id."""
+    """A problem+json response carrying the request id; field names in the route's REST (JSON) form."""
+    names = g.get("rest_names")
+    if names:
+        detail = to_rest(detail, names)
+        violations = [(to_rest(f, names), to_rest(d, names)) for f, d in violations]
     body = {"type": "about:blank", "title": _title(status), "status": status, "detail": detail,
             "instance": request.path, "request_id": getattr(g, "request_id", "")}
     if code:

@@ -49,6 +49,7 @@ def _is_json(content_type: str) -> bool:
 
 def _view(binding: Binding, policy: MethodPolicy, upstreams: Upstreams, verifier: TokenVerifier):
     def view(**path_args):
+        g.rest_names = binding.rest_names  # errors from here on name fields as the client sends them
         claims = None
         if policy.needs_token:
             try:

@@ -21,6 +21,7 @@ from google.protobuf import descriptor as _d
 from google.protobuf import json_format, message_factory
 from google.protobuf.message import Message
 
+from edge.restnames import rest_names
 from edge.templates import PathTemplate, parse
 from transcoding.v1 import transcoding_pb2
 
@@ -51,11 +52,13 @@ class Binding:
     request_class: type[Message] = dataclasses.field(init=False, repr=False)
     header_fields: dict[str, _d.FieldDescriptor] = dataclasses.field(init=False, repr=False)  # HTTP header -> field
     response_field: str = dataclasses.field(init=False, repr=False)  # JSON name of response_body, or ""
+    rest_names: dict[str, str] = dataclasses.field(init=False, repr=False)  # proto -> JSON names, for errors
 
     def __post_init__(self):
         set_once = functools.partial(object.__setattr__, self)
         set_once("request_class", message_factory.GetMessageClass(self.method.input_type))
         set_once("header_fields", header_fields(self.method.input_type))
+        set_once("rest_names", rest_names(self.method.input_type))
         output = self.method.output_type
         set_once("response_field", output.fields_by_name[self.response_body].json_name if self.response_body else "")
 
@@ -191,22 +194,61 @@ def build_request(binding: Binding, path_args: Mapping[str, str], query: Iterabl
     try:
         json_format.ParseDict(fields, message, ignore_unknown_fields=False)
     except json_format.ParseError as error:
-        where, problem = _violation(error)
+        where, problem = _violation(error, binding.method.input_type)
         raise BadRequest(f"{where}: {problem}", [(where, problem)]) from None
     return message
 
 
-def _violation(error: json_format.ParseError) -> tuple[str, str]:
-    """(field, problem) from a json_format error, without its internal type names."""
+_SCALARS = {
+    _d.FieldDescriptor.TYPE_BOOL: "must be true or false",
+    _d.FieldDescriptor.TYPE_STRING: "must be a string",
+    _d.FieldDescriptor.TYPE_BYTES: "must be base64-encoded bytes",
+    _d.FieldDescriptor.TYPE_FLOAT: "must be a number",
+    _d.FieldDescriptor.TYPE_DOUBLE: "must be a number",
+}
+_WELL_KNOWN = {
+    "google.protobuf.Timestamp": "must be an RFC 3339 timestamp such as 2026-01-02T03:04:05Z",
+    "google.protobuf.Duration": "must be a duration in seconds such as 1.5s",
+    "google.protobuf.FieldMask": "must be a comma-separated list of field names",
+}
+_64_BIT = {_d.FieldDescriptor.TYPE_INT64, _d.FieldDescriptor.TYPE_UINT64, _d.FieldDescriptor.TYPE_SINT64,
+           _d.FieldDescriptor.TYPE_FIXED64, _d.FieldDescriptor.TYPE_SFIXED64}
+
+
+def _expected(field: _d.FieldDescriptor) -> str:
+    """What a field's JSON value must be, in the client's terms."""
+    if field.enum_type is not None:
+        return "must be one of " + ", ".join(v.name for v in field.enum_type.values if v.number != 0)
+    if field.message_type is not None:
+        return _WELL_KNOWN.get(field.message_type.full_name, "must be an object")
+    if field.type in _SCALARS:
+        return _SCALARS[field.type]
+    digits = "a JSON integer or a string of digits" if field.type in _64_BIT else "a JSON integer"
+    return f"must be a whole number in range ({digits})"
+
+
+def _violation(error: json_format.ParseError, message: _d.Descriptor) -> tuple[str, str]:
+    """(field, problem) from a json_format error, in the client's terms: never the parser's own
+    words, which name Python and protobuf internals."""
     text = str(error)
     unknown = re.search(r'has no field named "([^"]+)"', text)
     if unknown:
         return unknown.group(1), "unknown field"
     path = re.findall(r"Failed to parse (\w+) field", text)
-    if path:
-        detail = text.rsplit("field: ", 1)[-1].split(" at ")[0].strip()[:120]
-        return ".".join(path), "invalid value" + (f" ({detail})" if detail else "")
-    return "body", "does not match the request schema"
+    field: _d.FieldDescriptor | None = None
+    current: _d.Descriptor | None = message
+    for name in path:
+        fields = {f.name: f for f in current.fields} | {f.json_name: f for f in current.fields} if current else {}
+        field = fields.get(name)
+        if field is None:
+            break
+        current = field.message_type
+    if not path or field is None:
+        return "body", "does not match the request schema"
+    where = ".".join(path)
+    if field.is_repeated and "must be in []" in text:
+        return where, "must be a list"
+    return where, _expected(field)
 
 
 # --- response ------------------------------------------------------------------------------------

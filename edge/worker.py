@@ -25,10 +25,12 @@ one worker there is no one to step back for.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Any
 
+from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
 
 QUEUE_WAIT = "edge.queue_wait_seconds"  # WSGI environ key: seconds the request waited for a thread
@@ -36,8 +38,35 @@ PAUSE_SECONDS = 0.01  # how long a worker that holds a connection per thread lea
 _PACED_UP_TO = 4  # x threads: a worker holding this many connections accepts freely again (overload)
 
 
+# What gunicorn answers by itself, before the app runs (a request it cannot parse), in the client's terms.
+_SERVER_MADE = {
+    400: "the request is not valid HTTP/1.1",
+    403: "the request was refused",
+    414: "the request line (method, path and query) is too long",
+    417: "the expectation in the Expect header cannot be met",
+    431: "the request's header fields are too large",
+    500: "the server could not complete this request",
+    501: "the request's transfer coding is not supported",
+}
+
+
+def write_problem(sock, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's own error answers as application/problem+json (RFC 9457), like every answer the
+    app makes, instead of its HTML page; its message, which echoes the request, is not sent."""
+    body = json.dumps({"type": "about:blank", "title": reason, "status": status_int,
+                       "detail": _SERVER_MADE.get(status_int, reason.lower())}).encode()
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/problem+json\r\n"
+            f"Content-Length: {len(body)}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\r\n")
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
 class QueueTimingWorker(ThreadWorker):
     wsgi: Any  # the WSGI callable gunicorn serves (set by load_wsgi)
+
+    def init_process(self):
+        # gunicorn writes its error answers with util.write_error; in this worker process, ours.
+        util.write_error = write_problem
+        super().init_process()
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
