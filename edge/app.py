@@ -73,6 +73,7 @@ def create_app(config: EdgeConfig | Mapping[str, str] | None = None) -> Flask:
     if cfg.site_dir is not None:
         app.register_blueprint(site_blueprint(cfg.site_dir, cfg.site_path))
     _add_health(app, upstreams)
+    _add_index(app, cfg)
     _add_request_handling(app, cfg.deadline_seconds)
     admission.init_app(app, cfg.server.max_queue_seconds, exempt=("/healthz", "/readyz"))  # before spans and tokens
     _add_telemetry(app)
@@ -90,6 +91,18 @@ def _add_telemetry(app: Flask) -> None:
     """A span per request (W3C context in, carried on to the gRPC calls), RED metrics (served on
     EDGE_METRICS_PORT by the gunicorn master, never on the public port), a JSON access line."""
     instrument_flask(app, untraced=("/healthz", "/readyz", "/openapi.json", "/docs"), access_logger="edge.access")
+
+
+def _add_index(app: Flask, cfg: EdgeConfig) -> None:
+    """`/` says where to go: the API's documentation, its OpenAPI document, the site if there is one."""
+    links = {"docs": "/docs", "openapi": "/openapi.json",
+             "oauth_metadata": "/.well-known/oauth-authorization-server"}
+    if cfg.site_dir is not None:
+        links["site"] = f"{cfg.site_path}/"
+
+    @app.get("/")
+    def index():
+        return jsonify(name=cfg.api_title, links=links)
 
 
 def _add_health(app: Flask, upstreams: Upstreams) -> None:

@@ -107,7 +107,9 @@ def oauth_blueprint(upstreams: Upstreams, token_method, revoke_method, jwks_meth
         document = {
             "issuer": issuer,
             "jwks_uri": f"{base}/.well-known/jwks.json",
-            "scopes_supported": scopes,
+            # The routes' scopes, and any other the authorization server can grant (an admin scope no
+            # route names yet is still one a client may be registered for).
+            "scopes_supported": sorted(set(scopes) | set(supported.get("scopes_supported", []))),
             "response_types_supported": supported.get("response_types_supported", []),
             "grant_types_supported": supported.get("grant_types_supported", []),
             "token_endpoint_auth_methods_supported": client_auth,

@@ -114,7 +114,8 @@ class AccountsServicer(pb_grpc.AccountsServiceServicer):
     def GetServerMetadata(self, request, context):
         return pb.ServerMetadata(grant_types_supported=list(self._oauth.grant_types),
                                  response_types_supported=list(RESPONSE_TYPES),
-                                 code_challenge_methods_supported=list(CHALLENGE_METHODS))
+                                 code_challenge_methods_supported=list(CHALLENGE_METHODS),
+                                 scopes_supported=sorted({s for scopes in domain.ROLE_SCOPES.values() for s in scopes}))
 
     @_errors
     def IssueToken(self, request, context):

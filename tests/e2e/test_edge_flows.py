@@ -102,3 +102,9 @@ def test_lockout_is_429_with_retry_after(stack):
     locked = requests.post(f"{stack.url}/oauth2/token", data={"grant_type": "password", "username": "ivan",
                                                               "password": PASSWORD}, timeout=10)
     assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
+
+
+def test_the_root_points_to_the_documentation(stack):
+    links = requests.get(f"{stack.url}/", timeout=10).json()["links"]
+    assert links["docs"] == "/docs" and links["openapi"] == "/openapi.json"
+    assert requests.get(f"{stack.url}{links['openapi']}", timeout=10).status_code == 200

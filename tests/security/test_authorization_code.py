@@ -126,6 +126,7 @@ def test_metadata_announces_the_endpoint_code_flow_and_s256_only(stack):
     assert document["code_challenge_methods_supported"] == ["S256"]
     assert "authorization_code" in document["grant_types_supported"]
     assert document["authorization_response_iss_parameter_supported"] is True
+    assert "orders.admin" in document["scopes_supported"]  # grantable, though no route demands it
 
 
 def test_the_sign_in_page_cannot_be_framed_and_runs_no_script(stack, client_id):

@@ -160,14 +160,16 @@ class GetServerMetadataRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ServerMetadata(_message.Message):
-    __slots__ = ("grant_types_supported", "response_types_supported", "code_challenge_methods_supported")
+    __slots__ = ("grant_types_supported", "response_types_supported", "code_challenge_methods_supported", "scopes_supported")
     GRANT_TYPES_SUPPORTED_FIELD_NUMBER: _ClassVar[int]
     RESPONSE_TYPES_SUPPORTED_FIELD_NUMBER: _ClassVar[int]
     CODE_CHALLENGE_METHODS_SUPPORTED_FIELD_NUMBER: _ClassVar[int]
+    SCOPES_SUPPORTED_FIELD_NUMBER: _ClassVar[int]
     grant_types_supported: _containers.RepeatedScalarFieldContainer[str]
     response_types_supported: _containers.RepeatedScalarFieldContainer[str]
     code_challenge_methods_supported: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, grant_types_supported: _Optional[_Iterable[str]] = ..., response_types_supported: _Optional[_Iterable[str]] = ..., code_challenge_methods_supported: _Optional[_Iterable[str]] = ...) -> None: ...
+    scopes_supported: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, grant_types_supported: _Optional[_Iterable[str]] = ..., response_types_supported: _Optional[_Iterable[str]] = ..., code_challenge_methods_supported: _Optional[_Iterable[str]] = ..., scopes_supported: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class IssueTokenRequest(_message.Message):
     __slots__ = ("grant_type", "username", "password", "client_id", "client_secret", "refresh_token", "scope", "code", "redirect_uri", "code_verifier")
