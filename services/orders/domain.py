@@ -16,7 +16,7 @@ from services.common.clock import utcnow  # noqa: F401  (part of this domain's v
 from services.common.errors import DomainError, InvalidArgument, NotFound  # noqa: F401
 from services.common.items import merge_quantities
 
-PENDING, CONFIRMED, CANCELLED = "PENDING", "CONFIRMED", "CANCELLED"
+PENDING, CONFIRMED, CANCELLED, REJECTED = "PENDING", "CONFIRMED", "CANCELLED", "REJECTED"
 MAX_ITEMS, MAX_QUANTITY = 50, 1000
 
 

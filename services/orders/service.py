@@ -4,7 +4,9 @@ Placing an order: record it PENDING -> account active? -> prices -> reserve stoc
 id is the reservation id) -> CONFIRMED. If a dependency fails after the order is recorded,
 the reservation is released (releasing is harmless if nothing was reserved) and the order
 is CANCELLED; if even that fails, the order stays PENDING and the recovery pass finishes
-the job. Only CONFIRMED orders are ever acknowledged, so recovery may always cancel.
+the job. Only CONFIRMED orders are ever acknowledged, so recovery may always cancel. An order
+refused on its merits (out of stock, a product unavailable, the account inactive) is REJECTED:
+it never held anything, and a retry with its Idempotency-Key is refused the same way.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from services.orders import domain
 from services.common.ids import parse_uuid
 from services.common.paging import bad_page_token, page_size
 from services.orders.domain import (
-    CANCELLED, CONFIRMED, PENDING, DependencyFailed, IdempotencyConflict, NotFound, Order,
+    CANCELLED, CONFIRMED, PENDING, REJECTED, DependencyFailed, IdempotencyConflict, NotFound, Order,
     Rejected,
 )
 from services.orders.ports import AccountsPort, CatalogPort
@@ -62,6 +64,8 @@ class OrdersService:
                     raise IdempotencyConflict("this Idempotency-Key was used for a different order",
                                               [("idempotency_key", "already used with other items")])
                 first = self._first_order(winner)
+                if first is not None and first.status == REJECTED:
+                    raise Rejected(f"this order was rejected: {first.reason.replace('_', ' ')}", first.reason.upper())
                 if first is not None:
                     return first
                 # The first request claimed the key and died before recording its order: this
@@ -122,15 +126,15 @@ class OrdersService:
         currencies = {line.currency for line in priced_lines}
         if len(currencies) > 1:
             raise self._reject(order, "mixed_currencies", Rejected("items are priced in different currencies", "MIXED_CURRENCIES"))
+        priced_order = dataclasses.replace(order, lines=tuple(priced_lines), currency=currencies.pop(),
+                                           total_minor=sum(line.unit_price_minor * line.quantity for line in priced_lines))
         reserved, short = self._catalog.reserve(order.id, order.lines, self._in_time(call))
         if not reserved:
-            raise self._reject(order, "out_of_stock", Rejected(
+            raise self._reject(priced_order, "out_of_stock", Rejected(  # names and prices kept: the user sees what was refused
                 "not enough stock", "OUT_OF_STOCK",
                 [(f"items[{i}].quantity", "not enough stock") for i, line in enumerate(order.lines) if line.product_id in short]))
         self._after_reserve(order)
-        priced = dataclasses.replace(order, lines=tuple(priced_lines), currency=currencies.pop(),
-                                     total_minor=sum(line.unit_price_minor * line.quantity for line in priced_lines))
-        confirmed = dataclasses.replace(priced, status=CONFIRMED, updated_at=self._clock())
+        confirmed = dataclasses.replace(priced_order, status=CONFIRMED, updated_at=self._clock())
         if not self._store.transition(confirmed, PENDING):
             current = self._store.get_order(order.id)
             if current is not None and current.status == CONFIRMED:
@@ -142,8 +146,8 @@ class OrdersService:
         return confirmed
 
     def _reject(self, order: Order, reason: str, error: Rejected) -> Rejected:
-        """Records a refused order as CANCELLED (nothing is held) and returns the error to raise."""
-        self._store.transition(dataclasses.replace(order, status=CANCELLED, reason=reason, updated_at=self._clock()), PENDING)
+        """Records a refused order as REJECTED (nothing is held) and returns the error to raise."""
+        self._store.transition(dataclasses.replace(order, status=REJECTED, reason=reason, updated_at=self._clock()), PENDING)
         self._store.settle(order.id)
         return error
 
@@ -176,9 +180,10 @@ class OrdersService:
             raise bad_page_token() from None
 
     def cancel(self, order_id: str, user_id: str, is_admin: bool, call: CallContext) -> Order:
-        """Cancels and gives the stock back; cancelling a cancelled order returns it unchanged."""
+        """Cancels and gives the stock back; cancelling a cancelled or rejected order (which holds
+        nothing) returns it unchanged."""
         order = self.get(order_id, user_id, is_admin)
-        if order.status == CANCELLED:
+        if order.status in (CANCELLED, REJECTED):
             return order
         cancelled = dataclasses.replace(order, status=CANCELLED, reason="cancelled_by_user", updated_at=self._clock())
         # The cancellation is recorded first and the order put on the recovery list, so a crash

@@ -23,7 +23,8 @@ _ERRORS = {
     domain.Forbidden: grpc.StatusCode.PERMISSION_DENIED,
 }
 _errors = translate_errors(_ERRORS, "orders.shop")
-_STATUS = {domain.PENDING: pb.PENDING, domain.CONFIRMED: pb.CONFIRMED, domain.CANCELLED: pb.CANCELLED}
+_STATUS = {domain.PENDING: pb.PENDING, domain.CONFIRMED: pb.CONFIRMED, domain.CANCELLED: pb.CANCELLED,
+           domain.REJECTED: pb.REJECTED}
 ADMIN_SCOPE = "orders.admin"
 
 

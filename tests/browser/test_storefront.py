@@ -160,6 +160,9 @@ def test_ordering_more_than_the_stock_shows_out_of_stock_and_keeps_the_cart(shop
     page.audit("out-of-stock")
     page.screenshot("out-of-stock")
     assert confirmed(shop.orders_of(username)) == [] and shop.stock_of(lamp_id) == 1
+    [rejected] = shop.orders_of(username)  # recorded as refused, with what was asked for and its price
+    assert (rejected["status"], rejected["statusReason"], rejected["items"][0]["name"]) == ("REJECTED", "out_of_stock", lamp)
+    expect(page.page.locator("li.order").first).to_contain_text("Not placed (out of stock)")
 
     page.page.get_by_label(f"Quantity of {lamp} in cart").fill("1")
     page.page.get_by_label(f"Quantity of {lamp} in cart").press("Tab")

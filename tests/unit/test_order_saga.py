@@ -58,14 +58,28 @@ def test_an_order_in_stock_is_confirmed_priced_and_holds_its_stock(shop):
     assert store.unsettled(datetime.max.replace(tzinfo=UTC)) == []
 
 
-def test_out_of_stock_is_refused_recorded_as_cancelled_and_holds_nothing(shop):
+def test_out_of_stock_is_refused_recorded_as_rejected_with_its_prices_and_holds_nothing(shop):
     orders, store, catalog, _, _ = shop
     mug = product(catalog, stock=1)
     with pytest.raises(domain.Rejected) as refused:
         orders.place(USER, [(mug, 2)], "", call())
     assert refused.value.reason == "OUT_OF_STOCK" and refused.value.violations == [("items[0].quantity", "not enough stock")]
     [order] = store.list_user_orders(USER, 10, None)[0]
-    assert (order.status, order.reason) == (domain.CANCELLED, "out_of_stock") and catalog.stock[mug] == 1
+    assert (order.status, order.reason) == (domain.REJECTED, "out_of_stock") and catalog.stock[mug] == 1
+    assert order.lines[0].name and order.total_minor == 2 * order.lines[0].unit_price_minor > 0
+    assert store.unsettled(datetime.max.replace(tzinfo=UTC)) == []
+
+
+def test_a_retry_of_a_rejected_order_is_refused_again_and_records_nothing_new(shop):
+    orders, store, catalog, _, _ = shop
+    mug = product(catalog, stock=1)
+    for _ in range(2):
+        with pytest.raises(domain.Rejected) as refused:
+            orders.place(USER, [(mug, 2)], "key-1", call())
+        assert refused.value.reason == "OUT_OF_STOCK"
+    assert [o.status for o in store.list_user_orders(USER, 10, None)[0]] == [domain.REJECTED]
+    cancelled = orders.cancel(store.list_user_orders(USER, 10, None)[0][0].id, USER, False, call())
+    assert cancelled.status == domain.REJECTED and catalog.stock[mug] == 1  # nothing to cancel, nothing given back
 
 
 @pytest.mark.parametrize("setup, reason", [

@@ -597,9 +597,9 @@ async function placeOrder() {
     }
     const problem = response.status >= 500 ? null : await readProblem(response);
     if (response.status === 409 && /STOCK/.test(problem.reason || "")) {
-      saveCart({ ...cart, checkoutKey: null }); // refused and cancelled: that key's order is settled
+      saveCart({ ...cart, checkoutKey: null }); // refused (REJECTED): that key's order is settled
       warn(outOfStockMessage(problem, cart.items));
-      await loadProducts();
+      await Promise.all([loadOrders(), loadProducts()]); // the refused attempt is in the history
       return;
     }
     if (problem && response.status !== 408 && response.status !== 429) {
@@ -624,7 +624,7 @@ async function loadOrders() {
   renderOrders((await response.json()).orders || []);
 }
 
-const STATUS_LABELS = { PENDING: "Being placed", CONFIRMED: "Confirmed", CANCELLED: "Cancelled" };
+const STATUS_LABELS = { PENDING: "Being placed", CONFIRMED: "Confirmed", CANCELLED: "Cancelled", REJECTED: "Not placed" };
 
 function itemName(item) {
   return item.name || (products.get(item.productId) || {}).name || item.productId;
@@ -632,7 +632,8 @@ function itemName(item) {
 
 function renderOrders(orders) {
   $("orders").replaceChildren(...orders.map((order) => {
-    const reason = order.status === "CANCELLED" && order.statusReason ? ` (${order.statusReason.replace(/_/g, " ")})` : "";
+    const explained = order.status === "CANCELLED" || order.status === "REJECTED";
+    const reason = explained && order.statusReason ? ` (${order.statusReason.replace(/_/g, " ")})` : "";
     return el("li", { class: "order", "data-order-id": order.id, "data-status": order.status },
       el("h3", {}, "Order ", el("span", { class: "order-id", text: order.id })),
       el("p", { class: "meta" },

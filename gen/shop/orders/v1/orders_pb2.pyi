@@ -21,10 +21,12 @@ class OrderStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PENDING: _ClassVar[OrderStatus]
     CONFIRMED: _ClassVar[OrderStatus]
     CANCELLED: _ClassVar[OrderStatus]
+    REJECTED: _ClassVar[OrderStatus]
 ORDER_STATUS_UNSPECIFIED: OrderStatus
 PENDING: OrderStatus
 CONFIRMED: OrderStatus
 CANCELLED: OrderStatus
+REJECTED: OrderStatus
 
 class OrderItem(_message.Message):
     __slots__ = ("product_id", "quantity", "unit_price", "name")
