@@ -13,10 +13,11 @@ MANIFESTS := $(filter-out %/kustomization.yaml,$(wildcard deploy/kubernetes/*.ya
 # The commit `buf breaking` compares proto/ with (make lint PROTO_AGAINST=main; empty skips it).
 PROTO_AGAINST ?= HEAD~1
 
-.PHONY: help install tools up test test-fast lint proto-lint k8s-check containers proto proto-check pki grpcurl lock bench clean
+.PHONY: help install tools up reset test test-fast lint proto-lint k8s-check containers proto proto-check pki grpcurl lock bench clean
 
 help:
 	@echo "make up          start every service on the embedded store (dev certificates included)"
+	@echo "make reset       forget the data make up stored (accounts, products, orders); keeps the dev certificates"
 	@echo "make test        run the whole test suite (starts a real Cassandra and Jaeger)"
 	@echo "make tools       fetch Cassandra and build Jaeger, grpcurl and buf (once per version; make test does it)"
 	@echo "make proto       regenerate gen/ from proto/"
@@ -39,6 +40,11 @@ pki: install
 
 up: install pki
 	$(PY) -m tools.devstack
+
+# Forgets what make up stored (accounts, products, orders, the demo credentials); keeps the dev
+# certificates in .dev/pki (a browser may trust their CA). Stop make up first (Ctrl-C).
+reset:
+	rm -rf .dev/data .dev/demo-credentials.json .dev/jaeger.log
 
 # The real parts the tests run, fetched or built once per pinned version into the cache outside the
 # checkout (~/.cache/shop, or SHOP_CACHE): Apache Cassandra's jars (Maven), Jaeger, grpcurl and buf (Go).
