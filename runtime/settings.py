@@ -148,6 +148,7 @@ class TelemetrySettings:
     sampler_ratio: float
     exporter_protocol: str | None  # None: no endpoint configured, nothing is exported
     log_level: str
+    log_format: str = "json"  # "text": one readable line per record, for a terminal
 
     @classmethod
     def from_env(cls, env: Env, service: str) -> TelemetrySettings:
@@ -166,6 +167,7 @@ class TelemetrySettings:
             sampler_ratio=ratio,
             exporter_protocol=protocol if endpoint else None,
             log_level=env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper(),
+            log_format=env.choice("LOG_FORMAT", "json", ("json", "text")),
         )
 
 

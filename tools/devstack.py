@@ -20,8 +20,10 @@ import signal
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from collections.abc import Callable
 
 from runtime import healthcheck
 from runtime.pki import write_dev_pki
@@ -36,7 +38,9 @@ STOREFRONT = ROOT / "web" / "shop"
 JAEGER_LOG = ROOT / ".dev" / "jaeger.log"
 ACCOUNTS = "shop.accounts.v1.AccountsService"
 
-METRICS_PORTS = {"accounts": 9101, "catalog": 9102, "orders": 9103, "edge": 9100}
+# Each one a setting too: ACCOUNTS_METRICS_PORT, CATALOG_METRICS_PORT, ORDERS_METRICS_PORT, EDGE_METRICS_PORT.
+METRICS_PORTS = {name: int(os.environ.get(f"{name.upper()}_METRICS_PORT", default))
+                 for name, default in {"accounts": 9101, "catalog": 9102, "orders": 9103, "edge": 9100}.items()}
 # name -> (module, port variable, default port, gRPC service it serves), in start order
 SERVICES = {
     "accounts": ("services.accounts", "ACCOUNTS_PORT", 50051, ACCOUNTS),
@@ -64,6 +68,8 @@ def _common_env(telemetry: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(telemetry or {})
     env.update({"TLS_DIR": str(PKI), "PYTHONUNBUFFERED": "1", "TRUST_DOMAIN": TRUST_DOMAIN,
+                # A terminal is for a person: readable lines (JSON stays the default for containers and files).
+                "LOG_FORMAT": env.get("LOG_FORMAT", "text"),
                 "TOKEN_AUDIENCE": env.get("TOKEN_AUDIENCE", AUDIENCE),
                 # Tokens name the edge as issuer, so its RFC 8414 metadata is consistent.
                 "TOKEN_ISSUER": env.get("TOKEN_ISSUER", f"https://127.0.0.1:{EDGE_PORT}")})
@@ -132,7 +138,8 @@ def _traces_banner(jaeger: Jaeger | None) -> list[str]:
     ]
 
 
-def _banner(ports: dict[str, int], jaeger: Jaeger | None) -> str:
+def _banner(ports: dict[str, int], background: BackgroundJaeger | None) -> str:
+    jaeger = background.jaeger if background else None
     tls = "-cacert .dev/pki/ca.pem -cert .dev/pki/operator.pem -key .dev/pki/operator.key"
     edge = f"https://127.0.0.1:{EDGE_PORT}"
     curl = "curl -s --cacert .dev/pki/ca.pem"
@@ -162,7 +169,9 @@ def _banner(ports: dict[str, int], jaeger: Jaeger | None) -> str:
         "       -H 'Content-Type: application/json' -d \"{\\\"items\\\":[{\\\"productId\\\":\\\"$PRODUCT\\\",\\\"quantity\\\":1}]}\"",
         f"  {curl} {edge}/v1/orders -H \"Authorization: Bearer $TOKEN\"",
         f"  {curl} -X POST {edge}/v1/orders/ORDER_ID:cancel -H \"Authorization: Bearer $TOKEN\"",
-        *_traces_banner(jaeger),
+        *(_traces_banner(jaeger) if background is None or background.up else
+          ["", f"Traces: Jaeger is starting beside the shop (a first run builds it once, which takes minutes; "
+               f"log {JAEGER_LOG.relative_to(ROOT)}); how to read a trace is printed when it is up."]),
         "",
         "Or a service directly with grpcurl (operator certificate; `make grpcurl` builds it into bin/ once):",
         f"  bin/grpcurl {tls} 127.0.0.1:{ports['accounts']} list",
@@ -173,13 +182,63 @@ def _banner(ports: dict[str, int], jaeger: Jaeger | None) -> str:
     return "\n".join(lines)
 
 
-def _start_jaeger(ports: JaegerPorts | None) -> tuple[Jaeger | None, dict[str, str]]:
-    """Jaeger started and healthy, and the OTEL_* variables that send every process's spans to it."""
-    if ports is None:
-        return None, {}
-    jaeger = Jaeger(ports, log_path=JAEGER_LOG).start()
-    # Spans leave each process every second rather than the SDK's 5 s, so a trace can be read at once.
-    return jaeger, {**jaeger.exporter_env(), "OTEL_BSP_SCHEDULE_DELAY": os.environ.get("OTEL_BSP_SCHEDULE_DELAY", "1000")}
+class BackgroundJaeger:
+    """Jaeger, built (once, on a first run: minutes of Go) and started beside the shop rather than
+    before it, so the first request is answered without waiting for it. The processes export to its
+    fixed OTLP port from the start; spans sent before it listens are dropped by their exporters."""
+
+    def __init__(self, ports: JaegerPorts):
+        self.jaeger = Jaeger(ports, log_path=JAEGER_LOG)
+        self.failed: str | None = None
+        self._stopping = threading.Event()
+        # The shop's banner and Jaeger's part of it are printed once each, in that order.
+        self._printing = threading.Lock()
+        self._traces_pending = False  # the banner said Jaeger was starting
+        self._thread = threading.Thread(target=self._run, name="jaeger", daemon=True)
+
+    def env(self) -> dict[str, str]:
+        """The OTEL_* variables that send a process's spans to Jaeger; spans leave every second
+        rather than the SDK's 5 s, so a trace can be read at once."""
+        return {**self.jaeger.exporter_env(),
+                "OTEL_BSP_SCHEDULE_DELAY": os.environ.get("OTEL_BSP_SCHEDULE_DELAY", "1000")}
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def up(self) -> bool:
+        return self.jaeger.started_in is not None
+
+    def exited(self) -> bool:
+        """Started, then stopped running (the shop stops too)."""
+        return self.up and not self.jaeger.running
+
+    def _run(self) -> None:
+        try:
+            self.jaeger.start()
+        except RuntimeError as error:
+            self.failed = str(error)
+            print(f"Jaeger did not start; the shop runs without traces: {error}", file=sys.stderr, flush=True)
+            return
+        if self._stopping.is_set():  # the shop stopped while Jaeger was starting
+            self.jaeger.stop()
+            return
+        with self._printing:
+            if self._traces_pending:  # the banner said Jaeger was starting: say how to read traces now
+                print("\n".join(_traces_banner(self.jaeger)), flush=True)
+
+    def show(self, banner: Callable[[], str]) -> None:
+        """Prints the shop's banner, which covers traces if Jaeger is up; if not, Jaeger's part
+        follows when it is."""
+        with self._printing:
+            print(banner(), flush=True)
+            self._traces_pending = not self.up
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=1)  # a build still running is left to finish into its cache
+        if self.jaeger.running:
+            self.jaeger.stop()
 
 
 def main() -> int:
@@ -200,15 +259,13 @@ def main() -> int:
     subprocess.run([sys.executable, "-m", "services.catalog.manage", "seed-demo"],
                    env=_service_env("catalog", ports["catalog"]), check=True, cwd=ROOT)
     children: list[subprocess.Popen] = []
-    jaeger: Jaeger | None = None
+    jaeger = BackgroundJaeger(jaeger_ports) if jaeger_ports else None
+    telemetry = jaeger.env() if jaeger else {}
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     try:
-        try:
-            jaeger, telemetry = _start_jaeger(jaeger_ports)
-        except RuntimeError as error:
-            print(f"Jaeger did not start: {error}", file=sys.stderr)
-            return 1
+        if jaeger is not None:
+            jaeger.start()
         for name, (module, _var, _default, _service) in SERVICES.items():
             children.append(subprocess.Popen([sys.executable, "-m", module], env=_service_env(name, ports[name], telemetry),
                                              cwd=ROOT))
@@ -219,8 +276,11 @@ def main() -> int:
         if not _wait(_edge_ready, children[-1]):
             print(f"the edge did not become ready on port {EDGE_PORT}", file=sys.stderr)
             return 1
-        print(_banner(ports, jaeger), flush=True)
-        while not stop and all(child.poll() is None for child in children) and (jaeger is None or jaeger.running):
+        if jaeger is not None:
+            jaeger.show(lambda: _banner(ports, jaeger))
+        else:
+            print(_banner(ports, None), flush=True)
+        while not stop and all(child.poll() is None for child in children) and not (jaeger and jaeger.exited()):
             time.sleep(0.5)
         if not stop:
             print("a process exited; stopping the others", file=sys.stderr)
