@@ -165,10 +165,11 @@ def _banner(ports: dict[str, int], background: BackgroundJaeger | None) -> str:
         f"  {curl} {edge}/v1/products -H \"Authorization: Bearer $TOKEN\"",
         "  PRODUCT=$(" + curl + " " + edge + "/v1/products -H \"Authorization: Bearer $TOKEN\" \\",
         "       | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"products\"][0][\"id\"])')",
-        f"  {curl} -X POST {edge}/v1/orders -H \"Authorization: Bearer $TOKEN\" -H 'Idempotency-Key: first-order' \\",
-        "       -H 'Content-Type: application/json' -d \"{\\\"items\\\":[{\\\"productId\\\":\\\"$PRODUCT\\\",\\\"quantity\\\":1}]}\"",
+        f"  ORDER=$({curl} -X POST {edge}/v1/orders -H \"Authorization: Bearer $TOKEN\" -H 'Idempotency-Key: first-order' \\",
+        "       -H 'Content-Type: application/json' -d \"{\\\"items\\\":[{\\\"productId\\\":\\\"$PRODUCT\\\",\\\"quantity\\\":1}]}\" \\",
+        "       | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"id\"])')",
         f"  {curl} {edge}/v1/orders -H \"Authorization: Bearer $TOKEN\"",
-        f"  {curl} -X POST {edge}/v1/orders/ORDER_ID:cancel -H \"Authorization: Bearer $TOKEN\"",
+        f"  {curl} -X POST {edge}/v1/orders/$ORDER:cancel -H \"Authorization: Bearer $TOKEN\"",
         *(_traces_banner(jaeger) if background is None or background.up else
           ["", f"Traces: Jaeger is starting beside the shop (a first run builds it once, which takes minutes; "
                f"log {JAEGER_LOG.relative_to(ROOT)}); how to read a trace is printed when it is up."]),
