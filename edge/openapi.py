@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 document and the /docs page, generated from the same descriptors as the routes.
 
-Schemas follow the proto3 JSON mapping (lowerCamelCase names, int64 as string, enums by
-name, Timestamp as RFC 3339). Field behaviours become required/readOnly/writeOnly.
+Schemas follow the proto3 JSON mapping (lowerCamelCase names, int64 as a string of digits or a
+number, enums by name, Timestamp as RFC 3339). Field behaviours become required/readOnly/writeOnly.
 """
 
 from __future__ import annotations
@@ -23,9 +23,12 @@ _SCALARS: dict[int, dict[str, Any]] = {
     _F.TYPE_INT32: {"type": "integer", "format": "int32"}, _F.TYPE_SINT32: {"type": "integer", "format": "int32"},
     _F.TYPE_SFIXED32: {"type": "integer", "format": "int32"}, _F.TYPE_UINT32: {"type": "integer", "format": "int64", "minimum": 0},
     _F.TYPE_FIXED32: {"type": "integer", "format": "int64", "minimum": 0},
-    _F.TYPE_INT64: {"type": "string", "format": "int64"}, _F.TYPE_SINT64: {"type": "string", "format": "int64"},
-    _F.TYPE_SFIXED64: {"type": "string", "format": "int64"}, _F.TYPE_UINT64: {"type": "string", "format": "uint64"},
-    _F.TYPE_FIXED64: {"type": "string", "format": "uint64"},
+    # proto3 JSON writes 64-bit integers as strings and accepts them as strings or numbers.
+    _F.TYPE_INT64: {"type": ["string", "integer"], "format": "int64", "pattern": "^-?[0-9]+$"},
+    _F.TYPE_SINT64: {"type": ["string", "integer"], "format": "int64", "pattern": "^-?[0-9]+$"},
+    _F.TYPE_SFIXED64: {"type": ["string", "integer"], "format": "int64", "pattern": "^-?[0-9]+$"},
+    _F.TYPE_UINT64: {"type": ["string", "integer"], "format": "uint64", "pattern": "^[0-9]+$", "minimum": 0},
+    _F.TYPE_FIXED64: {"type": ["string", "integer"], "format": "uint64", "pattern": "^[0-9]+$", "minimum": 0},
     _F.TYPE_BOOL: {"type": "boolean"}, _F.TYPE_STRING: {"type": "string"},
     _F.TYPE_BYTES: {"type": "string", "contentEncoding": "base64"},
 }
