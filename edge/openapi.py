@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 document and the /docs page, generated from the same descriptors as the routes.
 
-Schemas follow the proto3 JSON mapping (lowerCamelCase names, int64 as a string of digits or a
+Descriptions come from the protos' comments (edge/comments.py). Schemas follow the proto3 JSON mapping (lowerCamelCase names, int64 as a string of digits or a
 number, enums by name, Timestamp as RFC 3339). Field behaviours become required/readOnly/writeOnly.
 """
 
@@ -14,6 +14,8 @@ from flask import Blueprint, Response, json, request, send_from_directory
 from google.api import field_behavior_pb2
 from google.protobuf import descriptor as _d
 
+from edge.comments import comments
+from edge.restnames import rest_names, to_rest
 from edge.transcoding import Binding, header_fields
 from runtime.policy import MethodPolicy
 
@@ -84,10 +86,14 @@ class _Schemas:
 
     def message_schema(self, message: _d.Descriptor, omit: frozenset[str] = frozenset()) -> dict:
         properties, required = {}, []
+        names = rest_names(message)
         for field in message.fields:
             if field.name in omit:
                 continue
             schema = self.field(field)
+            described = _description(field, names)
+            if described:
+                schema = {**schema, "description": described}
             behaviours = _behaviours(field)
             if field_behavior_pb2.OUTPUT_ONLY in behaviours:
                 schema = {**schema, "readOnly": True} if "$ref" not in schema else {"allOf": [schema], "readOnly": True}
@@ -96,8 +102,18 @@ class _Schemas:
             if field_behavior_pb2.REQUIRED in behaviours:
                 required.append(field.json_name)
             properties[field.json_name] = schema
-        return {"type": "object", "properties": properties, "additionalProperties": False, **(
-            {"required": required} if required else {})}
+        about = comments().get(message.full_name)
+        return {"type": "object", **({"description": to_rest(about, names)} if about else {}),
+                "properties": properties, "additionalProperties": False, **({"required": required} if required else {})}
+
+
+def _description(field: _d.FieldDescriptor, names: dict[str, str]) -> str:
+    """A field's comment, and its enum values' comments, in the REST names."""
+    parts = [comments().get(field.full_name, "")]
+    if field.enum_type is not None:
+        documented = ((v.name, comments().get(f"{field.enum_type.full_name}.{v.name}")) for v in field.enum_type.values)
+        parts += [f"{name}: {text}" for name, text in documented if text]
+    return to_rest(" ".join(p for p in parts if p), names)
 
 
 def _query_parameters(schemas: _Schemas, message: _d.Descriptor, bound: set[str], prefix: str = "", depth: int = 0) -> list[dict]:
@@ -130,6 +146,8 @@ def _operation(schemas: _Schemas, binding: Binding, policy: MethodPolicy, operat
         "operationId": operation_id,
         "tags": [method.containing_service.full_name],
         "summary": method.name,
+        **({"description": to_rest(comments()[method.full_name], rest_names(request))}
+           if method.full_name in comments() else {}),
         "parameters": path_params,
         "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": _response_schema(schemas, binding)}}}},
         "security": [{"oauth2": sorted(policy.scopes)}] if policy.needs_token else [],

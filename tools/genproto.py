@@ -21,6 +21,7 @@ from grpc_tools import protoc
 _ROOT = pathlib.Path(__file__).resolve().parent.parent
 _PROTO_DIR = _ROOT / "proto"
 _GEN_DIR = _ROOT / "gen"
+DESCRIPTOR_SET = "descriptors.binpb"
 _IMPORT = re.compile(r'^\s*import\s+(?:public\s+|weak\s+)?"([^"]+)"\s*;', re.MULTILINE)
 
 
@@ -59,7 +60,9 @@ def generate(out_dir: pathlib.Path) -> None:
     """Compiles every .proto under proto/ into out_dir (messages, stubs and .pyi type hints)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     args = ["grpc_tools.protoc", *(f"-I{d}" for d in include_dirs())]
-    args += [f"--python_out={out_dir}", f"--pyi_out={out_dir}", f"--grpc_python_out={out_dir}", *sources()]
+    args += [f"--python_out={out_dir}", f"--pyi_out={out_dir}", f"--grpc_python_out={out_dir}",
+             # The same files with their comments, for the OpenAPI document's descriptions (edge/openapi.py).
+             f"--descriptor_set_out={out_dir / DESCRIPTOR_SET}", "--include_source_info", *sources()]
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")
 

@@ -1,6 +1,8 @@
 """The OpenAPI document is valid OpenAPI 3.1, and a fuzzer driven by it finds no server error
 and no response that breaks it."""
 
+import json
+
 import pytest
 import requests
 import schemathesis
@@ -18,6 +20,15 @@ def test_the_document_validates_against_the_openapi_schema(stack):
     assert document["openapi"] == "3.1.0"
     assert document["paths"]["/v1/accounts/{id}"]["get"]["security"] == [{"oauth2": ["accounts.read"]}]
     assert document["paths"]["/v1/accounts"]["post"]["security"] == []
+
+
+def test_descriptions_come_from_the_proto_comments_in_rest_names(stack):
+    document = requests.get(f"{stack.url}/openapi.json", timeout=10).json()
+    assert document["paths"]["/v1/orders"]["post"]["description"].startswith("Places an order")
+    status = document["components"]["schemas"]["shop.orders.v1.Order"]["properties"]["status"]
+    assert "REJECTED: Refused when placed" in status["description"] and "statusReason says why" in status["description"]
+    assert "status_reason" not in json.dumps(document)  # proto names are written as the REST API spells them
+    assert document["components"]["schemas"]["shop.accounts.v1.Profile"]["properties"]["locale"]["description"]
 
 
 def test_the_docs_page_is_served_without_a_cdn(stack):
