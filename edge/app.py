@@ -32,6 +32,7 @@ from observability.logs import request_id_var
 from runtime.calls import CallContext, DeadlineExpired
 from runtime.clients import ServiceClients
 from runtime.descriptors import load_method, load_service
+from runtime.policy import declared_scopes
 from runtime.tokens import JwksCache, TokenVerifier, jwks_over_grpc
 
 _LOGGER = logging.getLogger(__name__)
@@ -63,13 +64,14 @@ def create_app(config: EdgeConfig | Mapping[str, str] | None = None) -> Flask:
     verifier = TokenVerifier(cfg.verifier, JwksCache(fetch, cfg.verifier.jwks_refresh_seconds))
 
     routes = register_routes(app, services, upstreams, verifier)
-    scopes = sorted({s for _, policy in routes for s in policy.scopes | policy.bypass_scopes})
+    described = declared_scopes(services)  # scope -> what it allows, declared on each service
+    scopes = sorted({s for _, policy in routes for s in policy.scopes | policy.bypass_scopes} | set(described))
     optional = {name: load_method(getattr(cfg, name)) if getattr(cfg, name) else None
                 for name in ("token_method", "revoke_method", "authorize_method", "metadata_method")}
     app.register_blueprint(oauth_blueprint(
         upstreams, optional["token_method"], optional["revoke_method"], jwks_method, scopes,
         authorize_method=optional["authorize_method"], metadata_method=optional["metadata_method"]))
-    app.register_blueprint(openapi.blueprint(routes, scopes, cfg))
+    app.register_blueprint(openapi.blueprint(routes, {s: described.get(s, s) for s in scopes}, cfg))
     if cfg.site_dir is not None:
         app.register_blueprint(site_blueprint(cfg.site_dir, cfg.site_path))
     _add_health(app, upstreams)

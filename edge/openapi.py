@@ -175,7 +175,7 @@ def _response_schema(schemas: _Schemas, binding: Binding) -> dict:
     return schemas.ref(output)
 
 
-def document(routes: list[tuple[Binding, MethodPolicy]], scopes: list[str], title: str = "API",
+def document(routes: list[tuple[Binding, MethodPolicy]], scopes: dict[str, str], title: str = "API",
              authorization_code: bool = False) -> dict:
     """The OpenAPI 3.1 document for the given routes."""
     schemas = _Schemas()
@@ -199,9 +199,9 @@ def document(routes: list[tuple[Binding, MethodPolicy]], scopes: list[str], titl
             # The legacy password grant is left out: it is off unless a dev setting enables it.
             "securitySchemes": {"oauth2": {"type": "oauth2", "flows": {
                 **({"authorizationCode": {"authorizationUrl": "/oauth2/authorize", "tokenUrl": "/oauth2/token",
-                                          "refreshUrl": "/oauth2/token", "scopes": {s: s for s in scopes}}}
+                                          "refreshUrl": "/oauth2/token", "scopes": dict(sorted(scopes.items()))}}
                    if authorization_code else {}),
-                "clientCredentials": {"tokenUrl": "/oauth2/token", "scopes": {s: s for s in scopes}},
+                "clientCredentials": {"tokenUrl": "/oauth2/token", "scopes": dict(sorted(scopes.items()))},
             }}},
         },
     }

@@ -44,3 +44,12 @@ def policy_of(method: _descriptor.MethodDescriptor) -> MethodPolicy:
 def policies_for(services: Iterable[_descriptor.ServiceDescriptor]) -> dict[str, MethodPolicy]:
     """Policies of every method of the given services, keyed by full method name."""
     return {p.full_method: p for s in services for p in map(policy_of, s.methods)}
+
+
+def declared_scopes(services: Iterable[_descriptor.ServiceDescriptor]) -> dict[str, str]:
+    """Scope -> description, from each service's `(access.v1.scopes)` option."""
+    found: dict[str, str] = {}
+    for service in services:
+        for scope in service.GetOptions().Extensions[access_pb2.scopes].scopes:
+            found.setdefault(scope.name, scope.description)
+    return found

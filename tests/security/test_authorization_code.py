@@ -127,6 +127,9 @@ def test_metadata_announces_the_endpoint_code_flow_and_s256_only(stack):
     assert "authorization_code" in document["grant_types_supported"]
     assert document["authorization_response_iss_parameter_supported"] is True
     assert "orders.admin" in document["scopes_supported"]  # grantable, though no route demands it
+    openapi = requests.get(f"{stack.url}/openapi.json", timeout=10).json()
+    scopes = openapi["components"]["securitySchemes"]["oauth2"]["flows"]["authorizationCode"]["scopes"]
+    assert scopes["orders.admin"] == "Read and cancel anyone's orders."
 
 
 def test_the_sign_in_page_cannot_be_framed_and_runs_no_script(stack, client_id):

@@ -3,6 +3,7 @@
 import pytest
 from google.api import annotations_pb2
 
+from access.v1 import access_pb2
 from runtime.policy import policy_of
 from shop.accounts.v1 import accounts_pb2
 from shop.catalog.v1 import catalog_pb2
@@ -31,3 +32,17 @@ def test_reads_are_marked_safe_to_retry_and_creates_are_not():
     levels = {m.name: m.GetOptions().idempotency_level for m in METHODS}
     assert levels["GetAccount"] == levels["GetProduct"] == levels["ListMyOrders"] == 1  # NO_SIDE_EFFECTS
     assert levels["CreateOrder"] == levels["CreateAccount"] == 0  # not retried by the channel
+
+
+def test_every_scope_a_policy_names_is_declared_once_with_a_description():
+    """A scope is declared by the service it belongs to (orders.write by orders) and may be
+    required by others too (catalog's ReserveStock wants the user's orders.write)."""
+    from runtime.policy import declared_scopes
+
+    services = {m.containing_service.full_name: m.containing_service for m in METHODS}.values()
+    declared = declared_scopes(services)
+    assert sum(len(s.GetOptions().Extensions[access_pb2.scopes].scopes) for s in services) == len(declared)
+    for method in METHODS:
+        policy = policy_of(method)
+        for scope in policy.scopes | policy.bypass_scopes:
+            assert declared.get(scope), f"{method.full_name}: scope {scope} is not declared on any service"

@@ -2,12 +2,14 @@ from google.protobuf import descriptor_pb2 as _descriptor_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Iterable as _Iterable
-from typing import ClassVar as _ClassVar, Optional as _Optional
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 POLICY_FIELD_NUMBER: _ClassVar[int]
 policy: _descriptor.FieldDescriptor
+SCOPES_FIELD_NUMBER: _ClassVar[int]
+scopes: _descriptor.FieldDescriptor
 
 class AccessPolicy(_message.Message):
     __slots__ = ("scopes", "callers", "owner_field", "bypass_scopes")
@@ -20,3 +22,17 @@ class AccessPolicy(_message.Message):
     owner_field: str
     bypass_scopes: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, scopes: _Optional[_Iterable[str]] = ..., callers: _Optional[_Iterable[str]] = ..., owner_field: _Optional[str] = ..., bypass_scopes: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Scope(_message.Message):
+    __slots__ = ("name", "description")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+
+class ServiceScopes(_message.Message):
+    __slots__ = ("scopes",)
+    SCOPES_FIELD_NUMBER: _ClassVar[int]
+    scopes: _containers.RepeatedCompositeFieldContainer[Scope]
+    def __init__(self, scopes: _Optional[_Iterable[_Union[Scope, _Mapping]]] = ...) -> None: ...
