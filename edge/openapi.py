@@ -15,6 +15,7 @@ from google.api import field_behavior_pb2
 from google.protobuf import descriptor as _d
 
 from edge.comments import comments
+from edge.fixed_paths import fixed_paths
 from edge.restnames import rest_names, to_rest
 from edge.transcoding import Binding, header_fields
 from runtime.policy import MethodPolicy
@@ -176,7 +177,7 @@ def _response_schema(schemas: _Schemas, binding: Binding) -> dict:
 
 
 def document(routes: list[tuple[Binding, MethodPolicy]], scopes: dict[str, str], title: str = "API",
-             authorization_code: bool = False) -> dict:
+             authorization_code: bool = False, extra_paths: dict[str, dict] | None = None) -> dict:
     """The OpenAPI 3.1 document for the given routes."""
     schemas = _Schemas()
     paths: dict[str, dict] = {}
@@ -193,7 +194,7 @@ def document(routes: list[tuple[Binding, MethodPolicy]], scopes: dict[str, str],
         "openapi": "3.1.0",
         "info": {"title": title, "version": "v1",
                  "description": "Generated from the gRPC service descriptors and their google.api.http annotations."},
-        "paths": dict(sorted(paths.items())),
+        "paths": dict(sorted({**paths, **(extra_paths or {})}.items())),
         "components": {
             "schemas": components,
             # The legacy password grant is left out: it is off unless a dev setting enables it.
@@ -232,7 +233,9 @@ DOCS_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-
 
 def blueprint(routes, scopes, config) -> Blueprint:
     bp = Blueprint("openapi", __name__)
-    body = json.dumps(document(routes, scopes, config.api_title, authorization_code=bool(config.authorize_method)))
+    body = json.dumps(document(routes, scopes, config.api_title, authorization_code=bool(config.authorize_method),
+                               extra_paths=fixed_paths(token=bool(config.token_method), revoke=bool(config.revoke_method),
+                                                       authorize=bool(config.authorize_method))))
     page = _DOCS_PAGE.replace("{title}", html.escape(config.api_title))
 
     @bp.after_request

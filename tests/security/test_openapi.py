@@ -20,6 +20,10 @@ def test_the_document_validates_against_the_openapi_schema(stack):
     assert document["openapi"] == "3.1.0"
     assert document["paths"]["/v1/accounts/{id}"]["get"]["security"] == [{"oauth2": ["accounts.read"]}]
     assert document["paths"]["/v1/accounts"]["post"]["security"] == []
+    # The edge's own endpoints are in the contract too, so the fuzzer below covers them.
+    for path in ("/oauth2/token", "/oauth2/revoke", "/oauth2/authorize", "/.well-known/jwks.json",
+                 "/.well-known/oauth-authorization-server", "/healthz", "/readyz"):
+        assert path in document["paths"], path
 
 
 def test_descriptions_come_from_the_proto_comments_in_rest_names(stack):
