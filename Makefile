@@ -59,6 +59,8 @@ tools: install
 	$(PY) -m tools.gotools jaeger grpcurl buf
 	# axe-core (pinned by tests/browser/package-lock.json) for the browser tests; Chromium is Debian's.
 	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
+	# Redocly CLI (pinned by tools/openapi/package-lock.json) lints the OpenAPI document in the tests.
+	cd tools/openapi && npm ci --no-audit --no-fund --loglevel=error
 
 test: install tools
 	$(PY) -m pytest

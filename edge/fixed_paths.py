@@ -77,7 +77,8 @@ def fixed_paths(*, token: bool, revoke: bool, authorize: bool) -> dict[str, dict
                 "503": _problem("the authorization server is unavailable")}}},
         "/.well-known/oauth-authorization-server": {"get": {
             "operationId": "oauthMetadata", "tags": [_TAG], "summary": "Authorization server metadata (RFC 8414)",
-            "security": [], "responses": {"200": _json({"type": "object", "required": ["issuer"]}, "the metadata"),
+            "security": [], "responses": {"200": _json({"type": "object", "required": ["issuer"], "properties": {
+                "issuer": {"type": "string"}}}, "the metadata"),
                                           "503": _problem("the authorization server is unavailable")}}},
         "/healthz": {"get": {"operationId": "healthz", "tags": [_TAG], "summary": "The edge process is alive",
                              "security": [], "responses": {"200": _json(_STATUS, "alive")}}},

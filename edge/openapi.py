@@ -177,7 +177,7 @@ def _response_schema(schemas: _Schemas, binding: Binding) -> dict:
 
 
 def document(routes: list[tuple[Binding, MethodPolicy]], scopes: dict[str, str], title: str = "API",
-             authorization_code: bool = False, extra_paths: dict[str, dict] | None = None) -> dict:
+             authorization_code: bool = False, extra_paths: dict[str, dict] | None = None, server: str = "") -> dict:
     """The OpenAPI 3.1 document for the given routes."""
     schemas = _Schemas()
     paths: dict[str, dict] = {}
@@ -194,6 +194,8 @@ def document(routes: list[tuple[Binding, MethodPolicy]], scopes: dict[str, str],
         "openapi": "3.1.0",
         "info": {"title": title, "version": "v1",
                  "description": "Generated from the gRPC service descriptors and their google.api.http annotations."},
+        # The edge's public address is the tokens' issuer (the RFC 8414 metadata is built on it too).
+        **({"servers": [{"url": server, "description": "this edge"}]} if server else {}),
         "paths": dict(sorted({**paths, **(extra_paths or {})}.items())),
         "components": {
             "schemas": components,
@@ -235,7 +237,8 @@ def blueprint(routes, scopes, config) -> Blueprint:
     bp = Blueprint("openapi", __name__)
     body = json.dumps(document(routes, scopes, config.api_title, authorization_code=bool(config.authorize_method),
                                extra_paths=fixed_paths(token=bool(config.token_method), revoke=bool(config.revoke_method),
-                                                       authorize=bool(config.authorize_method))))
+                                                       authorize=bool(config.authorize_method)),
+                               server=config.verifier.issuer.rstrip("/")))
     page = _DOCS_PAGE.replace("{title}", html.escape(config.api_title))
 
     @bp.after_request
