@@ -162,7 +162,12 @@ def _operation(schemas: _Schemas, binding: Binding, policy: MethodPolicy, operat
         operation["requestBody"] = {"required": False, "content": {"application/json": {"schema": body_schema}}}
     elif binding.body:
         field = request.fields_by_name[binding.body]
-        operation["requestBody"] = {"required": False, "content": {"application/json": {"schema": schemas.field(field)}}}
+        schema = schemas.field(field)
+        if binding.http_method == "PATCH" and field.message_type is not None and not field.is_repeated:
+            # A partial resource: its own REQUIRED fields are for creating it (the update mask says
+            # what changes); the fields of a nested message that is sent stay required.
+            schema = {key: value for key, value in schemas.message_schema(field.message_type).items() if key != "required"}
+        operation["requestBody"] = {"required": False, "content": {"application/json": {"schema": schema}}}
         operation["parameters"] += _query_parameters(schemas, request, bound | {binding.body})
     else:
         operation["parameters"] += _query_parameters(schemas, request, bound)
