@@ -32,7 +32,7 @@ import grpc
 from flask import Blueprint, Response, current_app, request
 from google.protobuf import message_factory
 
-from edge.problems import rpc_details
+from edge.problems import NO_STORE, rpc_details
 from edge.upstream import Upstreams
 
 _LOGGER = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ def _page(status: int, *, title: str, body: str, form_target: str = "", headers:
                 f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
                 f"<body><main>{body}</main></body></html>")
     return Response(document, status=status, mimetype="text/html", headers={
-        "Content-Security-Policy": _csp(form_target), "Cache-Control": "no-store", "Pragma": "no-cache",
+        "Content-Security-Policy": _csp(form_target), **NO_STORE,
         # Not the edge's no-referrer: under it a browser sends `Origin: null` with the form, which _same_site_post refuses.
         "Referrer-Policy": "same-origin", **(headers or {})})
 
@@ -120,7 +120,7 @@ def authorize_blueprint(upstreams: Upstreams, method) -> Blueprint:
     def redirect(params: _Parameters, values: dict[str, str]) -> Response:
         issuer = current_app.config["TOKEN_ISSUER"]
         location = _with_query(params["redirect_uri"], {**values, "state": params["state"], "iss": issuer})
-        return Response(status=303, headers={"Location": location, "Cache-Control": "no-store", "Pragma": "no-cache"})
+        return Response(status=303, headers={"Location": location, **NO_STORE})
 
     def refused(params: _Parameters, error: grpc.RpcError, csrf: str = "", scope: str = "", client: str = "") -> Response:
         """What an authorization server's refusal becomes: a redirect, the page again, or an error page."""

@@ -19,10 +19,9 @@ from flask import Blueprint, Response, current_app, json, request
 from google.protobuf import json_format, message_factory
 
 from edge.authorize import authorize_blueprint
-from edge.problems import oauth_error, oauth_error_from_rpc
+from edge.problems import NO_STORE, oauth_error, oauth_error_from_rpc
 from edge.upstream import Upstreams
 
-_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _FORM = "application/x-www-form-urlencoded"
 
 
@@ -76,7 +75,7 @@ def oauth_blueprint(upstreams: Upstreams, token_method, revoke_method, jwks_meth
             if failed:
                 return failed
             body = json_format.MessageToDict(response, preserving_proto_field_name=True)
-            return Response(json.dumps(body), mimetype="application/json", headers=_NO_STORE)
+            return Response(json.dumps(body), mimetype="application/json", headers=NO_STORE)
 
     if revoke_method is not None:
         @bp.post("/oauth2/revoke")
@@ -84,7 +83,7 @@ def oauth_blueprint(upstreams: Upstreams, token_method, revoke_method, jwks_meth
             if not request.form.get("token"):
                 return oauth_error("invalid_request", "token is required")
             _, failed = form_call(revoke_method)
-            return failed or Response(status=200, headers=_NO_STORE)
+            return failed or Response(status=200, headers=NO_STORE)
 
     @bp.get("/.well-known/jwks.json")
     def jwks():

@@ -49,7 +49,7 @@ _SERVER_FAULT_DETAIL = {
 }
 # Answers a client should simply retry; without a RetryInfo of the service's, retry after a second.
 _RETRYABLE = {429, 503}
-_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # OAuth answers (RFC 6749 section 5.1)
 
 
 def _title(status: int) -> str:
@@ -157,7 +157,7 @@ _OAUTH_STATUS = {"invalid_client": 401}
 def oauth_error(error: str, description: str | None, status: int | None = None, headers: dict | None = None) -> Response:
     """An RFC 6749 error body; invalid_client is a 401 with a Basic challenge (section 5.2)."""
     status = status or _OAUTH_STATUS.get(error, 400)
-    all_headers = {**_NO_STORE, **(headers or {})}
+    all_headers = {**NO_STORE, **(headers or {})}
     if status == 401:
         all_headers["WWW-Authenticate"] = challenge(scheme="Basic")
     body = json.dumps({"error": error, "error_description": description})

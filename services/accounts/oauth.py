@@ -30,6 +30,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -41,6 +42,13 @@ from services.accounts.service import AccountsService
 from services.accounts.store.base import AccountStore, DuplicateKey
 
 _LOGGER = logging.getLogger(__name__)
+
+
+class _Hashed(Protocol):
+    secret_hash: str
+
+
+R = TypeVar("R", bound=_Hashed)
 ALGORITHM = "ES256"
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", "password")
 RESPONSE_TYPES = ("code",)
@@ -100,6 +108,24 @@ class IssuedTokens:
 
 def _sha256(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _new_credential() -> tuple[str, str, str]:
+    """A one-time credential (refresh token, authorization code) `<id>.<secret>`: its id, the hash
+    of its secret (all that is stored) and the whole, handed out once."""
+    record_id, secret = secrets.token_urlsafe(16), secrets.token_urlsafe(32)
+    return record_id, _sha256(secret), f"{record_id}.{secret}"
+
+
+def _find(presented: str, get: Callable[[str], R | None]) -> R | None:
+    """The stored record of a presented `<id>.<secret>`, if its secret matches (in constant time)."""
+    record_id, _, secret = presented.partition(".")
+    if not record_id or not secret or len(presented) > 200:
+        return None
+    record = get(record_id)
+    if record is None or not hmac.compare_digest(_sha256(secret), record.secret_hash):
+        return None
+    return record
 
 
 def _b64(value: int) -> str:
@@ -240,21 +266,20 @@ class AuthorizationServer:
         granted = " ".join(sorted(set(asked.split()) & account.allowed_scopes()))
         if not granted:
             raise OAuthError("invalid_scope", "this account may not grant any of the scopes asked for")
-        code_id, secret = secrets.token_urlsafe(16), secrets.token_urlsafe(32)
+        code_id, secret_hash, code = _new_credential()
         self._store.add_authorization_code(domain.AuthorizationCode(
-            code_id=code_id, secret_hash=_sha256(secret), client_id=client.client_id,
+            code_id=code_id, secret_hash=secret_hash, client_id=client.client_id,
             redirect_uri=request["redirect_uri"], subject=account.id, scope=granted,
             code_challenge=request["code_challenge"], family_id=uuid.uuid4().hex,
             expires_at=self._clock() + self._settings.code_ttl))
-        return f"{code_id}.{secret}", granted
+        return code, granted
 
     def _code_grant(self, presented: str, redirect_uri: str, verifier: str, client: OAuthClient | None) -> IssuedTokens:
         invalid = InvalidGrant("authorization code is invalid, expired or already used")
         if client is None:
             raise InvalidClient("client_id is required")
-        code_id, _, secret = presented.partition(".")
-        record = self._store.get_authorization_code(code_id) if code_id and secret and len(presented) < 200 else None
-        if record is None or not hmac.compare_digest(_sha256(secret), record.secret_hash):
+        record = _find(presented, self._store.get_authorization_code)
+        if record is None:
             raise invalid
         if record.client_id != client.client_id or record.redirect_uri != redirect_uri:
             raise invalid  # another client's code, or sent back to another URI
@@ -357,22 +382,15 @@ class AuthorizationServer:
     # --- helpers ------------------------------------------------------------------------------
 
     def _find_refresh_token(self, presented: str) -> RefreshToken | None:
-        token_id, _, secret = presented.partition(".")
-        if not token_id or not secret or len(presented) > 200:
-            return None
-        record = self._store.get_refresh_token(token_id)
-        if record is None or not hmac.compare_digest(_sha256(secret), record.secret_hash):
-            return None
-        return record
+        return _find(presented, self._store.get_refresh_token)
 
     def _tokens(self, subject: str, scope: str, *, client_id: str, family_id: str) -> IssuedTokens:
         access, expires_in = self._sign(subject, scope, client_id=client_id)
-        token_id, secret = secrets.token_urlsafe(16), secrets.token_urlsafe(32)
+        token_id, secret_hash, refresh_token = _new_credential()
         self._store.add_refresh_token(RefreshToken(
             token_id=token_id, family_id=family_id, subject=subject, client_id=client_id, scope=scope,
-            secret_hash=_sha256(secret), expires_at=self._clock() + self._settings.refresh_ttl))
-        return IssuedTokens(access_token=access, expires_in=expires_in, scope=scope,
-                            refresh_token=f"{token_id}.{secret}")
+            secret_hash=secret_hash, expires_at=self._clock() + self._settings.refresh_ttl))
+        return IssuedTokens(access_token=access, expires_in=expires_in, scope=scope, refresh_token=refresh_token)
 
     def _sign(self, subject: str, scope: str, *, client_id: str) -> tuple[str, int]:
         key = self.ensure_signing_key()

@@ -36,6 +36,8 @@ def axe_source() -> str:
 @pytest.fixture(scope="session")
 def chromium():
     if not CHROMIUM.exists():
+        # Named on purpose (.ci/run, the workflow): a browser that is not there is a failure, not a skip.
+        assert "CHROMIUM" not in os.environ, f"CHROMIUM={CHROMIUM} does not exist"
         pytest.skip(f"{CHROMIUM} is missing (Debian's chromium package, or set CHROMIUM); "
                     "the browser tests never download a browser")
     from playwright.sync_api import sync_playwright
@@ -46,14 +48,26 @@ def chromium():
         browser.close()
 
 
-def start_shop(tmp_path_factory, name: str, *, store_env: dict | None = None, edge_env: dict | None = None) -> Shop:
+def shop_fixture(name: str, **store_env: str):
+    """A module-scoped fixture: a system of its own with these settings on every service."""
+
+    @pytest.fixture(scope="module")
+    def running(tmp_path_factory, chromium):  # chromium first: no system is started when the tests skip
+        started = start_shop(tmp_path_factory, name, store_env=store_env)
+        yield started
+        started.stack.stop()
+
+    return running
+
+
+def start_shop(tmp_path_factory, name: str, *, store_env: dict | None = None) -> Shop:
     """The whole system (accounts, catalog, orders, edge) with the storefront's client registered."""
     from tests.support.servers import write_test_pki
     from tests.support.stack import Stack
 
     stack = Stack(write_test_pki(tmp_path_factory.mktemp(f"{name}-pki")), tmp_path_factory.mktemp(f"{name}-data"),
                   store_env=store_env,
-                  edge_env={"EDGE_SITE_DIR": str(SITE_DIR), "TOKEN_LEEWAY_SECONDS": "0", **(edge_env or {})})
+                  edge_env={"EDGE_SITE_DIR": str(SITE_DIR), "TOKEN_LEEWAY_SECONDS": "0"})
     shop = Shop(stack)
     try:
         shop.register_storefront_client()
@@ -63,12 +77,7 @@ def start_shop(tmp_path_factory, name: str, *, store_env: dict | None = None, ed
     return shop
 
 
-@pytest.fixture(scope="module")
-def shop(tmp_path_factory, chromium):
-    """One system for the module (taking chromium first: no system is started when the tests skip)."""
-    running = start_shop(tmp_path_factory, "storefront")
-    yield running
-    running.stack.stop()
+shop = shop_fixture("storefront")  # one system for the module, default settings
 
 
 @pytest.fixture

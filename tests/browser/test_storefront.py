@@ -14,7 +14,7 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import start_shop
+from tests.browser.conftest import shop_fixture
 from tests.browser.storefront import EXPIRED, ROOT, TIMES, UNAVAILABLE
 from tests.support import servers
 
@@ -226,13 +226,9 @@ def test_a_catalog_outage_keeps_the_cart_and_the_retry_places_one_order(shop, pr
     assert all(o["status"] == "CANCELLED" for o in placed if o not in confirmed(placed))  # the outage's attempt
 
 
-@pytest.fixture(scope="module")
-def short_lived_shop(tmp_path_factory, chromium):
-    """A system whose access and refresh tokens live five seconds, with no leeway anywhere."""
-    env = {"ACCESS_TOKEN_TTL_SECONDS": "5", "REFRESH_TOKEN_TTL_SECONDS": "5", "TOKEN_LEEWAY_SECONDS": "0"}
-    running = start_shop(tmp_path_factory, "short-lived", store_env=env)
-    yield running
-    running.stack.stop()
+# Access and refresh tokens that live five seconds, with no leeway anywhere.
+short_lived_shop = shop_fixture("short-lived", ACCESS_TOKEN_TTL_SECONDS="5", REFRESH_TOKEN_TTL_SECONDS="5",
+                                TOKEN_LEEWAY_SECONDS="0")
 
 
 def test_an_expired_session_asks_to_sign_in_again_and_keeps_the_cart(short_lived_shop, page):
@@ -258,13 +254,8 @@ def test_an_expired_session_asks_to_sign_in_again_and_keeps_the_cart(short_lived
     assert [(o["status"], o["items"][0]["quantity"]) for o in shop.orders_of(username)] == [("CONFIRMED", "2")]
 
 
-@pytest.fixture(scope="module")
-def renewing_shop(tmp_path_factory, chromium):
-    """A system whose access tokens live five seconds and whose refresh tokens live long."""
-    env = {"ACCESS_TOKEN_TTL_SECONDS": "5", "TOKEN_LEEWAY_SECONDS": "0"}
-    running = start_shop(tmp_path_factory, "renewing", store_env=env)
-    yield running
-    running.stack.stop()
+# Access tokens that live five seconds, refresh tokens that live long.
+renewing_shop = shop_fixture("renewing", ACCESS_TOKEN_TTL_SECONDS="5", TOKEN_LEEWAY_SECONDS="0")
 
 
 def test_an_expired_access_token_is_renewed_once_with_the_rotated_refresh_token(renewing_shop, page):
