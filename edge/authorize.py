@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import html
 import logging
+import re
 import secrets
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -42,7 +43,12 @@ _REDIRECTABLE = {"INVALID_REQUEST", "UNSUPPORTED_RESPONSE_TYPE", "INVALID_SCOPE"
                  "ACCESS_DENIED"}
 # A wrong password, a deactivated account and an unknown name read the same (no account enumeration).
 _SIGN_IN_FAILED = {"INVALID_CREDENTIALS", "ACCOUNT_DEACTIVATED"}
-_MAX_PARAMETER = 2048
+# RFC 6749 Appendix A: every authorization parameter is printable ASCII (VSCHAR; scope, the redirect
+# URI and the PKCE challenge are narrower still). The length bounds what a URL carries. The OpenAPI
+# document (edge/fixed_paths.py) publishes both.
+PARAMETER_CHARACTERS = r"[\x20-\x7E]*"
+MAX_PARAMETER = 2048
+_PARAMETER = re.compile(PARAMETER_CHARACTERS)
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;background:#f4f4f6;color:#1d1d24;margin:0}
@@ -103,8 +109,8 @@ class _Parameters(dict):
             if len(values) > 1:
                 return f"{name} is given more than once"
             value = values[0] if values else ""
-            if len(value) > _MAX_PARAMETER or not value.isprintable():
-                return f"{name} is too long or not printable"
+            if len(value) > MAX_PARAMETER or not _PARAMETER.fullmatch(value):
+                return f"{name} is too long or not printable ASCII"
             found[name] = value
         return found
 

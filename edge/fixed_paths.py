@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from edge.authorize import MAX_PARAMETER, PARAMETER_CHARACTERS
+
 _TAG = "OAuth 2.0 and health"
 _OAUTH_ERROR = {
     "type": "object", "required": ["error"],
@@ -24,6 +26,13 @@ _TOKENS = {
         "scope": {"type": "string"},
     },
 }
+# The grants as a oneOf of consts: an enum with a description per value, which generated clients
+# (tests/e2e) take as a plain string.
+_GRANT_TYPE = {"type": "string", "description": "the grant", "oneOf": [
+    {"const": "authorization_code", "description": "a code from the authorization endpoint, with its PKCE verifier"},
+    {"const": "refresh_token", "description": "a refresh token, which is rotated on every use"},
+    {"const": "client_credentials", "description": "a confidential client acting for itself"},
+    {"const": "password", "description": "legacy: only where the metadata's grant_types_supported lists it"}]}
 _STATUS = {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}
 
 
@@ -41,21 +50,35 @@ def _problem(description: str) -> dict:
     return _json({"$ref": "#/components/schemas/Problem"}, description, "application/problem+json")
 
 
-def _form(properties: dict[str, str], required: list[str]) -> dict:
-    schema = {"type": "object", "properties": {name: {"type": "string", "description": text}
-                                               for name, text in properties.items()}, "required": required}
+def _form(properties: dict[str, dict], required: list[str]) -> dict:
+    # No additionalProperties: false. The edge ignores fields it does not know, as RFC 6749
+    # sections 3.1 and 3.2 require of the authorization server.
+    schema = {"type": "object", "properties": properties, "required": required}
     return {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": schema}}}
+
+
+def _string(description: str, **rules: Any) -> dict:
+    return {"type": "string", "description": description, **rules}
 
 
 def _page(description: str) -> dict:
     return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
 
 
+# What edge/authorize.py lets through to the authorization server (RFC 6749 Appendix A), and what
+# that server requires: the code flow, an exactly registered redirect URI and an S256 challenge.
+_ASCII = {"maxLength": MAX_PARAMETER, "pattern": f"^{PARAMETER_CHARACTERS}$"}
 _AUTHORIZE_PARAMETERS = {
-    "response_type": "`code`", "client_id": "a registered client", "redirect_uri": "one of its redirect URIs, exactly",
-    "scope": "space-separated scopes (empty: all the client may ask for)", "state": "returned as given",
-    "code_challenge": "BASE64URL(SHA256(code_verifier)), 43 characters", "code_challenge_method": "`S256`",
+    "response_type": _string("`code`, the only response type", enum=["code"]),
+    "client_id": _string("a registered client", minLength=1, **_ASCII),
+    "redirect_uri": _string("one of the client's redirect URIs, exactly", format="uri", **_ASCII),
+    "scope": _string("space-separated scopes (empty: all the client may ask for)", **_ASCII),
+    "state": _string("returned as given", **_ASCII),
+    "code_challenge": _string("BASE64URL(SHA256(code_verifier)), 43 characters (RFC 7636 section 4.2)",
+                              pattern="^[A-Za-z0-9_-]{43}$"),
+    "code_challenge_method": _string("`S256`; `plain` is refused", enum=["S256"]),
 }
+_AUTHORIZE_REQUIRED = ["response_type", "client_id", "redirect_uri", "code_challenge", "code_challenge_method"]
 _AUTHORIZE_ANSWERS = {
     "303": {"description": "to the redirect URI with `code`, `state` and `iss`, or with `error` (only once the "
                            "client and the redirect URI are valid)",
@@ -66,6 +89,17 @@ _AUTHORIZE_ANSWERS = {
     "429": _page("too many failed sign-ins; see Retry-After"),
     "503": _page("sign-in is unavailable for a moment"),
 }
+
+
+def _refresh_token_links(revoke: bool) -> dict[str, dict]:
+    """Where a token response's refresh token goes next: the refresh grant, and revocation."""
+    issued = "$response.body#/refresh_token"
+    links = {"refresh": {"operationId": "token", "description": "new tokens; the client authenticates as before",
+                         "requestBody": {"grant_type": "refresh_token", "refresh_token": issued}}}
+    if revoke:
+        links["revoke"] = {"operationId": "revoke", "description": "ends the refresh token's family",
+                           "requestBody": {"token": issued, "token_type_hint": "refresh_token"}}
+    return links
 
 
 def fixed_paths(*, token: bool, revoke: bool, authorize: bool) -> dict[str, dict[str, Any]]:
@@ -93,32 +127,49 @@ def fixed_paths(*, token: bool, revoke: bool, authorize: bool) -> dict[str, dict
                            "where the server enables it (see the metadata). Client authentication: HTTP Basic or the "
                            "form's client_id and client_secret; a public client sends client_id alone.",
             "security": [], "requestBody": _form({
-                "grant_type": "the grant", "code": "authorization_code: the code",
-                "redirect_uri": "authorization_code: the redirect URI the code was issued for",
-                "code_verifier": "authorization_code: the PKCE verifier", "refresh_token": "refresh_token: the token",
-                "scope": "space-separated, at most what the grant allows", "client_id": "the client",
-                "client_secret": "a confidential client's secret", "username": "password grant",
-                "password": "password grant"}, ["grant_type"]),
-            "responses": {"200": _json(_TOKENS, "tokens"), **_oauth_errors("400", "401", "429", "503"),
+                "grant_type": _GRANT_TYPE,
+                "code": _string("authorization_code: the code"),
+                "redirect_uri": _string("authorization_code: the redirect URI the code was issued for"),
+                # Empty is as if omitted (RFC 6749 section 3.2), which the other grants allow.
+                "code_verifier": _string("authorization_code: the PKCE verifier (RFC 7636 section 4.1)",
+                                         pattern="^([A-Za-z0-9._~-]{43,128})?$"),
+                "refresh_token": _string("refresh_token: the token"),
+                "scope": _string("space-separated, at most what the grant allows"),
+                "client_id": _string("the client"), "client_secret": _string("a confidential client's secret"),
+                "username": _string("password grant"), "password": _string("password grant")}, ["grant_type"]),
+            "responses": {"200": {**_json(_TOKENS, "tokens"), "links": _refresh_token_links(revoke)},
+                          **_oauth_errors("400", "401", "429", "503"),
                           "413": _problem("the form is too large")}}}
     if revoke:
         paths["/oauth2/revoke"] = {"post": {
             "operationId": "revoke", "tags": [_TAG], "summary": "Revokes a refresh token and its family (RFC 7009)",
             "security": [], "requestBody": _form({
-                "token": "the refresh token", "token_type_hint": "a hint only", "client_id": "the client it was issued to",
-                "client_secret": "a confidential client's secret"}, ["token"]),
+                "token": _string("the refresh token (an access token is not revoked: it expires on its own)",
+                                 minLength=1),
+                "token_type_hint": _string("`refresh_token` or `access_token`; a hint only, which the server may "
+                                           "ignore (RFC 7009 section 2.1), and does"),
+                "client_id": _string("the client it was issued to"),
+                "client_secret": _string("a confidential client's secret")}, ["token"]),
             "responses": {"200": {"description": "revoked, or unknown (not an error)"},
                           **_oauth_errors("400", "401", "503"), "413": _problem("the form is too large")}}}
     if authorize:
-        parameters = [{"name": name, "in": "query", "required": False, "schema": {"type": "string"}, "description": text}
-                      for name, text in _AUTHORIZE_PARAMETERS.items()]
+        parameters = [{"name": name, "in": "query", "required": name in _AUTHORIZE_REQUIRED,
+                       "description": schema["description"], "schema": schema}
+                      for name, schema in _AUTHORIZE_PARAMETERS.items()]
         paths["/oauth2/authorize"] = {
             "get": {"operationId": "authorize", "tags": [_TAG], "security": [], "parameters": parameters,
                     "summary": "Authorization endpoint (RFC 6749 section 4.1, PKCE): the sign-in page",
                     "responses": {"200": _page("the sign-in page"), **_AUTHORIZE_ANSWERS}},
             "post": {"operationId": "signIn", "tags": [_TAG], "security": [],
                      "summary": "The sign-in page's form (needs the page's cookie; not for API clients)",
-                     "requestBody": _form({**_AUTHORIZE_PARAMETERS, "csrf": "the page's token", "username": "",
-                                           "password": ""}, []),
+                     "requestBody": _form({**_AUTHORIZE_PARAMETERS,
+                                           "csrf": _string("the page's token, the same as its cookie", minLength=1),
+                                           "username": _string("the account's username", minLength=1),
+                                           "password": _string("the account's password", minLength=1)},
+                                          [*_AUTHORIZE_REQUIRED, "csrf", "username", "password"]),
                      "responses": {"200": _page("the sign-in page"), **_AUTHORIZE_ANSWERS}}}
+    for operations in paths.values():  # what the HTTP server answers by itself, on every path
+        for operation in operations.values():
+            operation["responses"].setdefault("414", _problem("the request line (path and query) is too long"))
+            operation["responses"].setdefault("431", _problem("the request headers are too large"))
     return paths

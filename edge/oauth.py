@@ -54,9 +54,18 @@ def oauth_blueprint(upstreams: Upstreams, token_method, revoke_method, jwks_meth
     if authorize_method is not None:
         bp.register_blueprint(authorize_blueprint(upstreams, authorize_method))
 
-    def form_call(method):
+    def form_call(method, required: tuple[str, ...] = ()):
         if (request.mimetype or "") != _FORM:
             return None, oauth_error("invalid_request", f"Content-Type must be {_FORM}")
+        fields = method.input_type.fields_by_name
+        # RFC 6749 section 3.2: no parameter twice (only the ones read: unknown ones are ignored);
+        # one sent without a value is as if omitted.
+        repeated = sorted(name for name, values in request.form.lists() if name in fields and len(values) > 1)
+        if repeated:
+            return None, oauth_error("invalid_request", f"{repeated[0]} is given more than once")
+        missing = [name for name in required if not request.form.get(name)]
+        if missing:
+            return None, oauth_error("invalid_request", f"{missing[0]} is required")
         extra = {}
         basic = _client_credentials()
         if basic is not None:
@@ -80,9 +89,7 @@ def oauth_blueprint(upstreams: Upstreams, token_method, revoke_method, jwks_meth
     if revoke_method is not None:
         @bp.post("/oauth2/revoke")
         def revoke():
-            if not request.form.get("token"):
-                return oauth_error("invalid_request", "token is required")
-            _, failed = form_call(revoke_method)
+            _, failed = form_call(revoke_method, required=("token",))
             return failed or Response(status=200, headers=NO_STORE)
 
     @bp.get("/.well-known/jwks.json")

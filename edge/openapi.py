@@ -19,19 +19,23 @@ from edge.fixed_paths import fixed_paths
 from edge.restnames import rest_names, to_rest
 from edge.transcoding import Binding, header_fields
 from runtime.policy import MethodPolicy
+from runtime.validation import behaviours, rules_of
 
 _F = _d.FieldDescriptor
+_INTEGER_PATTERN = "^(0|-?[1-9][0-9]*)$"
+_UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 _SCALARS: dict[int, dict[str, Any]] = {
     _F.TYPE_DOUBLE: {"type": "number", "format": "double"}, _F.TYPE_FLOAT: {"type": "number", "format": "float"},
     _F.TYPE_INT32: {"type": "integer", "format": "int32"}, _F.TYPE_SINT32: {"type": "integer", "format": "int32"},
     _F.TYPE_SFIXED32: {"type": "integer", "format": "int32"}, _F.TYPE_UINT32: {"type": "integer", "format": "int64", "minimum": 0},
     _F.TYPE_FIXED32: {"type": "integer", "format": "int64", "minimum": 0},
     # proto3 JSON writes 64-bit integers as strings and accepts them as strings or numbers.
-    _F.TYPE_INT64: {"type": ["string", "integer"], "format": "int64", "pattern": "^-?[0-9]+$"},
-    _F.TYPE_SINT64: {"type": ["string", "integer"], "format": "int64", "pattern": "^-?[0-9]+$"},
-    _F.TYPE_SFIXED64: {"type": ["string", "integer"], "format": "int64", "pattern": "^-?[0-9]+$"},
-    _F.TYPE_UINT64: {"type": ["string", "integer"], "format": "uint64", "pattern": "^[0-9]+$", "minimum": 0},
-    _F.TYPE_FIXED64: {"type": ["string", "integer"], "format": "uint64", "pattern": "^[0-9]+$", "minimum": 0},
+    # (as a string: canonical decimal, no sign but '-', no leading zero).
+    _F.TYPE_INT64: {"type": ["string", "integer"], "format": "int64", "pattern": _INTEGER_PATTERN},
+    _F.TYPE_SINT64: {"type": ["string", "integer"], "format": "int64", "pattern": _INTEGER_PATTERN},
+    _F.TYPE_SFIXED64: {"type": ["string", "integer"], "format": "int64", "pattern": _INTEGER_PATTERN},
+    _F.TYPE_UINT64: {"type": ["string", "integer"], "format": "uint64", "pattern": "^(0|[1-9][0-9]*)$", "minimum": 0},
+    _F.TYPE_FIXED64: {"type": ["string", "integer"], "format": "uint64", "pattern": "^(0|[1-9][0-9]*)$", "minimum": 0},
     _F.TYPE_BOOL: {"type": "boolean"}, _F.TYPE_STRING: {"type": "string"},
     _F.TYPE_BYTES: {"type": "string", "contentEncoding": "base64"},
 }
@@ -54,12 +58,9 @@ _PROBLEM = {
     },
 }
 _ERRORS = {"400": "Bad request", "401": "Missing or invalid token", "403": "Not allowed", "404": "Not found",
-           "409": "Conflict", "413": "Request body too large", "415": "Unsupported media type",
+           "409": "Conflict", "413": "Request body too large", "414": "Request line (path and query) too long",
+           "415": "Unsupported media type", "431": "Request headers too large",
            "429": "Too many requests", "503": "Service unavailable", "504": "Service timed out"}
-
-
-def _behaviours(field: _d.FieldDescriptor) -> set[int]:
-    return set(field.GetOptions().Extensions[field_behavior_pb2.field_behavior])
 
 
 class _Schemas:
@@ -82,8 +83,14 @@ class _Schemas:
         elif field.enum_type is not None:
             single = {"type": "string", "enum": [v.name for v in field.enum_type.values]}
         else:
-            single = dict(_SCALARS[field.type])
-        return {"type": "array", "items": single} if field.is_repeated else single
+            single = {**_SCALARS[field.type], **_value_rules(field)}
+        if not field.is_repeated:
+            return single
+        rules = rules_of(field)
+        return {"type": "array", "items": single,
+                **({"minItems": rules.min_items} if rules is not None and rules.min_items else
+                   {"minItems": 1} if field_behavior_pb2.REQUIRED in behaviours(field) else {}),
+                **({"maxItems": rules.max_items} if rules is not None and rules.max_items else {})}
 
     def message_schema(self, message: _d.Descriptor, omit: frozenset[str] = frozenset()) -> dict:
         properties, required = {}, []
@@ -95,17 +102,99 @@ class _Schemas:
             described = _description(field, names)
             if described:
                 schema = {**schema, "description": described}
-            behaviours = _behaviours(field)
-            if field_behavior_pb2.OUTPUT_ONLY in behaviours:
+            declared = behaviours(field)
+            if field_behavior_pb2.OUTPUT_ONLY in declared:
                 schema = {**schema, "readOnly": True} if "$ref" not in schema else {"allOf": [schema], "readOnly": True}
-            if field_behavior_pb2.INPUT_ONLY in behaviours:
+            if field_behavior_pb2.INPUT_ONLY in declared:
                 schema = {**schema, "writeOnly": True}
-            if field_behavior_pb2.REQUIRED in behaviours:
+            if field_behavior_pb2.REQUIRED in declared:
                 required.append(field.json_name)
             properties[field.json_name] = schema
         about = comments().get(message.full_name)
         return {"type": "object", **({"description": to_rest(about, names)} if about else {}),
                 "properties": properties, "additionalProperties": False, **({"required": required} if required else {})}
+
+
+def _value_rules(field: _d.FieldDescriptor) -> dict[str, Any]:
+    """JSON Schema keywords for a scalar's `(validation.v1.rules)` and REQUIRED (runtime/validation.py
+    enforces the same declarations)."""
+    rules = rules_of(field)
+    schema: dict[str, Any] = {}
+    required_plain = field_behavior_pb2.REQUIRED in behaviours(field) and not field.has_presence and not field.is_repeated
+    if field.type == _F.TYPE_STRING:
+        if rules is not None and rules.uuid:
+            return {"format": "uuid", "pattern": _UUID_PATTERN}
+        min_len = rules.min_len if rules is not None else 0
+        if required_plain and not min_len:
+            min_len = 1  # a required string cannot be empty: "" is the unset value
+        schema.update({"minLength": min_len} if min_len else {})
+        schema.update({"maxLength": rules.max_len} if rules is not None and rules.max_len else {})
+        if rules is not None and rules.pattern:
+            schema["pattern"] = rules.pattern
+            if rules.pattern_description:
+                schema["x-pattern-description"] = rules.pattern_description
+        return schema
+    if required_plain:
+        schema["not"] = {"enum": [0, "0"]}  # a required number cannot be 0: 0 is the unset value
+    if rules is None or not (rules.HasField("min") or rules.HasField("max")):
+        return schema
+    low = rules.min if rules.HasField("min") else None
+    high = rules.max if rules.HasField("max") else None
+    schema.update({"minimum": low} if low is not None else {})
+    schema.update({"maximum": high} if high is not None else {})
+    if "string" in _SCALARS[field.type].get("type", ()) and low is not None and high is not None:
+        schema["pattern"] = integer_range_pattern(low, high)  # the string form of a 64-bit integer
+    return schema
+
+
+def integer_range_pattern(low: int, high: int) -> str:
+    """A regular expression for the canonical decimals from low to high (inclusive)."""
+    parts = []
+    if low < 0:
+        parts += ["-" + p for p in _natural_range(max(1, -high), -low)]
+    if high >= 0:
+        parts += _natural_range(max(0, low), high)
+    return "^(" + "|".join(parts) + ")$"
+
+
+def _natural_range(low: int, high: int) -> list[str]:
+    """Alternatives matching low..high (0 <= low <= high), without leading zeros."""
+    parts = []
+    for length in range(len(str(low)), len(str(high)) + 1):
+        first = max(low, 10 ** (length - 1) if length > 1 else 0)
+        last = min(high, 10 ** length - 1)
+        if first <= last:
+            parts += _same_length(str(first), str(last))
+    return parts
+
+
+def _same_length(low: str, high: str) -> list[str]:
+    if low == high:
+        return [low]
+    tail = len(low) - 1
+    if tail == 0 or (low[1:] == "0" * tail and high[1:] == "9" * tail):
+        return [_digits(low[0], high[0]) + _any_digits(tail)]
+    if low[0] == high[0]:
+        return [low[0] + rest for rest in _same_length(low[1:], high[1:])]
+    parts, first, last = [], int(low[0]), int(high[0])
+    if low[1:] != "0" * tail:  # low's own first digit covers only part of its tail
+        parts += [low[0] + rest for rest in _same_length(low[1:], "9" * tail)]
+        first += 1
+    if high[1:] != "9" * tail:
+        last -= 1
+    if first <= last:
+        parts.append(_digits(str(first), str(last)) + _any_digits(tail))
+    if high[1:] != "9" * tail:
+        parts += [high[0] + rest for rest in _same_length("0" * tail, high[1:])]
+    return parts
+
+
+def _digits(first: str, last: str) -> str:
+    return first if first == last else f"[{first}-{last}]"
+
+
+def _any_digits(count: int) -> str:
+    return "" if count == 0 else "[0-9]" if count == 1 else f"[0-9]{{{count}}}"
 
 
 def _description(field: _d.FieldDescriptor, names: dict[str, str]) -> str:
@@ -136,13 +225,14 @@ def _query_parameters(schemas: _Schemas, message: _d.Descriptor, bound: set[str]
 def _operation(schemas: _Schemas, binding: Binding, policy: MethodPolicy, operation_id: str) -> dict:
     method = binding.method
     request = method.input_type
-    path_params = [{"name": field, "in": "path", "required": True, "schema": {"type": "string", "pattern": r"^[^/:]+$"}}
+    path_params = [{"name": field, "in": "path", "required": True, "schema": _path_schema(schemas, request, field)}
                    for field in binding.template.variables.values()]
     bound = {v.split(".")[0] for v in binding.template.variables.values()}
     headers = header_fields(request)
     bound |= {f.name for f in headers.values()}
-    path_params += [{"name": name, "in": "header", "required": False, "schema": {"type": "string", "maxLength": 128}}
-                    for name in headers]
+    path_params += [{"name": name, "in": "header", "required": False,
+                     "schema": {key: value for key, value in schemas.field(field).items() if key != "description"}}
+                    for name, field in headers.items()]
     operation: dict[str, Any] = {
         "operationId": operation_id,
         "tags": [method.containing_service.full_name],
@@ -159,19 +249,38 @@ def _operation(schemas: _Schemas, binding: Binding, policy: MethodPolicy, operat
     if binding.body == "*":
         # Fields bound by the path are not part of the body.
         body_schema = schemas.message_schema(request, frozenset(bound)) if bound else schemas.ref(request)
-        operation["requestBody"] = {"required": False, "content": {"application/json": {"schema": body_schema}}}
+        # A body that carries a required field cannot be left out (an absent body is an empty one).
+        needed = any(field_behavior_pb2.REQUIRED in behaviours(f) for f in request.fields if f.name not in bound)
+        operation["requestBody"] = {"required": needed, "content": {"application/json": {"schema": body_schema}}}
     elif binding.body:
         field = request.fields_by_name[binding.body]
         schema = schemas.field(field)
-        if binding.http_method == "PATCH" and field.message_type is not None and not field.is_repeated:
-            # A partial resource: its own REQUIRED fields are for creating it (the update mask says
-            # what changes); the fields of a nested message that is sent stay required.
+        needed = field_behavior_pb2.REQUIRED in behaviours(field)
+        if binding.patch_mask is not None and field.message_type is not None:
+            # A partial resource: the fields it holds are the ones changed (the edge makes them the
+            # update mask), so none is required but at least one is given; a field that is given
+            # follows its rules, and a nested message that is sent keeps its required fields.
             schema = {key: value for key, value in schemas.message_schema(field.message_type).items() if key != "required"}
-        operation["requestBody"] = {"required": False, "content": {"application/json": {"schema": schema}}}
+            schema["minProperties"] = 1
+            bound.add(binding.patch_mask)
+        operation["requestBody"] = {"required": needed or binding.patch_mask is not None,
+                                    "content": {"application/json": {"schema": schema}}}
         operation["parameters"] += _query_parameters(schemas, request, bound | {binding.body})
     else:
         operation["parameters"] += _query_parameters(schemas, request, bound)
     return operation
+
+
+def _path_schema(schemas: _Schemas, request: _d.Descriptor, path: str) -> dict:
+    """A path variable's field schema; a variable takes one segment, so no '/' and no ':' (a custom verb)."""
+    message: Any = request
+    for part in path.split("."):
+        field = message.fields_by_name[part]
+        message = field.message_type
+    declared = {key: value for key, value in schemas.field(field).items() if key != "description"}
+    if declared.get("format") == "uuid":
+        return declared  # a UUID's pattern already keeps to one segment
+    return {"type": "string", "pattern": r"^[^/:]+$", **({"allOf": [declared]} if len(declared) > 1 else {})}
 
 
 def _response_schema(schemas: _Schemas, binding: Binding) -> dict:
@@ -179,6 +288,31 @@ def _response_schema(schemas: _Schemas, binding: Binding) -> dict:
     if binding.response_body:
         return schemas.field(output.fields_by_name[binding.response_body])
     return schemas.ref(output)
+
+
+def _add_links(paths: dict[str, dict], bindings: list[Binding]) -> None:
+    """OpenAPI links from an operation that answers with resources to the operations on one of
+    them (AIP-122 paths): a resource's `id` fills the `{id}` of `<collection>/{id}` and
+    `<collection>/{id}:<verb>`, where the collection is the answering operation's own path. Clients
+    and fuzzers follow them (create a product, then read, change and archive that product)."""
+    for binding in bindings:
+        if binding.response_body or binding.template.variables:
+            continue
+        collection = binding.template.openapi_path
+        output = binding.method.output_type
+        found = [("", output)] if "id" in output.fields_by_name else [
+            (f"/{f.json_name}/0", f.message_type) for f in output.fields
+            if f.is_repeated and f.message_type is not None and "id" in f.message_type.fields_by_name]
+        links = {}
+        for pointer, _resource in found[:1]:
+            for path, operations in paths.items():
+                if path != f"{collection}/{{id}}" and not path.startswith(f"{collection}/{{id}}:"):
+                    continue
+                for target in operations.values():
+                    links[target["operationId"]] = {"operationId": target["operationId"],
+                                                    "parameters": {"id": f"$response.body#{pointer}/id"}}
+        if links:
+            paths[collection][binding.http_method.lower()]["responses"]["200"]["links"] = links
 
 
 def document(routes: list[tuple[Binding, MethodPolicy]], scopes: dict[str, str], title: str = "API",
@@ -193,6 +327,7 @@ def document(routes: list[tuple[Binding, MethodPolicy]], scopes: dict[str, str],
         used.add(operation_id)
         paths.setdefault(binding.template.openapi_path, {})[binding.http_method.lower()] = _operation(
             schemas, binding, policy, operation_id)
+    _add_links(paths, [binding for binding, _ in routes])
     components = {name: schemas.components[name] for name in sorted(schemas.components)}
     components["Problem"] = _PROBLEM
     return {

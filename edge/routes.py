@@ -20,7 +20,7 @@ from observability.tracing import mark_user
 from runtime.access import AccessDenied, authorize
 from runtime.policy import MethodPolicy, policy_of
 from runtime.tokens import TokenError, TokenVerifier
-from runtime.validation import missing_fields
+from runtime.validation import describe, violations
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -66,9 +66,9 @@ def _view(binding: Binding, policy: MethodPolicy, upstreams: Upstreams, verifier
                 authorize(policy, claims, message)
             except AccessDenied as denied:
                 return problems.forbidden(denied)
-        missing = missing_fields(message)
-        if missing:
-            raise BadRequest("required fields are missing: " + ", ".join(field for field, _ in missing), missing)
+        invalid = violations(message)
+        if invalid:
+            raise BadRequest(describe(invalid), invalid)
         response = upstreams.call(binding.method, message, g.call.with_token(claims.token if claims else None))
         return jsonify(response_json(binding, response))
 

@@ -23,6 +23,7 @@ from google.protobuf.message import Message
 
 from edge.restnames import rest_names
 from edge.templates import PathTemplate, parse
+from runtime.validation import update_mask_field
 from transcoding.v1 import transcoding_pb2
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ class Binding:
     header_fields: dict[str, _d.FieldDescriptor] = dataclasses.field(init=False, repr=False)  # HTTP header -> field
     response_field: str = dataclasses.field(init=False, repr=False)  # JSON name of response_body, or ""
     rest_names: dict[str, str] = dataclasses.field(init=False, repr=False)  # proto -> JSON names, for errors
+    patch_mask: str | None = dataclasses.field(init=False, repr=False)  # the update_mask a PATCH body implies
 
     def __post_init__(self):
         set_once = functools.partial(object.__setattr__, self)
@@ -61,6 +63,9 @@ class Binding:
         set_once("rest_names", rest_names(self.method.input_type))
         output = self.method.output_type
         set_once("response_field", output.fields_by_name[self.response_body].json_name if self.response_body else "")
+        mask = update_mask_field(self.method.input_type)
+        set_once("patch_mask", mask.name if mask is not None and self.http_method == "PATCH"
+                 and self.body not in ("", "*") else None)
 
     @property
     def full_method(self) -> str:
@@ -128,6 +133,8 @@ def _query_value(chain: list[_d.FieldDescriptor], name: str, values: list[str]):
                 raise BadRequest(f"query parameter {name!r} must be true or false", [(name, "must be true or false")])
             parsed.append(value.lower() == "true")
         return parsed if field.is_repeated else parsed[0]
+    if (field.type in _64_BIT or field.type in _INTEGERS) and not all(_CANONICAL_INTEGER.match(v) for v in values):
+        raise BadRequest(f"query parameter {name!r} must be a whole number", [(name, "must be a whole number")])
     return values if field.is_repeated else values[0]
 
 
@@ -159,9 +166,11 @@ def build_request(binding: Binding, path_args: Mapping[str, str], query: Iterabl
         body = _json_body(raw_body)
         if not isinstance(body, dict):
             raise BadRequest("request body must be a JSON object", [("body", "must be a JSON object")])
+        _check_json(body, descriptor)
         fields = body
     elif binding.body:
         _set(fields, resolve(descriptor, binding.body), _json_body(raw_body))
+        _check_json(fields, descriptor)
     elif raw_body.strip():
         raise BadRequest("this operation takes no request body", [("body", "must be empty")])
 
@@ -182,6 +191,8 @@ def build_request(binding: Binding, path_args: Mapping[str, str], query: Iterabl
             raise BadRequest(f"unexpected query parameter {name!r}", [(name, "this operation takes its fields in the body")])
         chain = resolve(descriptor, name)
         canonical = ".".join(f.name for f in chain)
+        if canonical == binding.patch_mask:
+            raise BadRequest(f"unexpected query parameter {name!r}", [(name, "the fields in the body are the ones changed")])
         if canonical in bound or (binding.body and canonical.split(".")[0] == binding.body):
             raise BadRequest(f"query parameter {name!r} is already bound", [(name, "set by the path or body")])
         _set(fields, chain, _query_value(chain, name, values))
@@ -196,7 +207,63 @@ def build_request(binding: Binding, path_args: Mapping[str, str], query: Iterabl
     except json_format.ParseError as error:
         where, problem = _violation(error, binding.method.input_type)
         raise BadRequest(f"{where}: {problem}", [(where, problem)]) from None
+    if binding.patch_mask is not None:
+        _mask_from_body(binding, fields, message)
     return message
+
+
+def _mask_from_body(binding: Binding, fields: dict, message: Message) -> None:
+    """A PATCH changes the fields its body holds (AIP-134's implied mask): the mask is the body's keys."""
+    body = fields.get(binding.body)
+    resource = binding.method.input_type.fields_by_name[binding.body].message_type
+    if isinstance(body, dict) and resource is not None and binding.patch_mask is not None:
+        paths = [resolve(resource, key)[0].name for key in body]
+        getattr(message, binding.patch_mask).paths.extend(dict.fromkeys(paths))
+
+
+_CANONICAL_INTEGER = re.compile(r"^(0|-?[1-9][0-9]*)\Z")
+_INTEGERS = {_d.FieldDescriptor.TYPE_INT32, _d.FieldDescriptor.TYPE_SINT32, _d.FieldDescriptor.TYPE_SFIXED32,
+             _d.FieldDescriptor.TYPE_UINT32, _d.FieldDescriptor.TYPE_FIXED32}
+
+
+def _check_json(value, descriptor: _d.Descriptor | None, path: str = "") -> None:
+    """Each body value has the JSON type the document gives its field, before proto3 JSON parsing
+    (which is laxer: it takes null as "the default", "+5", "1_000" and non-ASCII digits as
+    integers, and enum numbers for names). 64-bit integers may be strings of digits."""
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_json(item, descriptor, f"{path}[{i}]")
+        return
+    if not isinstance(value, dict) or descriptor is None:
+        return
+    for key, item in value.items():
+        field = _field(descriptor, key) if isinstance(key, str) else None
+        if field is None:
+            continue  # unknown names are the parser's to refuse
+        where = f"{path}.{key}" if path else str(key)
+        items = item if field.is_repeated and isinstance(item, list) else [item]
+        for one in items:
+            if not _json_type_fits(field, one):
+                raise BadRequest(f"{where}: {_expected(field)}", [(where, _expected(field))])
+        is_map = field.message_type is not None and field.message_type.GetOptions().map_entry
+        if field.message_type is not None and not is_map and field.message_type.full_name not in _STRING_LIKE:
+            _check_json(item, field.message_type, where)
+
+
+def _json_type_fits(field: _d.FieldDescriptor, value) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return field.type == field.TYPE_BOOL
+    if field.enum_type is not None:
+        return isinstance(value, str)
+    if field.type in _64_BIT and isinstance(value, str):
+        return bool(_CANONICAL_INTEGER.match(value))
+    if field.type in _64_BIT or field.type in _INTEGERS:
+        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if field.type == field.TYPE_STRING:
+        return isinstance(value, str)
+    return field.type != field.TYPE_BOOL
 
 
 _SCALARS = {

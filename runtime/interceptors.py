@@ -24,7 +24,7 @@ from runtime.calls import MAX_CALL_SECONDS, CallContext
 from runtime.identity import peer_certificate_problem, peer_workload
 from runtime.policy import MethodPolicy
 from runtime.tokens import Claims, TokenError, TokenVerifier, bearer_token
-from runtime.validation import missing_fields
+from runtime.validation import describe, violations
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -142,13 +142,13 @@ def current_call() -> CallContext:
     return call
 
 
-def required_fields_check(policy: MethodPolicy, request, context: grpc.ServicerContext) -> None:
-    """Refuses a request that leaves a REQUIRED field unset (runtime/validation.py), naming each one."""
-    missing = missing_fields(request) if request is not None else []
-    if missing:
-        errors.abort(context, grpc.StatusCode.INVALID_ARGUMENT, "required fields are missing: "
-                     + ", ".join(field for field, _ in missing), violations=missing, reason="REQUIRED_FIELD_MISSING",
-                     domain="validation")
+def field_rules_check(policy: MethodPolicy, request, context: grpc.ServicerContext) -> None:
+    """Refuses a request that leaves a REQUIRED field unset or breaks a field's declared rules
+    (runtime/validation.py), naming each field."""
+    found = violations(request) if request is not None else []
+    if found:
+        errors.abort(context, grpc.StatusCode.INVALID_ARGUMENT, describe(found), violations=found,
+                     reason="INVALID_FIELDS", domain="validation")
 
 
 def token_check(verifier: TokenVerifier) -> Check:

@@ -1,25 +1,29 @@
-"""Opaque page tokens, the same format for every store: base64url of {"after": "<last id>"}."""
+"""Page tokens, the same format for every store: the last id of the page, as the 22 base64url
+characters of its 16 bytes. Opaque to clients; the protos declare their shape (a pattern on each
+page_token field), so a token of the wrong shape is refused before a store sees it, and a token of
+the right shape names a position (one that holds nothing gives an empty page)."""
 
 from __future__ import annotations
 
 import base64
-import json
+import binascii
 import uuid
 
 
 class InvalidPageToken(ValueError):
-    """A page token that this service did not hand out (or that was tampered with)."""
+    """A page token that is not of the shape this service hands out."""
 
 
 def encode_page_token(after_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": after_id}).encode()).decode().rstrip("=")
+    return base64.urlsafe_b64encode(uuid.UUID(after_id).bytes).decode().rstrip("=")
 
 
 def decode_page_token(token: str) -> str:
-    """The id a page token points after; InvalidPageToken for anything not issued here."""
+    """The id a page token points after; InvalidPageToken for anything not of the issued shape."""
     try:
-        padded = token + "=" * (-len(token) % 4)
-        after = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))["after"]
-        return str(uuid.UUID(after))
-    except (ValueError, KeyError, TypeError, AttributeError, UnicodeError, RecursionError):
+        raw = base64.urlsafe_b64decode((token + "==").encode("ascii"))
+        if len(token) != 22 or len(raw) != 16 or encode_page_token(str(uuid.UUID(bytes=raw))) != token:
+            raise ValueError(token)
+        return str(uuid.UUID(bytes=raw))
+    except (ValueError, UnicodeError, binascii.Error):
         raise InvalidPageToken(token) from None

@@ -32,7 +32,7 @@ from runtime.channels import ROUTING_HEALTH_NAME
 from runtime.credentials import server_credentials
 from runtime.health import SERVICE_NAME as HEALTH_SERVICE_NAME
 from runtime.health import HealthServicer
-from runtime.interceptors import AuthorizationInterceptor, Check, required_fields_check
+from runtime.interceptors import AuthorizationInterceptor, Check, field_rules_check
 from runtime.policy import policies_for
 from runtime.reflection import enable_reflection
 from runtime.settings import ServerSettings
@@ -75,7 +75,7 @@ class ServiceServer:
 
         # Who may call first, then the user's token, then the request itself.
         interceptor = AuthorizationInterceptor(policies_for(descriptors), settings.trust_domain,
-                                               (*checks, required_fields_check))
+                                               (*checks, field_rules_check))
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix=settings.service),
             interceptors=[ServerTelemetry(), interceptor],

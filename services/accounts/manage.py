@@ -22,7 +22,9 @@ import secrets
 import sys
 
 from runtime.settings import ConfigError
-from services.common.errors import DomainError
+from runtime.validation import violations
+from services.common.errors import DomainError, InvalidArgument
+from shop.accounts.v1 import accounts_pb2 as pb
 from services.accounts.oauth import AuthorizationServer
 from services.accounts.server import AccountsSettings
 from services.accounts.service import AccountsService
@@ -46,6 +48,7 @@ def _storefront_client(oauth: AuthorizationServer, store, redirect_uri: str) -> 
     """The storefront's public client, registered for redirect_uri once."""
     client = store.get_client(STOREFRONT_CLIENT_ID)
     if client is None:
+        _check_client("Storefront", list(STOREFRONT_SCOPES), STOREFRONT_CLIENT_ID, True, [redirect_uri])
         oauth.register_client("Storefront", STOREFRONT_SCOPES, client_id=STOREFRONT_CLIENT_ID, public=True,
                               redirect_uris=(redirect_uri,))
         return f"registered the storefront's public client {STOREFRONT_CLIENT_ID} for {redirect_uri}"
@@ -81,7 +84,17 @@ def seed_demo(out: pathlib.Path, storefront_redirect_uri: str = "") -> str:
         store.close()
 
 
+def _check_client(name: str, scopes: list[str], client_id: str, public: bool, redirect_uris: list[str]) -> None:
+    """The rules CreateClient's fields declare, as every request over gRPC is checked against them."""
+    request = pb.CreateClientRequest(name=name, scopes=scopes, client_id=client_id, redirect_uris=redirect_uris,
+                                     client_type=pb.PUBLIC if public else pb.CONFIDENTIAL)
+    problems = violations(request)
+    if problems:
+        raise InvalidArgument(problems)
+
+
 def register_client(name: str, scopes: list[str], client_id: str, public: bool, redirect_uris: list[str]) -> str:
+    _check_client(name, scopes, client_id, public, redirect_uris)
     settings = AccountsSettings.from_env()
     store = open_store(settings.server)
     try:

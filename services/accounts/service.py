@@ -18,11 +18,14 @@ from services.accounts.domain import Account, InvalidArgument, NotFound
 from services.accounts.store.base import AccountStore, DuplicateKey, InvalidPageToken
 
 
-class WrongPassword(InvalidArgument):
+class WrongPassword(domain.AccountError):
+    """The current password given to change it is not the account's: the caller holds a token but
+    not the password, so this is a refusal (403), not a malformed request."""
+
     reason = "WRONG_PASSWORD"
 
     def __init__(self):
-        super().__init__([("current_password", "does not match")])
+        super().__init__("current_password does not match", [("current_password", "does not match")])
 
 
 class _RecentlyActive:
@@ -63,7 +66,7 @@ class AccountsService:
         self._recently_active = _RecentlyActive(active_ttl)
 
     def register(self, username: str, email: str, password: str, profile: dict[str, str], roles=("customer",)) -> Account:
-        problems = domain.registration_problems(username, email, password, profile)
+        problems = domain.registration_problems(username, email, password)
         if problems:
             raise InvalidArgument(problems)
         now = self._clock()

@@ -13,7 +13,7 @@ from services.accounts import domain
 from services.accounts.oauth import (
     CHALLENGE_METHODS, RESPONSE_TYPES, AuthorizationServer, InvalidClient, InvalidGrant, OAuthError,
 )
-from services.accounts.service import AccountsService
+from services.accounts.service import AccountsService, WrongPassword
 from shop.accounts.v1 import accounts_pb2 as pb
 from shop.accounts.v1 import accounts_pb2_grpc as pb_grpc
 
@@ -25,6 +25,7 @@ _ERRORS = {
     InvalidClient: grpc.StatusCode.UNAUTHENTICATED,
     OAuthError: grpc.StatusCode.INVALID_ARGUMENT,
     domain.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    WrongPassword: grpc.StatusCode.PERMISSION_DENIED,
     domain.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
     domain.NotFound: grpc.StatusCode.NOT_FOUND,
     domain.InvalidCredentials: grpc.StatusCode.UNAUTHENTICATED,

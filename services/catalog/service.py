@@ -10,7 +10,7 @@ from services.catalog import domain
 from services.common.ids import parse_uuid
 from services.common.masks import fields_to_update
 from services.common.paging import bad_page_token, page_size
-from services.catalog.domain import ARCHIVED, InvalidArgument, NotFound, Product, Reservation
+from services.catalog.domain import ARCHIVED, NotFound, Product, Reservation
 from services.catalog.store.base import CatalogStore
 
 class CatalogService:
@@ -18,12 +18,11 @@ class CatalogService:
         self._store = store
         self._clock = clock
 
+    # The fields' own rules (lengths, currency code, price and stock bounds, UUIDs) are declared in
+    # catalog.proto and checked on every request before a method runs (runtime/validation.py).
     def create(self, name: str, description: str, currency: str, price_minor: int, stock: int = 0) -> Product:
-        problems = domain.product_problems(name, description, currency, price_minor) + domain.stock_problems(stock)
-        if problems:
-            raise InvalidArgument(problems)
         now = self._clock()
-        product = Product(id=str(uuid.uuid4()), name=name.strip(), description=description, currency=currency,
+        product = Product(id=str(uuid.uuid4()), name=name, description=description, currency=currency,
                           price_minor=price_minor, created_at=now, updated_at=now, stock=stock)
         self._store.create_product(product)
         return product
@@ -40,14 +39,11 @@ class CatalogService:
         product = self.get(product_id)
         updated = dataclasses.replace(product, updated_at=self._clock())
         if "name" in paths:
-            updated.name = changes.get("name", "").strip()
+            updated.name = changes.get("name", "")
         if "description" in paths:
             updated.description = changes.get("description", "")
         if "price" in paths:
             updated.currency, updated.price_minor = changes.get("price") or ("", -1)
-        problems = domain.product_problems(updated.name, updated.description, updated.currency, updated.price_minor)
-        if problems:
-            raise InvalidArgument(problems)
         self._store.save_product(updated)
         return updated
 
@@ -59,23 +55,16 @@ class CatalogService:
         return product
 
     def list(self, size: int, page_token: str, query: str) -> tuple[list[Product], str | None]:
-        if len(query) > 100:
-            raise InvalidArgument([("query", "must be at most 100 characters")])
         try:
             return self._store.list_products(page_size(size), page_token or None, query.strip())
         except InvalidPageToken:
             raise bad_page_token() from None
 
     def set_stock(self, product_id: str, quantity: int) -> Product:
-        problems = domain.stock_problems(quantity)
-        if problems:
-            raise InvalidArgument(problems)
         self._store.set_stock(parse_uuid(product_id), quantity)
         return self.get(product_id)
 
     def adjust_stock(self, product_id: str, delta: int) -> Product:
-        if abs(delta) > domain.MAX_STOCK:
-            raise InvalidArgument([("delta", f"must be between -{domain.MAX_STOCK} and {domain.MAX_STOCK}")])
         self._store.adjust_stock(parse_uuid(product_id), delta)
         return self.get(product_id)
 

@@ -56,7 +56,6 @@ class OrdersService:
         lines = domain.normalise_lines(items)
         order_id = domain.new_order_id()
         if idempotency_key:
-            domain.check_idempotency_key(idempotency_key)
             winner, fingerprint = self._store.claim_idempotency_key(
                 user_id, idempotency_key, order_id, domain.fingerprint(lines))
             if winner != order_id:

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from runtime.paging import InvalidPageToken
+from runtime.paging import InvalidPageToken, encode_page_token
 from services.orders.domain import CANCELLED, CONFIRMED, PENDING, Line, Order, new_order_id, utcnow
 from tests.support.concurrency import race
 from tests.support.stores import ADAPTERS, open_adapter
@@ -91,7 +91,8 @@ def test_a_users_orders_page_newest_first(store):
         made.append(new_order(user="pager"))
         store.create_order(made[-1])
         time.sleep(0.002)
-    store.create_order(new_order(user="someone-else"))
+    elsewhere = new_order(user="someone-else")
+    store.create_order(elsewhere)
     seen, token = [], None
     while True:
         page, token = store.list_user_orders("pager", 2, token)
@@ -101,3 +102,7 @@ def test_a_users_orders_page_newest_first(store):
     assert seen == [o.id for o in reversed(made)]
     with pytest.raises(InvalidPageToken):
         store.list_user_orders("pager", 2, "garbage")
+    # A token of the issued shape naming another user's order is a position, not a way in: a page
+    # of this user's orders only (possibly empty), never an error.
+    page, _ = store.list_user_orders("pager", 2, encode_page_token(elsewhere.id))
+    assert all(o.user_id == "pager" for o in page)

@@ -21,9 +21,13 @@ def test_register_sign_in_read_and_update_the_profile(stack):
     me = requests.get(f"{stack.url}/v1/accounts/{account['id']}", headers=_auth(issued["access_token"]), timeout=10)
     assert me.status_code == 200 and me.json()["username"] == "erin"
     updated = requests.patch(f"{stack.url}/v1/accounts/{account['id']}", json={"displayName": "Erin", "bio": "hi"},
-                             params={"updateMask": "displayName"}, headers=_auth(issued["access_token"]), timeout=10)
+                             headers=_auth(issued["access_token"]), timeout=10)
     assert updated.status_code == 200, updated.text
-    assert updated.json()["profile"] == {"displayName": "Erin", "bio": "", "locale": ""}
+    assert updated.json()["profile"] == {"displayName": "Erin", "bio": "hi", "locale": ""}
+    # Only the fields in the body change.
+    again = requests.patch(f"{stack.url}/v1/accounts/{account['id']}", json={"locale": "en-GB"},
+                           headers=_auth(issued["access_token"]), timeout=10)
+    assert again.json()["profile"] == {"displayName": "Erin", "bio": "hi", "locale": "en-GB"}
 
 
 def test_token_endpoint_speaks_rfc_6749(stack):

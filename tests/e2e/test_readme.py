@@ -45,6 +45,10 @@ def _copy_repository(to: pathlib.Path) -> None:
             (to / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, to / name)
     (to / ".venv").symlink_to(ROOT / ".venv")
+    # The venv is this checkout's: its install stamp must stay newer than the copied lock file, or
+    # the copy's `make up` reinstalls and points the venv's import path at the copy.
+    for stamp in (ROOT / ".venv").glob(".installed-*"):
+        stamp.touch()
 
 
 class MakeUp:

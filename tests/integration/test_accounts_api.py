@@ -58,7 +58,8 @@ def test_duplicate_username_in_other_case_is_already_exists_with_the_field_named
 def test_weak_password_and_missing_fields_are_invalid_argument_with_each_violation(accounts):
     missing = _fails(accounts().CreateAccount, pb.CreateAccountRequest(password="short"))
     assert missing.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert _violations(missing) == {("username", "is required"), ("email", "is required")}
+    assert _violations(missing) == {("username", "is required"), ("email", "is required"),
+                                    ("password", "must be at least 10 characters")}
     error = _fails(accounts().CreateAccount, pb.CreateAccountRequest(username="x", email="not-an-email", password="short"))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     fields = {f for f, _ in _violations(error)}
@@ -146,8 +147,8 @@ def test_wrong_current_passwords_at_change_password_count_towards_the_same_lock(
     account = _register(edge, name)
     owner = _as(edge, name)
     change = pb.ChangePasswordRequest(id=account.id, current_password="wrong password!!", new_password="another long passphrase")
-    for _ in range(4):
-        assert _fails(edge.ChangePassword, change, metadata=owner).code() == grpc.StatusCode.INVALID_ARGUMENT
+    for _ in range(4):  # a token without the password: refused, and counted like a failed sign-in
+        assert _fails(edge.ChangePassword, change, metadata=owner).code() == grpc.StatusCode.PERMISSION_DENIED
     # The sign-in that follows is the fifth attempt on this name, and the last one before the lock.
     assert _fails(_token, edge, name, "wrong password!!").code() == grpc.StatusCode.UNAUTHENTICATED
     assert _fails(edge.ChangePassword, change, metadata=owner).code() == grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -212,6 +213,9 @@ def test_list_accounts_pages_with_an_opaque_token(accounts, unique, admin_creden
     assert len(seen) == len(set(seen)) >= 3
     bad = _fails(operator.ListAccounts, pb.ListAccountsRequest(page_token="not-a-token"), metadata=admin)
     assert bad.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # A token of the issued shape names a position (here the largest id): a page, not an error.
+    past = operator.ListAccounts(pb.ListAccountsRequest(page_token="_" * 21 + "w"), timeout=5, metadata=admin)
+    assert len(past.accounts) <= 20
     assert _fails(operator.ListAccounts, pb.ListAccountsRequest(page_size=1000), metadata=admin).code() == grpc.StatusCode.INVALID_ARGUMENT
 
 

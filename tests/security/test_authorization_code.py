@@ -207,6 +207,19 @@ def test_a_parameter_given_twice_is_refused(stack, client_id):
     assert reply.status_code == 400 and "Location" not in reply.headers
 
 
+def test_a_parameter_outside_printable_ascii_is_shown_never_redirected(stack, client_id):
+    # RFC 6749 Appendix A: the parameters are VSCHAR; the document's pattern says the same.
+    params = authorization_request(client_id, pkce()[1], state="caf\u00e9")
+    reply = requests.get(f"{stack.url}/oauth2/authorize", params=params, allow_redirects=False, timeout=10)
+    assert reply.status_code == 400 and "Location" not in reply.headers and 'role="alert"' in reply.text
+    document = requests.get(f"{stack.url}/openapi.json", timeout=10).json()
+    declared = {p["name"]: p for p in document["paths"]["/oauth2/authorize"]["get"]["parameters"]}
+    assert declared["state"]["schema"]["pattern"] == "^[\\x20-\\x7E]*$" and not declared["state"]["required"]
+    assert declared["response_type"]["schema"]["enum"] == ["code"] and declared["response_type"]["required"]
+    assert declared["code_challenge_method"]["schema"]["enum"] == ["S256"]
+    assert declared["code_challenge"]["schema"]["pattern"] == "^[A-Za-z0-9_-]{43}$"
+
+
 # --- attacks: the code --------------------------------------------------------------------------
 
 def test_missing_or_wrong_verifier_is_refused(stack, client_id, user):
@@ -250,14 +263,28 @@ def test_a_public_client_cannot_use_a_secret_or_client_credentials(stack, client
     assert named.status_code == 400 and named.json()["error"] == "unauthorized_client"
 
 
-@pytest.mark.parametrize("uris", [[], ["https://shop.example/cb#frag"], ["http://shop.example/cb"],
-                                  ["https://*.example/cb"], ["/relative"]],
-                         ids=["none", "fragment", "http-not-loopback", "wildcard", "relative"])
+@pytest.mark.parametrize("uris", [["https://shop.example/cb#frag"], ["http://shop.example/cb"],
+                                  ["https://*.example/cb"], ["/relative"], ["https://user@shop.example/cb"]],
+                         ids=["fragment", "http-not-loopback", "wildcard", "relative", "user-info"])
 def test_public_client_registration_refuses_unsafe_redirect_uris(stack, uris):
     admin = stack.token(*stack.admin)["access_token"]
     reply = requests.post(f"{stack.url}/v1/clients", headers={"Authorization": f"Bearer {admin}"}, timeout=10, json={
         "name": "Bad", "clientType": "PUBLIC", "redirectUris": uris, "scopes": ["orders.read"]})
     assert reply.status_code == 400, reply.text
+    assert reply.json()["violations"][0]["field"] == "redirectUris[0]", reply.text
+
+
+def test_a_public_client_without_redirect_uris_can_never_receive_a_code(stack):
+    """Registering one is allowed (each field is valid on its own), but it is useless: the
+    authorization endpoint sends codes only to a registered URI, compared exactly."""
+    admin = stack.token(*stack.admin)["access_token"]
+    reply = requests.post(f"{stack.url}/v1/clients", headers={"Authorization": f"Bearer {admin}"}, timeout=10, json={
+        "name": "No way back", "clientType": "PUBLIC", "scopes": ["orders.read"]})
+    assert reply.status_code == 200, reply.text
+    page = requests.get(f"{stack.url}/oauth2/authorize", allow_redirects=False, timeout=10, params={
+        "response_type": "code", "client_id": reply.json()["clientId"], "redirect_uri": "https://shop.example/cb",
+        "code_challenge": "A" * 43, "code_challenge_method": "S256"})
+    assert page.status_code == 400 and "Location" not in page.headers
 
 
 # --- attacks: the sign-in form ------------------------------------------------------------------

@@ -43,7 +43,8 @@ def test_a_page_token_holding_deeply_nested_json_is_400(stack):
     nested = base64.urlsafe_b64encode(("[" * 2_500).encode()).decode().rstrip("=")  # past the recursion limit
     problem = _is_problem(requests.get(f"{stack.url}/v1/orders", params={"pageToken": nested},
                                        headers=_auth(token), timeout=30), 400)
-    assert problem["violations"] == [{"field": "pageToken", "description": "is not a token this service issued"}]
+    assert problem["violations"] == [{"field": "pageToken",
+                                      "description": "must be empty or a nextPageToken from a previous page"}]
 
 
 def _chunked(payload: bytes, size: int = 4096):

@@ -1,5 +1,6 @@
 """The OAuth2 endpoints against forged requests (issue 8, items 14 and 15): metadata that a Host
-header cannot redirect, and revocation that only the token's own client can ask for."""
+header cannot redirect, revocation that only the token's own client can ask for, and forms that
+refuse what the OpenAPI document says they refuse."""
 
 import base64
 
@@ -45,3 +46,23 @@ def test_revocation_needs_the_tokens_own_client(stack):
     again = requests.post(f"{stack.url}/oauth2/token", headers=_basic(client_id, secret), timeout=10,
                           data={"grant_type": "refresh_token", "refresh_token": refresh})
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+
+
+def test_a_form_parameter_given_twice_is_refused_and_an_unknown_one_ignored(stack):
+    # RFC 6749 section 3.2: no parameter more than once; unrecognized ones are ignored.
+    twice = requests.post(f"{stack.url}/oauth2/token", timeout=10,
+                          data=[("grant_type", "client_credentials"), ("grant_type", "password")])
+    assert twice.status_code == 400 and twice.json()["error"] == "invalid_request", twice.text
+    revoke_twice = requests.post(f"{stack.url}/oauth2/revoke", data=[("token", "a.b"), ("token", "c.d")], timeout=10)
+    assert revoke_twice.status_code == 400 and "more than once" in revoke_twice.json()["error_description"]
+    unknown = requests.post(f"{stack.url}/oauth2/revoke", data=[("token", "a.b"), ("x", "1"), ("x", "2")], timeout=10)
+    assert unknown.status_code == 200, unknown.text
+
+
+def test_revocation_without_a_token_is_refused_as_the_document_says(stack):
+    document = requests.get(f"{stack.url}/openapi.json", timeout=10).json()
+    form = document["paths"]["/oauth2/revoke"]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]
+    assert form["schema"]["required"] == ["token"] and form["schema"]["properties"]["token"]["minLength"] == 1
+    for data in ({"token_type_hint": "refresh_token"}, {"token": ""}):  # a parameter without a value is as if omitted (RFC 6749 section 3.2)
+        refused = requests.post(f"{stack.url}/oauth2/revoke", data=data, timeout=10)
+        assert refused.status_code == 400 and refused.json()["error_description"] == "token is required"

@@ -20,34 +20,18 @@ def fields_of(problems):
 
 
 @pytest.mark.parametrize("password, expected", [
-    ("short", "at least 10 characters"),
     ("password123", "commonly used"),
-    ("aaaaaaaaaaaa", "5 different characters"),
     ("my-ada-password", "must not contain the username"),
-    ("x" * 129, "at most 128"),
+    ("ada-mail-secret", "must not contain the email"),
 ])
 def test_weak_passwords_are_rejected_with_the_reason(password, expected):
-    problems = domain.password_problems(password, username="ada", email="ada@example.com")
+    """Beyond the field's declared rules (tests/unit/test_field_rules.py): the policy's own lists."""
+    problems = domain.password_problems(password, username="ada", email="ada-mail@example.com")
     assert any(expected in description for _, description in problems), problems
 
 
 def test_a_long_passphrase_is_accepted():
     assert domain.password_problems("correct horse battery", username="ada", email="ada@example.com") == []
-
-
-@pytest.mark.parametrize("username", ["ab", "1abc", "has space", "a" * 33, "semi;colon"])
-def test_invalid_usernames_are_named(username):
-    assert "username" in fields_of(domain.registration_problems(username, "x@example.com", "correct horse battery", {}))
-
-
-@pytest.mark.parametrize("email", ["plain", "a@b", "a b@example.com", "@example.com"])
-def test_invalid_emails_are_named(email):
-    assert "email" in fields_of(domain.registration_problems("ada", email, "correct horse battery", {}))
-
-
-def test_profile_limits_are_checked():
-    problems = domain.profile_problems({"display_name": "x" * 65, "bio": "y" * 501, "locale": "english!"})
-    assert fields_of(problems) == {"profile.display_name", "profile.bio", "profile.locale"}
 
 
 def test_uniqueness_keys_ignore_case_and_surrounding_space():

@@ -93,7 +93,7 @@ def walk_through(shop: Shop) -> dict:
     name, token = shop.customer()
     account_id = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))["sub"]
     assert shop.ok("GET", f"/v1/accounts/{account_id}", token)["username"] == name
-    patched = shop.ok("PATCH", f"/v1/accounts/{account_id}?updateMask=displayName", token, json={"displayName": "Smoke"})
+    patched = shop.ok("PATCH", f"/v1/accounts/{account_id}", token, json={"displayName": "Smoke"})
     assert patched["profile"]["displayName"] == "Smoke", patched
     products = wait_for("seeded products", lambda: shop.ok("GET", "/v1/products", token).get("products"), 60)
     product = max(products, key=lambda p: int(p.get("stock", 0)))["id"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
-from runtime.paging import InvalidPageToken, decode_page_token, encode_page_token
+from runtime.paging import decode_page_token, encode_page_token
 from runtime.sqlite import SqliteStore, from_ms, now_ms, to_ms
 from services.orders.domain import Order
 from services.orders.store.base import IDEMPOTENCY_TTL_SECONDS, OrderStore
@@ -77,7 +77,7 @@ class SqliteOrderStore(SqliteStore, OrderStore):
         if page_token:
             after = self.get_order(decode_page_token(page_token))
             if after is None or after.user_id != user_id:
-                raise InvalidPageToken(page_token)
+                return [], None  # a position that holds none of this user's orders: nothing after it
             rows = self._db.query(
                 "SELECT * FROM orders WHERE user_id = ? AND (created_at, id) < (?, ?) "
                 "ORDER BY created_at DESC, id DESC LIMIT ?", (user_id, to_ms(after.created_at), after.id, page_size + 1))

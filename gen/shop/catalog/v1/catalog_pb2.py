@@ -27,9 +27,10 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from validation.v1 import validation_pb2 as validation_dot_v1_dot_validation__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dshop/catalog/v1/catalog.proto\x12\x0fshop.catalog.v1\x1a\x16\x61\x63\x63\x65ss/v1/access.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"V\n\x05Money\x12\x1b\n\rcurrency_code\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1f\n\x0c\x61mount_minor\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02H\x00\x88\x01\x01\x42\x0f\n\r_amount_minor\"\xa8\x02\n\x07Product\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\x04name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12+\n\x05price\x18\x04 \x01(\x0b\x32\x16.shop.catalog.v1.MoneyB\x04\xe2\x41\x01\x02\x12\x13\n\x05stock\x18\x05 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x32\n\x05state\x18\x06 \x01(\x0e\x32\x1d.shop.catalog.v1.ProductStateB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"G\n\x14\x43reateProductRequest\x12/\n\x07product\x18\x01 \x01(\x0b\x32\x18.shop.catalog.v1.ProductB\x04\xe2\x41\x01\x02\"%\n\x11GetProductRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"K\n\x13ListProductsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\r\n\x05query\x18\x03 \x01(\t\"[\n\x14ListProductsResponse\x12*\n\x08products\x18\x01 \x03(\x0b\x32\x18.shop.catalog.v1.Product\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x8a\x01\n\x14UpdateProductRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12/\n\x07product\x18\x02 \x01(\x0b\x32\x18.shop.catalog.v1.ProductB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\")\n\x15\x41rchiveProductRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"M\n\x0fSetStockRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1b\n\x08quantity\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02H\x00\x88\x01\x01\x42\x0b\n\t_quantity\";\n\x12\x41\x64justStockRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05\x64\x65lta\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02\"=\n\tStockItem\x12\x18\n\nproduct_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08quantity\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02\"d\n\x13ReserveStockRequest\x12\x1c\n\x0ereservation_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12/\n\x05items\x18\x02 \x03(\x0b\x32\x1a.shop.catalog.v1.StockItemB\x04\xe2\x41\x01\x02\"3\n\x13ReleaseStockRequest\x12\x1c\n\x0ereservation_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x9f\x01\n\x0bReservation\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12\x32\n\x06status\x18\x02 \x01(\x0e\x32\".shop.catalog.v1.ReservationStatus\x12)\n\x05items\x18\x03 \x03(\x0b\x32\x1a.shop.catalog.v1.StockItem\x12\x19\n\x11short_product_ids\x18\x04 \x03(\t*J\n\x0cProductState\x12\x1d\n\x19PRODUCT_STATE_UNSPECIFIED\x10\x00\x12\r\n\tAVAILABLE\x10\x01\x12\x0c\n\x08\x41RCHIVED\x10\x02*a\n\x11ReservationStatus\x12\"\n\x1eRESERVATION_STATUS_UNSPECIFIED\x10\x00\x12\x0c\n\x08RESERVED\x10\x01\x12\x0c\n\x08REJECTED\x10\x02\x12\x0c\n\x08RELEASED\x10\x03\x32\x94\x0c\n\x0e\x43\x61talogService\x12\x92\x01\n\rCreateProduct\x12%.shop.catalog.v1.CreateProductRequest\x1a\x18.shop.catalog.v1.Product\"@\xca\x8c\x19\x1f\n\rcatalog.admin\x12\x04\x65\x64ge\x12\x08operator\x82\xd3\xe4\x93\x02\x17\"\x0c/v1/products:\x07product\x12\x92\x01\n\nGetProduct\x12\".shop.catalog.v1.GetProductRequest\x1a\x18.shop.catalog.v1.Product\"F\x90\x02\x01\xca\x8c\x19&\n\x0c\x63\x61talog.read\x12\x04\x65\x64ge\x12\x06orders\x12\x08operator\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/products/{id}\x12\x9e\x01\n\x0cListProducts\x12$.shop.catalog.v1.ListProductsRequest\x1a%.shop.catalog.v1.ListProductsResponse\"A\x90\x02\x01\xca\x8c\x19&\n\x0c\x63\x61talog.read\x12\x04\x65\x64ge\x12\x06orders\x12\x08operator\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/products\x12\x97\x01\n\rUpdateProduct\x12%.shop.catalog.v1.UpdateProductRequest\x1a\x18.shop.catalog.v1.Product\"E\xca\x8c\x19\x1f\n\rcatalog.admin\x12\x04\x65\x64ge\x12\x08operator\x82\xd3\xe4\x93\x02\x1c\x32\x11/v1/products/{id}:\x07product\x12\x9e\x01\n\x0e\x41rchiveProduct\x12&.shop.catalog.v1.ArchiveProductRequest\x1a\x18.shop.catalog.v1.Product\"J\x90\x02\x02\xca\x8c\x19\x1f\n\rcatalog.admin\x12\x04\x65\x64ge\x12\x08operator\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/products/{id}:archive:\x01*\x12\x93\x01\n\x08SetStock\x12 .shop.catalog.v1.SetStockRequest\x1a\x18.shop.catalog.v1.Product\"K\x90\x02\x02\xca\x8c\x19\x1f\n\rcatalog.admin\x12\x04\x65\x64ge\x12\x08operator\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/products/{id}:setStock:\x01*\x12\x99\x01\n\x0b\x41\x64justStock\x12#.shop.catalog.v1.AdjustStockRequest\x1a\x18.shop.catalog.v1.Product\"K\xca\x8c\x19\x1f\n\rcatalog.admin\x12\x04\x65\x64ge\x12\x08operator\x82\xd3\xe4\x93\x02\"\"\x1d/v1/products/{id}:adjustStock:\x01*\x12\x8c\x01\n\x0cReserveStock\x12$.shop.catalog.v1.ReserveStockRequest\x1a\x1c.shop.catalog.v1.Reservation\"8\x90\x02\x02\xca\x8c\x19\x16\n\x0corders.write\x12\x06orders\x82\xd3\xe4\x93\x02\x15\"\x10/v1/reservations:\x01*\x12\x97\x01\n\x0cReleaseStock\x12$.shop.catalog.v1.ReleaseStockRequest\x1a\x1c.shop.catalog.v1.Reservation\"C\x90\x02\x02\xca\x8c\x19\x08\x12\x06orders\x82\xd3\xe4\x93\x02.\")/v1/reservations/{reservation_id}:release:\x01*\x1a\xa0\x01\xd2\x8c\x19\x9b\x01\n8\n\x0c\x63\x61talog.read\x12(Browse products, their prices and stock.\n_\n\rcatalog.admin\x12NManage the catalog: create, change and archive products, set and adjust stock.b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dshop/catalog/v1/catalog.proto\x12\x0fshop.catalog.v1\x1a\x16\x61\x63\x63\x65ss/v1/access.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1evalidation/v1/validation.proto\"\x94\x01\n\x05Money\x12L\n\rcurrency_code\x18\x01 \x01(\tB5\xe2\x41\x01\x02\xda\x8c\x19-\"\n^[A-Z]{3}$*\x1f\x62\x65 an ISO 4217 code such as EUR\x12,\n\x0c\x61mount_minor\x18\x02 \x01(\x03\x42\x11\xe2\x41\x01\x02\xda\x8c\x19\t0\x00\x38\xff\x9f\x94\xa5\x8d\x1dH\x00\x88\x01\x01\x42\x0f\n\r_amount_minor\"\xdd\x02\n\x07Product\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12>\n\x04name\x18\x02 \x01(\tB0\xe2\x41\x01\x02\xda\x8c\x19(\x18x\"\n[^ \\t\\r\\n]*\x18\x63ontain more than spaces\x12\x1c\n\x0b\x64\x65scription\x18\x03 \x01(\tB\x07\xda\x8c\x19\x03\x18\xd0\x0f\x12+\n\x05price\x18\x04 \x01(\x0b\x32\x16.shop.catalog.v1.MoneyB\x04\xe2\x41\x01\x02\x12\x13\n\x05stock\x18\x05 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x32\n\x05state\x18\x06 \x01(\x0e\x32\x1d.shop.catalog.v1.ProductStateB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"G\n\x14\x43reateProductRequest\x12/\n\x07product\x18\x01 \x01(\x0b\x32\x18.shop.catalog.v1.ProductB\x04\xe2\x41\x01\x02\"+\n\x11GetProductRequest\x12\x16\n\x02id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xda\x8c\x19\x02\x08\x01\"\xb3\x01\n\x13ListProductsRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05\x42\x08\xda\x8c\x19\x04\x30\x00\x38\x64\x12h\n\npage_token\x18\x02 \x01(\tBT\xda\x8c\x19P\"\x1c^([A-Za-z0-9_-]{21}[AQgw])?$*0be empty or a nextPageToken from a previous page\x12\x15\n\x05query\x18\x03 \x01(\tB\x06\xda\x8c\x19\x02\x18\x64\"[\n\x14ListProductsResponse\x12*\n\x08products\x18\x01 \x03(\x0b\x32\x18.shop.catalog.v1.Product\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x90\x01\n\x14UpdateProductRequest\x12\x16\n\x02id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xda\x8c\x19\x02\x08\x01\x12/\n\x07product\x18\x02 \x01(\x0b\x32\x18.shop.catalog.v1.ProductB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"/\n\x15\x41rchiveProductRequest\x12\x16\n\x02id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xda\x8c\x19\x02\x08\x01\"_\n\x0fSetStockRequest\x12\x16\n\x02id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xda\x8c\x19\x02\x08\x01\x12\'\n\x08quantity\x18\x02 \x01(\x03\x42\x10\xe2\x41\x01\x02\xda\x8c\x19\x08\x30\x00\x38\x80\x94\xeb\xdc\x03H\x00\x88\x01\x01\x42\x0b\n\t_quantity\"V\n\x12\x41\x64justStockRequest\x12\x16\n\x02id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xda\x8c\x19\x02\x08\x01\x12(\n\x05\x64\x65lta\x18\x02 \x01(\x03\x42\x19\xe2\x41\x01\x02\xda\x8c\x19\x11\x30\x80\xec\x94\xa3\xfc\xff\xff\xff\xff\x01\x38\x80\x94\xeb\xdc\x03\"L\n\tStockItem\x12\x1e\n\nproduct_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xda\x8c\x19\x02\x08\x01\x12\x1f\n\x08quantity\x18\x02 \x01(\x03\x42\r\xe2\x41\x01\x02\xda\x8c\x19\x05\x30\x01\x38\xe8\x07\"p\n\x13ReserveStockRequest\x12\"\n\x0ereservation_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xda\x8c\x19\x02\x08\x01\x12\x35\n\x05items\x18\x02 \x03(\x0b\x32\x1a.shop.catalog.v1.StockItemB\n\xe2\x41\x01\x02\xda\x8c\x19\x02H2\"9\n\x13ReleaseStockRequest\x12\"\n\x0ereservation_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xda\x8c\x19\x02\x08\x01\"\x9f\x01\n\x0bReservation\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12\x32\n\x06status\x18\x02 \x01(\x0e\x32\".shop.catalog.v1.ReservationStatus\x12)\n\x05items\x18\x03 \x03(\x0b\x32\x1a.shop.catalog.v1.StockItem\x12\x19\n\x11short_product_ids\x18\x04 \x03(\t*J\n\x0cProductState\x12\x1d\n\x19PRODUCT_STATE_UNSPECIFIED\x10\x00\x12\r\n\tAVAILABLE\x10\x01\x12\x0c\n\x08\x41RCHIVED\x10\x02*a\n\x11ReservationStatus\x12\"\n\x1eRESERVATION_STATUS_UNSPECIFIED\x10\x00\x12\x0c\n\x08RESERVED\x10\x01\x12\x0c\n\x08REJECTED\x10\x02\x12\x0c\n\x08RELEASED\x10\x03\x32\x94\x0c\n\x0e\x43\x61talogService\x12\x92\x01\n\rCreateProduct\x12%.shop.catalog.v1.CreateProductRequest\x1a\x18.shop.catalog.v1.Product\"@\xca\x8c\x19\x1f\n\rcatalog.admin\x12\x04\x65\x64ge\x12\x08operator\x82\xd3\xe4\x93\x02\x17\"\x0c/v1/products:\x07product\x12\x92\x01\n\nGetProduct\x12\".shop.catalog.v1.GetProductRequest\x1a\x18.shop.catalog.v1.Product\"F\x90\x02\x01\xca\x8c\x19&\n\x0c\x63\x61talog.read\x12\x04\x65\x64ge\x12\x06orders\x12\x08operator\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/products/{id}\x12\x9e\x01\n\x0cListProducts\x12$.shop.catalog.v1.ListProductsRequest\x1a%.shop.catalog.v1.ListProductsResponse\"A\x90\x02\x01\xca\x8c\x19&\n\x0c\x63\x61talog.read\x12\x04\x65\x64ge\x12\x06orders\x12\x08operator\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/products\x12\x97\x01\n\rUpdateProduct\x12%.shop.catalog.v1.UpdateProductRequest\x1a\x18.shop.catalog.v1.Product\"E\xca\x8c\x19\x1f\n\rcatalog.admin\x12\x04\x65\x64ge\x12\x08operator\x82\xd3\xe4\x93\x02\x1c\x32\x11/v1/products/{id}:\x07product\x12\x9e\x01\n\x0e\x41rchiveProduct\x12&.shop.catalog.v1.ArchiveProductRequest\x1a\x18.shop.catalog.v1.Product\"J\x90\x02\x02\xca\x8c\x19\x1f\n\rcatalog.admin\x12\x04\x65\x64ge\x12\x08operator\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/products/{id}:archive:\x01*\x12\x93\x01\n\x08SetStock\x12 .shop.catalog.v1.SetStockRequest\x1a\x18.shop.catalog.v1.Product\"K\x90\x02\x02\xca\x8c\x19\x1f\n\rcatalog.admin\x12\x04\x65\x64ge\x12\x08operator\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/products/{id}:setStock:\x01*\x12\x99\x01\n\x0b\x41\x64justStock\x12#.shop.catalog.v1.AdjustStockRequest\x1a\x18.shop.catalog.v1.Product\"K\xca\x8c\x19\x1f\n\rcatalog.admin\x12\x04\x65\x64ge\x12\x08operator\x82\xd3\xe4\x93\x02\"\"\x1d/v1/products/{id}:adjustStock:\x01*\x12\x8c\x01\n\x0cReserveStock\x12$.shop.catalog.v1.ReserveStockRequest\x1a\x1c.shop.catalog.v1.Reservation\"8\x90\x02\x02\xca\x8c\x19\x16\n\x0corders.write\x12\x06orders\x82\xd3\xe4\x93\x02\x15\"\x10/v1/reservations:\x01*\x12\x97\x01\n\x0cReleaseStock\x12$.shop.catalog.v1.ReleaseStockRequest\x1a\x1c.shop.catalog.v1.Reservation\"C\x90\x02\x02\xca\x8c\x19\x08\x12\x06orders\x82\xd3\xe4\x93\x02.\")/v1/reservations/{reservation_id}:release:\x01*\x1a\xa0\x01\xd2\x8c\x19\x9b\x01\n8\n\x0c\x63\x61talog.read\x12(Browse products, their prices and stock.\n_\n\rcatalog.admin\x12NManage the catalog: create, change and archive products, set and adjust stock.b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,13 +38,15 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'shop.catalog.v1.catalog_pb2
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_MONEY'].fields_by_name['currency_code']._loaded_options = None
-  _globals['_MONEY'].fields_by_name['currency_code']._serialized_options = b'\342A\001\002'
+  _globals['_MONEY'].fields_by_name['currency_code']._serialized_options = b'\342A\001\002\332\214\031-\"\n^[A-Z]{3}$*\037be an ISO 4217 code such as EUR'
   _globals['_MONEY'].fields_by_name['amount_minor']._loaded_options = None
-  _globals['_MONEY'].fields_by_name['amount_minor']._serialized_options = b'\342A\001\002'
+  _globals['_MONEY'].fields_by_name['amount_minor']._serialized_options = b'\342A\001\002\332\214\031\t0\0008\377\237\224\245\215\035'
   _globals['_PRODUCT'].fields_by_name['id']._loaded_options = None
   _globals['_PRODUCT'].fields_by_name['id']._serialized_options = b'\342A\001\003'
   _globals['_PRODUCT'].fields_by_name['name']._loaded_options = None
-  _globals['_PRODUCT'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_PRODUCT'].fields_by_name['name']._serialized_options = b'\342A\001\002\332\214\031(\030x\"\n[^ \\t\\r\\n]*\030contain more than spaces'
+  _globals['_PRODUCT'].fields_by_name['description']._loaded_options = None
+  _globals['_PRODUCT'].fields_by_name['description']._serialized_options = b'\332\214\031\003\030\320\017'
   _globals['_PRODUCT'].fields_by_name['price']._loaded_options = None
   _globals['_PRODUCT'].fields_by_name['price']._serialized_options = b'\342A\001\002'
   _globals['_PRODUCT'].fields_by_name['stock']._loaded_options = None
@@ -57,31 +60,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEPRODUCTREQUEST'].fields_by_name['product']._loaded_options = None
   _globals['_CREATEPRODUCTREQUEST'].fields_by_name['product']._serialized_options = b'\342A\001\002'
   _globals['_GETPRODUCTREQUEST'].fields_by_name['id']._loaded_options = None
-  _globals['_GETPRODUCTREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_GETPRODUCTREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002\332\214\031\002\010\001'
+  _globals['_LISTPRODUCTSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTPRODUCTSREQUEST'].fields_by_name['page_size']._serialized_options = b'\332\214\031\0040\0008d'
+  _globals['_LISTPRODUCTSREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTPRODUCTSREQUEST'].fields_by_name['page_token']._serialized_options = b'\332\214\031P\"\034^([A-Za-z0-9_-]{21}[AQgw])?$*0be empty or a nextPageToken from a previous page'
+  _globals['_LISTPRODUCTSREQUEST'].fields_by_name['query']._loaded_options = None
+  _globals['_LISTPRODUCTSREQUEST'].fields_by_name['query']._serialized_options = b'\332\214\031\002\030d'
   _globals['_UPDATEPRODUCTREQUEST'].fields_by_name['id']._loaded_options = None
-  _globals['_UPDATEPRODUCTREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATEPRODUCTREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002\332\214\031\002\010\001'
   _globals['_UPDATEPRODUCTREQUEST'].fields_by_name['product']._loaded_options = None
   _globals['_UPDATEPRODUCTREQUEST'].fields_by_name['product']._serialized_options = b'\342A\001\002'
   _globals['_ARCHIVEPRODUCTREQUEST'].fields_by_name['id']._loaded_options = None
-  _globals['_ARCHIVEPRODUCTREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_ARCHIVEPRODUCTREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002\332\214\031\002\010\001'
   _globals['_SETSTOCKREQUEST'].fields_by_name['id']._loaded_options = None
-  _globals['_SETSTOCKREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_SETSTOCKREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002\332\214\031\002\010\001'
   _globals['_SETSTOCKREQUEST'].fields_by_name['quantity']._loaded_options = None
-  _globals['_SETSTOCKREQUEST'].fields_by_name['quantity']._serialized_options = b'\342A\001\002'
+  _globals['_SETSTOCKREQUEST'].fields_by_name['quantity']._serialized_options = b'\342A\001\002\332\214\031\0100\0008\200\224\353\334\003'
   _globals['_ADJUSTSTOCKREQUEST'].fields_by_name['id']._loaded_options = None
-  _globals['_ADJUSTSTOCKREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_ADJUSTSTOCKREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002\332\214\031\002\010\001'
   _globals['_ADJUSTSTOCKREQUEST'].fields_by_name['delta']._loaded_options = None
-  _globals['_ADJUSTSTOCKREQUEST'].fields_by_name['delta']._serialized_options = b'\342A\001\002'
+  _globals['_ADJUSTSTOCKREQUEST'].fields_by_name['delta']._serialized_options = b'\342A\001\002\332\214\031\0210\200\354\224\243\374\377\377\377\377\0018\200\224\353\334\003'
   _globals['_STOCKITEM'].fields_by_name['product_id']._loaded_options = None
-  _globals['_STOCKITEM'].fields_by_name['product_id']._serialized_options = b'\342A\001\002'
+  _globals['_STOCKITEM'].fields_by_name['product_id']._serialized_options = b'\342A\001\002\332\214\031\002\010\001'
   _globals['_STOCKITEM'].fields_by_name['quantity']._loaded_options = None
-  _globals['_STOCKITEM'].fields_by_name['quantity']._serialized_options = b'\342A\001\002'
+  _globals['_STOCKITEM'].fields_by_name['quantity']._serialized_options = b'\342A\001\002\332\214\031\0050\0018\350\007'
   _globals['_RESERVESTOCKREQUEST'].fields_by_name['reservation_id']._loaded_options = None
-  _globals['_RESERVESTOCKREQUEST'].fields_by_name['reservation_id']._serialized_options = b'\342A\001\002'
+  _globals['_RESERVESTOCKREQUEST'].fields_by_name['reservation_id']._serialized_options = b'\342A\001\002\332\214\031\002\010\001'
   _globals['_RESERVESTOCKREQUEST'].fields_by_name['items']._loaded_options = None
-  _globals['_RESERVESTOCKREQUEST'].fields_by_name['items']._serialized_options = b'\342A\001\002'
+  _globals['_RESERVESTOCKREQUEST'].fields_by_name['items']._serialized_options = b'\342A\001\002\332\214\031\002H2'
   _globals['_RELEASESTOCKREQUEST'].fields_by_name['reservation_id']._loaded_options = None
-  _globals['_RELEASESTOCKREQUEST'].fields_by_name['reservation_id']._serialized_options = b'\342A\001\002'
+  _globals['_RELEASESTOCKREQUEST'].fields_by_name['reservation_id']._serialized_options = b'\342A\001\002\332\214\031\002\010\001'
   _globals['_CATALOGSERVICE']._loaded_options = None
   _globals['_CATALOGSERVICE']._serialized_options = b'\322\214\031\233\001\n8\n\014catalog.read\022(Browse products, their prices and stock.\n_\n\rcatalog.admin\022NManage the catalog: create, change and archive products, set and adjust stock.'
   _globals['_CATALOGSERVICE'].methods_by_name['CreateProduct']._loaded_options = None
@@ -102,38 +111,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CATALOGSERVICE'].methods_by_name['ReserveStock']._serialized_options = b'\220\002\002\312\214\031\026\n\014orders.write\022\006orders\202\323\344\223\002\025\"\020/v1/reservations:\001*'
   _globals['_CATALOGSERVICE'].methods_by_name['ReleaseStock']._loaded_options = None
   _globals['_CATALOGSERVICE'].methods_by_name['ReleaseStock']._serialized_options = b'\220\002\002\312\214\031\010\022\006orders\202\323\344\223\002.\")/v1/reservations/{reservation_id}:release:\001*'
-  _globals['_PRODUCTSTATE']._serialized_start=1577
-  _globals['_PRODUCTSTATE']._serialized_end=1651
-  _globals['_RESERVATIONSTATUS']._serialized_start=1653
-  _globals['_RESERVATIONSTATUS']._serialized_end=1750
-  _globals['_MONEY']._serialized_start=204
-  _globals['_MONEY']._serialized_end=290
-  _globals['_PRODUCT']._serialized_start=293
-  _globals['_PRODUCT']._serialized_end=589
-  _globals['_CREATEPRODUCTREQUEST']._serialized_start=591
-  _globals['_CREATEPRODUCTREQUEST']._serialized_end=662
-  _globals['_GETPRODUCTREQUEST']._serialized_start=664
-  _globals['_GETPRODUCTREQUEST']._serialized_end=701
-  _globals['_LISTPRODUCTSREQUEST']._serialized_start=703
-  _globals['_LISTPRODUCTSREQUEST']._serialized_end=778
-  _globals['_LISTPRODUCTSRESPONSE']._serialized_start=780
-  _globals['_LISTPRODUCTSRESPONSE']._serialized_end=871
-  _globals['_UPDATEPRODUCTREQUEST']._serialized_start=874
-  _globals['_UPDATEPRODUCTREQUEST']._serialized_end=1012
-  _globals['_ARCHIVEPRODUCTREQUEST']._serialized_start=1014
-  _globals['_ARCHIVEPRODUCTREQUEST']._serialized_end=1055
-  _globals['_SETSTOCKREQUEST']._serialized_start=1057
-  _globals['_SETSTOCKREQUEST']._serialized_end=1134
-  _globals['_ADJUSTSTOCKREQUEST']._serialized_start=1136
-  _globals['_ADJUSTSTOCKREQUEST']._serialized_end=1195
-  _globals['_STOCKITEM']._serialized_start=1197
-  _globals['_STOCKITEM']._serialized_end=1258
-  _globals['_RESERVESTOCKREQUEST']._serialized_start=1260
-  _globals['_RESERVESTOCKREQUEST']._serialized_end=1360
-  _globals['_RELEASESTOCKREQUEST']._serialized_start=1362
-  _globals['_RELEASESTOCKREQUEST']._serialized_end=1413
-  _globals['_RESERVATION']._serialized_start=1416
-  _globals['_RESERVATION']._serialized_end=1575
-  _globals['_CATALOGSERVICE']._serialized_start=1753
-  _globals['_CATALOGSERVICE']._serialized_end=3309
+  _globals['_PRODUCTSTATE']._serialized_start=1926
+  _globals['_PRODUCTSTATE']._serialized_end=2000
+  _globals['_RESERVATIONSTATUS']._serialized_start=2002
+  _globals['_RESERVATIONSTATUS']._serialized_end=2099
+  _globals['_MONEY']._serialized_start=237
+  _globals['_MONEY']._serialized_end=385
+  _globals['_PRODUCT']._serialized_start=388
+  _globals['_PRODUCT']._serialized_end=737
+  _globals['_CREATEPRODUCTREQUEST']._serialized_start=739
+  _globals['_CREATEPRODUCTREQUEST']._serialized_end=810
+  _globals['_GETPRODUCTREQUEST']._serialized_start=812
+  _globals['_GETPRODUCTREQUEST']._serialized_end=855
+  _globals['_LISTPRODUCTSREQUEST']._serialized_start=858
+  _globals['_LISTPRODUCTSREQUEST']._serialized_end=1037
+  _globals['_LISTPRODUCTSRESPONSE']._serialized_start=1039
+  _globals['_LISTPRODUCTSRESPONSE']._serialized_end=1130
+  _globals['_UPDATEPRODUCTREQUEST']._serialized_start=1133
+  _globals['_UPDATEPRODUCTREQUEST']._serialized_end=1277
+  _globals['_ARCHIVEPRODUCTREQUEST']._serialized_start=1279
+  _globals['_ARCHIVEPRODUCTREQUEST']._serialized_end=1326
+  _globals['_SETSTOCKREQUEST']._serialized_start=1328
+  _globals['_SETSTOCKREQUEST']._serialized_end=1423
+  _globals['_ADJUSTSTOCKREQUEST']._serialized_start=1425
+  _globals['_ADJUSTSTOCKREQUEST']._serialized_end=1511
+  _globals['_STOCKITEM']._serialized_start=1513
+  _globals['_STOCKITEM']._serialized_end=1589
+  _globals['_RESERVESTOCKREQUEST']._serialized_start=1591
+  _globals['_RESERVESTOCKREQUEST']._serialized_end=1703
+  _globals['_RELEASESTOCKREQUEST']._serialized_start=1705
+  _globals['_RELEASESTOCKREQUEST']._serialized_end=1762
+  _globals['_RESERVATION']._serialized_start=1765
+  _globals['_RESERVATION']._serialized_end=1924
+  _globals['_CATALOGSERVICE']._serialized_start=2102
+  _globals['_CATALOGSERVICE']._serialized_end=3658
 # @@protoc_insertion_point(module_scope)
