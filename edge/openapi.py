@@ -83,7 +83,7 @@ class _Schemas:
         elif field.enum_type is not None:
             single = {"type": "string", "enum": [v.name for v in field.enum_type.values]}
         else:
-            single = {**_SCALARS[field.type], **_value_rules(field)}
+            single = {**_SCALARS[field.type], **_value_rules(field), **_example(field)}
         if not field.is_repeated:
             return single
         rules = rules_of(field)
@@ -145,6 +145,14 @@ def _value_rules(field: _d.FieldDescriptor) -> dict[str, Any]:
     if "string" in _SCALARS[field.type].get("type", ()) and low is not None and high is not None:
         schema["pattern"] = integer_range_pattern(low, high)  # the string form of a 64-bit integer
     return schema
+
+
+def _example(field: _d.FieldDescriptor) -> dict[str, Any]:
+    """The field's declared example (`rules.example`), typed as the JSON it stands for."""
+    rules = rules_of(field)
+    if rules is None or not rules.example:
+        return {}
+    return {"examples": [rules.example if field.type == _F.TYPE_STRING else int(rules.example)]}
 
 
 def integer_range_pattern(low: int, high: int) -> str:

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from google.api import annotations_pb2
+from google.api import annotations_pb2, field_behavior_pb2
 from google.protobuf import descriptor as _d
 from google.protobuf import json_format, message_factory
 from google.protobuf.message import Message
 
 from edge.restnames import rest_names
 from edge.templates import PathTemplate, parse
-from runtime.validation import update_mask_field
+from runtime.validation import behaviours, update_mask_field
 from transcoding.v1 import transcoding_pb2
 
 if TYPE_CHECKING:
@@ -229,7 +229,8 @@ _INTEGERS = {_d.FieldDescriptor.TYPE_INT32, _d.FieldDescriptor.TYPE_SINT32, _d.F
 def _check_json(value, descriptor: _d.Descriptor | None, path: str = "") -> None:
     """Each body value has the JSON type the document gives its field, before proto3 JSON parsing
     (which is laxer: it takes null as "the default", "+5", "1_000" and non-ASCII digits as
-    integers, and enum numbers for names). 64-bit integers may be strings of digits."""
+    integers, and enum numbers for names). 64-bit integers may be strings of digits. A field the
+    server sets (OUTPUT_ONLY, readOnly in the document) is refused rather than silently dropped."""
     if isinstance(value, list):
         for i, item in enumerate(value):
             _check_json(item, descriptor, f"{path}[{i}]")
@@ -241,6 +242,8 @@ def _check_json(value, descriptor: _d.Descriptor | None, path: str = "") -> None
         if field is None:
             continue  # unknown names are the parser's to refuse
         where = f"{path}.{key}" if path else str(key)
+        if field_behavior_pb2.OUTPUT_ONLY in behaviours(field):  # readOnly in the document
+            raise BadRequest(f"{where}: is set by the server", [(where, "is set by the server, not by a request")])
         items = item if field.is_repeated and isinstance(item, list) else [item]
         for one in items:
             if not _json_type_fits(field, one):

@@ -41,6 +41,16 @@ def test_violations_and_mask_errors_use_the_json_names(stack):
     assert fixed.status_code == 200 and fixed.json()["profile"]["displayName"] == "Rest", fixed.text
 
 
+def test_a_field_the_server_sets_is_refused_in_a_request(stack):
+    """readOnly in the document, OUTPUT_ONLY in the proto: sent back, it is a 400 naming it, not
+    silently dropped (a client that thinks it set the stock learns it did not)."""
+    admin = stack.token(*stack.admin)["access_token"]
+    reply = requests.post(f"{stack.url}/v1/products", headers=_auth(admin), timeout=10, json={
+        "name": "Tea", "price": {"currencyCode": "EUR", "amountMinor": 450}, "stock": 10})
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["violations"] == [{"field": "stock", "description": "is set by the server, not by a request"}]
+
+
 def test_values_of_the_wrong_type_are_described_without_parser_internals(stack):
     stack.register("resttypes")
     token = stack.token("resttypes")["access_token"]

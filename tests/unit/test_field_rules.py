@@ -7,7 +7,7 @@ import uuid
 
 import jsonschema
 import pytest
-from google.protobuf import descriptor_pool, field_mask_pb2
+from google.protobuf import descriptor_pool, field_mask_pb2, message_factory
 
 from edge.openapi import _Schemas, integer_range_pattern
 from runtime.validation import python_pattern, rules_of, violations
@@ -148,8 +148,6 @@ def test_the_document_and_the_server_judge_every_sample_alike(field):
     samples = _SAMPLES[str] if field.type == field.TYPE_STRING else _SAMPLES[int]
     if field.type == field.TYPE_INT32:
         samples = [n for n in samples if abs(n) < 2**31]
-    from google.protobuf import message_factory
-
     request_class = message_factory.GetMessageClass(field.containing_type)
     for value in samples:
         request = request_class()
@@ -162,3 +160,20 @@ def test_the_document_and_the_server_judge_every_sample_alike(field):
         as_string = isinstance(value, int) and "string" in element_schema.get("type", [])  # int64: digits too
         by_document = validator.is_valid(value) and (not as_string or validator.is_valid(str(value)))
         assert by_server == by_document, (field.full_name, value, by_server, by_document)
+
+
+@pytest.mark.parametrize("field", list(_rule_fields()))
+def test_a_declared_example_follows_its_own_rules(field):
+    """What the documentation shows as an example is a value the server accepts."""
+    example = rules_of(field).example
+    if not example:
+        return
+    request = message_factory.GetMessageClass(field.containing_type)()
+    value = example if field.type == field.TYPE_STRING else int(example)
+    if field.is_repeated:
+        getattr(request, field.name).append(value)
+    else:
+        setattr(request, field.name, value)
+    assert not [path for path, _ in violations(request) if path.split("[")[0] == field.name], (field.full_name, example)
+    schema = _Schemas().field(field)
+    assert _EcmaValidator(schema.get("items", schema)).is_valid(value)

@@ -8,7 +8,7 @@ RULES_FIELD_NUMBER: _ClassVar[int]
 rules: _descriptor.FieldDescriptor
 
 class FieldRules(_message.Message):
-    __slots__ = ("uuid", "min_len", "max_len", "pattern", "pattern_description", "min", "max", "min_items", "max_items")
+    __slots__ = ("uuid", "min_len", "max_len", "pattern", "pattern_description", "min", "max", "min_items", "max_items", "example")
     UUID_FIELD_NUMBER: _ClassVar[int]
     MIN_LEN_FIELD_NUMBER: _ClassVar[int]
     MAX_LEN_FIELD_NUMBER: _ClassVar[int]
@@ -18,6 +18,7 @@ class FieldRules(_message.Message):
     MAX_FIELD_NUMBER: _ClassVar[int]
     MIN_ITEMS_FIELD_NUMBER: _ClassVar[int]
     MAX_ITEMS_FIELD_NUMBER: _ClassVar[int]
+    EXAMPLE_FIELD_NUMBER: _ClassVar[int]
     uuid: bool
     min_len: int
     max_len: int
@@ -27,4 +28,5 @@ class FieldRules(_message.Message):
     max: int
     min_items: int
     max_items: int
-    def __init__(self, uuid: _Optional[bool] = ..., min_len: _Optional[int] = ..., max_len: _Optional[int] = ..., pattern: _Optional[str] = ..., pattern_description: _Optional[str] = ..., min: _Optional[int] = ..., max: _Optional[int] = ..., min_items: _Optional[int] = ..., max_items: _Optional[int] = ...) -> None: ...
+    example: str
+    def __init__(self, uuid: _Optional[bool] = ..., min_len: _Optional[int] = ..., max_len: _Optional[int] = ..., pattern: _Optional[str] = ..., pattern_description: _Optional[str] = ..., min: _Optional[int] = ..., max: _Optional[int] = ..., min_items: _Optional[int] = ..., max_items: _Optional[int] = ..., example: _Optional[str] = ...) -> None: ...

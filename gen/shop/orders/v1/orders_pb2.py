@@ -31,7 +31,7 @@ from transcoding.v1 import transcoding_pb2 as transcoding_dot_v1_dot_transcoding
 from validation.v1 import validation_pb2 as validation_dot_v1_dot_validation__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bshop/orders/v1/orders.proto\x12\x0eshop.orders.v1\x1a\x16\x61\x63\x63\x65ss/v1/access.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dshop/catalog/v1/catalog.proto\x1a transcoding/v1/transcoding.proto\x1a\x1evalidation/v1/validation.proto\"\x92\x01\n\tOrderItem\x12\x1e\n\nproduct_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xda\x8c\x19\x02\x08\x01\x12\x1f\n\x08quantity\x18\x02 \x01(\x03\x42\r\xe2\x41\x01\x02\xda\x8c\x19\x05\x30\x01\x38\xe8\x07\x12\x30\n\nunit_price\x18\x03 \x01(\x0b\x32\x16.shop.catalog.v1.MoneyB\x04\xe2\x41\x01\x03\x12\x12\n\x04name\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\"\xc5\x02\n\x05Order\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07user_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12(\n\x05items\x18\x03 \x03(\x0b\x32\x19.shop.orders.v1.OrderItem\x12+\n\x05total\x18\x04 \x01(\x0b\x32\x16.shop.catalog.v1.MoneyB\x04\xe2\x41\x01\x03\x12\x31\n\x06status\x18\x05 \x01(\x0e\x32\x1b.shop.orders.v1.OrderStatusB\x04\xe2\x41\x01\x03\x12\x1b\n\rstatus_reason\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\xaf\x01\n\x12\x43reateOrderRequest\x12\x34\n\x05items\x18\x01 \x03(\x0b\x32\x19.shop.orders.v1.OrderItemB\n\xe2\x41\x01\x02\xda\x8c\x19\x02H2\x12\x63\n\x0fidempotency_key\x18\x02 \x01(\tBJ\xda\x8c\x19\x33\"\x0e^[!-~]{0,128}$*!be 1-128 visible ASCII characters\x92\x8d\x19\x0fIdempotency-Key\")\n\x0fGetOrderRequest\x12\x16\n\x02id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xda\x8c\x19\x02\x08\x01\"\x9c\x01\n\x13ListMyOrdersRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05\x42\x08\xda\x8c\x19\x04\x30\x00\x38\x64\x12h\n\npage_token\x18\x02 \x01(\tBT\xda\x8c\x19P\"\x1c^([A-Za-z0-9_-]{21}[AQgw])?$*0be empty or a nextPageToken from a previous page\"V\n\x14ListMyOrdersResponse\x12%\n\x06orders\x18\x01 \x03(\x0b\x32\x15.shop.orders.v1.Order\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\",\n\x12\x43\x61ncelOrderRequest\x12\x16\n\x02id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xda\x8c\x19\x02\x08\x01*d\n\x0bOrderStatus\x12\x1c\n\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\r\n\tCONFIRMED\x10\x02\x12\r\n\tCANCELLED\x10\x03\x12\x0c\n\x08REJECTED\x10\x04\x32\xaf\x05\n\rOrdersService\x12w\n\x0b\x43reateOrder\x12\".shop.orders.v1.CreateOrderRequest\x1a\x15.shop.orders.v1.Order\"-\xca\x8c\x19\x14\n\x0corders.write\x12\x04\x65\x64ge\x82\xd3\xe4\x93\x02\x0f\"\n/v1/orders:\x01*\x12\x7f\n\x08GetOrder\x12\x1f.shop.orders.v1.GetOrderRequest\x1a\x15.shop.orders.v1.Order\";\x90\x02\x01\xca\x8c\x19\x1d\n\x0borders.read\x12\x04\x65\x64ge\x12\x08operator\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/orders/{id}\x12\x87\x01\n\x0cListMyOrders\x12#.shop.orders.v1.ListMyOrdersRequest\x1a$.shop.orders.v1.ListMyOrdersResponse\",\x90\x02\x01\xca\x8c\x19\x13\n\x0borders.read\x12\x04\x65\x64ge\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/orders\x12\x86\x01\n\x0b\x43\x61ncelOrder\x12\".shop.orders.v1.CancelOrderRequest\x1a\x15.shop.orders.v1.Order\"<\x90\x02\x02\xca\x8c\x19\x14\n\x0corders.write\x12\x04\x65\x64ge\x82\xd3\xe4\x93\x02\x1b\"\x16/v1/orders/{id}:cancel:\x01*\x1a\x90\x01\xd2\x8c\x19\x8b\x01\n$\n\x0borders.read\x12\x15Read your own orders.\n1\n\x0corders.write\x12!Place and cancel your own orders.\n0\n\x0corders.admin\x12 Read and cancel anyone\'s orders.b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bshop/orders/v1/orders.proto\x12\x0eshop.orders.v1\x1a\x16\x61\x63\x63\x65ss/v1/access.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dshop/catalog/v1/catalog.proto\x1a transcoding/v1/transcoding.proto\x1a\x1evalidation/v1/validation.proto\"\xbb\x01\n\tOrderItem\x12\x44\n\nproduct_id\x18\x01 \x01(\tB0\xe2\x41\x01\x02\xda\x8c\x19(\x08\x01R$0f8fad5b-d9cb-469f-a165-70867728950e\x12\"\n\x08quantity\x18\x02 \x01(\x03\x42\x10\xe2\x41\x01\x02\xda\x8c\x19\x08\x30\x01\x38\xe8\x07R\x01\x32\x12\x30\n\nunit_price\x18\x03 \x01(\x0b\x32\x16.shop.catalog.v1.MoneyB\x04\xe2\x41\x01\x03\x12\x12\n\x04name\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\"\xc5\x02\n\x05Order\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07user_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12(\n\x05items\x18\x03 \x03(\x0b\x32\x19.shop.orders.v1.OrderItem\x12+\n\x05total\x18\x04 \x01(\x0b\x32\x16.shop.catalog.v1.MoneyB\x04\xe2\x41\x01\x03\x12\x31\n\x06status\x18\x05 \x01(\x0e\x32\x1b.shop.orders.v1.OrderStatusB\x04\xe2\x41\x01\x03\x12\x1b\n\rstatus_reason\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\xc0\x01\n\x12\x43reateOrderRequest\x12\x34\n\x05items\x18\x01 \x03(\x0b\x32\x19.shop.orders.v1.OrderItemB\n\xe2\x41\x01\x02\xda\x8c\x19\x02H2\x12t\n\x0fidempotency_key\x18\x02 \x01(\tB[\xda\x8c\x19\x44\"\x0e^[!-~]{0,128}$*!be 1-128 visible ASCII charactersR\x0f\x63heckout-7f3a9c\x92\x8d\x19\x0fIdempotency-Key\"O\n\x0fGetOrderRequest\x12<\n\x02id\x18\x01 \x01(\tB0\xe2\x41\x01\x02\xda\x8c\x19(\x08\x01R$0f8fad5b-d9cb-469f-a165-70867728950e\"\xa0\x01\n\x13ListMyOrdersRequest\x12\x1f\n\tpage_size\x18\x01 \x01(\x05\x42\x0c\xda\x8c\x19\x08\x30\x00\x38\x64R\x02\x32\x30\x12h\n\npage_token\x18\x02 \x01(\tBT\xda\x8c\x19P\"\x1c^([A-Za-z0-9_-]{21}[AQgw])?$*0be empty or a nextPageToken from a previous page\"V\n\x14ListMyOrdersResponse\x12%\n\x06orders\x18\x01 \x03(\x0b\x32\x15.shop.orders.v1.Order\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"R\n\x12\x43\x61ncelOrderRequest\x12<\n\x02id\x18\x01 \x01(\tB0\xe2\x41\x01\x02\xda\x8c\x19(\x08\x01R$0f8fad5b-d9cb-469f-a165-70867728950e*d\n\x0bOrderStatus\x12\x1c\n\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\r\n\tCONFIRMED\x10\x02\x12\r\n\tCANCELLED\x10\x03\x12\x0c\n\x08REJECTED\x10\x04\x32\xaf\x05\n\rOrdersService\x12w\n\x0b\x43reateOrder\x12\".shop.orders.v1.CreateOrderRequest\x1a\x15.shop.orders.v1.Order\"-\xca\x8c\x19\x14\n\x0corders.write\x12\x04\x65\x64ge\x82\xd3\xe4\x93\x02\x0f\"\n/v1/orders:\x01*\x12\x7f\n\x08GetOrder\x12\x1f.shop.orders.v1.GetOrderRequest\x1a\x15.shop.orders.v1.Order\";\x90\x02\x01\xca\x8c\x19\x1d\n\x0borders.read\x12\x04\x65\x64ge\x12\x08operator\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/orders/{id}\x12\x87\x01\n\x0cListMyOrders\x12#.shop.orders.v1.ListMyOrdersRequest\x1a$.shop.orders.v1.ListMyOrdersResponse\",\x90\x02\x01\xca\x8c\x19\x13\n\x0borders.read\x12\x04\x65\x64ge\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/orders\x12\x86\x01\n\x0b\x43\x61ncelOrder\x12\".shop.orders.v1.CancelOrderRequest\x1a\x15.shop.orders.v1.Order\"<\x90\x02\x02\xca\x8c\x19\x14\n\x0corders.write\x12\x04\x65\x64ge\x82\xd3\xe4\x93\x02\x1b\"\x16/v1/orders/{id}:cancel:\x01*\x1a\x90\x01\xd2\x8c\x19\x8b\x01\n$\n\x0borders.read\x12\x15Read your own orders.\n1\n\x0corders.write\x12!Place and cancel your own orders.\n0\n\x0corders.admin\x12 Read and cancel anyone\'s orders.b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,9 +39,9 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'shop.orders.v1.orders_pb2',
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ORDERITEM'].fields_by_name['product_id']._loaded_options = None
-  _globals['_ORDERITEM'].fields_by_name['product_id']._serialized_options = b'\342A\001\002\332\214\031\002\010\001'
+  _globals['_ORDERITEM'].fields_by_name['product_id']._serialized_options = b'\342A\001\002\332\214\031(\010\001R$0f8fad5b-d9cb-469f-a165-70867728950e'
   _globals['_ORDERITEM'].fields_by_name['quantity']._loaded_options = None
-  _globals['_ORDERITEM'].fields_by_name['quantity']._serialized_options = b'\342A\001\002\332\214\031\0050\0018\350\007'
+  _globals['_ORDERITEM'].fields_by_name['quantity']._serialized_options = b'\342A\001\002\332\214\031\0100\0018\350\007R\0012'
   _globals['_ORDERITEM'].fields_by_name['unit_price']._loaded_options = None
   _globals['_ORDERITEM'].fields_by_name['unit_price']._serialized_options = b'\342A\001\003'
   _globals['_ORDERITEM'].fields_by_name['name']._loaded_options = None
@@ -63,15 +63,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEORDERREQUEST'].fields_by_name['items']._loaded_options = None
   _globals['_CREATEORDERREQUEST'].fields_by_name['items']._serialized_options = b'\342A\001\002\332\214\031\002H2'
   _globals['_CREATEORDERREQUEST'].fields_by_name['idempotency_key']._loaded_options = None
-  _globals['_CREATEORDERREQUEST'].fields_by_name['idempotency_key']._serialized_options = b'\332\214\0313\"\016^[!-~]{0,128}$*!be 1-128 visible ASCII characters\222\215\031\017Idempotency-Key'
+  _globals['_CREATEORDERREQUEST'].fields_by_name['idempotency_key']._serialized_options = b'\332\214\031D\"\016^[!-~]{0,128}$*!be 1-128 visible ASCII charactersR\017checkout-7f3a9c\222\215\031\017Idempotency-Key'
   _globals['_GETORDERREQUEST'].fields_by_name['id']._loaded_options = None
-  _globals['_GETORDERREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002\332\214\031\002\010\001'
+  _globals['_GETORDERREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002\332\214\031(\010\001R$0f8fad5b-d9cb-469f-a165-70867728950e'
   _globals['_LISTMYORDERSREQUEST'].fields_by_name['page_size']._loaded_options = None
-  _globals['_LISTMYORDERSREQUEST'].fields_by_name['page_size']._serialized_options = b'\332\214\031\0040\0008d'
+  _globals['_LISTMYORDERSREQUEST'].fields_by_name['page_size']._serialized_options = b'\332\214\031\0100\0008dR\00220'
   _globals['_LISTMYORDERSREQUEST'].fields_by_name['page_token']._loaded_options = None
   _globals['_LISTMYORDERSREQUEST'].fields_by_name['page_token']._serialized_options = b'\332\214\031P\"\034^([A-Za-z0-9_-]{21}[AQgw])?$*0be empty or a nextPageToken from a previous page'
   _globals['_CANCELORDERREQUEST'].fields_by_name['id']._loaded_options = None
-  _globals['_CANCELORDERREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002\332\214\031\002\010\001'
+  _globals['_CANCELORDERREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002\332\214\031(\010\001R$0f8fad5b-d9cb-469f-a165-70867728950e'
   _globals['_ORDERSSERVICE']._loaded_options = None
   _globals['_ORDERSSERVICE']._serialized_options = b'\322\214\031\213\001\n$\n\013orders.read\022\025Read your own orders.\n1\n\014orders.write\022!Place and cancel your own orders.\n0\n\014orders.admin\022 Read and cancel anyone\'s orders.'
   _globals['_ORDERSSERVICE'].methods_by_name['CreateOrder']._loaded_options = None
@@ -82,22 +82,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ORDERSSERVICE'].methods_by_name['ListMyOrders']._serialized_options = b'\220\002\001\312\214\031\023\n\013orders.read\022\004edge\202\323\344\223\002\014\022\n/v1/orders'
   _globals['_ORDERSSERVICE'].methods_by_name['CancelOrder']._loaded_options = None
   _globals['_ORDERSSERVICE'].methods_by_name['CancelOrder']._serialized_options = b'\220\002\002\312\214\031\024\n\014orders.write\022\004edge\202\323\344\223\002\033\"\026/v1/orders/{id}:cancel:\001*'
-  _globals['_ORDERSTATUS']._serialized_start=1255
-  _globals['_ORDERSTATUS']._serialized_end=1355
+  _globals['_ORDERSTATUS']._serialized_start=1393
+  _globals['_ORDERSTATUS']._serialized_end=1493
   _globals['_ORDERITEM']._serialized_start=265
-  _globals['_ORDERITEM']._serialized_end=411
-  _globals['_ORDER']._serialized_start=414
-  _globals['_ORDER']._serialized_end=739
-  _globals['_CREATEORDERREQUEST']._serialized_start=742
-  _globals['_CREATEORDERREQUEST']._serialized_end=917
-  _globals['_GETORDERREQUEST']._serialized_start=919
-  _globals['_GETORDERREQUEST']._serialized_end=960
-  _globals['_LISTMYORDERSREQUEST']._serialized_start=963
-  _globals['_LISTMYORDERSREQUEST']._serialized_end=1119
-  _globals['_LISTMYORDERSRESPONSE']._serialized_start=1121
-  _globals['_LISTMYORDERSRESPONSE']._serialized_end=1207
-  _globals['_CANCELORDERREQUEST']._serialized_start=1209
-  _globals['_CANCELORDERREQUEST']._serialized_end=1253
-  _globals['_ORDERSSERVICE']._serialized_start=1358
-  _globals['_ORDERSSERVICE']._serialized_end=2045
+  _globals['_ORDERITEM']._serialized_end=452
+  _globals['_ORDER']._serialized_start=455
+  _globals['_ORDER']._serialized_end=780
+  _globals['_CREATEORDERREQUEST']._serialized_start=783
+  _globals['_CREATEORDERREQUEST']._serialized_end=975
+  _globals['_GETORDERREQUEST']._serialized_start=977
+  _globals['_GETORDERREQUEST']._serialized_end=1056
+  _globals['_LISTMYORDERSREQUEST']._serialized_start=1059
+  _globals['_LISTMYORDERSREQUEST']._serialized_end=1219
+  _globals['_LISTMYORDERSRESPONSE']._serialized_start=1221
+  _globals['_LISTMYORDERSRESPONSE']._serialized_end=1307
+  _globals['_CANCELORDERREQUEST']._serialized_start=1309
+  _globals['_CANCELORDERREQUEST']._serialized_end=1391
+  _globals['_ORDERSSERVICE']._serialized_start=1496
+  _globals['_ORDERSSERVICE']._serialized_end=2183
 # @@protoc_insertion_point(module_scope)
