@@ -48,7 +48,7 @@ def test_a_field_the_server_sets_is_refused_in_a_request(stack):
     reply = requests.post(f"{stack.url}/v1/products", headers=_auth(admin), timeout=10, json={
         "name": "Tea", "price": {"currencyCode": "EUR", "amountMinor": 450}, "stock": 10})
     assert reply.status_code == 400, reply.text
-    assert reply.json()["violations"] == [{"field": "stock", "description": "is set by the server, not by a request"}]
+    assert reply.json()["violations"] == [{"field": "product.stock", "description": "is set by the server, not by a request"}]
 
 
 def test_values_of_the_wrong_type_are_described_without_parser_internals(stack):
