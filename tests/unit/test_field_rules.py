@@ -177,3 +177,18 @@ def test_a_declared_example_follows_its_own_rules(field):
     assert not [path for path, _ in violations(request) if path.split("[")[0] == field.name], (field.full_name, example)
     schema = _Schemas().field(field)
     assert _EcmaValidator(schema.get("items", schema)).is_valid(value)
+
+
+def test_the_grantable_scopes_and_the_updatable_fields_are_the_ones_the_protos_declare():
+    """Two lists the services keep beside the protos, pinned to them: the scopes a client may be
+    registered with (CreateClientRequest.scopes' pattern) and the fields an update may name."""
+    from runtime.validation import updatable_fields
+    from services.accounts import domain as accounts_domain
+    from services.catalog import domain as catalog_domain
+
+    pattern = re.compile(python_pattern(rules_of(accounts.CreateClientRequest.DESCRIPTOR.fields_by_name["scopes"]).pattern))
+    grantable = {scope for scopes in accounts_domain.ROLE_SCOPES.values() for scope in scopes}
+    candidates = grantable | {"accounts.delete", "catalog.write", "orders", "orders.read.all", ""}
+    assert {scope for scope in candidates if pattern.search(scope)} == grantable
+    assert accounts_domain.PROFILE_FIELDS == updatable_fields(accounts.Profile.DESCRIPTOR)
+    assert catalog_domain.PRODUCT_FIELDS == updatable_fields(catalog.Product.DESCRIPTOR)
