@@ -190,5 +190,5 @@ def test_the_grantable_scopes_and_the_updatable_fields_are_the_ones_the_protos_d
     grantable = {scope for scopes in accounts_domain.ROLE_SCOPES.values() for scope in scopes}
     candidates = grantable | {"accounts.delete", "catalog.write", "orders", "orders.read.all", ""}
     assert {scope for scope in candidates if pattern.search(scope)} == grantable
-    assert accounts_domain.PROFILE_FIELDS == updatable_fields(accounts.Profile.DESCRIPTOR)
-    assert catalog_domain.PRODUCT_FIELDS == updatable_fields(catalog.Product.DESCRIPTOR)
+    assert updatable_fields(accounts.Profile.DESCRIPTOR) == accounts_domain.PROFILE_FIELDS
+    assert updatable_fields(catalog.Product.DESCRIPTOR) == catalog_domain.PRODUCT_FIELDS
