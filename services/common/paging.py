@@ -1,14 +1,14 @@
-"""How every list operation pages: the same sizes, and the same answer to a bad page token."""
+"""How every list operation pages: the same default size, and the same answer to a bad page token.
+The bounds of page_size and the shape of page_token are declared on the request fields in the
+protos and checked before a method runs (runtime/validation.py)."""
 
 from services.common.errors import InvalidArgument
 
-DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
+DEFAULT_PAGE_SIZE = 20
 
 
 def page_size(requested: int) -> int:
-    """The page size to use for a request's page_size: 0 means the default; out of range is InvalidArgument."""
-    if not 0 <= requested <= MAX_PAGE_SIZE:
-        raise InvalidArgument([("page_size", f"must be between 0 and {MAX_PAGE_SIZE}")])
+    """The page size to use for a request's page_size: 0 means the default."""
     return requested or DEFAULT_PAGE_SIZE
 
 
