@@ -43,7 +43,10 @@ def test_invalid_usernames_are_named(username):
                                                                 password="correct horse battery"))
 
 
-@pytest.mark.parametrize("email", ["plain", "a@b", "a b@example.com", "@example.com", "a@b.c\n"])
+@pytest.mark.parametrize("email", ["plain", "a@b", "a b@example.com", "@example.com", "a@b.c\n", "a\x00b@example.com",
+                                   "\x1b[2Ja@example.com", "moc.elpmaxe\u202e@example.com", "<script>@example.com",
+                                   '"quoted"@example.com', ".a@example.com", "a.@example.com", "a..b@example.com",
+                                   "a" * 65 + "@example.com", "a." * 64 + "a@example.com"])
 def test_invalid_emails_are_named(email):
     assert "email" in problems(accounts.CreateAccountRequest(username="ada", email=email, password="correct horse battery"))
 
@@ -116,7 +119,9 @@ _SAMPLES = {
           "aaaaaaaaaaaa", "abcde12345", "x" * 101, "y" * 129, "z" * 501, "shop-web", "orders.read", "nope.scope",
           "https://shop.example/cb", "http://127.0.0.1:8080/cb", "http://evil.example/", "https://a.b/#x",
           "AAAAAAAAAAAAAAAAAAAAAA", "AAAAAAAAAAAAAAAAAAAAAB", A, A.upper(), A.replace("-", ""), "tab\there",
-          "\u001c\u00daM@example.com", "ünicode", "ada\n", " \u00a0 ", "Tea"],
+          "\u001c\u00daM@example.com", "ünicode", "ada\n", " \u00a0 ", "Tea", "nul\x00", "\x1b[31mred",
+          "a\u202eb", "\u2066x", "<b>x</b>@example.com", "a..b@example.com", "o'neil+tag@example.com",
+          "two\nlines", "\ttabbed"],
     int: [0, 1, -1, 50, 100, 101, 1000, 1001, 10**9, 10**9 + 1, -10**9, -10**9 - 1, 10**12 - 1, 10**12],
 }
 
