@@ -15,6 +15,7 @@ the next request costs a dictionary lookup instead of an ES256 verification.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -27,6 +28,10 @@ from runtime.settings import Env
 
 _LOGGER = logging.getLogger(__name__)
 MAX_TOKEN_BYTES = 4096
+# RFC 9068 section 2.1: an access token says what it is, so an ID token or any other JWT signed by
+# the same key is not taken for one.
+ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")
+_NUMERIC_DATES = ("exp", "iat", "nbf")  # RFC 7519 section 2: JSON numbers, never strings
 
 
 class TokenError(Exception):
@@ -219,6 +224,8 @@ class TokenVerifier:
             raise TokenError("malformed token") from None
         if header.get("alg") not in self._settings.algorithms:
             raise TokenError("token algorithm not accepted")
+        if not isinstance(header.get("typ"), str) or header["typ"].lower() not in ACCESS_TOKEN_TYPES:
+            raise TokenError("not an access token (typ must be at+jwt)")
         kid = header.get("kid")
         if not isinstance(kid, str) or (key := self._keys.key(kid)) is None:
             raise TokenError("token signed with an unknown key")
@@ -232,6 +239,7 @@ class TokenVerifier:
             raise TokenError("token expired") from None
         except jwt.PyJWTError as error:
             raise TokenError(f"token rejected: {error}") from None
+        _check_numeric_dates(claims)
         if claims["iat"] > time.time() + self._settings.leeway_seconds:
             raise TokenError("token issued in the future")
         scope = claims.get("scope", "")
@@ -239,6 +247,15 @@ class TokenVerifier:
             raise TokenError("token claims malformed")
         return Claims(subject=claims["sub"], scopes=frozenset(scope.split()),
                       client_id=str(claims.get("client_id", "")), token=token, raw=claims), kid, key
+
+
+def _check_numeric_dates(claims: dict) -> None:
+    """PyJWT compares `int(claims["exp"])`, so "9999999999" as a string passes its check and then
+    breaks every comparison after it: a date that is not a finite JSON number is refused here."""
+    for name in _NUMERIC_DATES:
+        value = claims.get(name)
+        if name in claims and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+            raise TokenError(f"token claim {name} must be a number of seconds")
 
 
 def bearer_token(authorization: str | None) -> str:

@@ -390,4 +390,4 @@ class AuthorizationServer:
         if client_id:
             claims["client_id"] = client_id
         private = serialization.load_pem_private_key(key.private_pem, password=None)
-        return jwt.encode(claims, private, algorithm=ALGORITHM, headers={"kid": key.kid}), ttl
+        return jwt.encode(claims, private, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": "at+jwt"}), ttl

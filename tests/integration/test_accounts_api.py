@@ -93,7 +93,7 @@ def test_password_grant_issues_a_jwt_that_the_published_jwks_verifies(accounts, 
     issued = _token(edge, name)
     jwks = {k.kid: k for k in edge.GetJwks(pb.GetJwksRequest(), timeout=5).keys}
     header = jwt.get_unverified_header(issued.access_token)
-    assert header["alg"] == "ES256" and header["kid"] in jwks
+    assert header["alg"] == "ES256" and header["kid"] in jwks and header["typ"] == "at+jwt"  # RFC 9068
     jwk = jwks[header["kid"]]
     key = jwt.PyJWK({"kty": jwk.kty, "crv": jwk.crv, "x": jwk.x, "y": jwk.y, "alg": jwk.alg})
     claims = jwt.decode(issued.access_token, key, algorithms=["ES256"], audience="shop-api", issuer="https://shop.local")

@@ -8,6 +8,7 @@ from edge.app import create_app
 from edge.problems import HTTP_STATUS
 from services.accounts.domain import utcnow
 from services.accounts.oauth import new_signing_key
+from tests.support import servers
 from tests.support.bad_tokens import bad_tokens, good_claims, sign
 from tests.support.echo_service import echo_server
 from tests.support.http import serve
@@ -154,6 +155,16 @@ def test_bad_tokens_get_401_with_a_bearer_challenge_and_never_reach_the_service(
     assert reply.status_code == 401, reply.text
     assert reply.headers["WWW-Authenticate"].startswith('Bearer realm="shop", error="invalid_token"')
     assert [c for c in echo.calls[before:] if c != "Keys"] == []
+
+
+@pytest.mark.parametrize("name", sorted(bad_tokens(KEY, OWNER, "test.read")))
+def test_bad_tokens_sent_straight_to_a_service_are_unauthenticated(echo, pki_dir, name):
+    """The services verify tokens with the same code as the edge: a caller holding a certificate
+    but not a good token gets UNAUTHENTICATED (never UNKNOWN, which a claim of the wrong type gave)."""
+    get_secret = lambda channel: channel.unary_unary("/edgetest.v1.EchoService/GetSecret")  # noqa: E731
+    with servers.channel(pki_dir, echo.port, "edge") as channel, pytest.raises(grpc.RpcError) as refused:
+        get_secret(channel)(b"", timeout=10, metadata=servers.bearer(bad_tokens(KEY, OWNER, "test.read")[name]))
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED, refused.value.details()
 
 
 @pytest.mark.parametrize("header", [None, "Basic dXNlcjpwYXNz", "Bearer", "Bearer " + "x" * 9000])

@@ -25,7 +25,7 @@ def good_claims(subject: str = "6f1c1a38-3a4e-4c71-9a55-0d1f8c2b7e10", scope: st
 
 def sign(key: SigningKey, claims: dict, **header) -> str:
     private = serialization.load_pem_private_key(key.private_pem, password=None)
-    return jwt.encode(claims, private, algorithm="ES256", headers={"kid": key.kid, **header})
+    return jwt.encode(claims, private, algorithm="ES256", headers={"kid": key.kid, "typ": "at+jwt", **header})
 
 
 def _b64(data: dict) -> str:
@@ -57,6 +57,12 @@ def bad_tokens(key: SigningKey, subject: str, scope: str = "accounts.read") -> d
         "tampered-payload": f"{head}.{_b64({**claims, 'scope': scope + ' accounts.admin'})}.{signature}",
         "unknown-kid": sign(stranger, claims),
         "kid-of-a-real-key-but-other-signer": sign(stranger, claims, kid=key.kid),
+        "exp-as-string": sign(key, {**claims, "exp": str(now + 600)}),
+        "iat-as-string": sign(key, {**claims, "iat": str(now)}),
+        "nbf-as-string": sign(key, {**claims, "nbf": str(now)}),
+        "exp-as-boolean": sign(key, {**claims, "exp": True}),
+        "typ-missing": sign(key, claims, typ=None),
+        "typ-of-an-id-token": sign(key, claims, typ="JWT"),
         "oversized": sign(key, {**claims, "pad": "x" * 5000}),
         "garbage": "not.a.jwt",
         "empty-segments": "..",
