@@ -3,8 +3,9 @@
 The caller is the workload named by its client certificate's SPIFFE id; the method's
 `(access.v1.policy)` option lists the workloads it accepts. Before that, on every method,
 the certificate itself must pass the checks the handshake leaves out (no CA as a leaf, no
-weak key or signature, no intermediate CA). Health checking and reflection are open to
-any peer whose certificate passes them, so an operator can always probe a service.
+weak key or signature, no intermediate CA). Health checking is open to any peer whose
+certificate passes them, so an operator or a probe can always ask whether a service serves;
+reflection has a policy like every method (runtime/reflection.py).
 """
 
 from __future__ import annotations
@@ -28,11 +29,7 @@ from runtime.validation import describe, violations
 
 _LOGGER = logging.getLogger(__name__)
 
-OPEN_SERVICES = (
-    "/grpc.health.v1.Health/",
-    "/grpc.reflection.v1.ServerReflection/",
-    "/grpc.reflection.v1alpha.ServerReflection/",
-)
+OPEN_SERVICES = ("/grpc.health.v1.Health/",)
 
 _CLAIMS: contextvars.ContextVar[Claims | None] = contextvars.ContextVar("claims", default=None)
 _CALL: contextvars.ContextVar[CallContext | None] = contextvars.ContextVar("call", default=None)

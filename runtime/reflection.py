@@ -5,6 +5,10 @@ same field numbers under another package, so one servicer answers both: we add a
 copy of the file descriptor to the pool (so v1 can be described too) and route the
 v1 method to the v1alpha servicer. grpcurl 1.9 (jhump/protoreflect's auto client) asks for v1
 and falls back to v1alpha only when v1 is unimplemented; older tools ask for v1alpha.
+
+Reflection hands out every request type and field rule of the service: like every method it has a
+policy (`reflection_policies`), and only the operator's workload identity may call it. The other
+workloads call from stubs generated from the same protos and never need it.
 """
 
 from __future__ import annotations
@@ -15,8 +19,18 @@ import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
+from runtime.policy import MethodPolicy
+
 V1_SERVICE = "grpc.reflection.v1.ServerReflection"
 V1ALPHA_SERVICE = reflection.SERVICE_NAME
+OPERATOR_WORKLOADS = frozenset({"operator"})  # the identity `make up`'s dev PKI and compose issue to people
+
+
+def reflection_policies(callers: frozenset[str] = OPERATOR_WORKLOADS) -> dict[str, MethodPolicy]:
+    """Who may call reflection, as a policy beside the services' own (no end-user token involved)."""
+    return {method: MethodPolicy(full_method=method, scopes=frozenset(), callers=callers, owner_field="",
+                                 bypass_scopes=frozenset())
+            for method in (f"/{V1_SERVICE}/ServerReflectionInfo", f"/{V1ALPHA_SERVICE}/ServerReflectionInfo")}
 
 
 def _add_v1_descriptor(pool: descriptor_pool.DescriptorPool) -> None:

@@ -34,7 +34,7 @@ from runtime.health import SERVICE_NAME as HEALTH_SERVICE_NAME
 from runtime.health import HealthServicer
 from runtime.interceptors import AuthorizationInterceptor, Check, field_rules_check
 from runtime.policy import policies_for
-from runtime.reflection import enable_reflection
+from runtime.reflection import enable_reflection, reflection_policies
 from runtime.settings import ServerSettings
 
 _LOGGER = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class ServiceServer:
         self.health.set(ROUTING_HEALTH_NAME, health_pb2.HealthCheckResponse.SERVING)
 
         # Who may call first, then the user's token, then the request itself.
-        interceptor = AuthorizationInterceptor(policies_for(descriptors), settings.trust_domain,
+        interceptor = AuthorizationInterceptor({**policies_for(descriptors), **reflection_policies()}, settings.trust_domain,
                                                (*checks, field_rules_check))
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix=settings.service),

@@ -9,6 +9,8 @@ import subprocess
 
 import pytest
 
+from runtime import healthcheck
+
 from tests.support import servers
 from tools import gotools
 
@@ -27,9 +29,9 @@ def accounts_process(tmp_path_factory, grpcurl_binary):
     assert service.stop() == 0
 
 
-def grpcurl(binary, pki_dir, port, *command, flags=()):
+def grpcurl(binary, pki_dir, port, *command, flags=(), identity="operator"):
     """grpcurl [tls flags] [flags] 127.0.0.1:<port> <command...>, as an operator types it."""
-    tls = ["-cacert", str(pki_dir / "ca.pem"), "-cert", str(pki_dir / "operator.pem"), "-key", str(pki_dir / "operator.key")]
+    tls = ["-cacert", str(pki_dir / "ca.pem"), "-cert", str(pki_dir / f"{identity}.pem"), "-key", str(pki_dir / f"{identity}.key")]
     return subprocess.run([str(binary), *tls, "-max-time", "10", *flags, f"127.0.0.1:{port}", *command],
                           capture_output=True, text=True, timeout=30)
 
@@ -69,3 +71,11 @@ def test_grpcurl_without_a_client_certificate_is_refused(accounts_process):
     # the server ends the TLS handshake, and grpcurl gives up dialing at -max-time.
     assert result.returncode != 0
     assert "Failed to dial target host" in result.stderr and "connection refused" not in result.stderr
+
+
+def test_reflection_is_for_the_operator_only_while_health_stays_open_to_every_workload(accounts_process):
+    """Another workload's certificate (here the edge's) passes the handshake but not reflection's policy."""
+    listed = grpcurl(*accounts_process, "list", identity="edge")
+    assert listed.returncode != 0 and "PermissionDenied" in listed.stderr and "may not call" in listed.stderr, listed.stderr
+    _, pki_dir, port = accounts_process  # (grpcurl itself needs reflection to describe Health)
+    assert healthcheck.status(f"127.0.0.1:{port}", healthcheck.probe_tls(pki_dir, "edge"), timeout=10) == "SERVING"
