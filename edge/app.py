@@ -19,10 +19,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from werkzeug.exceptions import HTTPException
 
 from edge import admission, openapi
+from edge.body import BodyRefused
 from edge.config import EdgeConfig
 from edge.oauth import oauth_blueprint
 from edge.problems import deadline_expired, from_rpc_error, problem
-from edge.routes import bad_request, register_routes
+from edge.routes import bad_request, body_refused, register_routes
 from edge.site import site_blueprint
 from edge.templates import CONVERTERS
 from edge.transcoding import BadRequest
@@ -151,6 +152,7 @@ def _add_request_handling(app: Flask, deadline_seconds: float) -> None:
         return response
 
     app.register_error_handler(BadRequest, bad_request)
+    app.register_error_handler(BodyRefused, body_refused)
     app.register_error_handler(grpc.RpcError, from_rpc_error)
     app.register_error_handler(DeadlineExpired, deadline_expired)
 

@@ -33,6 +33,7 @@ import grpc
 from flask import Blueprint, Response, current_app, request
 from google.protobuf import message_factory
 
+from edge.body import MalformedBody, read_form
 from edge.problems import NO_STORE, rpc_details
 from edge.upstream import Upstreams
 
@@ -179,10 +180,14 @@ def authorize_blueprint(upstreams: Upstreams, method) -> Blueprint:
 
     @bp.post("/oauth2/authorize")
     def sign_in():
-        params = _Parameters.read(request.form)
+        try:
+            form = read_form()  # whole, or refused: never a form cut short at the size limit
+        except MalformedBody as malformed:  # too large: 413 problem+json, from the app's handler
+            return _error_page(400, f"The sign-in form cannot be read: {malformed}.")
+        params = _Parameters.read(form)
         if isinstance(params, str):
             return _error_page(400, params)
-        csrf = request.form.get("csrf", "")
+        csrf = form.get("csrf", "")
         if not _same_site_post(csrf):
             return _error_page(403, "This sign-in form has expired or was sent from another site. "
                                     "Please go back to the application and start again.")
@@ -191,7 +196,7 @@ def authorize_blueprint(upstreams: Upstreams, method) -> Blueprint:
         except grpc.RpcError as error:
             return refused(params, error)
         try:
-            issued = call(params, username=request.form.get("username", ""), password=request.form.get("password", ""))
+            issued = call(params, username=form.get("username", ""), password=form.get("password", ""))
         except grpc.RpcError as error:
             return refused(params, error, csrf, checked.scope, checked.client_name)
         return redirect(params, {"code": issued.code})

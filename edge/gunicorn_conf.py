@@ -9,17 +9,19 @@ channels on first use, after the fork (grpcio does not survive fork()). The work
 gunicorn's gthread worker that also tells the app how long each request waited for a thread, so an
 overloaded edge answers 503 at once instead of queueing requests to their timeouts (edge/admission.py).
 
-HTTPS: with EDGE_TLS_CERT_FILE and EDGE_TLS_KEY_FILE (PEM) the edge serves only TLS on EDGE_PORT
-(Python's server defaults: TLS 1.2 or newer); plain HTTP there is refused. Without them it serves
-plain HTTP, for a TLS proxy or ingress in front; FORWARDED_ALLOW_IPS names the proxies whose
-X-Forwarded-Proto is believed.
+HTTPS: with EDGE_TLS_CERT_FILE and EDGE_TLS_KEY_FILE (PEM) the edge serves only TLS on EDGE_PORT, with
+Mozilla's "intermediate" profile (edge/tls.py, applied by the ssl_context hook below); plain HTTP there
+is refused. Without them it serves plain HTTP, for a TLS proxy or ingress in front;
+FORWARDED_ALLOW_IPS names the proxies whose X-Forwarded-Proto is believed.
 """
 
 import os
 import shutil
+import ssl
 import tempfile
 
 from edge.config import EdgeServerSettings
+from edge.tls import intermediate
 from runtime.settings import ConfigError, Env
 
 
@@ -49,6 +51,18 @@ access_log_format = '{"remote": "%(h)s", "request": "%(r)s", "status": %(s)s, "b
 errorlog = "-"
 certfile = str(SETTINGS.tls_cert_file) if SETTINGS.tls_cert_file else None
 keyfile = str(SETTINGS.tls_key_file) if SETTINGS.tls_key_file else None
+
+
+def ssl_context(config, default_ssl_context_factory):
+    """gunicorn builds a server context for each connection; this narrows it to the edge's profile."""
+    return intermediate(default_ssl_context_factory())
+
+
+if certfile:
+    try:  # once, at start: a Python whose ssl cannot take the profile stops here, not at each handshake
+        intermediate(ssl.create_default_context(ssl.Purpose.CLIENT_AUTH))
+    except RuntimeError as error:
+        raise SystemExit(f"edge: cannot serve TLS with the intermediate profile: {error}") from None
 
 preload_app = False
 control_socket_disable = True  # several edges may run on one machine (tests)

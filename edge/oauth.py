@@ -17,12 +17,12 @@ from urllib.parse import unquote
 import grpc
 from flask import Blueprint, Response, current_app, json, request
 from google.protobuf import json_format, message_factory
+from werkzeug.datastructures import MultiDict
 
 from edge.authorize import authorize_blueprint
+from edge.body import MalformedBody, read_form
 from edge.problems import NO_STORE, oauth_error, oauth_error_from_rpc
 from edge.upstream import Upstreams
-
-_FORM = "application/x-www-form-urlencoded"
 
 
 def _client_credentials() -> tuple[str, str] | None:
@@ -38,11 +38,11 @@ def _client_credentials() -> tuple[str, str] | None:
     return unquote(client_id), unquote(secret)
 
 
-def _form_request(method, extra: dict[str, str]):
+def _form_request(method, form: MultiDict[str, str], extra: dict[str, str]):
     """The RPC request built from form fields that name its fields (unknown ones are ignored, RFC 6749 3.2)."""
     message = message_factory.GetMessageClass(method.input_type)()
     fields = method.input_type.fields_by_name
-    for name, value in {**request.form.to_dict(), **extra}.items():
+    for name, value in {**form.to_dict(), **extra}.items():
         if name in fields and fields[name].type == fields[name].TYPE_STRING:
             setattr(message, name, value)
     return message
@@ -55,25 +55,27 @@ def oauth_blueprint(upstreams: Upstreams, token_method, revoke_method, jwks_meth
         bp.register_blueprint(authorize_blueprint(upstreams, authorize_method))
 
     def form_call(method, required: tuple[str, ...] = ()):
-        if (request.mimetype or "") != _FORM:
-            return None, oauth_error("invalid_request", f"Content-Type must be {_FORM}")
+        try:
+            form = read_form()  # whole, or refused: never a form cut short at the size limit
+        except MalformedBody as malformed:  # too large: 413 problem+json, from the app's handler
+            return None, oauth_error("invalid_request", str(malformed))
         fields = method.input_type.fields_by_name
         # RFC 6749 section 3.2: no parameter twice (only the ones read: unknown ones are ignored);
         # one sent without a value is as if omitted.
-        repeated = sorted(name for name, values in request.form.lists() if name in fields and len(values) > 1)
+        repeated = sorted(name for name, values in form.lists() if name in fields and len(values) > 1)
         if repeated:
             return None, oauth_error("invalid_request", f"{repeated[0]} is given more than once")
-        missing = [name for name in required if not request.form.get(name)]
+        missing = [name for name in required if not form.get(name)]
         if missing:
             return None, oauth_error("invalid_request", f"{missing[0]} is required")
         extra = {}
         basic = _client_credentials()
         if basic is not None:
-            if "client_secret" in request.form:
+            if "client_secret" in form:
                 return None, oauth_error("invalid_request", "use one client authentication method, not two")
             extra = {"client_id": basic[0], "client_secret": basic[1]}
         try:
-            return upstreams.call(method, _form_request(method, extra)), None
+            return upstreams.call(method, _form_request(method, form, extra)), None
         except grpc.RpcError as error:
             return None, oauth_error_from_rpc(error)
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import html
 import pathlib
+import re
 from typing import Any
 
-from flask import Blueprint, Response, json, request, send_from_directory
+from flask import Blueprint, Response, abort, json, request, send_from_directory
 from google.api import field_behavior_pb2
 from google.protobuf import descriptor as _d
 
@@ -366,6 +367,9 @@ _DOCS_PAGE = """<!doctype html>
 <script src="/docs/assets/swagger-ui-standalone-preset.js"></script>
 <script src="/docs/init.js"></script>
 </body></html>"""
+# The files of Swagger UI's package that the page above loads, and no other: the package also holds
+# source maps, an OAuth2 redirect page, the editor and more, none of which the edge means to publish.
+DOCS_ASSETS = frozenset(re.findall(r'"/docs/assets/([^"]+)"', _DOCS_PAGE))
 _DOCS_INIT = """window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui", deepLinking: true,
   presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: "StandaloneLayout"});"""
 
@@ -407,8 +411,10 @@ def blueprint(routes, scopes, config) -> Blueprint:
     def docs_init():
         return Response(_DOCS_INIT, mimetype="text/javascript")
 
-    @bp.get("/docs/assets/<path:name>")
+    @bp.get("/docs/assets/<name>")
     def docs_assets(name):
+        if name not in DOCS_ASSETS:
+            abort(404)
         return send_from_directory(_assets_dir(), name, max_age=3600)
 
     return bp

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, current_app, g, jsonify, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from flask import Flask, g, jsonify, request
 
 from edge import auth, problems
+from edge.body import BodyRefused, read_body
 from edge.problems import problem
 from edge.transcoding import BadRequest, Binding, bindings_of, build_request, response_json
 from edge.upstream import Upstreams
@@ -23,24 +23,6 @@ from runtime.tokens import TokenError, TokenVerifier
 from runtime.validation import describe, violations
 
 _LOGGER = logging.getLogger(__name__)
-
-
-def read_body(limit: int) -> bytes:
-    """The whole request body, or 413 when it is larger than `limit`: a Content-Length over it, or a
-    chunked body (no Content-Length) that keeps coming past it. Nothing is processed half-read."""
-    if request.content_length is not None:
-        if request.content_length > limit:
-            raise RequestEntityTooLarge()
-        return request.get_data(cache=False)
-    if not request.environ.get("wsgi.input_terminated"):
-        return b""  # neither a length nor a server that ends chunked input: WSGI says there is no body
-    stream, chunks, size = request.environ["wsgi.input"], [], 0
-    while chunk := stream.read(min(65536, limit + 1 - size)):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            raise RequestEntityTooLarge()
-    return b"".join(chunks)
 
 
 def _is_json(content_type: str) -> bool:
@@ -57,7 +39,7 @@ def _view(binding: Binding, policy: MethodPolicy, upstreams: Upstreams, verifier
             except TokenError as error:
                 return problems.unauthorized(error)
             mark_user(claims.subject)
-        raw_body = read_body(current_app.config["MAX_CONTENT_LENGTH"])
+        raw_body = read_body()
         if binding.body and raw_body.strip() and not _is_json(request.content_type or ""):
             return problem(415, "request body must be application/json")
         message = build_request(binding, path_args, request.args.lists(), raw_body, request.headers)
@@ -94,3 +76,9 @@ def register_routes(app: Flask, services, upstreams: Upstreams, verifier: TokenV
 
 def bad_request(error: BadRequest):
     return problem(400, str(error), violations=error.violations)
+
+
+def body_refused(error: BodyRefused):
+    """A body too large (413), or one that cannot be read (400), as problem+json: the REST routes' answer,
+    and every endpoint's to a body over the limit."""
+    return problem(error.status, str(error))

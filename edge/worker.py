@@ -21,6 +21,9 @@ accept, so the next connections go to a worker with room. Once it holds four con
 it accepts freely again: by then every worker is full (many clients, or overload), pacing would only
 leave connections in the kernel's backlog, and admission control answers what waits too long. With
 one worker there is no one to step back for.
+
+Its answers name no server software: gunicorn writes `Server: gunicorn` into every response head it
+frames and has no setting to leave it out, so the worker process drops that line (`_without_server`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import time
 from typing import Any
 
 from gunicorn import util
+from gunicorn.http import wsgi
 from gunicorn.workers.gthread import ThreadWorker
 
 QUEUE_WAIT = "edge.queue_wait_seconds"  # WSGI environ key: seconds the request waited for a thread
@@ -60,12 +64,22 @@ def write_problem(sock, status_int: int, reason: str, mesg: str) -> None:
     util.write_nonblock(sock, head.encode("latin-1") + body)
 
 
+_GUNICORN_HEAD = wsgi.Response.default_headers  # the status line, Server, Date and Connection
+
+
+def _without_server(response) -> list[str]:
+    """gunicorn's response head without its Server line: naming the software only helps someone who
+    looks for its known flaws."""
+    return [line for line in _GUNICORN_HEAD(response) if not line.lower().startswith("server:")]
+
+
 class QueueTimingWorker(ThreadWorker):
     wsgi: Any  # the WSGI callable gunicorn serves (set by load_wsgi)
 
     def init_process(self):
         # gunicorn writes its error answers with util.write_error; in this worker process, ours.
         util.write_error = write_problem
+        wsgi.Response.default_headers = _without_server
         super().init_process()
 
     def __init__(self, *args, **kwargs):
