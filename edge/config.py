@@ -73,6 +73,7 @@ class EdgeServerSettings:
     tls_key_file: pathlib.Path | None
     access_log: str | None  # None: only the app's JSON access log
     max_queue_seconds: float  # 0: never shed
+    header_timeout_seconds: float  # a connection's TLS handshake and request head, from its arrival
     metrics_port: int | None
     metrics_host: str
     telemetry: TelemetrySettings
@@ -89,6 +90,7 @@ class EdgeServerSettings:
             tls_key_file=key,
             access_log=env.str("EDGE_ACCESS_LOG", "") or None,
             max_queue_seconds=env.int("EDGE_MAX_QUEUE_MS", 500, minimum=0, maximum=60_000) / 1000,
+            header_timeout_seconds=env.float("EDGE_HEADER_TIMEOUT_SECONDS", 10.0, minimum=0.5),
             metrics_port=env.int("EDGE_METRICS_PORT", 0, minimum=0, maximum=65535) or None,
             metrics_host=env.str("EDGE_METRICS_HOST", "127.0.0.1"),
             telemetry=TelemetrySettings.from_env(env, "edge"),

@@ -22,6 +22,7 @@ import tempfile
 
 from edge.config import EdgeServerSettings
 from edge.tls import intermediate
+from edge.worker import QueueTimingWorker
 from runtime.settings import ConfigError, Env
 
 
@@ -37,6 +38,7 @@ SETTINGS = _settings()
 bind = f"{SETTINGS.host}:{SETTINGS.port}"
 workers = SETTINGS.workers
 worker_class = "edge.worker.QueueTimingWorker"
+QueueTimingWorker.header_timeout_seconds = SETTINGS.header_timeout_seconds  # read by the forked workers
 threads = SETTINGS.threads
 timeout = 30
 graceful_timeout = 10

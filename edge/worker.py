@@ -10,9 +10,6 @@ readable) and, when a thread takes it, gives the app the wait in the WSGI enviro
 (seconds). edge/admission.py decides what to do with it. This module imports no more than gunicorn:
 the master loads it before it forks.
 
-The wait ends when a thread takes the connection, before the TLS handshake and before the thread
-waits for a slow client's first bytes: it measures the server's backlog, not the client's speed.
-
 It also shares connections between workers. Every gthread worker polls the one listening socket and
 whichever wakes first accepts, so a burst of new keep-alive connections (a load balancer's pool, a
 benchmark's clients) could all land on one worker and stay there, leaving the others idle. A worker
@@ -22,20 +19,29 @@ it accepts freely again: by then every worker is full (many clients, or overload
 leave connections in the kernel's backlog, and admission control answers what waits too long. With
 one worker there is no one to step back for.
 
+Slow clients do not hold its threads: the TLS handshake and the request head are taken by the event
+loop, within EDGE_HEADER_TIMEOUT_SECONDS, before a connection joins the pool's queue (edge/intake.py).
+The queue wait counts from there, so it measures the server's backlog, not the client's speed.
+
 Its answers name no server software: gunicorn writes `Server: gunicorn` into every response head it
 frames and has no setting to leave it out, so the worker process drops that line (`_without_server`).
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import selectors
 import threading
 import time
+from functools import partial
 from typing import Any
 
 from gunicorn import util
 from gunicorn.http import wsgi
-from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, ThreadWorker
+
+from edge.intake import IntakeConn, Progress, TlsContexts
 
 QUEUE_WAIT = "edge.queue_wait_seconds"  # WSGI environ key: seconds the request waited for a thread
 PAUSE_SECONDS = 0.01  # how long a worker that holds a connection per thread leaves new ones to the others
@@ -75,11 +81,16 @@ def _without_server(response) -> list[str]:
 
 class QueueTimingWorker(ThreadWorker):
     wsgi: Any  # the WSGI callable gunicorn serves (set by load_wsgi)
+    # Seconds a connection has to deliver its request head (TLS handshake included); edge/gunicorn_conf.py
+    # sets it from EDGE_HEADER_TIMEOUT_SECONDS before the workers are forked.
+    header_timeout_seconds = 10.0
+    _tls: TlsContexts | None = None
 
     def init_process(self):
         # gunicorn writes its error answers with util.write_error; in this worker process, ours.
         util.write_error = write_problem
         wsgi.Response.default_headers = _without_server
+        self._tls = TlsContexts(self.cfg) if self.cfg.is_ssl else None  # built here: cfg is final by now
         super().init_process()
 
     def __init__(self, *args, **kwargs):
@@ -87,12 +98,68 @@ class QueueTimingWorker(ThreadWorker):
         self._taken = threading.local()  # per pool thread: how long the request it now serves waited
         self.served_app: Any = None  # the app itself; self.wsgi is the app behind the timing wrapper
         self._paused_until = 0.0  # monotonic time until which this worker leaves new connections to others
+        self._intake: set[IntakeConn] = set()  # connections whose request head the event loop is reading
 
     def accept(self, listener):
-        super().accept(listener)
+        try:
+            client_sock, client_addr = listener.accept()
+        except OSError as error:
+            if error.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        self.nr_conns += 1
+        tls = self._tls.current() if self._tls is not None else None
+        deadline = time.monotonic() + self.header_timeout_seconds
+        self._take_in(IntakeConn(self.cfg, client_sock, client_addr, listener.getsockname(), tls, deadline))
         if self.cfg.workers > 1 and self.cfg.threads <= self.nr_conns < _PACED_UP_TO * self.cfg.threads:
             self._paused_until = time.monotonic() + PAUSE_SECONDS
             self.set_accept_enabled(False)
+
+    def on_client_socket_readable(self, conn, client):
+        """A kept-alive connection's next request began: its head is read by the loop too."""
+        self.poller.unregister(client)
+        self.keepalived_conns.remove(conn)
+        conn.deadline = time.monotonic() + self.header_timeout_seconds
+        self._take_in(conn)
+
+    def _take_in(self, conn: IntakeConn) -> None:
+        self._progress(conn, conn.advance())
+
+    def _progress(self, conn: IntakeConn, progress: Progress) -> None:
+        watched = conn in self._intake
+        if progress is Progress.WAITING:
+            if not watched:
+                self._intake.add(conn)
+                self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_intake_readable, conn))
+            return
+        if watched:
+            self._intake.discard(conn)
+            self.poller.unregister(conn.sock)
+        if progress is Progress.READY:
+            conn.hand_over()
+            self.enqueue_req(conn)
+        else:
+            self._drop(conn)
+
+    def _on_intake_readable(self, conn: IntakeConn, client) -> None:
+        self._progress(conn, conn.advance())
+
+    def _drop(self, conn: IntakeConn) -> None:
+        self.nr_conns -= 1
+        conn.close()
+
+    def murder_pending(self):
+        """Also closes the connections that did not deliver their request head in time. A stopping
+        worker gives those it is reading at most gunicorn's linger, as it does kept-alive ones."""
+        super().murder_pending()
+        now = time.monotonic()
+        if not self.alive:
+            for conn in self._intake:
+                conn.deadline = min(conn.deadline, now + STOP_KEEPALIVE_LINGER)
+        for conn in [c for c in self._intake if c.deadline <= now]:
+            self._intake.discard(conn)
+            self.poller.unregister(conn.sock)
+            self._drop(conn)
 
     def set_accept_enabled(self, enabled):
         if enabled and time.monotonic() < self._paused_until:
