@@ -198,9 +198,13 @@ class _VerifiedTokens:
 
 
 class TokenVerifier:
-    def __init__(self, settings: VerifierSettings, keys: JwksCache):
+    """`clock` is the wall clock in seconds since the epoch (what exp, nbf and iat count); every time
+    decision is made against it, so a test moves time instead of waiting for it."""
+
+    def __init__(self, settings: VerifierSettings, keys: JwksCache, *, clock: Callable[[], float] = time.time):
         self._settings = settings
         self._keys = keys
+        self._clock = clock
         self._verified = _VerifiedTokens(settings.cache_size)
 
     def verify(self, token: str) -> Claims:
@@ -210,12 +214,27 @@ class TokenVerifier:
             raise TokenError("token too large")
         known = self._verified.get(token)
         if known is not None:
-            if time.time() <= known.good_until and self._keys.key(known.kid) is known.key:
+            if self._clock() <= known.good_until and self._keys.key(known.kid) is known.key:
                 return known.claims
             self._verified.drop(token)  # expired, or its key left the JWKS: verify again (and fail)
         claims, kid, key = self._verify_signed(token)
         self._verified.put(token, _Verified(claims, key, kid, claims.raw["exp"] + self._settings.leeway_seconds))
         return claims
+
+    def _check_dates(self, claims: dict) -> None:
+        """exp, nbf and iat as RFC 7519 defines them (JSON numbers of seconds; PyJWT would take the
+        string "9999999999" and let it break every comparison after), within the leeway."""
+        for name in _NUMERIC_DATES:
+            value = claims.get(name)
+            if name in claims and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+                raise TokenError(f"token claim {name} must be a number of seconds")
+        now, leeway = self._clock(), self._settings.leeway_seconds
+        if claims["exp"] <= now - leeway:
+            raise TokenError("token expired")
+        if claims.get("nbf", now) > now + leeway:
+            raise TokenError("token not yet valid")
+        if claims["iat"] > now + leeway:
+            raise TokenError("token issued in the future")
 
     def _verify_signed(self, token: str) -> tuple[Claims, str, jwt.PyJWK]:
         try:
@@ -230,32 +249,22 @@ class TokenVerifier:
         if not isinstance(kid, str) or (key := self._keys.key(kid)) is None:
             raise TokenError("token signed with an unknown key")
         try:
+            # The dates are checked below, against our clock and with their types checked first.
             claims = jwt.decode(
                 token, key, algorithms=list(self._settings.algorithms), audience=self._settings.audience,
-                issuer=self._settings.issuer, leeway=self._settings.leeway_seconds,
-                options={"require": ["exp", "iat", "iss", "aud", "sub", "jti"], "verify_iat": True},
+                issuer=self._settings.issuer,
+                options={"require": ["exp", "iat", "iss", "aud", "sub", "jti"], "verify_exp": False,
+                         "verify_nbf": False, "verify_iat": False},
             )
-        except jwt.ExpiredSignatureError:
-            raise TokenError("token expired") from None
         except jwt.PyJWTError as error:
             raise TokenError(f"token rejected: {error}") from None
-        _check_numeric_dates(claims)
-        if claims["iat"] > time.time() + self._settings.leeway_seconds:
-            raise TokenError("token issued in the future")
+        self._check_dates(claims)
         scope = claims.get("scope", "")
         if not isinstance(scope, str) or not isinstance(claims["sub"], str) or not claims["sub"]:
             raise TokenError("token claims malformed")
         return Claims(subject=claims["sub"], scopes=frozenset(scope.split()),
                       client_id=str(claims.get("client_id", "")), token=token, raw=claims), kid, key
 
-
-def _check_numeric_dates(claims: dict) -> None:
-    """PyJWT compares `int(claims["exp"])`, so "9999999999" as a string passes its check and then
-    breaks every comparison after it: a date that is not a finite JSON number is refused here."""
-    for name in _NUMERIC_DATES:
-        value = claims.get(name)
-        if name in claims and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
-            raise TokenError(f"token claim {name} must be a number of seconds")
 
 
 def bearer_token(authorization: str | None) -> str:
