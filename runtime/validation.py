@@ -17,7 +17,12 @@ optional field that is not present.
 
 Update requests (a request with an `update_mask`, AIP-134) change only the fields the mask names,
 so of the resource they carry only those fields are checked (with no mask: those given a value),
-and the mask may name only the resource's fields that a client can set (not OUTPUT_ONLY).
+and the mask may name only the resource's fields that a client can set (not OUTPUT_ONLY). A mask
+names whole fields ("price", never "price.amount_minor"): a masked message field replaces the
+stored one, so it is checked whole, its own REQUIRED fields and rules included, recursively. An
+update cannot leave half a price behind.
+
+    declared_max(field)      # a field's declared upper bound, for limits that bind results too
 """
 
 from __future__ import annotations
@@ -45,6 +50,15 @@ def behaviours(field: _d.FieldDescriptor) -> set[int]:
 def rules_of(field: _d.FieldDescriptor) -> validation_pb2.FieldRules | None:
     options: Any = field.GetOptions()  # the generated extension is typed as a plain FieldDescriptor
     return options.Extensions[validation_pb2.rules] if options.HasExtension(validation_pb2.rules) else None
+
+
+def declared_max(field: _d.FieldDescriptor) -> int:
+    """The upper bound a field's rules declare, for a service whose results must keep it too (stock
+    after an adjustment, an order's total). LookupError when the proto declares none."""
+    rules = rules_of(field)
+    if rules is None or not rules.HasField("max"):
+        raise LookupError(f"{field.full_name} declares no max in its (validation.v1.rules)")
+    return rules.max
 
 
 def python_pattern(pattern: str) -> str:

@@ -25,6 +25,24 @@ class InsufficientStock(CatalogError):
     reason = "INSUFFICIENT_STOCK"
 
 
+class StockLimitExceeded(CatalogError):
+    """An adjustment would leave more units than a product may hold (the bound SetStock declares)."""
+
+    reason = "STOCK_LIMIT_EXCEEDED"
+
+
+def check_adjustment(current: int, delta: int, most: int) -> int:
+    """The stock after adding `delta` to `current`: never below zero (InsufficientStock), never above
+    `most` (StockLimitExceeded). Every store adapter applies it inside its atomic step."""
+    result = current + delta
+    if result < 0:
+        raise InsufficientStock(f"only {current} in stock", [("delta", "would make stock negative")])
+    if result > most:
+        raise StockLimitExceeded(f"{current} in stock; adding {delta} would exceed the limit of {most}",
+                                 [("delta", f"would make stock exceed {most}")])
+    return result
+
+
 class ReservationConflict(CatalogError):
     """A reservation id came back with other items: a caller bug, not a retry."""
 

@@ -6,12 +6,19 @@ import dataclasses
 import uuid
 
 from runtime.paging import InvalidPageToken
+from runtime.validation import declared_max
 from services.catalog import domain
 from services.common.ids import parse_uuid
 from services.common.masks import fields_to_update
 from services.common.paging import bad_page_token, page_size
 from services.catalog.domain import ARCHIVED, NotFound, Product, Reservation
 from services.catalog.store.base import CatalogStore
+from shop.catalog.v1 import catalog_pb2
+
+# The most units a product may have: what SetStock may set (its quantity's declared bound in
+# catalog.proto), which an adjustment's result must keep too.
+STOCK_LIMIT = declared_max(catalog_pb2.SetStockRequest.DESCRIPTOR.fields_by_name["quantity"])
+
 
 class CatalogService:
     def __init__(self, store: CatalogStore, clock=domain.utcnow):
@@ -34,7 +41,8 @@ class CatalogService:
         return product
 
     def update(self, product_id: str, changes: dict, paths: list[str]) -> Product:
-        """Changes the masked fields (or, with no mask, every field given) of name, description, price."""
+        """Changes the masked fields (or, with no mask, every field given) of name, description, price.
+        A price is replaced whole: changes["price"] is (currency, amount), with None for a part not given."""
         paths = fields_to_update(paths, domain.PRODUCT_FIELDS, changes, "product")
         product = self.get(product_id)
         updated = dataclasses.replace(product, updated_at=self._clock())
@@ -43,7 +51,7 @@ class CatalogService:
         if "description" in paths:
             updated.description = changes.get("description", "")
         if "price" in paths:
-            updated.currency, updated.price_minor = changes.get("price") or ("", -1)
+            updated.currency, updated.price_minor = _whole_price(changes.get("price"))
         self._store.save_product(updated)
         return updated
 
@@ -65,7 +73,8 @@ class CatalogService:
         return self.get(product_id)
 
     def adjust_stock(self, product_id: str, delta: int) -> Product:
-        self._store.adjust_stock(parse_uuid(product_id), delta)
+        """Adds delta; refused if the stock would go below zero or above STOCK_LIMIT."""
+        self._store.adjust_stock(parse_uuid(product_id), delta, STOCK_LIMIT)
         return self.get(product_id)
 
     def reserve(self, reservation_id: str, items: list[tuple[str, int]]) -> Reservation:
@@ -73,3 +82,13 @@ class CatalogService:
 
     def release(self, reservation_id: str) -> Reservation:
         return self._store.release(parse_uuid(reservation_id, "reservation_id"))
+
+
+def _whole_price(price: tuple[str, int | None] | None) -> tuple[str, int]:
+    """A price to store: both parts, never a default standing in for a missing one. The request's
+    declared rules refuse half a price first (runtime/validation.py); this keeps the store safe
+    from a caller that bypassed them."""
+    currency, amount = price or ("", None)
+    if not currency or amount is None:
+        raise domain.InvalidArgument([("product.price", "needs both currency_code and amount_minor")])
+    return currency, amount

@@ -15,6 +15,7 @@ _ERRORS = {
     domain.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     domain.NotFound: grpc.StatusCode.NOT_FOUND,
     domain.InsufficientStock: grpc.StatusCode.FAILED_PRECONDITION,
+    domain.StockLimitExceeded: grpc.StatusCode.FAILED_PRECONDITION,
     domain.ReservationConflict: grpc.StatusCode.FAILED_PRECONDITION,
     domain.Contended: grpc.StatusCode.ABORTED,
 }
@@ -59,8 +60,10 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
     @_errors
     def UpdateProduct(self, request, context):
         p = request.product
+        price = p.price
+        amount = price.amount_minor if price.HasField("amount_minor") else None  # absent, not 0
         changes = {"name": p.name, "description": p.description,
-                   "price": (p.price.currency_code, p.price.amount_minor) if p.HasField("price") else None}
+                   "price": (price.currency_code, amount) if p.HasField("price") else None}
         return product_to_proto(self._catalog.update(request.id, changes, list(request.update_mask.paths)))
 
     @_errors

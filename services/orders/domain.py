@@ -17,6 +17,10 @@ from services.common.errors import DomainError, InvalidArgument, NotFound  # noq
 from services.common.items import merge_quantities
 
 PENDING, CONFIRMED, CANCELLED, REJECTED = "PENDING", "CONFIRMED", "CANCELLED", "REJECTED"
+# Why an order was CANCELLED (Order.reason) besides a refusal's own reason: the customer's own act,
+# or the saga's compensation (a dependency timed out or failed), or the recovery pass.
+CANCELLED_BY_USER, TIMED_OUT, DEPENDENCY_FAILED, INTERRUPTED = (
+    "cancelled_by_user", "deadline_exceeded", "dependency_failed", "interrupted")
 
 
 def new_order_id() -> str:
@@ -26,6 +30,7 @@ def new_order_id() -> str:
 
 class OrderError(DomainError):
     reason = "ORDER_ERROR"
+    retry_after: float | None = None  # seconds before a retry may succeed (google.rpc.RetryInfo); None: it will not
 
 
 class IdempotencyConflict(OrderError):
@@ -58,6 +63,21 @@ class DependencyTimedOut(DependencyFailed):
     """The request ran out of time before a service it needs answered."""
 
     timed_out = True
+
+
+class StillBeingPlaced(OrderError):
+    """A retry found the first request with its Idempotency-Key still placing the order, and ran out
+    of time waiting for the outcome. Nothing was done for it; asked again, it answers the outcome."""
+
+    reason = "IDEMPOTENCY_KEY_IN_USE"
+    retry_after = 1.0
+
+    def __init__(self):
+        super().__init__("the first request with this Idempotency-Key is still being processed; retry")
+
+
+class StillBeingPlacedAtDeadline(StillBeingPlaced):
+    """StillBeingPlaced, when what ran out was the caller's own deadline (too short to retry in)."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +115,58 @@ class Order:
 def normalise_lines(items: list[tuple[str, int]]) -> tuple[Line, ...]:
     """Lines merged by product and sorted, so equal orders compare equal."""
     return tuple(Line(p, q) for p, q in merge_quantities(items))
+
+
+def check_quantities(lines: tuple[Line, ...], most: int) -> None:
+    """InvalidArgument if a product's merged quantity exceeds `most`, the bound one order line
+    declares: listing a product twice does not buy past it."""
+    over = [line.product_id for line in lines if line.quantity > most]
+    if over:
+        raise InvalidArgument([("items", f"product {product_id} is ordered more than {most} times in all")
+                               for product_id in over])
+
+
+def total_of(lines: tuple[Line, ...], most: int) -> int:
+    """The priced lines' total in minor units; Rejected (TOTAL_TOO_LARGE) above `most`, the largest
+    amount of money the contract declares, so no order carries a total it cannot state."""
+    total = sum(line.unit_price_minor * line.quantity for line in lines)
+    if total > most:
+        raise Rejected(f"the order's total would exceed {most} in minor units", "TOTAL_TOO_LARGE")
+    return total
+
+
+def answer_for(order: Order) -> Order:
+    """What a request answers for an order that has reached its final state: a retry with the same
+    Idempotency-Key, or the first request when someone else finished the order meanwhile.
+
+    An idempotent retry answers what the first request answered (the recorded outcome), so:
+    - CONFIRMED: the order. So is an order the customer cancelled (CANCELLED_BY_USER): it was
+      placed, and the retry shows what became of it.
+    - REJECTED: the same refusal.
+    - CANCELLED by the saga's compensation or by the recovery pass: the same error the first
+      request answered (a dependency that failed or timed out, a refusal), never the order as if
+      it had been placed, since nothing is held for it. Without RetryInfo: retrying the key cannot
+      change a recorded outcome, and ordering again takes a new Idempotency-Key.
+    """
+    if order.status == CONFIRMED or (order.status == CANCELLED and order.reason == CANCELLED_BY_USER):
+        return order
+    error = _recorded_error(order)
+    error.retry_after = None
+    raise error
+
+
+def _recorded_error(order: Order) -> OrderError:
+    said = order.reason.replace("_", " ")
+    if order.status == REJECTED:
+        return Rejected(f"this order was rejected: {said}", order.reason.upper())
+    cancelled = f"this order was cancelled ({said}); to order again, use a new Idempotency-Key"
+    if order.reason == TIMED_OUT:
+        return DependencyTimedOut(cancelled)
+    if order.reason in (DEPENDENCY_FAILED, INTERRUPTED):
+        return DependencyFailed(cancelled)
+    if order.reason == Forbidden.reason.lower():
+        return Forbidden(cancelled)
+    return Rejected(cancelled, order.reason.upper())
 
 
 def fingerprint(lines: tuple[Line, ...]) -> str:

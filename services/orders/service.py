@@ -6,7 +6,14 @@ the reservation is released (releasing is harmless if nothing was reserved) and 
 is CANCELLED; if even that fails, the order stays PENDING and the recovery pass finishes
 the job. Only CONFIRMED orders are ever acknowledged, so recovery may always cancel. An order
 refused on its merits (out of stock, a product unavailable, the account inactive) is REJECTED:
-it never held anything, and a retry with its Idempotency-Key is refused the same way.
+it never held anything.
+
+A retry with the same Idempotency-Key answers the first request's outcome (domain.answer_for):
+while the first request is still placing the order, the retry waits for it as long as its own
+deadline allows, then answers StillBeingPlaced (retry later), never the PENDING order.
+
+Limits the protos declare hold for results too: a product's merged quantity stays within one
+line's bound, and the total within the largest amount of money.
 """
 
 from __future__ import annotations
@@ -14,12 +21,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-import time
 from datetime import timedelta
 from collections.abc import Callable
 
 from runtime.calls import CallContext, DeadlineExpired
 from runtime.paging import InvalidPageToken
+from runtime.validation import declared_max
 from services.orders import domain
 from services.common.ids import parse_uuid
 from services.common.paging import bad_page_token, page_size
@@ -29,9 +36,18 @@ from services.orders.domain import (
 )
 from services.orders.ports import AccountsPort, CatalogPort
 from services.orders.store.base import OrderStore
+from shop.catalog.v1 import catalog_pb2
+from shop.orders.v1 import orders_pb2
 
 _LOGGER = logging.getLogger(__name__)
 COMPENSATION_SECONDS = 3.0  # a release gets its own budget: it matters more than the caller's deadline
+# How often a retry looks for the first request's outcome in the store when that request runs in
+# another replica (one in this process wakes it as soon as it ends).
+_OUTCOME_POLL_SECONDS = 0.05
+# The declared bounds (orders.proto, catalog.proto) an order's results must keep: one line's quantity
+# (which a product listed twice would otherwise pass) and an amount of money (the order's total).
+MOST_PER_PRODUCT = declared_max(orders_pb2.OrderItem.DESCRIPTOR.fields_by_name["quantity"])
+MOST_AMOUNT_MINOR = declared_max(catalog_pb2.Money.DESCRIPTOR.fields_by_name["amount_minor"])
 
 
 class OrdersService:
@@ -47,13 +63,16 @@ class OrdersService:
         # exceed the longest a request can take.)
         self._placing: set[str] = set()
         self._placing_lock = threading.Lock()
+        self._placing_ended = threading.Condition(self._placing_lock)  # wakes retries waiting for an outcome
 
     # --- placing -------------------------------------------------------------------------------
 
     def place(self, user_id: str, items: list[tuple[str, int]], idempotency_key: str, call: CallContext) -> Order:
         """Places the order for `call`'s user, or raises: InvalidArgument, IdempotencyConflict, Rejected
-        and Forbidden leave nothing held; DependencyFailed means it was cancelled (or left to recovery)."""
+        and Forbidden leave nothing held; DependencyFailed means it was cancelled (or left to recovery);
+        StillBeingPlaced means the first request with this key has not finished (retry later)."""
         lines = domain.normalise_lines(items)
+        domain.check_quantities(lines, MOST_PER_PRODUCT)
         order_id = domain.new_order_id()
         if idempotency_key:
             winner, fingerprint = self._store.claim_idempotency_key(
@@ -62,13 +81,13 @@ class OrdersService:
                 if fingerprint != domain.fingerprint(lines):
                     raise IdempotencyConflict("this Idempotency-Key was used for a different order",
                                               [("idempotency_key", "already used with other items")])
-                first = self._first_order(winner)
-                if first is not None and first.status == REJECTED:
-                    raise Rejected(f"this order was rejected: {first.reason.replace('_', ' ')}", first.reason.upper())
+                first = self._outcome(winner, call)
                 if first is not None:
-                    return first
-                # The first request claimed the key and died before recording its order: this
-                # retry places it, under the claimed id, so the key still means one order.
+                    return domain.answer_for(first)
+                # No order under the claimed id: the first request died between claiming the key and
+                # recording its order, or is between those two writes now. Either way this retry
+                # places it under the claimed id, so the key still means one order: every step is
+                # idempotent by order id, and whichever of two placings confirms first wins.
                 order_id = winner
         now = self._clock()
         order = Order(id=order_id, user_id=user_id, lines=lines, status=PENDING, created_at=now, updated_at=now)
@@ -78,7 +97,7 @@ class OrdersService:
             self._store.create_order(order)
             return self._complete(order, call)
         except DependencyFailed as failure:
-            self._compensate(order, "deadline_exceeded" if failure.timed_out else "dependency_failed", call)
+            self._compensate(order, domain.TIMED_OUT if failure.timed_out else domain.DEPENDENCY_FAILED, call)
             raise
         except (Rejected, domain.Forbidden) as refused:
             current = self._store.get_order(order.id)
@@ -86,20 +105,26 @@ class OrdersService:
                 self._compensate(order, refused.reason.lower(), call)
             raise
         finally:
-            with self._placing_lock:
+            with self._placing_ended:
                 self._placing.discard(order.id)
+                self._placing_ended.notify_all()
 
-    def _first_order(self, order_id: str, wait_seconds: float = 5.0) -> Order | None:
-        """The order placed under a reused key, waiting briefly while the first request finishes it;
-        None if it was never recorded (the first request died right after claiming the key)."""
-        deadline = time.monotonic() + wait_seconds
+    def _outcome(self, order_id: str, call: CallContext) -> Order | None:
+        """The order placed under a reused key once it is final, or None if it was never recorded.
+
+        While it is PENDING (the first request is still placing it) this waits, for no longer than
+        `call` has time: woken when a placing in this process ends, looking again every
+        _OUTCOME_POLL_SECONDS for one in another replica. StillBeingPlaced when the time runs out."""
         while True:
             order = self._store.get_order(order_id)
-            if order is not None and (order.status != PENDING or time.monotonic() > deadline):
+            if order is None or order.status != PENDING:
                 return order
-            if order is None and time.monotonic() > deadline:
-                return None
-            time.sleep(0.05)
+            try:
+                left = call.time_left()
+            except DeadlineExpired:
+                raise domain.StillBeingPlaced() from None
+            with self._placing_ended:
+                self._placing_ended.wait(min(left, _OUTCOME_POLL_SECONDS))
 
     @staticmethod
     def _in_time(call: CallContext) -> CallContext:
@@ -125,8 +150,11 @@ class OrdersService:
         currencies = {line.currency for line in priced_lines}
         if len(currencies) > 1:
             raise self._reject(order, "mixed_currencies", Rejected("items are priced in different currencies", "MIXED_CURRENCIES"))
-        priced_order = dataclasses.replace(order, lines=tuple(priced_lines), currency=currencies.pop(),
-                                           total_minor=sum(line.unit_price_minor * line.quantity for line in priced_lines))
+        priced_order = dataclasses.replace(order, lines=tuple(priced_lines), currency=currencies.pop())
+        try:
+            priced_order.total_minor = domain.total_of(priced_order.lines, MOST_AMOUNT_MINOR)
+        except Rejected as too_large:
+            raise self._reject(priced_order, too_large.reason.lower(), too_large) from None
         reserved, short = self._catalog.reserve(order.id, order.lines, self._in_time(call))
         if not reserved:
             raise self._reject(priced_order, "out_of_stock", Rejected(  # names and prices kept: the user sees what was refused
@@ -138,9 +166,11 @@ class OrdersService:
             current = self._store.get_order(order.id)
             if current is not None and current.status == CONFIRMED:
                 return current  # a retry of the same key placed it first: same order, same reservation
-            # Cancelled (or recovered) while we worked: its stock goes back, and it stays cancelled.
+            # Finished by someone else while we worked (cancelled by the customer or the recovery
+            # pass, or refused to a twin placing of the same key): its stock goes back, and this
+            # request answers as a retry would.
             self._compensate(order, "cancelled_while_placing", call)
-            return self._store.get_order(order.id)
+            return domain.answer_for(self._store.get_order(order.id))
         self._store.settle(order.id)
         return confirmed
 
@@ -152,10 +182,10 @@ class OrdersService:
 
     def _compensate(self, order: Order, reason: str, call: CallContext) -> bool:
         """Cancels the order, then releases its reservation; if catalog cannot be reached, the
-        order stays on the recovery list. The decision is recorded before the stock moves."""
-        current = self._store.get_order(order.id)
-        if current is not None and current.status == PENDING:
-            self._store.transition(dataclasses.replace(current, status=CANCELLED, reason=reason, updated_at=self._clock()), PENDING)
+        order stays on the recovery list. The decision is recorded before the stock moves, and an
+        order confirmed meanwhile (by a twin placing of the same key) keeps its stock."""
+        if not self._cancel_unless_confirmed(order.id, reason):
+            return False
         try:
             self._catalog.release(order.id, call.detached(COMPENSATION_SECONDS))
         except DependencyFailed as failure:
@@ -163,6 +193,16 @@ class OrdersService:
             return False
         self._store.settle(order.id)
         return True
+
+    def _cancel_unless_confirmed(self, order_id: str, reason: str) -> bool:
+        """Moves a PENDING order to CANCELLED; False if it is CONFIRMED (then nothing may be released)."""
+        current = self._store.get_order(order_id)
+        while current is not None and current.status == PENDING:
+            cancelled = dataclasses.replace(current, status=CANCELLED, reason=reason, updated_at=self._clock())
+            if self._store.transition(cancelled, PENDING):
+                return True
+            current = self._store.get_order(order_id)  # it moved on meanwhile: look again
+        return current is None or current.status != CONFIRMED
 
     # --- reading, cancelling --------------------------------------------------------------------
 
@@ -184,7 +224,7 @@ class OrdersService:
         order = self.get(order_id, user_id, is_admin)
         if order.status in (CANCELLED, REJECTED):
             return order
-        cancelled = dataclasses.replace(order, status=CANCELLED, reason="cancelled_by_user", updated_at=self._clock())
+        cancelled = dataclasses.replace(order, status=CANCELLED, reason=domain.CANCELLED_BY_USER, updated_at=self._clock())
         # The cancellation is recorded first and the order put on the recovery list, so a crash
         # before the release below is finished by the recovery pass, never lost.
         self._store.mark_unsettled(order.id)
@@ -208,7 +248,7 @@ class OrdersService:
                 if order.id in self._placing:
                     continue  # still being placed here: the saga settles it itself
             if order.status == PENDING:
-                interrupted = dataclasses.replace(order, status=CANCELLED, reason="interrupted", updated_at=self._clock())
+                interrupted = dataclasses.replace(order, status=CANCELLED, reason=domain.INTERRUPTED, updated_at=self._clock())
                 if not self._store.transition(interrupted, PENDING):
                     order = self._store.get_order(order.id)  # it moved on meanwhile: look again
             if order.status == CONFIRMED:

@@ -14,6 +14,8 @@ from shop.orders.v1 import orders_pb2 as pb
 from shop.orders.v1 import orders_pb2_grpc as pb_grpc
 
 _ERRORS = {
+    domain.StillBeingPlacedAtDeadline: grpc.StatusCode.DEADLINE_EXCEEDED,
+    domain.StillBeingPlaced: grpc.StatusCode.ABORTED,  # 409 with Retry-After, as the Idempotency-Key draft says
     domain.DependencyTimedOut: grpc.StatusCode.DEADLINE_EXCEEDED,
     domain.DependencyFailed: grpc.StatusCode.UNAVAILABLE,
     domain.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
@@ -27,6 +29,12 @@ _STATUS = {domain.PENDING: pb.PENDING, domain.CONFIRMED: pb.CONFIRMED, domain.CA
            domain.REJECTED: pb.REJECTED}
 ADMIN_SCOPE = "orders.admin"
 
+
+def _deadline_spent(context: grpc.ServicerContext) -> bool:
+    """Whether the caller's own deadline leaves it too little time to retry after the RetryInfo we
+    would send (the service's wait may also end at its own cap, MAX_CALL_SECONDS, with time to spare)."""
+    left = context.time_remaining()
+    return left is not None and left < domain.StillBeingPlaced.retry_after
 
 
 def order_to_proto(order: domain.Order) -> pb.Order:
@@ -49,7 +57,13 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
     def CreateOrder(self, request, context):
         claims = current_claims()
         items = [(i.product_id, i.quantity) for i in request.items]
-        return order_to_proto(self._orders.place(claims.subject, items, request.idempotency_key, current_call()))
+        try:
+            placed = self._orders.place(claims.subject, items, request.idempotency_key, current_call())
+        except domain.StillBeingPlaced:
+            if _deadline_spent(context):
+                raise domain.StillBeingPlacedAtDeadline() from None
+            raise
+        return order_to_proto(placed)
 
     @_errors
     def GetOrder(self, request, context):

@@ -8,7 +8,8 @@ import pytest
 
 from runtime.paging import InvalidPageToken
 from services.catalog.domain import (
-    ARCHIVED, REJECTED, RELEASED, RESERVED, InsufficientStock, NotFound, Product, ReservationConflict, utcnow,
+    ARCHIVED, REJECTED, RELEASED, RESERVED, InsufficientStock, NotFound, Product, ReservationConflict,
+    StockLimitExceeded, utcnow,
 )
 from tests.support.concurrency import race
 from tests.support.stores import ADAPTERS, open_adapter
@@ -57,14 +58,42 @@ def test_listing_pages_and_filters_by_text(store):
         store.list_products(2, "nope", "")
 
 
+LIMIT = 1_000  # any limit: the service passes the one catalog.proto declares
+
+
 def test_stock_can_be_set_and_adjusted_but_never_below_zero(store):
     made = product(store, stock=3)
-    assert store.adjust_stock(made.id, -3) == 0
+    assert store.adjust_stock(made.id, -3, LIMIT) == 0
     with pytest.raises(InsufficientStock):
-        store.adjust_stock(made.id, -1)
+        store.adjust_stock(made.id, -1, LIMIT)
     assert store.set_stock(made.id, 7) == 7 and store.get_product(made.id).stock == 7
     with pytest.raises(NotFound):
         store.set_stock(str(uuid.uuid4()), 1)
+
+
+def test_an_adjustment_never_takes_stock_past_the_limit(store):
+    made = product(store, stock=LIMIT - 5)
+    assert store.adjust_stock(made.id, 5, LIMIT) == LIMIT
+    with pytest.raises(StockLimitExceeded):
+        store.adjust_stock(made.id, 1, LIMIT)
+    with pytest.raises(StockLimitExceeded):
+        store.adjust_stock(made.id, 999_999_999, LIMIT)
+    assert store.get_product(made.id).stock == LIMIT
+
+
+def test_concurrent_adjustments_stop_exactly_at_the_limit(store):
+    made = product(store, stock=LIMIT - 10)
+    outcomes = race(12, lambda i: _adjusted(store, made.id, 1))
+    assert outcomes.count(True) == 10 and outcomes.count(False) == 2
+    assert store.get_product(made.id).stock == LIMIT
+
+
+def _adjusted(store, product_id: str, delta: int) -> bool:
+    try:
+        store.adjust_stock(product_id, delta, LIMIT)
+    except StockLimitExceeded:
+        return False
+    return True
 
 
 def test_a_reservation_takes_every_item_or_none(store):

@@ -1,8 +1,10 @@
 """The catalog's repository port. Both adapters pass tests/contract/test_catalog_store.py.
 
 Stock invariants every adapter keeps, under any number of concurrent callers and replicas:
-stock never goes below zero; a reservation holds stock for all its items or for none; a
-reservation id has its effect once, however often it is reserved or released.
+stock never goes below zero; an adjustment never takes it above the caller's limit; a reservation
+holds stock for all its items or for none; a reservation id has its effect once, however often
+it is reserved or released. (A release gives back what was held whatever the limit: a refund is
+never refused.)
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ class CatalogStore(abc.ABC):
         """Sets the available stock; returns it. NotFound for an unknown product."""
 
     @abc.abstractmethod
-    def adjust_stock(self, product_id: str, delta: int) -> int:
-        """Adds delta; InsufficientStock if the result would be negative; returns the new stock."""
+    def adjust_stock(self, product_id: str, delta: int, most: int) -> int:
+        """Adds delta in one atomic step; InsufficientStock if the result would be negative,
+        StockLimitExceeded if above `most` (domain.check_adjustment); returns the new stock."""
 
     @abc.abstractmethod
     def reserve(self, reservation_id: str, items: tuple[tuple[str, int], ...]) -> Reservation:

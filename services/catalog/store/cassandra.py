@@ -19,8 +19,8 @@ import time
 from runtime import cassandra as cql
 from runtime.paging import decode_page_token, encode_page_token
 from services.catalog.domain import (
-    PENDING, REJECTED, RELEASED, RESERVED, Contended, InsufficientStock, NotFound, Product, Reservation,
-    ReservationConflict, can_be_reserved,
+    PENDING, REJECTED, RELEASED, RESERVED, Contended, NotFound, Product, Reservation, ReservationConflict,
+    can_be_reserved, check_adjustment,
 )
 from services.catalog.store.base import CatalogStore
 
@@ -144,11 +144,10 @@ class CassandraCatalogStore(cql.CassandraStore, CatalogStore):
     def set_stock(self, product_id: str, quantity: int) -> int:
         return self._compare_and_set(product_id, lambda current, holds: (quantity, None, None))
 
-    def adjust_stock(self, product_id: str, delta: int) -> int:
+    def adjust_stock(self, product_id: str, delta: int, most: int) -> int:
         def change(current, holds):
-            if current + delta < 0:
-                raise InsufficientStock(f"only {current} in stock", [("delta", "would make stock negative")])
-            return current + delta, None, None
+            # Checked against the quantity this round read and conditions on: the bounds hold for what it writes.
+            return check_adjustment(current, delta, most), None, None
         return self._compare_and_set(product_id, change, sees_own_write=False)
 
     def _hold(self, reservation_id: str, product_id: str, quantity: int) -> bool:

@@ -12,8 +12,8 @@ import sqlite3
 from runtime.paging import decode_page_token, encode_page_token
 from runtime.sqlite import SqliteStore, from_ms, to_ms
 from services.catalog.domain import (
-    REJECTED, RELEASED, RESERVED, InsufficientStock, NotFound, Product, Reservation, ReservationConflict,
-    can_be_reserved,
+    REJECTED, RELEASED, RESERVED, NotFound, Product, Reservation, ReservationConflict, can_be_reserved,
+    check_adjustment,
 )
 from services.catalog.store.base import CatalogStore
 
@@ -73,15 +73,14 @@ class SqliteCatalogStore(SqliteStore, CatalogStore):
             raise NotFound(f"product {product_id} does not exist")
         return quantity
 
-    def adjust_stock(self, product_id: str, delta: int) -> int:
+    def adjust_stock(self, product_id: str, delta: int, most: int) -> int:
         with self._db.transaction() as conn:
             row = conn.execute("SELECT stock FROM products WHERE id = ?", (product_id,)).fetchone()
             if row is None:
                 raise NotFound(f"product {product_id} does not exist")
-            if row["stock"] + delta < 0:
-                raise InsufficientStock(f"only {row['stock']} in stock", [("delta", "would make stock negative")])
-            conn.execute("UPDATE products SET stock = stock + ? WHERE id = ?", (delta, product_id))
-            return row["stock"] + delta
+            stock = check_adjustment(row["stock"], delta, most)
+            conn.execute("UPDATE products SET stock = ? WHERE id = ?", (stock, product_id))
+            return stock
 
     def reserve(self, reservation_id: str, items: tuple[tuple[str, int], ...]) -> Reservation:
         with self._db.transaction() as conn:
