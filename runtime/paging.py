@@ -1,7 +1,6 @@
-"""Page tokens, the same format for every store: the last id of the page, as the 22 base64url
-characters of its 16 bytes. Opaque to clients; the protos declare their shape (a pattern on each
-page_token field), so a token of the wrong shape is refused before a store sees it, and a token of
-the right shape names a position (one that holds nothing gives an empty page)."""
+"""Store positions for paging, the same format for every store: the last id of the page, as the 22
+base64url characters of its 16 bytes. Clients never see a position bare: runtime/page_tokens.py
+seals it to the query it belongs to."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ import uuid
 
 
 class InvalidPageToken(ValueError):
-    """A page token that is not of the shape this service hands out."""
+    """A page token that is not of the shape this service hands out, or not sealed by it."""
 
 
 def encode_page_token(after_id: str) -> str:

@@ -34,6 +34,7 @@ from runtime.health import SERVICE_NAME as HEALTH_SERVICE_NAME
 from runtime.health import HealthServicer
 from runtime.interceptors import AuthorizationInterceptor, Check, field_rules_check
 from runtime.policy import policies_for
+from runtime.page_tokens import PageTokenInterceptor, PageTokenSeal
 from runtime.reflection import enable_reflection, reflection_policies
 from runtime.settings import ServerSettings
 
@@ -78,7 +79,7 @@ class ServiceServer:
                                                (*checks, field_rules_check))
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix=settings.service),
-            interceptors=[ServerTelemetry(), interceptor],
+            interceptors=[ServerTelemetry(), interceptor, PageTokenInterceptor(PageTokenSeal(settings.tls.key.read_bytes()))],
             options=[
                 ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
                 ("grpc.so_reuseport", 0),

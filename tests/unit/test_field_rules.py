@@ -96,9 +96,12 @@ def test_product_rules_name_the_field(name, currency, price, field):
 
 
 def test_a_page_token_is_empty_or_of_the_issued_shape():
+    from runtime.page_tokens import PageTokenSeal
     from runtime.paging import encode_page_token
 
-    assert problems(catalog.ListProductsRequest(page_token=encode_page_token(A))) == {}
+    sealed = PageTokenSeal(b"key").seal(encode_page_token(A), b"query")
+    assert problems(catalog.ListProductsRequest(page_token=sealed)) == {}
+    assert "page_token" in problems(catalog.ListProductsRequest(page_token=encode_page_token(A)))  # bare position
     assert problems(catalog.ListProductsRequest()) == {}
     assert "page_token" in problems(catalog.ListProductsRequest(page_token="not a token"))
     assert "page_size" in problems(catalog.ListProductsRequest(page_size=101))
@@ -118,7 +121,7 @@ _SAMPLES = {
     str: ["", " ", "a", "Ab3", "ada", "ada@example.com", "a@b", "EUR", "eur", "en-GB", "english!", "x" * 10,
           "aaaaaaaaaaaa", "abcde12345", "x" * 101, "y" * 129, "z" * 501, "shop-web", "orders.read", "nope.scope",
           "https://shop.example/cb", "http://127.0.0.1:8080/cb", "http://evil.example/", "https://a.b/#x",
-          "AAAAAAAAAAAAAAAAAAAAAA", "AAAAAAAAAAAAAAAAAAAAAB", A, A.upper(), A.replace("-", ""), "tab\there",
+          "AAAAAAAAAAAAAAAAAAAAAA", "AAAAAAAAAAAAAAAAAAAAAB", "A" * 43, "A" * 42 + "B", A, A.upper(), A.replace("-", ""), "tab\there",
           "\u001c\u00daM@example.com", "ünicode", "ada\n", " \u00a0 ", "Tea", "nul\x00", "\x1b[31mred",
           "a\u202eb", "\u2066x", "<b>x</b>@example.com", "a..b@example.com", "o'neil+tag@example.com",
           "two\nlines", "\ttabbed"],
