@@ -9,8 +9,10 @@ import base64
 import dataclasses
 import hashlib
 import hmac
+import math
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -58,6 +60,13 @@ class AccountInactive(AccountError):
     reason = "ACCOUNT_DEACTIVATED"
 
 
+class AdminLockout(AccountError):
+    """Deactivating this account would leave the shop with fewer administrators than it needs:
+    an administrator's own account, or the last active administrator."""
+
+    reason = "ADMIN_LOCKOUT"
+
+
 class LockedOut(AccountError):
     reason = "TOO_MANY_FAILED_LOGINS"
 
@@ -79,6 +88,8 @@ class Account:
     locale: str = ""
     state: str = ACTIVE
     roles: tuple[str, ...] = ("customer",)
+    # Access tokens issued (iat, epoch seconds) before this are refused; 0 until sessions are first ended.
+    tokens_valid_after: int = 0
 
     @property
     def username_key(self) -> str:
@@ -91,6 +102,10 @@ class Account:
     @property
     def active(self) -> bool:
         return self.state == ACTIVE
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
 
     def allowed_scopes(self) -> frozenset[str]:
         return frozenset(s for role in self.roles for s in ROLE_SCOPES.get(role, ()))
@@ -197,6 +212,36 @@ def next_attempt(throttle: SignInThrottle, now: datetime) -> SignInThrottle:
     if attempts >= MAX_FAILED_LOGINS:
         locked_until = now + min(_BASE_LOCKOUT * 2 ** (attempts - MAX_FAILED_LOGINS), _MAX_LOCKOUT)
     return SignInThrottle(throttle.key, attempts, locked_until, now)
+
+
+# --- ending sessions ---------------------------------------------------------------------------
+
+def tokens_cutoff(now: datetime) -> int:
+    """The tokens_valid_after that ends every session open at `now`: the next whole second, since a
+    token's iat is a whole second rounded down (one issued earlier in this very second must not
+    survive). Tokens issued after `now` are dated from then on (token_issued_at)."""
+    return math.floor(now.timestamp()) + 1
+
+
+def token_issued_at(now: datetime, tokens_valid_after: int = 0) -> int:
+    """The iat of a token issued at `now` for an account: now in whole seconds, but never before the
+    account's tokens_valid_after, so a token issued just after its sessions were ended (within the same
+    second) counts. It is then dated less than a second ahead, within every verifier's leeway for iat."""
+    return max(math.floor(now.timestamp()), tokens_valid_after)
+
+
+def deactivation_problem(account: Account, actor: str, other_active_admin: Callable[[], bool]) -> str | None:
+    """Why `actor` (the subject of the caller's token) may not deactivate this active account, or None.
+    An administrator's own account is refused, so one cannot lock oneself out by mistake; so is the
+    last active administrator, whoever asks (another administrator, or a client with accounts.admin).
+    `other_active_admin()` is asked only about an administrator's account, as it may read many."""
+    if not account.is_admin:
+        return None
+    if account.id == actor:
+        return "an administrator cannot deactivate its own account; another administrator can"
+    if not other_active_admin():
+        return "this is the last active administrator; make another one before deactivating it"
+    return None
 
 
 def apply_profile_changes(account: Account, changes: dict[str, str], paths: list[str], now: datetime) -> Account:

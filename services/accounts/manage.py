@@ -8,7 +8,8 @@
 seed-demo creates, once, an OAuth2 client for the client_credentials grant and an
 administrator account, and writes their secrets to a 0600 file (never to the terminal);
 with --storefront-redirect-uri also the storefront's public client `shop-web`. Running it
-again keeps what exists. register-client registers one client (a confidential client's
+again keeps what exists, and reactivates the demo administrator if it was deactivated (so `make
+up` always leaves a way in). register-client registers one client (a confidential client's
 secret is printed once: it is not stored).
 """
 
@@ -25,6 +26,7 @@ from runtime.settings import ConfigError
 from runtime.validation import violations
 from services.common.errors import DomainError, InvalidArgument
 from shop.accounts.v1 import accounts_pb2 as pb
+from services.accounts.domain import Account
 from services.accounts.oauth import AuthorizationServer
 from services.accounts.server import AccountsSettings
 from services.accounts.service import AccountsService
@@ -68,8 +70,9 @@ def seed_demo(out: pathlib.Path, storefront_redirect_uri: str = "") -> str:
         existing = json.loads(out.read_text()) if out.exists() else {}
         client_id = existing.get("client", {}).get("client_id")
         admin_name = existing.get("admin", {}).get("username")
-        if client_id and store.get_client(client_id) and admin_name and store.find_account_by_username(admin_name):
-            return "\n".join([f"kept demo client and admin in {out}", *said])
+        admin = store.find_account_by_username(admin_name) if admin_name else None
+        if client_id and store.get_client(client_id) and admin:
+            return "\n".join([f"kept demo client and admin in {out}", *_heal(accounts, admin), *said])
         client, secret = oauth.register_client("demo", DEMO_CLIENT_SCOPES)
         admin_name = f"admin{secrets.token_hex(3)}"
         admin_password = secrets.token_urlsafe(18)
@@ -82,6 +85,14 @@ def seed_demo(out: pathlib.Path, storefront_redirect_uri: str = "") -> str:
         return "\n".join([f"created demo client {client.client_id} and admin {admin_name}; secrets in {out}", *said])
     finally:
         store.close()
+
+
+def _heal(accounts: AccountsService, admin: Account) -> list[str]:
+    """`make up` always leaves a way in: a demo administrator found deactivated is reactivated."""
+    if admin.active:
+        return []
+    accounts.reactivate(admin.id)
+    return [f"reactivated the demo admin {admin.username}, which had been deactivated"]
 
 
 def _check_client(name: str, scopes: list[str], client_id: str, public: bool, redirect_uris: list[str]) -> None:

@@ -297,7 +297,7 @@ class AuthorizationServer:
         account = self._store.get_account(record.subject)
         if account is None or not account.active:
             raise invalid
-        return self._tokens(account.id, record.scope, client_id=client.client_id, family_id=record.family_id)
+        return self._tokens(account, record.scope, client_id=client.client_id, family_id=record.family_id)
 
     def _password_grant(self, username: str, password: str, scope: str, client: OAuthClient | None) -> IssuedTokens:
         if not username or not password:
@@ -309,7 +309,7 @@ class AuthorizationServer:
         allowed = account.allowed_scopes() & frozenset(client.scopes) if client else account.allowed_scopes()
         granted = _granted_scope(scope, allowed)
         family = uuid.uuid4().hex
-        return self._tokens(account.id, granted, client_id=client.client_id if client else "", family_id=family)
+        return self._tokens(account, granted, client_id=client.client_id if client else "", family_id=family)
 
     def _client_credentials_grant(self, client: OAuthClient | None, scope: str) -> IssuedTokens:
         if client is None:
@@ -338,7 +338,7 @@ class AuthorizationServer:
         if account is None or not account.active:
             raise invalid
         granted = _granted_scope(scope or record.scope, frozenset(record.scope.split()))
-        return self._tokens(account.id, granted, client_id=record.client_id, family_id=record.family_id)
+        return self._tokens(account, granted, client_id=record.client_id, family_id=record.family_id)
 
     def revoke(self, token: str, *, client_id: str = "", client_secret: str = "") -> None:
         """RFC 7009: revokes a refresh token's family, if the token's own client authenticated (or
@@ -372,20 +372,22 @@ class AuthorizationServer:
     def _find_refresh_token(self, presented: str) -> RefreshToken | None:
         return _find(presented, self._store.get_refresh_token)
 
-    def _tokens(self, subject: str, scope: str, *, client_id: str, family_id: str) -> IssuedTokens:
-        access, expires_in = self._sign(subject, scope, client_id=client_id)
+    def _tokens(self, account: domain.Account, scope: str, *, client_id: str, family_id: str) -> IssuedTokens:
+        access, expires_in = self._sign(account.id, scope, client_id=client_id, not_before=account.tokens_valid_after)
         token_id, secret_hash, refresh_token = _new_credential()
         self._store.add_refresh_token(RefreshToken(
-            token_id=token_id, family_id=family_id, subject=subject, client_id=client_id, scope=scope,
+            token_id=token_id, family_id=family_id, subject=account.id, client_id=client_id, scope=scope,
             secret_hash=secret_hash, expires_at=self._clock() + self._settings.refresh_ttl))
         return IssuedTokens(access_token=access, expires_in=expires_in, scope=scope, refresh_token=refresh_token)
 
-    def _sign(self, subject: str, scope: str, *, client_id: str) -> tuple[str, int]:
+    def _sign(self, subject: str, scope: str, *, client_id: str, not_before: int = 0) -> tuple[str, int]:
+        """An access token; its iat is never before `not_before`, the account's tokens_valid_after."""
         key = self.ensure_signing_key()
         now = self._clock()
         ttl = int(self._settings.access_ttl.total_seconds())
         claims = {"iss": self._settings.issuer, "aud": self._settings.audience, "sub": subject,
-                  "iat": int(now.timestamp()), "nbf": int(now.timestamp()), "exp": int(now.timestamp()) + ttl,
+                  "iat": domain.token_issued_at(now, not_before), "nbf": int(now.timestamp()),
+                  "exp": int(now.timestamp()) + ttl,
                   "jti": uuid.uuid4().hex, "scope": scope}
         if client_id:
             claims["client_id"] = client_id

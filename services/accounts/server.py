@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from runtime.interceptors import token_check
 from runtime.server import ServiceServer
 from runtime.settings import Env, ServerSettings
+from runtime.standing import AccountStandings, standing_check, standing_window
 from runtime.tokens import JwksCache, TokenVerifier, VerifierSettings
 from services.accounts.domain import PasswordHasher
 from services.accounts.oauth import AuthorizationServer, TokenSettings
 from services.accounts.service import AccountsService
-from services.accounts.servicer import AccountsServicer, active_caller_check
+from services.accounts.servicer import AccountsServicer, standing_in_store
 from services.accounts.store import open_store
 from shop.accounts.v1 import accounts_pb2, accounts_pb2_grpc
 
@@ -31,8 +33,8 @@ class AccountsSettings:
     tokens: TokenSettings
     # scrypt's cost N = 2**scrypt_log2_n; may be lowered for tests, 14 (16 MiB, ~50 ms) is the floor for real use.
     scrypt_log2_n: int
-    # How long a check that a token's account is active is trusted (other replicas see a deactivation
-    # within this time; the replica that deactivates at once).
+    # How long an account's standing (active, tokens valid after) is trusted once read (other replicas,
+    # and the other services, see a deactivation or ended sessions within this time; this replica at once).
     active_check_seconds: float
 
     @classmethod
@@ -49,7 +51,7 @@ class AccountsSettings:
                 refresh_ttl=timedelta(seconds=env.int("REFRESH_TOKEN_TTL_SECONDS", 30 * 86400, minimum=5)),
                 password_grant=env.choice("OAUTH_PASSWORD_GRANT", "off", ("on", "off")) == "on"),
             scrypt_log2_n=env.int("PASSWORD_SCRYPT_LOG2_N", 14, minimum=10, maximum=20),
-            active_check_seconds=env.float("ACCOUNT_ACTIVE_CHECK_SECONDS", 5.0, minimum=0.0),
+            active_check_seconds=standing_window(env),
         )
 
     def password_hasher(self) -> PasswordHasher:
@@ -59,10 +61,13 @@ class AccountsSettings:
 load_settings = AccountsSettings.from_env
 
 
-def create_server(settings: AccountsSettings) -> tuple[ServiceServer, int]:
-    """Builds the server (port bound, not started). GRPC_PORT=0 picks a free port."""
+def create_server(settings: AccountsSettings, *,
+                  standing_clock: Callable[[], float] = time.monotonic) -> tuple[ServiceServer, int]:
+    """Builds the server (port bound, not started). GRPC_PORT=0 picks a free port. `standing_clock`
+    times how long an account's standing is trusted (tests inject one)."""
     store = open_store(settings.server)
-    accounts = AccountsService(store, settings.password_hasher(), active_ttl=settings.active_check_seconds)
+    standings = AccountStandings(standing_in_store(store), settings.active_check_seconds, clock=standing_clock)
+    accounts = AccountsService(store, settings.password_hasher(), standing_changed=standings.forget)
     oauth = AuthorizationServer(store, accounts, settings.tokens)
     oauth.ensure_signing_key()
     servicer = AccountsServicer(accounts, oauth)
@@ -74,6 +79,6 @@ def create_server(settings: AccountsSettings) -> tuple[ServiceServer, int]:
         register=lambda s: accounts_pb2_grpc.add_AccountsServiceServicer_to_server(servicer, s),
         ready_check=store.ping,
         on_stop=store.close,
-        checks=(token_check(verifier), active_caller_check(accounts)),
+        checks=(token_check(verifier), standing_check(standings)),
     )
     return server, server.port

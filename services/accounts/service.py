@@ -6,8 +6,6 @@ The servicer calls these and translates; nothing here knows gRPC.
 from __future__ import annotations
 
 import dataclasses
-import threading
-import time
 import uuid
 from collections.abc import Callable
 
@@ -28,42 +26,20 @@ class WrongPassword(domain.AccountError):
         super().__init__("current_password does not match", [("current_password", "does not match")])
 
 
-class _RecentlyActive:
-    """Accounts seen active in the last `ttl` seconds (an id set with expiry times, bounded)."""
-
-    def __init__(self, ttl: float, size: int = 100_000, clock: Callable[[], float] = time.monotonic):
-        self._ttl, self._size, self._clock = ttl, size, clock
-        self._until: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def __contains__(self, account_id: str) -> bool:
-        return self._until.get(account_id, 0.0) > self._clock()
-
-    def add(self, account_id: str) -> None:
-        if self._ttl <= 0:
-            return
-        with self._lock:
-            now = self._clock()
-            if len(self._until) >= self._size:  # full: keep what has not expired, or start over
-                self._until = {k: v for k, v in self._until.items() if v > now}
-                if len(self._until) >= self._size:
-                    self._until.clear()
-            self._until[account_id] = now + self._ttl
-
-    def forget(self, account_id: str) -> None:
-        with self._lock:
-            self._until.pop(account_id, None)
+# Accounts read per page while looking for another active administrator.
+_ADMIN_SCAN_PAGE = 100
 
 
 class AccountsService:
+    """`standing_changed(account_id)` is told after every change of what the account's tokens may do
+    (deactivation, reactivation, ended sessions), so this replica's cached standing is dropped at once."""
+
     def __init__(self, store: AccountStore, hasher: domain.PasswordHasher, clock: Callable = domain.utcnow,
-                 active_ttl: float = 0.0):
+                 standing_changed: Callable[[str], None] = lambda account_id: None):
         self._store = store
         self._hasher = hasher
         self._clock = clock
-        # "Is this token's account still active?" is asked on every call; a yes is trusted for active_ttl
-        # seconds. A deactivation here forgets it at once; other replicas learn it within active_ttl.
-        self._recently_active = _RecentlyActive(active_ttl)
+        self._standing_changed = standing_changed
 
     def register(self, username: str, email: str, password: str, profile: dict[str, str], roles=("customer",)) -> Account:
         problems = domain.registration_problems(username, email, password)
@@ -87,18 +63,6 @@ class AccountsService:
         if account is None:
             raise NotFound(f"account {account_id} does not exist")
         return account
-
-    def is_active(self, account_id: str) -> bool:
-        """Whether the account exists and is active (False for a malformed id too)."""
-        if account_id in self._recently_active:
-            return True
-        try:
-            active = self.get(account_id).active
-        except (NotFound, InvalidArgument):
-            return False
-        if active:
-            self._recently_active.add(account_id)
-        return active
 
     def update_profile(self, account_id: str, changes: dict[str, str], paths: list[str]) -> Account:
         account = self._active(account_id)
@@ -129,7 +93,17 @@ class AccountsService:
             raise InvalidArgument(problems)
         self._store.save_account(dataclasses.replace(account, password_hash=self._hasher.hash(new), updated_at=self._clock()))
         # A password change ends every session that the old password opened.
-        self._store.revoke_subject_tokens(account.id)
+        self._end_sessions(account.id)
+
+    def sign_out_everywhere(self, account_id: str) -> None:
+        """Ends every session of an active account: its refresh tokens, and its access tokens issued until now."""
+        self._end_sessions(self._active(account_id).id)
+
+    def _end_sessions(self, account_id: str) -> None:
+        """Revokes the account's refresh tokens and refuses its access tokens issued until now."""
+        self._store.end_sessions(account_id, domain.tokens_cutoff(self._clock()))
+        self._store.revoke_subject_tokens(account_id)
+        self._standing_changed(account_id)
 
     def _count_attempt(self, username: str) -> str:
         """Counts a password attempt on the username's throttle and returns its key (LockedOut while locked)."""
@@ -152,16 +126,43 @@ class AccountsService:
             raise domain.AccountInactive(f"account {account_id} is deactivated")
         return account
 
-    def deactivate(self, account_id: str) -> Account:
-        """Idempotent: deactivating a deactivated account returns it unchanged."""
+    def deactivate(self, account_id: str, actor: str) -> Account:
+        """Deactivates the account for `actor` (the caller's subject) and ends its sessions, so that a
+        reactivation does not bring back tokens issued before. AdminLockout for an administrator's own
+        account or the last active administrator. Idempotent: a deactivated account is returned unchanged."""
         account = self.get(account_id)
-        self._recently_active.forget(account.id)
         if account.active:
+            problem = domain.deactivation_problem(account, actor, lambda: self._other_active_admin(account.id, actor))
+            if problem:
+                raise domain.AdminLockout(problem)
             account = dataclasses.replace(account, state=domain.DEACTIVATED, updated_at=self._clock())
             self._store.save_account(account)
-        self._recently_active.forget(account.id)  # and once more, should a check have slipped in between
-        self._store.revoke_subject_tokens(account.id)
+        self._end_sessions(account.id)
         return account
+
+    def reactivate(self, account_id: str) -> Account:
+        """Makes the account active again; its ended sessions stay ended. Idempotent."""
+        account = self.get(account_id)
+        if not account.active:
+            account = dataclasses.replace(account, state=domain.ACTIVE, updated_at=self._clock())
+            self._store.save_account(account)
+            self._standing_changed(account.id)
+        return account
+
+    def _other_active_admin(self, account_id: str, actor: str) -> bool:
+        """Whether an active administrator other than `account_id` exists. Usually the actor is one (one
+        read); otherwise (a client with accounts.admin) accounts are read page by page until one is found,
+        all of them only when there is none: a rare administrative act, not worth an index of roles."""
+        caller = self._store.get_account(actor) if actor and actor != account_id else None
+        if caller is not None and caller.is_admin and caller.active:
+            return True
+        page_token = None
+        while True:
+            page, page_token = self._store.list_accounts(_ADMIN_SCAN_PAGE, page_token)
+            if any(a.is_admin and a.active and a.id != account_id for a in page):
+                return True
+            if page_token is None:
+                return False
 
     def list(self, size: int, page_token: str) -> tuple[list[Account], str | None]:
         try:

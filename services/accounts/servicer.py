@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import grpc
-from google.protobuf import empty_pb2
+from google.protobuf import empty_pb2, timestamp_pb2
 
-from runtime import errors
 from runtime.convert import timestamp
-from runtime.errors import translate_errors
-from runtime.interceptors import Check, current_claims
+from runtime.errors import store_outages, translate_errors
+from runtime.interceptors import current_claims
+from runtime.standing import Standing, StandingSource, StandingUnavailable
 from services.accounts import domain
 from services.accounts.oauth import (
     CHALLENGE_METHODS, RESPONSE_TYPES, AuthorizationServer, InvalidClient, InvalidGrant, OAuthError,
 )
 from services.accounts.service import AccountsService, WrongPassword
+from services.accounts.store.base import AccountStore
 from shop.accounts.v1 import accounts_pb2 as pb
 from shop.accounts.v1 import accounts_pb2_grpc as pb_grpc
 
@@ -30,26 +31,26 @@ _ERRORS = {
     domain.NotFound: grpc.StatusCode.NOT_FOUND,
     domain.InvalidCredentials: grpc.StatusCode.UNAUTHENTICATED,
     domain.AccountInactive: grpc.StatusCode.FAILED_PRECONDITION,
+    domain.AdminLockout: grpc.StatusCode.FAILED_PRECONDITION,
     domain.LockedOut: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 _STATES = {domain.ACTIVE: pb.ACTIVE, domain.DEACTIVATED: pb.DEACTIVATED}
 _errors = translate_errors(_ERRORS, _DOMAIN)
 
 
-def active_caller_check(accounts: AccountsService) -> Check:
-    """Refuses every call made with the token of an account deactivated since the token was issued
-    (PERMISSION_DENIED, reason ACCOUNT_DEACTIVATED). Access tokens are not revocable one by one;
-    here, where the accounts live, a deactivation takes effect at once. One read by primary key."""
+def standing_in_store(store: AccountStore) -> StandingSource:
+    """The standing of an account as this service's own store holds it (one read by primary key), for
+    the standing check every call of this service passes (runtime/standing.py)."""
+    outages = store_outages()
 
-    def check(policy, request, context: grpc.ServicerContext) -> None:
-        claims = current_claims()
-        if claims is None or (claims.client_id and claims.subject == claims.client_id):
-            return  # no user behind the call, or a machine client acting as itself
-        if not accounts.is_active(claims.subject):
-            errors.abort(context, grpc.StatusCode.PERMISSION_DENIED, "the account of this token is deactivated",
-                         reason="ACCOUNT_DEACTIVATED", domain=_DOMAIN)
+    def standing(account_id: str) -> Standing | None:
+        try:
+            account = store.get_account(account_id)
+        except outages as outage:
+            raise StandingUnavailable(f"store unavailable: {outage}") from None
+        return None if account is None else Standing(account.active, account.tokens_valid_after)
 
-    return check
+    return standing
 
 
 def account_to_proto(account: domain.Account) -> pb.Account:
@@ -93,7 +94,23 @@ class AccountsServicer(pb_grpc.AccountsServiceServicer):
 
     @_errors
     def DeactivateAccount(self, request, context):
-        return account_to_proto(self._accounts.deactivate(request.id))
+        claims = current_claims()
+        return account_to_proto(self._accounts.deactivate(request.id, actor=claims.subject if claims else ""))
+
+    @_errors
+    def ReactivateAccount(self, request, context):
+        return account_to_proto(self._accounts.reactivate(request.id))
+
+    @_errors
+    def SignOutEverywhere(self, request, context):
+        self._accounts.sign_out_everywhere(request.id)
+        return empty_pb2.Empty()
+
+    @_errors
+    def GetAccountStanding(self, request, context):
+        account = self._accounts.get(request.id)
+        valid_after = timestamp_pb2.Timestamp(seconds=account.tokens_valid_after) if account.tokens_valid_after else None
+        return pb.AccountStanding(active=account.active, tokens_valid_after=valid_after)
 
     @_errors
     def ListAccounts(self, request, context):

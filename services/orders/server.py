@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from collections.abc import Callable, Mapping
@@ -13,6 +14,7 @@ from runtime.clients import ServiceClients, remote_token_verifier
 from runtime.interceptors import token_check
 from runtime.server import ServiceServer
 from runtime.settings import Env, KeySource, ServerSettings
+from runtime.standing import AccountStandings, remote_standing_source, standing_check, standing_window
 from runtime.tokens import VerifierSettings
 from services.orders.domain import Order
 from services.orders.gateways import ACCOUNTS, CATALOG, GrpcAccounts, GrpcCatalog
@@ -36,6 +38,8 @@ class OrdersSettings:
     catalog_target: str
     recovery_interval_seconds: float
     recovery_age: timedelta
+    # How long an account's standing, asked of accounts, is trusted (runtime/standing.py).
+    standing_seconds: float
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OrdersSettings:
@@ -48,6 +52,7 @@ class OrdersSettings:
             catalog_target=env.str("CATALOG_TARGET", "127.0.0.1:50052"),
             recovery_interval_seconds=env.float("RECOVERY_INTERVAL_SECONDS", 15.0, minimum=0.1),
             recovery_age=timedelta(seconds=env.float("RECOVERY_AGE_SECONDS", 30.0)),
+            standing_seconds=standing_window(env),
         )
 
 
@@ -77,14 +82,16 @@ class RecoveryLoop:
         self._stop.set()
 
 
-def create_server(settings: OrdersSettings, *,
-                  after_reserve: Callable[[Order], None] | None = None) -> tuple[ServiceServer, int]:
-    """Builds the server (port bound, not started). `after_reserve` is a seam for crash tests only."""
+def create_server(settings: OrdersSettings, *, after_reserve: Callable[[Order], None] | None = None,
+                  standing_clock: Callable[[], float] = time.monotonic) -> tuple[ServiceServer, int]:
+    """Builds the server (port bound, not started). `after_reserve` is a seam for crash tests only;
+    `standing_clock` times how long an account's standing is trusted (tests inject one)."""
     verifier, jwks_client = remote_token_verifier(settings.keys, settings.verifier, settings.server.tls)
     clients = ServiceClients(settings.server.tls, {
         ACCOUNTS.full_name: settings.accounts_target,
         CATALOG.full_name: settings.catalog_target,
     })
+    standings = AccountStandings(remote_standing_source(clients), settings.standing_seconds, clock=standing_clock)
     store = open_store(settings.server)
     orders = OrdersService(store, GrpcAccounts(clients), GrpcCatalog(clients),
                            **({"after_reserve": after_reserve} if after_reserve else {}))
@@ -100,6 +107,7 @@ def create_server(settings: OrdersSettings, *,
     server = ServiceServer(
         settings.server, descriptors=[DESCRIPTOR],
         register=lambda s: orders_pb2_grpc.add_OrdersServiceServicer_to_server(servicer, s),
-        ready_check=store.ping, on_stop=close, on_start=recovery.start, checks=(token_check(verifier),),
+        ready_check=store.ping, on_stop=close, on_start=recovery.start,
+        checks=(token_check(verifier), standing_check(standings)),
     )
     return server, server.port

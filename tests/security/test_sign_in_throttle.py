@@ -56,7 +56,7 @@ def test_a_deactivated_account_cannot_act_with_a_live_token(stack):
                             json={"currentPassword": PASSWORD, "newPassword": "another long passphrase"})
     for reply in (patched, changed):
         assert reply.status_code == 403 and reply.json()["reason"] == "ACCOUNT_DEACTIVATED", reply.text
-    # orders asks accounts about the account with the same token, and is refused there too.
+    # orders refuses the token itself (its standing check, runtime/standing.py) before anything is placed.
     placed = order(stack, token, product)
-    assert placed.status_code == 403 and placed.json()["reason"] == "UPSTREAM_DENIED", placed.text
+    assert placed.status_code == 403 and placed.json()["reason"] == "ACCOUNT_DEACTIVATED", placed.text
     assert stock_of(stack, product) == 3

@@ -50,7 +50,14 @@ class AccountStore(abc.ABC):
     @abc.abstractmethod
     def save_account(self, account: Account) -> None:
         """Writes the mutable fields (profile, password hash, state, roles, updated_at) of an
-        existing account. Username, email and id never change."""
+        existing account. Username, email and id never change; tokens_valid_after changes only
+        through end_sessions, so saving an account read earlier cannot undo it."""
+
+    @abc.abstractmethod
+    def end_sessions(self, account_id: str, tokens_valid_after: int) -> None:
+        """Sets the account's tokens_valid_after (epoch seconds; access tokens issued before it are
+        refused), writing nothing else. Never lowers it on SQLite; on Cassandra the last write wins,
+        and later calls carry later times."""
 
     @abc.abstractmethod
     def list_accounts(self, page_size: int, page_token: str | None) -> tuple[list[Account], str | None]:

@@ -53,7 +53,8 @@ _MAX_CAS_UNKNOWN = 2  # outcomes unknown (a timeout, a lost coordinator) before 
 _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS accounts (
         id text PRIMARY KEY, username text, email text, password_hash text, display_name text, bio text,
-        locale text, state text, roles list<text>, created_at timestamp, updated_at timestamp)""",
+        locale text, state text, roles list<text>, created_at timestamp, updated_at timestamp,
+        tokens_valid_after bigint)""",
     """CREATE TABLE IF NOT EXISTS sign_in_throttles (
         name_key text PRIMARY KEY, attempts int, locked_until timestamp, last_attempt_at timestamp)""",
     # Claim tables: the row's existence is the uniqueness decision, taken by an LWT.
@@ -76,19 +77,21 @@ _SCHEMA = [
         bucket int, created_at timestamp, kid text, private_pem blob, retired_at timestamp,
         PRIMARY KEY (bucket, created_at, kid)) WITH CLUSTERING ORDER BY (created_at DESC, kid ASC)""",
 ]
-_ACCOUNT_COLUMNS = "id, username, email, password_hash, display_name, bio, locale, state, roles, created_at, updated_at"
+_ACCOUNT_COLUMNS = ("id, username, email, password_hash, display_name, bio, locale, state, roles, created_at, updated_at, "
+                    "tokens_valid_after")
 _STATEMENTS = {
     "claim_username": "INSERT INTO accounts_by_username (username_key, account_id) VALUES (?, ?) IF NOT EXISTS",
     "claim_email": "INSERT INTO accounts_by_email (email_key, account_id) VALUES (?, ?) IF NOT EXISTS",
     "release_username": "DELETE FROM accounts_by_username WHERE username_key = ? IF account_id = ?",
     "release_email": "DELETE FROM accounts_by_email WHERE email_key = ? IF account_id = ?",
-    "insert_account": f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "insert_account": f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "get_account": f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ?",
     "find_username": "SELECT account_id FROM accounts_by_username WHERE username_key = ?",
     "username_claim_age": "SELECT account_id, WRITETIME(account_id) AS written FROM accounts_by_username WHERE username_key = ?",
     "email_claim_age": "SELECT account_id, WRITETIME(account_id) AS written FROM accounts_by_email WHERE email_key = ?",
     "save_account": ("UPDATE accounts SET password_hash = ?, display_name = ?, bio = ?, locale = ?, state = ?, "
                      "roles = ?, updated_at = ? WHERE id = ?"),
+    "end_sessions": "UPDATE accounts SET tokens_valid_after = ? WHERE id = ?",
     "read_throttle": "SELECT attempts, locked_until, last_attempt_at FROM sign_in_throttles WHERE name_key = ?",
     "first_attempt": ("INSERT INTO sign_in_throttles (name_key, attempts, locked_until, last_attempt_at) VALUES (?, ?, ?, ?) "
                       "IF NOT EXISTS USING TTL ?"),
@@ -133,12 +136,14 @@ def _account(row) -> Account:
         id=row.id, username=row.username, email=row.email, password_hash=row.password_hash,
         created_at=cql.utc(row.created_at), updated_at=cql.utc(row.updated_at), display_name=row.display_name or "",
         bio=row.bio or "", locale=row.locale or "", state=row.state, roles=tuple(row.roles or ()),
+        tokens_valid_after=row.tokens_valid_after or 0,  # null in rows written before the column existed
     )
 
 
 class CassandraAccountStore(cql.CassandraStore, AccountStore):
     SCHEMA = _SCHEMA
-    ADDED_COLUMNS = (("refresh_tokens", "used_by", "text"), ("oauth_clients", "redirect_uris", "list<text>"))
+    ADDED_COLUMNS = (("refresh_tokens", "used_by", "text"), ("oauth_clients", "redirect_uris", "list<text>"),
+                     ("accounts", "tokens_valid_after", "bigint"))
     STATEMENTS = _STATEMENTS
     SERIAL_READS = ("read_throttle", "refresh_used_by", "code_used_by")
 
@@ -176,7 +181,7 @@ class CassandraAccountStore(cql.CassandraStore, AccountStore):
             raise DuplicateKey("email")
         # If this write fails, the claims stay ours: creating the same account again completes it.
         self._run("insert_account", a.id, a.username, a.email, a.password_hash, a.display_name, a.bio, a.locale,
-                  a.state, list(a.roles), ms_precision(a.created_at), ms_precision(a.updated_at))
+                  a.state, list(a.roles), ms_precision(a.created_at), ms_precision(a.updated_at), a.tokens_valid_after)
 
     def get_account(self, account_id: str) -> Account | None:
         row = self._run("get_account", account_id).one()
@@ -190,6 +195,9 @@ class CassandraAccountStore(cql.CassandraStore, AccountStore):
         a = account
         self._run("save_account", a.password_hash, a.display_name, a.bio, a.locale, a.state, list(a.roles),
                   ms_precision(a.updated_at), a.id)
+
+    def end_sessions(self, account_id: str, tokens_valid_after: int) -> None:
+        self._run("end_sessions", tokens_valid_after, account_id)
 
     def list_accounts(self, page_size: int, page_token: str | None) -> tuple[list[Account], str | None]:
         if page_token:

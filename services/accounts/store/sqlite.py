@@ -26,7 +26,8 @@ _SCHEMA = [
         id TEXT PRIMARY KEY, username TEXT NOT NULL, username_key TEXT NOT NULL UNIQUE,
         email TEXT NOT NULL, email_key TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
         display_name TEXT NOT NULL, bio TEXT NOT NULL, locale TEXT NOT NULL, state TEXT NOT NULL,
-        roles TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)""",
+        roles TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+        tokens_valid_after INTEGER NOT NULL DEFAULT 0)""",
     """CREATE TABLE IF NOT EXISTS sign_in_throttles (
         name_key TEXT PRIMARY KEY, attempts INTEGER NOT NULL, locked_until INTEGER, last_attempt_at INTEGER NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS sign_in_throttles_by_age ON sign_in_throttles (last_attempt_at)",
@@ -46,11 +47,12 @@ _SCHEMA = [
         kid TEXT PRIMARY KEY, private_pem BLOB NOT NULL, created_at INTEGER NOT NULL, retired_at INTEGER)""",
 ]
 _ACCOUNT_COLUMNS = ("id, username, username_key, email, email_key, password_hash, display_name, bio, locale, "
-                    "state, roles, created_at, updated_at")
+                    "state, roles, created_at, updated_at, tokens_valid_after")
 # Columns of an older schema (sign-in counters lived on the account); dropped from existing files at open.
 _LEGACY_ACCOUNT_COLUMNS = ("failed_logins", "locked_until")
 # Columns added since a table was first created (table, column, definition); added to existing files at open.
-_ADDED_COLUMNS = (("oauth_clients", "redirect_uris", "TEXT NOT NULL DEFAULT '[]'"),)
+_ADDED_COLUMNS = (("oauth_clients", "redirect_uris", "TEXT NOT NULL DEFAULT '[]'"),
+                  ("accounts", "tokens_valid_after", "INTEGER NOT NULL DEFAULT 0"))
 
 
 def _holder(conn: Transaction, key_column: str, key: str) -> str | None:
@@ -64,6 +66,7 @@ def _account(row: sqlite3.Row) -> Account:
         id=row["id"], username=row["username"], email=row["email"], password_hash=row["password_hash"],
         created_at=from_ms(row["created_at"]), updated_at=from_ms(row["updated_at"]), display_name=row["display_name"],
         bio=row["bio"], locale=row["locale"], state=row["state"], roles=tuple(json.loads(row["roles"])),
+        tokens_valid_after=row["tokens_valid_after"],
     )
 
 
@@ -90,9 +93,10 @@ class SqliteAccountStore(SqliteStore, AccountStore):
         with self._db.transaction() as conn:
             try:
                 conn.execute(
-                    f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (a.id, a.username, a.username_key, a.email, a.email_key, a.password_hash, a.display_name, a.bio,
-                     a.locale, a.state, json.dumps(list(a.roles)), to_ms(a.created_at), to_ms(a.updated_at)))
+                     a.locale, a.state, json.dumps(list(a.roles)), to_ms(a.created_at), to_ms(a.updated_at),
+                     a.tokens_valid_after))
             except sqlite3.IntegrityError:
                 # Decided by lookups in the same transaction, not by SQLite's message: when both are
                 # taken the username is reported, as on Cassandra (which claims it first).
@@ -120,6 +124,10 @@ class SqliteAccountStore(SqliteStore, AccountStore):
             "WHERE id=?",
             (a.password_hash, a.display_name, a.bio, a.locale, a.state, json.dumps(list(a.roles)),
              to_ms(a.updated_at), a.id))
+
+    def end_sessions(self, account_id: str, tokens_valid_after: int) -> None:
+        self._db.execute("UPDATE accounts SET tokens_valid_after = MAX(tokens_valid_after, ?) WHERE id = ?",
+                         (tokens_valid_after, account_id))
 
     def list_accounts(self, page_size: int, page_token: str | None) -> tuple[list[Account], str | None]:
         after = decode_page_token(page_token) if page_token else ""

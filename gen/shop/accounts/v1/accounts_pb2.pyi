@@ -108,6 +108,32 @@ class DeactivateAccountRequest(_message.Message):
     id: str
     def __init__(self, id: _Optional[str] = ...) -> None: ...
 
+class ReactivateAccountRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class SignOutEverywhereRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class GetAccountStandingRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class AccountStanding(_message.Message):
+    __slots__ = ("active", "tokens_valid_after")
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_VALID_AFTER_FIELD_NUMBER: _ClassVar[int]
+    active: bool
+    tokens_valid_after: _timestamp_pb2.Timestamp
+    def __init__(self, active: _Optional[bool] = ..., tokens_valid_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class ListAccountsRequest(_message.Message):
     __slots__ = ("page_size", "page_token")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]

@@ -60,6 +60,21 @@ class AccountsServiceStub:
                 request_serializer=shop_dot_accounts_dot_v1_dot_accounts__pb2.DeactivateAccountRequest.SerializeToString,
                 response_deserializer=shop_dot_accounts_dot_v1_dot_accounts__pb2.Account.FromString,
                 _registered_method=True)
+        self.ReactivateAccount = channel.unary_unary(
+                '/shop.accounts.v1.AccountsService/ReactivateAccount',
+                request_serializer=shop_dot_accounts_dot_v1_dot_accounts__pb2.ReactivateAccountRequest.SerializeToString,
+                response_deserializer=shop_dot_accounts_dot_v1_dot_accounts__pb2.Account.FromString,
+                _registered_method=True)
+        self.SignOutEverywhere = channel.unary_unary(
+                '/shop.accounts.v1.AccountsService/SignOutEverywhere',
+                request_serializer=shop_dot_accounts_dot_v1_dot_accounts__pb2.SignOutEverywhereRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.GetAccountStanding = channel.unary_unary(
+                '/shop.accounts.v1.AccountsService/GetAccountStanding',
+                request_serializer=shop_dot_accounts_dot_v1_dot_accounts__pb2.GetAccountStandingRequest.SerializeToString,
+                response_deserializer=shop_dot_accounts_dot_v1_dot_accounts__pb2.AccountStanding.FromString,
+                _registered_method=True)
         self.ListAccounts = channel.unary_unary(
                 '/shop.accounts.v1.AccountsService/ListAccounts',
                 request_serializer=shop_dot_accounts_dot_v1_dot_accounts__pb2.ListAccountsRequest.SerializeToString,
@@ -129,15 +144,44 @@ class AccountsServiceServicer:
 
     def ChangePassword(self, request, context):
         """Changes the password after checking the current one (attempts count towards the sign-in
-        lock); revokes the account's refresh tokens.
+        lock); revokes the account's refresh tokens, and its access tokens issued until now are refused
+        (as after SignOutEverywhere).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeactivateAccount(self, request, context):
-        """Deactivates an account: it can no longer sign in, its refresh tokens stop working, and this
-        service refuses its access tokens.
+        """Deactivates an account: it can no longer sign in, its refresh tokens stop working, and every
+        service refuses its access tokens. An administrator cannot deactivate its own account, and
+        nobody can deactivate the last active administrator (FAILED_PRECONDITION).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReactivateAccount(self, request, context):
+        """Makes a deactivated account active again: it can sign in again. Its refresh tokens and the
+        access tokens issued before the deactivation stay refused. Reactivating an active account
+        returns it unchanged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SignOutEverywhere(self, request, context):
+        """Ends every session of the account: its refresh tokens stop working at once, and the access
+        tokens issued until now are refused (UNAUTHENTICATED) by this service at once and by the others
+        within ACCOUNT_ACTIVE_CHECK_SECONDS. Tokens issued afterwards work.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAccountStanding(self, request, context):
+        """Whether an account may act, and which of its access tokens still count: what every service
+        checks a user's token against (each caches an answer for ACCOUNT_ACTIVE_CHECK_SECONDS). Between
+        the shop's workloads only; the edge publishes no route for it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -235,6 +279,21 @@ def add_AccountsServiceServicer_to_server(servicer, server):
                     servicer.DeactivateAccount,
                     request_deserializer=shop_dot_accounts_dot_v1_dot_accounts__pb2.DeactivateAccountRequest.FromString,
                     response_serializer=shop_dot_accounts_dot_v1_dot_accounts__pb2.Account.SerializeToString,
+            ),
+            'ReactivateAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReactivateAccount,
+                    request_deserializer=shop_dot_accounts_dot_v1_dot_accounts__pb2.ReactivateAccountRequest.FromString,
+                    response_serializer=shop_dot_accounts_dot_v1_dot_accounts__pb2.Account.SerializeToString,
+            ),
+            'SignOutEverywhere': grpc.unary_unary_rpc_method_handler(
+                    servicer.SignOutEverywhere,
+                    request_deserializer=shop_dot_accounts_dot_v1_dot_accounts__pb2.SignOutEverywhereRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'GetAccountStanding': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAccountStanding,
+                    request_deserializer=shop_dot_accounts_dot_v1_dot_accounts__pb2.GetAccountStandingRequest.FromString,
+                    response_serializer=shop_dot_accounts_dot_v1_dot_accounts__pb2.AccountStanding.SerializeToString,
             ),
             'ListAccounts': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAccounts,
@@ -412,6 +471,87 @@ class AccountsService:
             '/shop.accounts.v1.AccountsService/DeactivateAccount',
             shop_dot_accounts_dot_v1_dot_accounts__pb2.DeactivateAccountRequest.SerializeToString,
             shop_dot_accounts_dot_v1_dot_accounts__pb2.Account.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReactivateAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.accounts.v1.AccountsService/ReactivateAccount',
+            shop_dot_accounts_dot_v1_dot_accounts__pb2.ReactivateAccountRequest.SerializeToString,
+            shop_dot_accounts_dot_v1_dot_accounts__pb2.Account.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SignOutEverywhere(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.accounts.v1.AccountsService/SignOutEverywhere',
+            shop_dot_accounts_dot_v1_dot_accounts__pb2.SignOutEverywhereRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAccountStanding(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.accounts.v1.AccountsService/GetAccountStanding',
+            shop_dot_accounts_dot_v1_dot_accounts__pb2.GetAccountStandingRequest.SerializeToString,
+            shop_dot_accounts_dot_v1_dot_accounts__pb2.AccountStanding.FromString,
             options,
             channel_credentials,
             insecure,
