@@ -7,8 +7,8 @@ standing (active or not, and since when its access tokens count):
     standings = AccountStandings(source, ttl=5.0)                # source(account_id) -> Standing | None
     ServiceServer(..., checks=(token_check(verifier), standing_check(standings)))
 
-The accounts service reads its own store; every other service asks accounts over mTLS
-(`remote_standing_source`). An answer is trusted for `ttl` seconds per account, so a deactivation,
+The accounts service reads its own store; every other service asks it over mTLS
+(`remote_standing_source`, given the method that answers). An answer is trusted for `ttl` seconds per account, so a deactivation,
 a password change or a sign-out everywhere holds on the replica that made it at once (it forgets
 its answer) and everywhere else within `ttl`.
 """
@@ -36,11 +36,11 @@ from runtime.settings import Env
 from runtime.tokens import Claims
 
 _LOGGER = logging.getLogger(__name__)
-ACCOUNTS_SERVICE = "shop.accounts.v1.AccountsService"
-STANDING_METHOD = f"/{ACCOUNTS_SERVICE}/GetAccountStanding"
-# Kept back from the call's budget when accounts is asked, so that if it cannot answer, the refusal
-# (UNAVAILABLE) still reaches the caller before its deadline does.
+# Kept back from the call's budget when accounts is asked (at most this, and at most this share of
+# what is left), so that if it cannot answer, the refusal (UNAVAILABLE) still reaches the caller
+# before its deadline does, while a short deadline is still mostly spent on the call itself.
 _ANSWER_SECONDS = 0.25
+_ANSWER_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,10 @@ class Standing:
 
 class StandingUnavailable(Exception):
     """The standing could not be learnt (accounts or its store did not answer)."""
+
+
+class NoTimeForStanding(StandingUnavailable):
+    """The call being served has no time left to learn the standing in: its own deadline, not an outage."""
 
 
 StandingSource = Callable[[str], "Standing | None"]  # None: no account has this id
@@ -128,6 +132,9 @@ def standing_check(standings: AccountStandings) -> Check:
             return
         try:
             standing = standings.get(claims.subject)
+        except NoTimeForStanding:
+            errors.abort(context, grpc.StatusCode.DEADLINE_EXCEEDED, "no time was left to check the account of this token",
+                         reason="DEADLINE_EXCEEDED", domain="access")
         except StandingUnavailable as error:
             # Fail closed: a check that cannot be made must not pass, or an outage of accounts (or
             # cutting a service off from it) would let every deactivated account act again. The
@@ -146,19 +153,23 @@ def standing_check(standings: AccountStandings) -> Check:
     return check
 
 
-def remote_standing_source(clients: ServiceClients) -> StandingSource:
-    """Asks accounts (STANDING_METHOD, through `clients`, which must have its target) for a standing.
+def remote_standing_source(clients: ServiceClients, method_name: str) -> StandingSource:
+    """Asks the accounts service's `method_name` ("/package.Service/Method", through `clients`, which
+    must have its target) for a standing.
     Like every call between services it waits for a connection within the budget of the call being
-    served (so a restart of accounts costs a short wait, not a refusal), less _ANSWER_SECONDS."""
-    method = load_method(STANDING_METHOD)
+    served (so a restart of accounts costs a short wait, not a refusal), less a reserve for answering
+    (_ANSWER_SECONDS, or _ANSWER_SHARE of a shorter budget)."""
+    method = load_method(method_name)
     request_type = message_factory.GetMessageClass(method.input_type)
 
     def source(account_id: str) -> Standing | None:
         serving = current_call()
         try:
-            budget = serving.time_left() - _ANSWER_SECONDS
-            if budget <= 0:
-                raise DeadlineExpired("no time left")
+            left = serving.time_left()
+        except DeadlineExpired:
+            raise NoTimeForStanding("the call's deadline has passed") from None
+        budget = left - min(_ANSWER_SECONDS, left * _ANSWER_SHARE)
+        try:
             # Without the user's token: the question is the workload's, and the answer no secret to it.
             call = CallContext.starting_now(budget, request_id=serving.request_id)
             reply: Any = clients.call(method, request_type(id=account_id), call)

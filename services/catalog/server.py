@@ -10,9 +10,10 @@ from runtime.clients import ServiceClients, remote_token_verifier
 from runtime.interceptors import token_check
 from runtime.server import ServiceServer
 from runtime.settings import Env, KeySource, ServerSettings
-from runtime.standing import ACCOUNTS_SERVICE, AccountStandings, remote_standing_source, standing_check, standing_window
+from runtime.standing import AccountStandings, remote_standing_source, standing_check, standing_window
 from runtime.tokens import VerifierSettings
 from services.catalog.service import CatalogService
+from services.common.standing import ACCOUNTS_SERVICE, STANDING_METHOD
 from services.catalog.servicer import CatalogServicer
 from services.catalog.store import open_store
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
@@ -51,7 +52,7 @@ def create_server(settings: CatalogSettings, *,
     times how long an account's standing is trusted (tests inject one)."""
     verifier, jwks_client = remote_token_verifier(settings.keys, settings.verifier, settings.server.tls)
     accounts = ServiceClients(settings.server.tls, {ACCOUNTS_SERVICE: settings.accounts_target})
-    standings = AccountStandings(remote_standing_source(accounts), settings.standing_seconds, clock=standing_clock)
+    standings = AccountStandings(remote_standing_source(accounts, STANDING_METHOD), settings.standing_seconds, clock=standing_clock)
     store = open_store(settings.server)
     servicer = CatalogServicer(CatalogService(store))
 

@@ -16,6 +16,7 @@ from runtime.server import ServiceServer
 from runtime.settings import Env, KeySource, ServerSettings
 from runtime.standing import AccountStandings, remote_standing_source, standing_check, standing_window
 from runtime.tokens import VerifierSettings
+from services.common.standing import STANDING_METHOD
 from services.orders.domain import Order
 from services.orders.gateways import ACCOUNTS, CATALOG, GrpcAccounts, GrpcCatalog
 from services.orders.service import OrdersService
@@ -91,7 +92,7 @@ def create_server(settings: OrdersSettings, *, after_reserve: Callable[[Order], 
         ACCOUNTS.full_name: settings.accounts_target,
         CATALOG.full_name: settings.catalog_target,
     })
-    standings = AccountStandings(remote_standing_source(clients), settings.standing_seconds, clock=standing_clock)
+    standings = AccountStandings(remote_standing_source(clients, STANDING_METHOD), settings.standing_seconds, clock=standing_clock)
     store = open_store(settings.server)
     orders = OrdersService(store, GrpcAccounts(clients), GrpcCatalog(clients),
                            **({"after_reserve": after_reserve} if after_reserve else {}))
