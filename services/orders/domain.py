@@ -135,6 +135,13 @@ def total_of(lines: tuple[Line, ...], most: int) -> int:
     return total
 
 
+def failed_on_the_way(order: Order) -> bool:
+    """Whether the order was cancelled because placing it failed on the way (a dependency down or
+    too slow, or the request interrupted), not on its merits or by the customer: nothing was placed,
+    so a retry with its Idempotency-Key may place it."""
+    return order.status == CANCELLED and order.reason in (TIMED_OUT, DEPENDENCY_FAILED, INTERRUPTED)
+
+
 def answer_for(order: Order) -> Order:
     """What a request answers for an order that has reached its final state: a retry with the same
     Idempotency-Key, or the first request when someone else finished the order meanwhile.
@@ -143,10 +150,10 @@ def answer_for(order: Order) -> Order:
     - CONFIRMED: the order. So is an order the customer cancelled (CANCELLED_BY_USER): it was
       placed, and the retry shows what became of it.
     - REJECTED: the same refusal.
-    - CANCELLED by the saga's compensation or by the recovery pass: the same error the first
-      request answered (a dependency that failed or timed out, a refusal), never the order as if
-      it had been placed, since nothing is held for it. Without RetryInfo: retrying the key cannot
-      change a recorded outcome, and ordering again takes a new Idempotency-Key.
+    - CANCELLED by the saga's compensation or by the recovery pass: the error that ended it (a
+      dependency that failed or timed out, a refusal), never the order as if it had been placed,
+      since nothing is held for it. A retry that finds such an order places the order again
+      (failed_on_the_way; OrdersService._key_outcome), so this answer is the request's own.
     """
     if order.status == CONFIRMED or (order.status == CANCELLED and order.reason == CANCELLED_BY_USER):
         return order

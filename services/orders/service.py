@@ -8,9 +8,10 @@ the job. Only CONFIRMED orders are ever acknowledged, so recovery may always can
 refused on its merits (out of stock, a product unavailable, the account inactive) is REJECTED:
 it never held anything.
 
-A retry with the same Idempotency-Key answers the first request's outcome (domain.answer_for):
-while the first request is still placing the order, the retry waits for it as long as its own
-deadline allows, then answers StillBeingPlaced (retry later), never the PENDING order.
+A retry with the same Idempotency-Key answers the first request's outcome (domain.answer_for),
+or, if that request failed on the way and held nothing, places the order (`_key_outcome`): while
+the first request is still placing the order, the retry waits for it as long as its own deadline
+allows, then answers StillBeingPlaced (retry later), never the PENDING order.
 
 Limits the protos declare hold for results too: a product's merged quantity stays within one
 line's bound, and the total within the largest amount of money.
@@ -44,6 +45,7 @@ COMPENSATION_SECONDS = 3.0  # a release gets its own budget: it matters more tha
 # How often a retry looks for the first request's outcome in the store when that request runs in
 # another replica (one in this process wakes it as soon as it ends).
 _OUTCOME_POLL_SECONDS = 0.05
+_RECLAIMS = 3  # times a retry tries to take over a failed first request's key from racing retries
 # The declared bounds (orders.proto, catalog.proto) an order's results must keep: one line's quantity
 # (which a product listed twice would otherwise pass) and an amount of money (the order's total).
 MOST_PER_PRODUCT = declared_max(orders_pb2.OrderItem.DESCRIPTOR.fields_by_name["quantity"])
@@ -75,20 +77,9 @@ class OrdersService:
         domain.check_quantities(lines, MOST_PER_PRODUCT)
         order_id = domain.new_order_id()
         if idempotency_key:
-            winner, fingerprint = self._store.claim_idempotency_key(
-                user_id, idempotency_key, order_id, domain.fingerprint(lines))
-            if winner != order_id:
-                if fingerprint != domain.fingerprint(lines):
-                    raise IdempotencyConflict("this Idempotency-Key was used for a different order",
-                                              [("idempotency_key", "already used with other items")])
-                first = self._outcome(winner, call)
-                if first is not None:
-                    return domain.answer_for(first)
-                # No order under the claimed id: the first request died between claiming the key and
-                # recording its order, or is between those two writes now. Either way this retry
-                # places it under the claimed id, so the key still means one order: every step is
-                # idempotent by order id, and whichever of two placings confirms first wins.
-                order_id = winner
+            answered, order_id = self._key_outcome(user_id, idempotency_key, lines, order_id, call)
+            if answered is not None:
+                return answered
         now = self._clock()
         order = Order(id=order_id, user_id=user_id, lines=lines, status=PENDING, created_at=now, updated_at=now)
         with self._placing_lock:
@@ -108,6 +99,36 @@ class OrdersService:
             with self._placing_ended:
                 self._placing.discard(order.id)
                 self._placing_ended.notify_all()
+
+    def _key_outcome(self, user_id: str, key: str, lines, order_id: str, call: CallContext) -> tuple[Order | None, str]:
+        """Binds the Idempotency-Key to `order_id`, or finds what it is bound to: (the order to answer
+        with, None) when the key's order is final; (None, the id to place the order under) otherwise.
+
+        A key means at most one placed order. Its first request's outcome is answered again (the
+        order, or its refusal); but a first request that failed on the way (a dependency down or too
+        slow, or interrupted) and was cancelled holding nothing placed nothing, so a retry places the
+        order: the key is moved to a new order id (compare-and-set, so two retries cannot both)."""
+        fingerprint = domain.fingerprint(lines)
+        winner, claimed_fingerprint = self._store.claim_idempotency_key(user_id, key, order_id, fingerprint)
+        for _ in range(_RECLAIMS):
+            if winner == order_id:
+                return None, order_id
+            if claimed_fingerprint != fingerprint:
+                raise IdempotencyConflict("this Idempotency-Key was used for a different order",
+                                          [("idempotency_key", "already used with other items")])
+            first = self._outcome(winner, call)
+            if first is None:
+                # No order under the claimed id: the first request died between claiming the key and
+                # recording its order, or is between those two writes now. Either way this retry
+                # places it under the claimed id, so the key still means one order: every step is
+                # idempotent by order id, and whichever of two placings confirms first wins.
+                return None, winner
+            if not domain.failed_on_the_way(first):
+                return domain.answer_for(first), order_id
+            if self._store.reclaim_idempotency_key(user_id, key, first.id, order_id):
+                return None, order_id
+            winner, claimed_fingerprint = self._store.claim_idempotency_key(user_id, key, order_id, fingerprint)
+        raise domain.StillBeingPlaced()  # other retries keep taking the key over: this one steps back
 
     def _outcome(self, order_id: str, call: CallContext) -> Order | None:
         """The order placed under a reused key once it is final, or None if it was never recorded.

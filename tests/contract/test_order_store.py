@@ -73,6 +73,23 @@ def test_concurrent_claims_agree_on_one_order(store):
     assert len(set(winners)) == 1
 
 
+def test_a_key_moves_to_a_new_order_only_from_the_order_it_is_bound_to(store):
+    failed, retried, stray = new_order_id(), new_order_id(), new_order_id()
+    store.claim_idempotency_key("u1", "key-2", failed, "fp")
+    assert not store.reclaim_idempotency_key("u1", "key-2", stray, retried)
+    assert store.reclaim_idempotency_key("u1", "key-2", failed, retried)
+    assert store.claim_idempotency_key("u1", "key-2", stray, "fp") == (retried, "fp")
+    assert not store.reclaim_idempotency_key("u1", "key-2", failed, stray)  # moved once, from there only
+
+
+def test_concurrent_reclaims_move_a_key_once(store):
+    failed, ids = new_order_id(), [new_order_id() for _ in range(8)]
+    store.claim_idempotency_key("u1", "key-3", failed, "fp")
+    moved = [ids[i] for i, won in race(8, lambda i: (i, store.reclaim_idempotency_key("u1", "key-3", failed, ids[i])))
+             if won]
+    assert len(moved) == 1 and store.claim_idempotency_key("u1", "key-3", failed, "fp")[0] == moved[0]
+
+
 def test_new_orders_are_unsettled_until_settled(store):
     order = new_order()
     store.create_order(order)

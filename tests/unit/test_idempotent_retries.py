@@ -108,20 +108,42 @@ def test_a_retry_waiting_for_the_first_request_answers_its_outcome_once_it_is_fi
     (lambda catalog: setattr(catalog, "down", True), domain.DependencyFailed),
     (lambda catalog: setattr(catalog, "slow_price_seconds", 0.3), domain.DependencyTimedOut),
 ])
-def test_a_retry_after_a_compensated_failure_answers_the_same_error_not_the_cancelled_order(shop, break_catalog, error):
+def test_a_retry_after_a_compensated_failure_places_the_order_once(shop, break_catalog, error):
+    """The first request failed on the way and held nothing: the key's retry places the order (under
+    a new id: the cancelled one stays as the record of the failed attempt), and later retries answer it."""
     orders, store, catalog = shop
     mug = product(catalog, stock=5)
     break_catalog(catalog)
-    with pytest.raises(error) as first:
+    with pytest.raises(error):
         orders.place(USER, [(mug, 1)], "k-1", call(0.2))
     catalog.down, catalog.slow_price_seconds = False, 0.0  # the outage is over
-    with pytest.raises(error) as retried:
-        orders.place(USER, [(mug, 1)], "k-1", call())
-    assert type(retried.value) is type(first.value) and retried.value.reason == first.value.reason
-    assert retried.value.retry_after is None  # retrying the key cannot change a recorded outcome
-    assert "new Idempotency-Key" in str(retried.value)
-    [order] = store.list_user_orders(USER, 10, None)[0]
-    assert order.status == domain.CANCELLED and catalog.stock[mug] == 5
+    placed = orders.place(USER, [(mug, 1)], "k-1", call())
+    again = orders.place(USER, [(mug, 1)], "k-1", call())
+    assert placed.status == domain.CONFIRMED and again.id == placed.id
+    statuses = sorted((o.status, o.reason) for o in store.list_user_orders(USER, 10, None)[0])
+    assert [status for status, _ in statuses] == [domain.CANCELLED, domain.CONFIRMED]
+    assert catalog.stock[mug] == 4
+
+
+def test_racing_retries_of_a_failed_key_place_one_order(shop):
+    orders, _, catalog = shop
+    mug = product(catalog, stock=5)
+    catalog.down = True
+    with pytest.raises(domain.DependencyFailed):
+        orders.place(USER, [(mug, 1)], "k-1", call(0.2))
+    catalog.down = False
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: _answer(orders, mug), range(4)))
+    placed = {a.id for a in answers if isinstance(a, domain.Order)}
+    assert len(placed) == 1 and catalog.stock[mug] == 4, answers
+    assert all(isinstance(a, (domain.Order, domain.StillBeingPlaced)) for a in answers), answers
+
+
+def _answer(orders, mug):
+    try:
+        return orders.place(USER, [(mug, 1)], "k-1", call())
+    except domain.OrderError as error:
+        return error
 
 
 def test_a_retry_of_an_order_the_customer_cancelled_shows_the_cancelled_order(shop):

@@ -28,6 +28,11 @@ class OrderStore(abc.ABC):
         that holds the key now, ours or the first caller's. Keys expire after a day."""
 
     @abc.abstractmethod
+    def reclaim_idempotency_key(self, user_id: str, key: str, from_order_id: str, to_order_id: str) -> bool:
+        """Moves (user, key) from from_order_id to to_order_id if it is still bound to from_order_id
+        (compare-and-set), for another day; False if it is not."""
+
+    @abc.abstractmethod
     def create_order(self, order: Order) -> None:
         """Inserts a new order and marks it unsettled. If the id exists, the stored order stays as it is."""
 

@@ -34,6 +34,9 @@ _STATEMENTS = {
     "claim": (f"INSERT INTO idempotency_keys (user_id, key, order_id, fingerprint) VALUES (?, ?, ?, ?) "
               f"IF NOT EXISTS USING TTL {IDEMPOTENCY_TTL_SECONDS}"),
     "read_claim": "SELECT order_id, fingerprint FROM idempotency_keys WHERE user_id = ? AND key = ?",
+    # Every cell is written again, so the whole row lives another day.
+    "reclaim": (f"UPDATE idempotency_keys USING TTL {IDEMPOTENCY_TTL_SECONDS} SET order_id = ?, fingerprint = ? "
+                "WHERE user_id = ? AND key = ? IF order_id = ?"),
     "insert": f"INSERT INTO orders ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS",
     "index_user": "INSERT INTO orders_by_user (user_id, order_id) VALUES (?, ?)",
     "get": f"SELECT {_COLUMNS} FROM orders WHERE id = ?",
@@ -63,6 +66,13 @@ class CassandraOrderStore(cql.CassandraStore, OrderStore):
             return order_id, fingerprint
         row = self._run("read_claim", user_id, key).one()
         return str(row.order_id), row.fingerprint
+
+    def reclaim_idempotency_key(self, user_id: str, key: str, from_order_id: str, to_order_id: str) -> bool:
+        row = self._run("read_claim", user_id, key).one()
+        if row is None or str(row.order_id) != from_order_id:
+            return False
+        return cql.applied(self._lwt("reclaim", uuid.UUID(to_order_id), row.fingerprint, user_id, key,
+                                     uuid.UUID(from_order_id)))
 
     def create_order(self, order: Order) -> None:
         o, oid = order, uuid.UUID(order.id)

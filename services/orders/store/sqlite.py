@@ -42,6 +42,11 @@ class SqliteOrderStore(SqliteStore, OrderStore):
                                (user_id, key)).fetchone()
         return row["order_id"], row["fingerprint"]
 
+    def reclaim_idempotency_key(self, user_id: str, key: str, from_order_id: str, to_order_id: str) -> bool:
+        return self._db.execute(
+            "UPDATE idempotency_keys SET order_id = ?, expires_at = ? WHERE user_id = ? AND key = ? AND order_id = ?",
+            (to_order_id, now_ms() + IDEMPOTENCY_TTL_SECONDS * 1000, user_id, key, from_order_id)) == 1
+
     def create_order(self, order: Order) -> None:
         o = order
         with self._db.transaction() as conn:
