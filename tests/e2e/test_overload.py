@@ -22,6 +22,7 @@ from tests.support.echo_service import echo_server
 SLOW_S = 0.3  # each upstream call takes this long
 THREADS = 2
 BURST = 24  # twelve rounds of two threads: served in turn, the last answer would come after 3.6 s
+IN_TURN_S = BURST / THREADS * SLOW_S  # the least time the whole burst takes when served in turn
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +114,9 @@ def test_a_burst_beyond_capacity_is_partly_refused_at_once_and_the_rest_is_serve
     for reply, seconds in refused:
         assert reply.headers["Content-Type"] == "application/problem+json" and int(reply.headers["Retry-After"]) >= 1
         assert reply.json()["reason"] == "OVERLOADED" and reply.json()["request_id"] == reply.headers["X-Request-Id"]
-        assert seconds < 2.0, seconds  # about one upstream call, not the 3.6 s of waiting in turn
+        # Sooner than the burst served in turn could possibly end (BURST / THREADS rounds of SLOW_S, on any
+        # machine: load only makes serving slower): it was refused on its way in, not after waiting its turn.
+        assert seconds < IN_TURN_S, seconds
     assert [reply.status_code for reply, _ in probed] == [200] * len(probes)
     assert _shed_count(metrics_url) - shed_before == len(refused)
 
@@ -138,5 +141,5 @@ def test_without_a_budget_the_same_burst_waits_in_turn_and_nothing_is_refused(ec
     with _edge(echo, pki_dir, "0") as (url, metrics_url):
         burst = _at_once([_slow(url, i) for i in range(BURST)])
         assert [reply.status_code for reply, _ in burst] == [200] * BURST
-        assert max(seconds for _, seconds in burst) > 1.5  # the queueing the budget cuts short
+        assert max(seconds for _, seconds in burst) > IN_TURN_S - SLOW_S  # the queueing the budget cuts short
         assert _shed_count(metrics_url) == 0
