@@ -6,6 +6,8 @@ with a dict of stock, and can be told to stop answering, as a real service can.
 
 from __future__ import annotations
 
+import uuid
+
 from runtime.calls import CallContext
 from services.orders.domain import DependencyFailed, Line, Priced, Rejected
 from services.orders.ports import AccountsPort, CatalogPort
@@ -77,3 +79,15 @@ class FakeCatalog(CatalogPort):
         for product_id, units in self.holds.pop(order_id, {}).items():
             self.stock[product_id] += units
         self.released.add(order_id)
+
+
+def product(catalog: FakeCatalog, stock: int, **kwargs) -> str:
+    """A new product in the fake catalog with `stock` units; its id."""
+    product_id = str(uuid.uuid4())
+    catalog.add(product_id, stock, **kwargs)
+    return product_id
+
+
+def call(seconds: float = 5.0) -> CallContext:
+    """The context of a user's call with `seconds` left."""
+    return CallContext.starting_now(seconds, token="user-token", request_id="req-1")

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from runtime.calls import CallContext
 from services.orders import domain
 from services.orders.service import MOST_AMOUNT_MINOR, MOST_PER_PRODUCT, OrdersService
 from services.orders.store.sqlite import SqliteOrderStore
-from tests.support.saga_fakes import FakeAccounts, FakeCatalog
+from tests.support.saga_fakes import FakeAccounts, FakeCatalog, call, product
 
 USER = "0b6f5a1e-8d1c-4a53-9a3f-4f0a8f7c2d11"
 HOLD_SECONDS = 30  # a bound for a broken test only: every wait below ends on an event
@@ -53,16 +51,6 @@ def shop():
     yield OrdersService(store, FakeAccounts(USER), catalog), store, catalog
     catalog.let_go()
     store.close()
-
-
-def product(catalog: FakeCatalog, stock: int, **kwargs) -> str:
-    product_id = str(uuid.uuid4())
-    catalog.add(product_id, stock, **kwargs)
-    return product_id
-
-
-def call(seconds: float = 5.0) -> CallContext:
-    return CallContext.starting_now(seconds, token="user-token", request_id="req-1")
 
 
 @pytest.fixture

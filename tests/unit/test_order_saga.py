@@ -11,11 +11,10 @@ from datetime import datetime, timedelta, UTC
 
 import pytest
 
-from runtime.calls import CallContext
 from services.orders import domain
 from services.orders.service import OrdersService
 from services.orders.store.sqlite import SqliteOrderStore
-from tests.support.saga_fakes import FakeAccounts, FakeCatalog
+from tests.support.saga_fakes import FakeAccounts, FakeCatalog, call, product
 
 USER = "0b6f5a1e-8d1c-4a53-9a3f-4f0a8f7c2d11"
 
@@ -37,16 +36,6 @@ def shop():
     catalog, accounts, clock = FakeCatalog(), FakeAccounts(USER), Clock()
     yield OrdersService(store, accounts, catalog, clock=clock), store, catalog, accounts, clock
     store.close()
-
-
-def product(catalog: FakeCatalog, stock: int, **kwargs) -> str:
-    product_id = str(uuid.uuid4())
-    catalog.add(product_id, stock, **kwargs)
-    return product_id
-
-
-def call(seconds: float = 5.0) -> CallContext:
-    return CallContext.starting_now(seconds, token="user-token", request_id="req-1")
 
 
 def test_an_order_in_stock_is_confirmed_priced_and_holds_its_stock(shop):
