@@ -109,17 +109,22 @@ def test_slow_tls_clients_and_idle_connections_do_not_starve_the_edge(https_edge
     for client in clients:
         client.start()
     answered_in_time, probes = 0, 0
+    # The probe is a monitoring client: one kept-alive connection (gunicorn keeps it 5 s; a probe a
+    # second reuses it), so each probe is a request that needs a thread, and a new connection only
+    # when the edge closed the old one.
+    probe = requests.Session()
     try:
         ends = time.monotonic() + HOLD_SECONDS
         while time.monotonic() < ends:
             began = time.monotonic()
             probes += 1
             with contextlib.suppress(requests.RequestException):
-                reply = requests.get(f"https://127.0.0.1:{port}/v1/secrets/{OWNER}", verify=ca, timeout=1,
-                                     headers={"Authorization": f"Bearer {token}"})
+                reply = probe.get(f"https://127.0.0.1:{port}/v1/secrets/{OWNER}", verify=ca, timeout=1,
+                                  headers={"Authorization": f"Bearer {token}"})
                 answered_in_time += reply.status_code == 200 and time.monotonic() - began <= 1.0
             time.sleep(max(0.0, 1.0 - (time.monotonic() - began)))
     finally:
+        probe.close()
         stop.set()
         for client in clients:
             client.join(5)
