@@ -10,7 +10,6 @@ client sees that happen.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import ssl
@@ -91,7 +90,9 @@ class SlowClient(threading.Thread):
                     tls.sendall(f"X-Slow-{n}: still typing\r\n".encode())  # raises once the edge closed it
 
     def _until_closed(self, sock: socket.socket) -> None:
-        sock.settimeout(0.5)
+        # Wakes rarely: this process also serves the probe's gRPC calls (the echo service), and two
+        # hundred clients polling often would slow it more than the edge is being tested for.
+        sock.settimeout(5.0)
         while not self.stop.is_set():
             try:
                 if not sock.recv(1024):
@@ -108,7 +109,7 @@ def test_slow_tls_clients_and_idle_connections_do_not_starve_the_edge(https_edge
                (("handshake", SLOW_TLS // 2), ("headers", SLOW_TLS // 2), ("idle", IDLE)) for _ in range(count)]
     for client in clients:
         client.start()
-    answered_in_time, probes = 0, 0
+    answered_in_time, probes, misses = 0, 0, []
     # The probe is a monitoring client: one kept-alive connection (gunicorn keeps it 5 s; a probe a
     # second reuses it), so each probe is a request that needs a thread, and a new connection only
     # when the edge closed the old one.
@@ -118,17 +119,24 @@ def test_slow_tls_clients_and_idle_connections_do_not_starve_the_edge(https_edge
         while time.monotonic() < ends:
             began = time.monotonic()
             probes += 1
-            with contextlib.suppress(requests.RequestException):
+            try:
                 reply = probe.get(f"https://127.0.0.1:{port}/v1/secrets/{OWNER}", verify=ca, timeout=1,
                                   headers={"Authorization": f"Bearer {token}"})
-                answered_in_time += reply.status_code == 200 and time.monotonic() - began <= 1.0
+                outcome = reply.status_code
+            except requests.RequestException as error:
+                outcome = type(error).__name__
+            took = time.monotonic() - began
+            if outcome == 200 and took <= 1.0:
+                answered_in_time += 1
+            else:
+                misses.append(f"{outcome} after {took:.2f} s")
             time.sleep(max(0.0, 1.0 - (time.monotonic() - began)))
     finally:
         probe.close()
         stop.set()
         for client in clients:
-            client.join(5)
-    assert answered_in_time >= 0.99 * probes, f"{answered_in_time} of {probes} probes answered within 1 s"
+            client.join(10)
+    assert answered_in_time >= 0.99 * probes, f"{answered_in_time} of {probes} probes answered within 1 s: {misses}"
     closes = {kind: sum(c.closed_by_edge for c in clients if c.kind == kind) for kind in ("handshake", "headers", "idle")}
     # Each kind held its connection until the edge's header timeout closed it, then came back.
     assert all(count >= len([c for c in clients if c.kind == kind]) for kind, count in closes.items()), closes
