@@ -85,6 +85,12 @@ def post_fork(server, worker):
     setup_telemetry(SETTINGS.telemetry)
 
 
+def post_worker_init(worker):
+    """Said once the worker has loaded the app and is about to take connections: gunicorn's own lines
+    (Listening at, Booting worker) come before the app is loaded, which takes about a second."""
+    worker.log.info("worker %s serving", worker.pid)
+
+
 def when_ready(server):
     from observability.metrics import serve_multiprocess_metrics
 

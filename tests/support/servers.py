@@ -141,6 +141,15 @@ class ServiceProcess:
                 self._started.set()
         self._started.set()  # the child exited
 
+    def wait_for_lines(self, pattern: str, count: int, timeout: float = 60) -> None:
+        """Waits until `count` lines of the child's output match `pattern` (a regular expression)."""
+        found = re.compile(pattern)
+        ends = time.monotonic() + timeout
+        while sum(1 for line in list(self.lines) if found.search(line)) < count:
+            if time.monotonic() > ends or self.process.poll() is not None:
+                raise RuntimeError(f"no {count} lines matching {pattern!r}:\n" + "".join(self.lines[-30:]))
+            time.sleep(0.05)
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
         """Signals the child (by its PID) and waits; returns its exit code."""
         return processes.stop(self.process, sig, timeout)
