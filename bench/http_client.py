@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 
 _IDLE_S = 2.0  # a connection idle longer is not reused: the server closes it after its keep-alive (gunicorn: 5 s)
 _SWEEP_S = 0.05

@@ -38,8 +38,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
 from bench.traffic import cpu_seconds  # noqa: E402
 from tests.support import servers  # noqa: E402  (the same launchers the tests use)
 from tests.support.stack import Stack  # noqa: E402
-from tools.jaeger import Jaeger, JaegerPorts  # noqa: E402
 from tools import gateway as gateway_build  # noqa: E402
+from tools.jaeger import Jaeger, JaegerPorts  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 _WRK_SCRIPT = """

@@ -37,8 +37,16 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
 
 from bench.http_client import closed_loop, open_loop  # noqa: E402
-from bench.traffic import (ShopMix, answered_span, check_edge, cpu_seconds, ms, percentiles_ms, rss_kib,  # noqa: E402
-                           stack_processes)
+from bench.traffic import (  # noqa: E402
+    ShopMix,
+    answered_span,
+    check_edge,
+    cpu_seconds,
+    ms,
+    percentiles_ms,
+    rss_kib,
+    stack_processes,
+)
 from tests.support import servers  # noqa: E402  (the same launchers the tests use)
 from tests.support.stack import Stack  # noqa: E402
 

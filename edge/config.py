@@ -31,8 +31,8 @@ from __future__ import annotations
 import pathlib
 import re
 import ssl
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from runtime.settings import ConfigError, Env, TelemetrySettings, TlsFiles
 from runtime.tokens import VerifierSettings

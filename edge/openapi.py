@@ -224,7 +224,9 @@ def _query_parameters(schemas: _Schemas, message: _d.Descriptor, bound: set[str]
             continue
         nested = field.message_type
         if nested is None or nested.full_name in _WELL_KNOWN:
-            params.append({"name": name, "in": "query", "required": False, "schema": schemas.field(field),
+            # REQUIRED binds only at the top: a nested field is required only when its message is sent.
+            required = not prefix and field_behavior_pb2.REQUIRED in behaviours(field)
+            params.append({"name": name, "in": "query", "required": required, "schema": schemas.field(field),
                            **({"explode": True} if field.is_repeated else {})})
         elif not field.is_repeated and depth < 2 and not nested.GetOptions().map_entry:
             params += _query_parameters(schemas, nested, set(), name + ".", depth + 1)

@@ -8,12 +8,12 @@ every other field. Anything that names no field, or has the wrong type, is a
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import re
-import dataclasses
-from dataclasses import dataclass
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from google.api import annotations_pb2, field_behavior_pb2
@@ -244,11 +244,13 @@ def _check_json(value, descriptor: _d.Descriptor | None, path: str = "") -> None
         where = f"{path}.{key}" if path else str(key)
         if field_behavior_pb2.OUTPUT_ONLY in behaviours(field):  # readOnly in the document
             raise BadRequest(f"{where}: is set by the server", [(where, "is set by the server, not by a request")])
-        items = item if field.is_repeated and isinstance(item, list) else [item]
-        for one in items:
-            if not _json_type_fits(field, one):
-                raise BadRequest(f"{where}: {_expected(field)}", [(where, _expected(field))])
         is_map = field.message_type is not None and field.message_type.GetOptions().map_entry
+        if field.is_repeated and not is_map and not isinstance(item, list):
+            continue  # not a list: the parser says so
+        items = [(f"{where}[{i}]", one) for i, one in enumerate(item)] if field.is_repeated and not is_map else [(where, item)]
+        for at, one in items:
+            if not _json_type_fits(field, one):
+                raise BadRequest(f"{at}: {_expected(field)}", [(at, _expected(field))])
         if field.message_type is not None and not is_map and field.message_type.full_name not in _STRING_LIKE:
             _check_json(item, field.message_type, where)
 
@@ -258,6 +260,8 @@ def _json_type_fits(field: _d.FieldDescriptor, value) -> bool:
         return False
     if isinstance(value, bool):
         return field.type == field.TYPE_BOOL
+    if field.message_type is not None and field.message_type.full_name not in _WELL_KNOWN:
+        return isinstance(value, dict)  # proto3 JSON's parser reads [] as an empty message
     if field.enum_type is not None:
         return isinstance(value, str)
     if field.type in _64_BIT and isinstance(value, str):

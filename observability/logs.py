@@ -16,7 +16,7 @@ import json
 import logging
 import re
 import sys
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 
 from opentelemetry import trace
 

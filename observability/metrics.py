@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, mult
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
+
 class _Red:
     """One family of RED metrics: a counter of finished calls (by outcome), a duration histogram and an
     in-flight gauge. Label children are kept by label values, so a call costs dictionary lookups, not

@@ -31,8 +31,13 @@ from cassandra import OperationTimedOut, ReadTimeout, Unavailable, WriteTimeout
 from cassandra.cluster import NoHostAvailable
 from cassandra.connection import ConnectionException
 from cassandra.policies import ExponentialReconnectionPolicy, RetryPolicy, WriteType
-from cassandra.protocol import (IsBootstrappingErrorMessage, OverloadedErrorMessage, WriteTimeoutErrorMessage,
-                                read_consistency_level, read_int)
+from cassandra.protocol import (
+    IsBootstrappingErrorMessage,
+    OverloadedErrorMessage,
+    WriteTimeoutErrorMessage,
+    read_consistency_level,
+    read_int,
+)
 
 # Errors after which a write may or may not have taken effect (a lost reply or a lost coordinator),
 # or did not take effect at all (nothing done, or the read of a compare-and-set timed out).

@@ -16,9 +16,9 @@ from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import grpc
+
 from observability.logs import request_id_var
 from observability.tracing import mark_user
-
 from runtime import errors
 from runtime.access import AccessDenied, authorize
 from runtime.calls import MAX_CALL_SECONDS, CallContext
@@ -128,6 +128,15 @@ def _check_peer_certificate(context: grpc.ServicerContext, method: str) -> None:
 def current_claims() -> Claims | None:
     """The verified end-user token of the call being served (None for methods without scopes)."""
     return _CLAIMS.get()
+
+
+def required_claims() -> Claims:
+    """The verified end-user token of a call to a method with scopes, which the interceptor never lets
+    through without one; called from a method without scopes, it is a bug of that servicer."""
+    claims = _CLAIMS.get()
+    if claims is None:
+        raise RuntimeError("required_claims() in a call whose method declares no scopes")
+    return claims
 
 
 def current_call() -> CallContext:

@@ -5,8 +5,8 @@ The policy lives in the .proto next to the method; nothing here knows any servic
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from google.protobuf import descriptor as _descriptor
 

@@ -17,9 +17,9 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent import futures
 from typing import Any
-from collections.abc import Callable, Sequence
 
 import grpc
 from google.protobuf import descriptor as _descriptor
@@ -33,8 +33,8 @@ from runtime.credentials import server_credentials
 from runtime.health import SERVICE_NAME as HEALTH_SERVICE_NAME
 from runtime.health import HealthServicer
 from runtime.interceptors import AuthorizationInterceptor, Check, field_rules_check
-from runtime.policy import policies_for
 from runtime.page_tokens import PageTokenInterceptor, PageTokenSeal
+from runtime.policy import policies_for
 from runtime.reflection import enable_reflection, reflection_policies
 from runtime.settings import ServerSettings
 

@@ -15,8 +15,8 @@ import contextlib
 import pathlib
 import sqlite3
 import threading
-from datetime import datetime, timedelta, UTC
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
 from observability import store as spans
@@ -32,6 +32,12 @@ class Rows(list):
 
     def fetchone(self) -> sqlite3.Row | None:
         return self[0] if self else None
+
+    def one(self) -> sqlite3.Row:
+        """The row a statement must have found (an error if it did not)."""
+        if len(self) != 1:
+            raise LookupError(f"expected one row, found {len(self)}")
+        return self[0]
 
     def fetchall(self) -> Rows:
         return self
@@ -143,8 +149,13 @@ def now_ms() -> int:
     return (datetime.now(UTC) - _EPOCH) // _MS
 
 
-def from_ms(value: int | None) -> datetime | None:
-    return None if value is None else _EPOCH + value * _MS
+def from_ms(value: int) -> datetime:
+    return _EPOCH + value * _MS
+
+
+def from_ms_or_none(value: int | None) -> datetime | None:
+    """For a nullable column."""
+    return None if value is None else from_ms(value)
 
 
 class SqliteStore:

@@ -19,8 +19,8 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import jwt
 
@@ -264,7 +264,6 @@ class TokenVerifier:
             raise TokenError("token claims malformed")
         return Claims(subject=claims["sub"], scopes=frozenset(scope.split()),
                       client_id=str(claims.get("client_id", "")), token=token, raw=claims), kid, key
-
 
 
 def bearer_token(authorization: str | None) -> str:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from google.api import field_behavior_pb2
 from google.protobuf import descriptor as _d
@@ -59,6 +59,12 @@ def declared_max(field: _d.FieldDescriptor) -> int:
     if rules is None or not rules.HasField("max"):
         raise LookupError(f"{field.full_name} declares no max in its (validation.v1.rules)")
     return rules.max
+
+
+def declared_max_of(message: type[Message], field_name: str) -> int:
+    """declared_max of a message's field, by name."""
+    descriptor = cast(_d.Descriptor, message.DESCRIPTOR)  # the stubs add upb's type, which is the same thing
+    return declared_max(descriptor.fields_by_name[field_name])
 
 
 def python_pattern(pattern: str) -> str:

@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from services.common.clock import utcnow  # noqa: F401  (part of this domain's vocabulary)
 from services.common.errors import DomainError, InvalidArgument, NotFound  # noqa: F401
@@ -250,7 +251,8 @@ def apply_profile_changes(account: Account, changes: dict[str, str], paths: list
     With no paths, every non-empty field in `changes` is applied (AIP-134's implied mask).
     """
     paths = fields_to_update(paths, PROFILE_FIELDS, changes, "profile")
-    return dataclasses.replace(account, **{p: changes.get(p, "") for p in paths}, updated_at=now)
+    updates: dict[str, Any] = {p: changes.get(p, "") for p in paths}  # names checked against PROFILE_FIELDS
+    return dataclasses.replace(account, **updates, updated_at=now)
 
 
 # --- OAuth2 records ---------------------------------------------------------------------------

@@ -24,13 +24,13 @@ import sys
 
 from runtime.settings import ConfigError
 from runtime.validation import violations
-from services.common.errors import DomainError, InvalidArgument
-from shop.accounts.v1 import accounts_pb2 as pb
 from services.accounts.domain import Account
 from services.accounts.oauth import AuthorizationServer
 from services.accounts.server import AccountsSettings
 from services.accounts.service import AccountsService
 from services.accounts.store import open_store
+from services.common.errors import DomainError, InvalidArgument
+from shop.accounts.v1 import accounts_pb2 as pb
 
 DEMO_CLIENT_SCOPES = ["catalog.read", "catalog.admin", "orders.read", "accounts.read"]
 STOREFRONT_CLIENT_ID = "shop-web"  # web/shop/index.html names it

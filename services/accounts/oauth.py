@@ -27,9 +27,9 @@ import json
 import logging
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 import jwt
@@ -45,7 +45,8 @@ _LOGGER = logging.getLogger(__name__)
 
 
 class _Hashed(Protocol):
-    secret_hash: str
+    @property
+    def secret_hash(self) -> str: ...
 
 
 R = TypeVar("R", bound=_Hashed)
@@ -132,10 +133,16 @@ def _b64(value: int) -> str:
     return base64.urlsafe_b64encode(value.to_bytes(32, "big")).rstrip(b"=").decode()
 
 
+def _private_key(key: SigningKey) -> ec.EllipticCurvePrivateKey:
+    private = serialization.load_pem_private_key(key.private_pem, password=None)
+    if not isinstance(private, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"signing key {key.kid} is not an EC key ({ALGORITHM} needs P-256)")
+    return private
+
+
 def public_jwk(key: SigningKey) -> dict[str, str]:
     """The public half of a signing key as a JWK."""
-    private = serialization.load_pem_private_key(key.private_pem, password=None)
-    numbers = private.public_key().public_numbers()
+    numbers = _private_key(key).public_key().public_numbers()
     return {"kty": "EC", "crv": "P-256", "x": _b64(numbers.x), "y": _b64(numbers.y),
             "kid": key.kid, "alg": ALGORITHM, "use": "sig"}
 
@@ -391,5 +398,4 @@ class AuthorizationServer:
                   "jti": uuid.uuid4().hex, "scope": scope}
         if client_id:
             claims["client_id"] = client_id
-        private = serialization.load_pem_private_key(key.private_pem, password=None)
-        return jwt.encode(claims, private, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": "at+jwt"}), ttl
+        return jwt.encode(claims, _private_key(key), algorithm=ALGORITHM, headers={"kid": key.kid, "typ": "at+jwt"}), ttl

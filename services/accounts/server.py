@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from collections.abc import Callable, Mapping
 
 from runtime.interceptors import token_check
 from runtime.server import ServiceServer

@@ -10,10 +10,10 @@ import uuid
 from collections.abc import Callable
 
 from services.accounts import domain
-from services.common.ids import parse_uuid
-from services.common.paging import bad_page_token, page_size
 from services.accounts.domain import Account, InvalidArgument, NotFound
 from services.accounts.store.base import AccountStore, DuplicateKey, InvalidPageToken
+from services.common.ids import parse_uuid
+from services.common.paging import bad_page_token, page_size
 
 
 class WrongPassword(domain.AccountError):
@@ -77,7 +77,7 @@ class AccountsService:
         # Counted before the lookup, so while the name is locked no name costs more than another.
         key = self._count_attempt(username)
         account = self._store.find_account_by_username(username) if username else None
-        if not self._check_password(key, password, account):
+        if not self._check_password(key, password, account) or account is None:  # no account never matches
             raise domain.InvalidCredentials("invalid username or password")
         if not account.active:
             raise domain.AccountInactive("account is deactivated")

@@ -11,7 +11,12 @@ from runtime.interceptors import current_claims
 from runtime.standing import Standing, StandingSource, StandingUnavailable
 from services.accounts import domain
 from services.accounts.oauth import (
-    CHALLENGE_METHODS, RESPONSE_TYPES, AuthorizationServer, InvalidClient, InvalidGrant, OAuthError,
+    CHALLENGE_METHODS,
+    RESPONSE_TYPES,
+    AuthorizationServer,
+    InvalidClient,
+    InvalidGrant,
+    OAuthError,
 )
 from services.accounts.service import AccountsService, WrongPassword
 from services.accounts.store.base import AccountStore

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from runtime.clients import ServiceClients, remote_token_verifier
 from runtime.interceptors import token_check
@@ -13,9 +13,9 @@ from runtime.settings import Env, KeySource, ServerSettings
 from runtime.standing import AccountStandings, remote_standing_source, standing_check, standing_window
 from runtime.tokens import VerifierSettings
 from services.catalog.service import CatalogService
-from services.common.standing import ACCOUNTS_SERVICE, STANDING_METHOD
 from services.catalog.servicer import CatalogServicer
 from services.catalog.store import open_store
+from services.common.standing import ACCOUNTS_SERVICE, STANDING_METHOD
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
 SERVICE = "catalog"

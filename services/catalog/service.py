@@ -6,18 +6,18 @@ import dataclasses
 import uuid
 
 from runtime.paging import InvalidPageToken
-from runtime.validation import declared_max
+from runtime.validation import declared_max_of
 from services.catalog import domain
+from services.catalog.domain import ARCHIVED, NotFound, Product, Reservation
+from services.catalog.store.base import CatalogStore
 from services.common.ids import parse_uuid
 from services.common.masks import fields_to_update
 from services.common.paging import bad_page_token, page_size
-from services.catalog.domain import ARCHIVED, NotFound, Product, Reservation
-from services.catalog.store.base import CatalogStore
 from shop.catalog.v1 import catalog_pb2
 
 # The most units a product may have: what SetStock may set (its quantity's declared bound in
 # catalog.proto), which an adjustment's result must keep too.
-STOCK_LIMIT = declared_max(catalog_pb2.SetStockRequest.DESCRIPTOR.fields_by_name["quantity"])
+STOCK_LIMIT = declared_max_of(catalog_pb2.SetStockRequest, "quantity")
 
 
 class CatalogService:
@@ -39,6 +39,15 @@ class CatalogService:
         if product is None:
             raise NotFound(f"product {product_id} does not exist")
         return product
+
+    def batch_get(self, product_ids: list[str]) -> list[Product]:
+        """Every product asked for, in the order asked; NotFound naming each id (`ids[i]`) that has none."""
+        ids = [parse_uuid(product_id, f"ids[{i}]") for i, product_id in enumerate(product_ids)]
+        found = self._store.get_products(ids)
+        missing = [(f"ids[{i}]", "no such product") for i, product_id in enumerate(ids) if product_id not in found]
+        if missing:
+            raise NotFound(f"{len(missing)} of the {len(ids)} products asked for do not exist", missing)
+        return [found[product_id] for product_id in ids]
 
     def update(self, product_id: str, changes: dict, paths: list[str]) -> Product:
         """Changes the masked fields (or, with no mask, every field given) of name, description, price.
@@ -62,7 +71,7 @@ class CatalogService:
             self._store.save_product(product)
         return product
 
-    def list(self, size: int, page_token: str, query: str) -> tuple[list[Product], str | None]:
+    def list_products(self, size: int, page_token: str, query: str) -> tuple[list[Product], str | None]:
         try:
             return self._store.list_products(page_size(size), page_token or None, query.strip())
         except InvalidPageToken:

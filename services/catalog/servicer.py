@@ -23,7 +23,6 @@ _errors = translate_errors(_ERRORS, "catalog.shop")
 _STATUS = {domain.RESERVED: pb.RESERVED, domain.REJECTED: pb.REJECTED, domain.RELEASED: pb.RELEASED}
 
 
-
 def product_to_proto(product: domain.Product) -> pb.Product:
     return pb.Product(
         id=product.id, name=product.name, description=product.description,
@@ -53,8 +52,12 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
         return product_to_proto(self._catalog.get(request.id))
 
     @_errors
+    def BatchGetProducts(self, request, context):
+        return pb.BatchGetProductsResponse(products=[product_to_proto(p) for p in self._catalog.batch_get(list(request.ids))])
+
+    @_errors
     def ListProducts(self, request, context):
-        products, token = self._catalog.list(request.page_size, request.page_token, request.query)
+        products, token = self._catalog.list_products(request.page_size, request.page_token, request.query)
         return pb.ListProductsResponse(products=[product_to_proto(p) for p in products], next_page_token=token or "")
 
     @_errors

@@ -1,6 +1,6 @@
 """The time domains work with."""
 
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 
 
 def utcnow() -> datetime:

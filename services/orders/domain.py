@@ -117,6 +117,14 @@ def normalise_lines(items: list[tuple[str, int]]) -> tuple[Line, ...]:
     return tuple(Line(p, q) for p, q in merge_quantities(items))
 
 
+def item_violations(items: list[tuple[str, int]], field: str, faults: dict[str, str]) -> list[tuple[str, str]]:
+    """Violations `items[i].<field>` for each of the request's own items whose product is at fault
+    (`faults`: product id -> what is wrong), in the request's order: lines are merged and sorted, so
+    their positions are not the request's."""
+    return [(f"items[{i}].{field}", faults[product_id]) for i, (raw_id, _) in enumerate(items)
+            if (product_id := str(uuid.UUID(raw_id))) in faults]
+
+
 def check_quantities(lines: tuple[Line, ...], most: int) -> None:
     """InvalidArgument if a product's merged quantity exceeds `most`, the bound one order line
     declares: listing a product twice does not buy past it."""

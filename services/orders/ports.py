@@ -26,8 +26,9 @@ class AccountsPort(abc.ABC):
 
 class CatalogPort(abc.ABC):
     @abc.abstractmethod
-    def price(self, product_id: str, call: CallContext) -> Priced | None:
-        """The product's price and availability; None when there is no such product."""
+    def price_many(self, product_ids: list[str], call: CallContext) -> dict[str, Priced]:
+        """The price and availability of each product, by id, in one call; an id that names no
+        product is left out."""
 
     @abc.abstractmethod
     def reserve(self, order_id: str, lines: tuple[Line, ...], call: CallContext) -> tuple[bool, list[str]]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from collections.abc import Callable, Mapping
 
 from observability.tracing import untraced
 from runtime.clients import ServiceClients, remote_token_verifier

@@ -22,17 +22,24 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from datetime import timedelta
 from collections.abc import Callable
+from datetime import timedelta
 
 from runtime.calls import CallContext, DeadlineExpired
 from runtime.paging import InvalidPageToken
-from runtime.validation import declared_max
-from services.orders import domain
+from runtime.validation import declared_max_of
 from services.common.ids import parse_uuid
 from services.common.paging import bad_page_token, page_size
+from services.orders import domain
 from services.orders.domain import (
-    CANCELLED, CONFIRMED, PENDING, REJECTED, DependencyFailed, IdempotencyConflict, NotFound, Order,
+    CANCELLED,
+    CONFIRMED,
+    PENDING,
+    REJECTED,
+    DependencyFailed,
+    IdempotencyConflict,
+    NotFound,
+    Order,
     Rejected,
 )
 from services.orders.ports import AccountsPort, CatalogPort
@@ -48,8 +55,25 @@ _OUTCOME_POLL_SECONDS = 0.05
 _RECLAIMS = 3  # times a retry tries to take over a failed first request's key from racing retries
 # The declared bounds (orders.proto, catalog.proto) an order's results must keep: one line's quantity
 # (which a product listed twice would otherwise pass) and an amount of money (the order's total).
-MOST_PER_PRODUCT = declared_max(orders_pb2.OrderItem.DESCRIPTOR.fields_by_name["quantity"])
-MOST_AMOUNT_MINOR = declared_max(catalog_pb2.Money.DESCRIPTOR.fields_by_name["amount_minor"])
+MOST_PER_PRODUCT = declared_max_of(orders_pb2.OrderItem, "quantity")
+MOST_AMOUNT_MINOR = declared_max_of(catalog_pb2.Money, "amount_minor")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Refusal:
+    """An order refused on its merits: recorded REJECTED as `order` stands (priced, if it got that
+    far) and answered with `error`, plus a violation for each request item whose product is at fault
+    (`faults`: product id -> what is wrong with it; `field`: the item's field to name)."""
+
+    order: Order
+    error: Rejected
+    field: str = ""
+    faults: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def answer(self, items: list[tuple[str, int]]) -> Rejected:
+        if not self.faults:
+            return self.error
+        return Rejected(str(self.error), self.error.reason, domain.item_violations(items, self.field, self.faults))
 
 
 class OrdersService:
@@ -86,19 +110,22 @@ class OrdersService:
             self._placing.add(order.id)
         try:
             self._store.create_order(order)
-            return self._complete(order, call)
-        except DependencyFailed as failure:
+            outcome = self._complete(order, call)
+            if isinstance(outcome, _Refusal):
+                self._record_refusal(outcome)
+        except DependencyFailed as failure:  # a service did not answer (in time): nothing may stay held
             self._compensate(order, domain.TIMED_OUT if failure.timed_out else domain.DEPENDENCY_FAILED, call)
             raise
-        except (Rejected, domain.Forbidden) as refused:
-            current = self._store.get_order(order.id)
-            if current is not None and current.status == PENDING:  # not already recorded by _reject
-                self._compensate(order, refused.reason.lower(), call)
+        except (Rejected, domain.Forbidden) as refused:  # a service refused the request or the token
+            self._compensate(order, refused.reason.lower(), call)
             raise
         finally:
             with self._placing_ended:
                 self._placing.discard(order.id)
                 self._placing_ended.notify_all()
+        if isinstance(outcome, _Refusal):
+            raise outcome.answer(items)
+        return domain.answer_for(outcome)
 
     def _key_outcome(self, user_id: str, key: str, lines, order_id: str, call: CallContext) -> tuple[Order | None, str]:
         """Binds the Idempotency-Key to `order_id`, or finds what it is bound to: (the order to answer
@@ -156,74 +183,83 @@ class OrdersService:
             raise domain.DependencyTimedOut(str(expired)) from None
         return call
 
-    def _complete(self, order: Order, call: CallContext) -> Order:
+    def _complete(self, order: Order, call: CallContext) -> Order | _Refusal:
+        """The saga's steps after the PENDING order is recorded, in order: the account, the prices,
+        the stock, the confirmation. Returns the order as it ended (CONFIRMED here, or as a twin
+        placing or a cancellation finished it meanwhile) or the refusal `place` records; a dependency
+        that fails or refuses raises, and `place` compensates."""
         if not self._accounts.account_is_active(order.user_id, self._in_time(call)):
-            raise self._reject(order, "account_inactive", Rejected("the account is not active", "ACCOUNT_INACTIVE"))
-        priced_lines = []
-        for i, line in enumerate(order.lines):
-            priced = self._catalog.price(line.product_id, self._in_time(call))
-            if priced is None or not priced.available:
-                raise self._reject(order, "product_unavailable", Rejected(
-                    f"product {line.product_id} cannot be ordered", "PRODUCT_UNAVAILABLE",
-                    [(f"items[{i}].product_id", "does not exist or is archived")]))
-            priced_lines.append(dataclasses.replace(line, name=priced.name, unit_price_minor=priced.unit_price_minor,
-                                                    currency=priced.currency))
+            return _Refusal(order, Rejected("the account is not active", "ACCOUNT_INACTIVE"))
+        prices = self._catalog.price_many([line.product_id for line in order.lines], self._in_time(call))
+        unavailable = {line.product_id: "does not exist or is archived" for line in order.lines
+                       if line.product_id not in prices or not prices[line.product_id].available}
+        if unavailable:
+            return _Refusal(order, Rejected(f"{len(unavailable)} of the order's products cannot be ordered",
+                                            "PRODUCT_UNAVAILABLE"), "product_id", unavailable)
+        priced_lines = tuple(dataclasses.replace(line, name=priced.name, unit_price_minor=priced.unit_price_minor,
+                                                 currency=priced.currency)
+                             for line, priced in ((line, prices[line.product_id]) for line in order.lines))
         currencies = {line.currency for line in priced_lines}
         if len(currencies) > 1:
-            raise self._reject(order, "mixed_currencies", Rejected("items are priced in different currencies", "MIXED_CURRENCIES"))
-        priced_order = dataclasses.replace(order, lines=tuple(priced_lines), currency=currencies.pop())
+            return _Refusal(order, Rejected("items are priced in different currencies", "MIXED_CURRENCIES"))
+        priced_order = dataclasses.replace(order, lines=priced_lines, currency=currencies.pop())
         try:
             priced_order.total_minor = domain.total_of(priced_order.lines, MOST_AMOUNT_MINOR)
         except Rejected as too_large:
-            raise self._reject(priced_order, too_large.reason.lower(), too_large) from None
+            return _Refusal(priced_order, too_large)
         reserved, short = self._catalog.reserve(order.id, order.lines, self._in_time(call))
-        if not reserved:
-            raise self._reject(priced_order, "out_of_stock", Rejected(  # names and prices kept: the user sees what was refused
-                "not enough stock", "OUT_OF_STOCK",
-                [(f"items[{i}].quantity", "not enough stock") for i, line in enumerate(order.lines) if line.product_id in short]))
+        if not reserved:  # names and prices kept: the user sees what was refused
+            return _Refusal(priced_order, Rejected("not enough stock", "OUT_OF_STOCK"), "quantity",
+                            dict.fromkeys(short, "not enough stock"))
         self._after_reserve(order)
         confirmed = dataclasses.replace(priced_order, status=CONFIRMED, updated_at=self._clock())
-        if not self._store.transition(confirmed, PENDING):
-            current = self._store.get_order(order.id)
-            if current is not None and current.status == CONFIRMED:
-                return current  # a retry of the same key placed it first: same order, same reservation
-            # Finished by someone else while we worked (cancelled by the customer or the recovery
-            # pass, or refused to a twin placing of the same key): its stock goes back, and this
-            # request answers as a retry would.
-            self._compensate(order, "cancelled_while_placing", call)
-            return domain.answer_for(self._store.get_order(order.id))
-        self._store.settle(order.id)
-        return confirmed
+        if self._store.transition(confirmed, PENDING):
+            self._store.settle(order.id)
+            return confirmed
+        # Finished by someone else while we worked: confirmed by a twin placing of the same key (same
+        # order, same reservation), or cancelled by the customer or the recovery pass, or refused to a
+        # twin (its stock goes back). This request answers as a retry would.
+        return self._compensate(order, "cancelled_while_placing", call)
 
-    def _reject(self, order: Order, reason: str, error: Rejected) -> Rejected:
-        """Records a refused order as REJECTED (nothing is held) and returns the error to raise."""
-        self._store.transition(dataclasses.replace(order, status=REJECTED, reason=reason, updated_at=self._clock()), PENDING)
-        self._store.settle(order.id)
-        return error
+    def _record_refusal(self, refusal: _Refusal) -> None:
+        """Records a refused order as REJECTED, with the refusal's reason (it holds nothing)."""
+        rejected = dataclasses.replace(refusal.order, status=REJECTED, reason=refusal.error.reason.lower(),
+                                       updated_at=self._clock())
+        self._store.transition(rejected, PENDING)
+        self._store.settle(refusal.order.id)
 
-    def _compensate(self, order: Order, reason: str, call: CallContext) -> bool:
+    def _compensate(self, order: Order, reason: str, call: CallContext) -> Order:
         """Cancels the order, then releases its reservation; if catalog cannot be reached, the
         order stays on the recovery list. The decision is recorded before the stock moves, and an
-        order confirmed meanwhile (by a twin placing of the same key) keeps its stock."""
-        if not self._cancel_unless_confirmed(order.id, reason):
-            return False
+        order confirmed meanwhile (by a twin placing of the same key) keeps its stock. Returns the
+        order as it now is."""
+        current = self._cancel_unless_confirmed(order.id, reason)
+        if current.status == CONFIRMED:
+            return current
         try:
             self._catalog.release(order.id, call.detached(COMPENSATION_SECONDS))
         except DependencyFailed as failure:
             _LOGGER.warning("order %s left for recovery: release failed (%s)", order.id, failure)
-            return False
+            return current
         self._store.settle(order.id)
-        return True
+        return current
 
-    def _cancel_unless_confirmed(self, order_id: str, reason: str) -> bool:
-        """Moves a PENDING order to CANCELLED; False if it is CONFIRMED (then nothing may be released)."""
-        current = self._store.get_order(order_id)
-        while current is not None and current.status == PENDING:
+    def _cancel_unless_confirmed(self, order_id: str, reason: str) -> Order:
+        """Moves a PENDING order to CANCELLED; returns the order as it then is (CONFIRMED: nothing may be released)."""
+        current = self._existing(order_id)
+        while current.status == PENDING:
             cancelled = dataclasses.replace(current, status=CANCELLED, reason=reason, updated_at=self._clock())
             if self._store.transition(cancelled, PENDING):
-                return True
-            current = self._store.get_order(order_id)  # it moved on meanwhile: look again
-        return current is None or current.status != CONFIRMED
+                return cancelled
+            current = self._existing(order_id)  # it moved on meanwhile: look again
+        return current
+
+    def _existing(self, order_id: str) -> Order:
+        """An order this service recorded (orders are never deleted)."""
+        order = self._store.get_order(order_id)
+        if order is None:
+            raise LookupError(f"order {order_id} was recorded but cannot be read back")
+        return order
 
     # --- reading, cancelling --------------------------------------------------------------------
 
@@ -243,14 +279,16 @@ class OrdersService:
         """Cancels and gives the stock back; cancelling a cancelled or rejected order (which holds
         nothing) returns it unchanged."""
         order = self.get(order_id, user_id, is_admin)
-        if order.status in (CANCELLED, REJECTED):
-            return order
-        cancelled = dataclasses.replace(order, status=CANCELLED, reason=domain.CANCELLED_BY_USER, updated_at=self._clock())
-        # The cancellation is recorded first and the order put on the recovery list, so a crash
-        # before the release below is finished by the recovery pass, never lost.
-        self._store.mark_unsettled(order.id)
-        if not self._store.transition(cancelled, order.status):
-            return self.cancel(order_id, user_id, is_admin, call)  # it changed under us: decide again
+        while True:
+            if order.status in (CANCELLED, REJECTED):
+                return order
+            cancelled = dataclasses.replace(order, status=CANCELLED, reason=domain.CANCELLED_BY_USER, updated_at=self._clock())
+            # The cancellation is recorded first and the order put on the recovery list, so a crash
+            # before the release below is finished by the recovery pass, never lost.
+            self._store.mark_unsettled(order.id)
+            if self._store.transition(cancelled, order.status):
+                break
+            order = self._existing(order.id)  # it changed under us (confirmed, or cancelled): decide again
         try:
             self._catalog.release(order.id, call.detached(COMPENSATION_SECONDS))
             self._store.settle(order.id)
@@ -271,7 +309,7 @@ class OrdersService:
             if order.status == PENDING:
                 interrupted = dataclasses.replace(order, status=CANCELLED, reason=domain.INTERRUPTED, updated_at=self._clock())
                 if not self._store.transition(interrupted, PENDING):
-                    order = self._store.get_order(order.id)  # it moved on meanwhile: look again
+                    order = self._existing(order.id)  # it moved on meanwhile: look again
             if order.status == CONFIRMED:
                 self._store.settle(order.id)
                 continue

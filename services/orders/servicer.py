@@ -6,7 +6,7 @@ import grpc
 
 from runtime.convert import timestamp
 from runtime.errors import translate_errors
-from runtime.interceptors import current_call, current_claims
+from runtime.interceptors import current_call, required_claims
 from services.orders import domain
 from services.orders.service import OrdersService
 from shop.catalog.v1 import catalog_pb2
@@ -55,7 +55,7 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
 
     @_errors
     def CreateOrder(self, request, context):
-        claims = current_claims()
+        claims = required_claims()
         items = [(i.product_id, i.quantity) for i in request.items]
         try:
             placed = self._orders.place(claims.subject, items, request.idempotency_key, current_call())
@@ -67,15 +67,15 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
 
     @_errors
     def GetOrder(self, request, context):
-        claims = current_claims()
+        claims = required_claims()
         return order_to_proto(self._orders.get(request.id, claims.subject, ADMIN_SCOPE in claims.scopes))
 
     @_errors
     def ListMyOrders(self, request, context):
-        orders, token = self._orders.list_mine(current_claims().subject, request.page_size, request.page_token)
+        orders, token = self._orders.list_mine(required_claims().subject, request.page_size, request.page_token)
         return pb.ListMyOrdersResponse(orders=[order_to_proto(o) for o in orders], next_page_token=token or "")
 
     @_errors
     def CancelOrder(self, request, context):
-        claims = current_claims()
+        claims = required_claims()
         return order_to_proto(self._orders.cancel(request.id, claims.subject, ADMIN_SCOPE in claims.scopes, current_call()))

@@ -9,7 +9,14 @@ from datetime import timedelta
 import pytest
 
 from services.accounts.domain import (
-    MAX_FAILED_LOGINS, Account, AuthorizationCode, LockedOut, OAuthClient, RefreshToken, SigningKey, sign_in_key,
+    MAX_FAILED_LOGINS,
+    Account,
+    AuthorizationCode,
+    LockedOut,
+    OAuthClient,
+    RefreshToken,
+    SigningKey,
+    sign_in_key,
     utcnow,
 )
 from services.accounts.store.base import DuplicateKey, InvalidPageToken, encode_page_token

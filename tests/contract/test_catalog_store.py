@@ -8,8 +8,16 @@ import pytest
 
 from runtime.paging import InvalidPageToken
 from services.catalog.domain import (
-    ARCHIVED, REJECTED, RELEASED, RESERVED, InsufficientStock, NotFound, Product, ReservationConflict,
-    StockLimitExceeded, utcnow,
+    ARCHIVED,
+    REJECTED,
+    RELEASED,
+    RESERVED,
+    InsufficientStock,
+    NotFound,
+    Product,
+    ReservationConflict,
+    StockLimitExceeded,
+    utcnow,
 )
 from tests.support.concurrency import race
 from tests.support.stores import ADAPTERS, open_adapter
@@ -41,6 +49,13 @@ def test_product_round_trip_and_save(store):
     store.save_product(made)
     assert store.get_product(made.id) == made
     assert store.get_product(str(uuid.uuid4())) is None
+
+
+def test_several_products_are_read_at_once_and_unknown_ids_left_out(store):
+    mug, cup = product(store, stock=4), product(store, name="Cup", stock=0)
+    unknown = str(uuid.uuid4())
+    assert store.get_products([cup.id, unknown, mug.id, cup.id]) == {mug.id: mug, cup.id: cup}
+    assert store.get_products([unknown]) == {}
 
 
 def test_listing_pages_and_filters_by_text(store):

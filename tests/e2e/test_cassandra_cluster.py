@@ -20,11 +20,16 @@ import pytest
 import requests
 
 from tests.support import servers
-from tools.cassandra.launcher import CassandraCluster
 from tests.support.shop import (
-    assert_exactly_ten_of_fifty, make_product, order_retrying_as_the_api_says, shopper, stock_of, wait_for,
+    assert_exactly_ten_of_fifty,
+    make_product,
+    order_retrying_as_the_api_says,
+    shopper,
+    stock_of,
+    wait_for,
 )
 from tests.support.stack import Stack
+from tools.cassandra.launcher import CassandraCluster
 
 pytestmark = pytest.mark.cassandra
 

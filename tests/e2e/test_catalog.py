@@ -47,3 +47,17 @@ def test_shoppers_read_but_cannot_write_and_cannot_order_archived_products(stack
     requests.post(f"{stack.url}/v1/products/{product_id}:archive", json={}, headers=_auth(admin), timeout=10)
     refused = order(stack, token, product_id)
     assert refused.status_code == 409 and refused.json()["reason"] == "PRODUCT_UNAVAILABLE"
+
+
+def test_several_products_are_read_at_once_in_the_order_asked_or_not_at_all(stack):
+    token = shopper(stack)
+    first, second = make_product(stack, 1), make_product(stack, 2)
+    url = f"{stack.url}/v1/products:batchGet"
+    both = requests.get(url, params={"ids": [second, first, second]}, headers=_auth(token), timeout=10)
+    assert both.status_code == 200 and [p["id"] for p in both.json()["products"]] == [second, first, second]
+    unknown = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    missing = requests.get(url, params={"ids": [first, unknown]}, headers=_auth(token), timeout=10)
+    assert missing.status_code == 404 and missing.headers["Content-Type"] == "application/problem+json"
+    assert missing.json()["violations"] == [{"field": "ids[1]", "description": "no such product"}]
+    too_many = requests.get(url, params={"ids": [first] * 51}, headers=_auth(token), timeout=10)
+    assert too_many.status_code == 400 and {v["field"] for v in too_many.json()["violations"]} == {"ids"}

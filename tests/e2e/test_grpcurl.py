@@ -10,7 +10,6 @@ import subprocess
 import pytest
 
 from runtime import healthcheck
-
 from tests.support import servers
 from tools import gotools
 

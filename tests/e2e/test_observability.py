@@ -114,7 +114,7 @@ def test_an_order_is_one_trace_from_the_edge_through_every_service_to_cassandra(
 
     create = server_span("orders", "CreateOrder")
     assert _ancestors(create, by_id)[-1] is roots[0]
-    for service, method in (("accounts", "GetAccount"), ("catalog", "GetProduct"), ("catalog", "ReserveStock")):
+    for service, method in (("accounts", "GetAccount"), ("catalog", "BatchGetProducts"), ("catalog", "ReserveStock")):
         assert create in _ancestors(server_span(service, method), by_id), (service, method)
     store = _store_spans(spans)
     assert {s.service for s in store} == {"accounts", "catalog", "orders"}, "each service reads or writes its keyspace"

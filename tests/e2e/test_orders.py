@@ -13,6 +13,7 @@ from tests.support.concurrency import race
 from tests.support.shop import assert_exactly_ten_of_fifty, make_product, my_orders, order, shopper, stock_of, wait_for
 from tests.support.stack import Stack
 
+
 def test_fifty_concurrent_orders_for_ten_units_confirm_exactly_ten(stack):
     assert_exactly_ten_of_fifty(stack)
 

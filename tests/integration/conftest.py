@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-
-from services.accounts.server import AccountsSettings, create_server as create_accounts_server
+from services.accounts.server import AccountsSettings
+from services.accounts.server import create_server as create_accounts_server
 from shop.accounts.v1 import accounts_pb2_grpc
 from tests.support import servers
 

@@ -20,7 +20,7 @@ from shop.catalog.v1 import catalog_pb2 as cpb
 from shop.catalog.v1 import catalog_pb2_grpc
 from tests.support import servers
 
-INTERNAL_NAMES = ("CatalogService", "AccountsService", "ReserveStock", "GetProduct", "GetAccount", "shop.")
+INTERNAL_NAMES = ("CatalogService", "AccountsService", "ReserveStock", "BatchGetProducts", "GetAccount", "shop.")
 
 
 @pytest.fixture(scope="module")
@@ -67,15 +67,18 @@ def _no_internal_names(error: Exception) -> None:
     assert not any(name in str(error) for name in INTERNAL_NAMES), str(error)
 
 
-def test_a_product_is_priced_and_an_unknown_one_is_absent(ports, product_id, accounts, unique):
+def test_products_are_priced_in_one_call_and_unknown_ones_are_left_out(ports, product_id, accounts, unique):
     _, catalog = ports
     name = unique("gw")
     accounts().CreateAccount(apb.CreateAccountRequest(username=name, email=f"{name}@example.com",
                                                       password=servers.PASSWORD), timeout=10)
     call = CallContext.starting_now(5, token=_token(accounts, name))
-    priced = catalog.price(product_id, call)
+    priced = catalog.price_many([product_id], call)[product_id]
     assert (priced.name, priced.currency, priced.unit_price_minor, priced.available) == ("Gateway mug", "EUR", 700, True)
-    assert catalog.price(str(uuid.uuid4()), call) is None
+    # BatchGetProducts is all or none: the unknown ids it names are left out, the others still priced.
+    unknown = [str(uuid.uuid4()), str(uuid.uuid4())]
+    assert catalog.price_many([unknown[0], product_id, unknown[1], product_id], call) == {product_id: priced}
+    assert catalog.price_many(unknown, call) == {}
 
 
 def test_a_refusal_is_rejected_without_naming_the_rpc(ports, product_id, accounts, unique):
@@ -110,10 +113,10 @@ def test_a_service_that_does_not_answer_in_time_is_a_dependency_failure(pki_dir,
     clients = ServiceClients(tls, {CATALOG.full_name: f"127.0.0.1:{servers.free_port()}"})
     try:
         with pytest.raises(DependencyFailed) as failed:
-            GrpcCatalog(clients).price(str(uuid.uuid4()), CallContext.starting_now(0.5))
+            GrpcCatalog(clients).price_many([str(uuid.uuid4())], CallContext.starting_now(0.5))
         assert isinstance(failed.value, DependencyTimedOut)
         _no_internal_names(failed.value)
         with pytest.raises(DependencyTimedOut):  # and with no time left at all, nothing is sent
-            GrpcCatalog(clients).price(str(uuid.uuid4()), CallContext.starting_now(0.01))
+            GrpcCatalog(clients).price_many([str(uuid.uuid4())], CallContext.starting_now(0.01))
     finally:
         clients.close()

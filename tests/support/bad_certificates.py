@@ -6,7 +6,7 @@ differs. The TLS handshake accepts every one of them; the services' interceptor 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization

@@ -30,8 +30,9 @@ PROTOS = pathlib.Path(__file__).resolve().parent.parent / "protos"
 
 def compile_echo_proto(out_dir: pathlib.Path):
     """Compiles the test proto into out_dir, puts it on sys.path and returns the _pb2 module."""
-    from tools.genproto import include_dirs  # the same include path as `make proto`
     from grpc_tools import protoc
+
+    from tools.genproto import include_dirs  # the same include path as `make proto`
 
     includes = [PROTOS, *include_dirs()]
     args = ["protoc", *(f"-I{d}" for d in includes), f"--python_out={out_dir}", "edgetest/v1/echo.proto"]

@@ -38,6 +38,7 @@ class FakeCatalog(CatalogPort):
         self.reserve_calls = 0
         self.release_calls: list[CallContext] = []
         self.slow_price_seconds = 0.0
+        self.price_calls = 0  # calls to price_many
 
     def add(self, product_id: str, stock: int, price: int = 1500, currency: str = "EUR", available: bool = True):
         self.products[product_id] = Priced(f"product {product_id[:4]}", currency, price, available)
@@ -48,13 +49,14 @@ class FakeCatalog(CatalogPort):
         if self.down:
             raise DependencyFailed("catalog is down")
 
-    def price(self, product_id: str, call: CallContext) -> Priced | None:
+    def price_many(self, product_ids: list[str], call: CallContext) -> dict[str, Priced]:
         self._answer(call)
+        self.price_calls += 1
         if self.slow_price_seconds:
             import time
 
             time.sleep(self.slow_price_seconds)
-        return self.products.get(product_id)
+        return {product_id: self.products[product_id] for product_id in product_ids if product_id in self.products}
 
     def reserve(self, order_id: str, lines: tuple[Line, ...], call: CallContext) -> tuple[bool, list[str]]:
         self._answer(call)

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import pathlib
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc

@@ -1,7 +1,7 @@
 """The dev PKI: workload certificates that carry their SPIFFE id, private keys kept private, safe re-runs."""
 
 import stat
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography import x509

@@ -3,7 +3,6 @@ The fields' own rules are the protos' (tests/unit/test_field_rules.py)."""
 
 import uuid
 
-
 from services.catalog import domain as catalog
 from services.orders import domain as orders
 

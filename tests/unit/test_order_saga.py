@@ -6,8 +6,9 @@ or it is CANCELLED and holds nothing, and an idempotency key means one order.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -82,6 +83,52 @@ def test_an_inactive_account_or_an_archived_product_is_refused_before_stock_move
     with pytest.raises(domain.Rejected) as refused:
         orders.place(USER, [(mug, 1)], "", call())
     assert refused.value.reason == reason and catalog.reserve_calls == 0 and catalog.stock[mug] == 5
+
+
+def test_an_order_is_priced_in_one_call_and_every_product_it_cannot_have_is_named(shop):
+    orders, store, catalog, _, _ = shop
+    mug, cup, gone, old = product(catalog, 5), product(catalog, 5), str(uuid.uuid4()), product(catalog, 5)
+    catalog.add(old, 5, available=False)
+    placed = orders.place(USER, [(mug, 1), (cup, 2)], "", call())
+    assert placed.status == domain.CONFIRMED and catalog.price_calls == 1
+    with pytest.raises(domain.Rejected) as refused:
+        orders.place(USER, [(gone, 1), (mug, 1), (old, 1)], "", call())
+    assert refused.value.reason == "PRODUCT_UNAVAILABLE" and catalog.price_calls == 2
+    assert refused.value.violations == [("items[0].product_id", "does not exist or is archived"),
+                                        ("items[2].product_id", "does not exist or is archived")]
+    rejected = next(o for o in store.list_user_orders(USER, 10, None)[0] if o.id != placed.id)
+    assert (rejected.status, rejected.reason) == (domain.REJECTED, "product_unavailable")
+    assert catalog.reserve_calls == 1 and catalog.release_calls == []  # a refusal held nothing, so nothing is released
+
+
+def test_a_cancel_that_loses_a_race_decides_again_on_the_order_as_it_now_is(shop):
+    orders, store, catalog, _, _ = shop
+    mug = product(catalog, stock=5)
+    placed = orders.place(USER, [(mug, 2)], "", call())
+    original = store.transition
+    raced = []
+
+    def someone_else_first(order, expected):
+        if not raced:  # the customer's second tab cancels first: this transition loses
+            raced.append(original(dataclasses.replace(order, reason="cancelled_by_user"), expected))
+            return False
+        return original(order, expected)
+
+    store.transition = someone_else_first
+    cancelled = orders.cancel(placed.id, USER, False, call())
+    assert raced == [True] and cancelled.status == domain.CANCELLED and store.get_order(placed.id) == cancelled
+    assert catalog.release_calls == []  # the cancel that won gives the stock back (or recovery does), not this one
+
+
+def test_a_refusal_names_the_requests_own_items_though_lines_are_merged_and_sorted(shop):
+    orders, _, catalog, _, _ = shop
+    # Asked for in the reverse of the lines' sorted order: the scarce product first and last (2 units, 1 in stock).
+    scarce, plenty = sorted([product(catalog, 0), product(catalog, 0)], reverse=True)
+    catalog.stock[scarce], catalog.stock[plenty] = 1, 5
+    with pytest.raises(domain.Rejected) as refused:
+        orders.place(USER, [(scarce, 1), (plenty, 1), (scarce.upper(), 1)], "", call())
+    assert refused.value.reason == "OUT_OF_STOCK"
+    assert refused.value.violations == [("items[0].quantity", "not enough stock"), ("items[2].quantity", "not enough stock")]
 
 
 def test_items_priced_in_two_currencies_are_refused(shop):

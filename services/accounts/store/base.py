@@ -8,11 +8,16 @@ never by a read followed by a write.
 from __future__ import annotations
 
 import abc
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 
 from runtime.paging import InvalidPageToken, decode_page_token, encode_page_token  # noqa: F401  (re-exported)
 from services.accounts.domain import (
-    Account, AuthorizationCode, OAuthClient, RefreshToken, SignInThrottle, SigningKey,
+    Account,
+    AuthorizationCode,
+    OAuthClient,
+    RefreshToken,
+    SigningKey,
+    SignInThrottle,
 )
 
 

@@ -32,15 +32,28 @@ import logging
 import random
 import time
 import uuid
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 
 from runtime import cassandra as cql
 from services.accounts.domain import (
-    CODE_REPLAY_MEMORY, THROTTLE_MEMORY, Account, AuthorizationCode, LockedOut, OAuthClient, RefreshToken,
-    SignInThrottle, SigningKey, next_attempt, username_key,
+    CODE_REPLAY_MEMORY,
+    THROTTLE_MEMORY,
+    Account,
+    AuthorizationCode,
+    LockedOut,
+    OAuthClient,
+    RefreshToken,
+    SigningKey,
+    SignInThrottle,
+    next_attempt,
+    username_key,
 )
 from services.accounts.store.base import (
-    AccountStore, DuplicateKey, decode_page_token, encode_page_token, ms_precision,
+    AccountStore,
+    DuplicateKey,
+    decode_page_token,
+    encode_page_token,
+    ms_precision,
 )
 
 _LOGGER = logging.getLogger(__name__)

@@ -12,13 +12,24 @@ import json
 import sqlite3
 from datetime import datetime
 
-from runtime.sqlite import SqliteStore, Transaction, from_ms, now_ms, to_ms
+from runtime.sqlite import SqliteStore, Transaction, from_ms, from_ms_or_none, now_ms, to_ms
 from services.accounts.domain import (
-    CODE_REPLAY_MEMORY, THROTTLE_MEMORY, Account, AuthorizationCode, OAuthClient, RefreshToken, SignInThrottle,
-    SigningKey, next_attempt, username_key,
+    CODE_REPLAY_MEMORY,
+    THROTTLE_MEMORY,
+    Account,
+    AuthorizationCode,
+    OAuthClient,
+    RefreshToken,
+    SigningKey,
+    SignInThrottle,
+    next_attempt,
+    username_key,
 )
 from services.accounts.store.base import (
-    AccountStore, DuplicateKey, decode_page_token, encode_page_token,
+    AccountStore,
+    DuplicateKey,
+    decode_page_token,
+    encode_page_token,
 )
 
 _SCHEMA = [
@@ -145,7 +156,7 @@ class SqliteAccountStore(SqliteStore, AccountStore):
             conn.execute("DELETE FROM sign_in_throttles WHERE last_attempt_at < ?", (to_ms(now - THROTTLE_MEMORY),))
             row = conn.execute("SELECT * FROM sign_in_throttles WHERE name_key = ?", (key,)).fetchone()
             current = SignInThrottle(key) if row is None else SignInThrottle(
-                key, row["attempts"], from_ms(row["locked_until"]), from_ms(row["last_attempt_at"]))
+                key, row["attempts"], from_ms_or_none(row["locked_until"]), from_ms_or_none(row["last_attempt_at"]))
             counted = next_attempt(current, now)
             conn.execute("INSERT OR REPLACE INTO sign_in_throttles VALUES (?, ?, ?, ?)",
                          (key, counted.attempts, to_ms(counted.locked_until), to_ms(counted.last_attempt_at)))
@@ -253,7 +264,7 @@ class SqliteAccountStore(SqliteStore, AccountStore):
     def list_signing_keys(self) -> list[SigningKey]:
         rows = self._db.query("SELECT * FROM signing_keys ORDER BY created_at DESC, kid")
         return [SigningKey(kid=r["kid"], private_pem=bytes(r["private_pem"]), created_at=from_ms(r["created_at"]),
-                           retired_at=from_ms(r["retired_at"])) for r in rows]
+                           retired_at=from_ms_or_none(r["retired_at"])) for r in rows]
 
     def retire_signing_key(self, kid: str, retired_at: datetime) -> None:
         self._db.execute("UPDATE signing_keys SET retired_at = ? WHERE kid = ?", (to_ms(retired_at), kid))

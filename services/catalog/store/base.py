@@ -29,6 +29,16 @@ class CatalogStore(abc.ABC):
     def get_product(self, product_id: str) -> Product | None:
         """The product with its current stock."""
 
+    def get_products(self, product_ids: list[str]) -> dict[str, Product]:
+        """Those of the products that exist, with their current stock, by id. An adapter that can read
+        them in one round trip does so; this reads them one by one."""
+        found = {}
+        for product_id in dict.fromkeys(product_ids):
+            product = self.get_product(product_id)
+            if product is not None:
+                found[product_id] = product
+        return found
+
     @abc.abstractmethod
     def save_product(self, product: Product) -> None:
         """Writes name, description, price, state and updated_at (never stock)."""

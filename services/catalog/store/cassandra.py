@@ -15,12 +15,22 @@ import contextlib
 import json
 import random
 import time
+from typing import Any
 
 from runtime import cassandra as cql
 from runtime.paging import decode_page_token, encode_page_token
 from services.catalog.domain import (
-    PENDING, REJECTED, RELEASED, RESERVED, Contended, NotFound, Product, Reservation, ReservationConflict,
-    can_be_reserved, check_adjustment,
+    PENDING,
+    REJECTED,
+    RELEASED,
+    RESERVED,
+    Contended,
+    NotFound,
+    Product,
+    Reservation,
+    ReservationConflict,
+    can_be_reserved,
+    check_adjustment,
 )
 from services.catalog.store.base import CatalogStore
 
@@ -96,7 +106,8 @@ class CassandraCatalogStore(cql.CassandraStore, CatalogStore):
 
     def list_products(self, page_size: int, page_token: str | None, query: str = "") -> tuple[list[Product], str | None]:
         after = decode_page_token(page_token) if page_token else None
-        needle, matches = query.lower(), []
+        needle = query.lower()
+        matches: list[Any] = []  # rows
         # Cassandra cannot filter by substring, so scan in token order and filter here (bounded batches).
         while len(matches) <= page_size:
             rows = list(self._run("next_products", after, _SCAN_BATCH) if after else self._run("first_products", _SCAN_BATCH))
@@ -125,7 +136,7 @@ class CassandraCatalogStore(cql.CassandraStore, CatalogStore):
             if decision is None:
                 return current[0]
             quantity, add_hold, drop_hold = decision
-            statements = [("cas_quantity", (quantity, product_id, current[0]))]
+            statements: list[tuple[str, tuple]] = [("cas_quantity", (quantity, product_id, current[0]))]
             if add_hold:
                 statements.append(("add_hold", (add_hold[0], add_hold[1], product_id)))
             if drop_hold:

@@ -12,7 +12,14 @@ import sqlite3
 from runtime.paging import decode_page_token, encode_page_token
 from runtime.sqlite import SqliteStore, from_ms, to_ms
 from services.catalog.domain import (
-    REJECTED, RELEASED, RESERVED, NotFound, Product, Reservation, ReservationConflict, can_be_reserved,
+    REJECTED,
+    RELEASED,
+    RESERVED,
+    NotFound,
+    Product,
+    Reservation,
+    ReservationConflict,
+    can_be_reserved,
     check_adjustment,
 )
 from services.catalog.store.base import CatalogStore
@@ -53,6 +60,11 @@ class SqliteCatalogStore(SqliteStore, CatalogStore):
     def get_product(self, product_id: str) -> Product | None:
         rows = self._db.query("SELECT * FROM products WHERE id = ?", (product_id,))
         return _product(rows[0]) if rows else None
+
+    def get_products(self, product_ids: list[str]) -> dict[str, Product]:
+        unique = list(dict.fromkeys(product_ids))
+        rows = self._db.query(f"SELECT * FROM products WHERE id IN ({', '.join('?' * len(unique))})", tuple(unique))
+        return {row["id"]: _product(row) for row in rows}
 
     def save_product(self, product: Product) -> None:
         p = product

@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-
 from runtime import cassandra as cql
 from runtime.paging import decode_page_token, encode_page_token
 from services.orders.domain import Order

@@ -39,7 +39,7 @@ class SqliteOrderStore(SqliteStore, OrderStore):
             conn.execute("INSERT OR IGNORE INTO idempotency_keys VALUES (?, ?, ?, ?, ?)",
                          (user_id, key, order_id, fingerprint, now + IDEMPOTENCY_TTL_SECONDS * 1000))
             row = conn.execute("SELECT order_id, fingerprint FROM idempotency_keys WHERE user_id = ? AND key = ?",
-                               (user_id, key)).fetchone()
+                               (user_id, key)).one()  # inserted above, or there already
         return row["order_id"], row["fingerprint"]
 
     def reclaim_idempotency_key(self, user_id: str, key: str, from_order_id: str, to_order_id: str) -> bool:

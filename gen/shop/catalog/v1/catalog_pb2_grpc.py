@@ -44,6 +44,11 @@ class CatalogServiceStub:
                 request_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.GetProductRequest.SerializeToString,
                 response_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.Product.FromString,
                 _registered_method=True)
+        self.BatchGetProducts = channel.unary_unary(
+                '/shop.catalog.v1.CatalogService/BatchGetProducts',
+                request_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetProductsRequest.SerializeToString,
+                response_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetProductsResponse.FromString,
+                _registered_method=True)
         self.ListProducts = channel.unary_unary(
                 '/shop.catalog.v1.CatalogService/ListProducts',
                 request_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.ListProductsRequest.SerializeToString,
@@ -92,6 +97,14 @@ class CatalogServiceServicer:
 
     def GetProduct(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchGetProducts(self, request, context):
+        """Several products in one call, in the order their ids are given (AIP-231): all or none, so an id
+        that names no product is NOT_FOUND, with a field violation `ids[i]` for each such id.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -156,6 +169,11 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.GetProduct,
                     request_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.GetProductRequest.FromString,
                     response_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.Product.SerializeToString,
+            ),
+            'BatchGetProducts': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchGetProducts,
+                    request_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetProductsRequest.FromString,
+                    response_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetProductsResponse.SerializeToString,
             ),
             'ListProducts': grpc.unary_unary_rpc_method_handler(
                     servicer.ListProducts,
@@ -247,6 +265,33 @@ class CatalogService:
             '/shop.catalog.v1.CatalogService/GetProduct',
             shop_dot_catalog_dot_v1_dot_catalog__pb2.GetProductRequest.SerializeToString,
             shop_dot_catalog_dot_v1_dot_catalog__pb2.Product.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchGetProducts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.catalog.v1.CatalogService/BatchGetProducts',
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetProductsRequest.SerializeToString,
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetProductsResponse.FromString,
             options,
             channel_credentials,
             insecure,
