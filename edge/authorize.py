@@ -36,6 +36,7 @@ from google.protobuf import message_factory
 from edge.body import MalformedBody, read_form
 from edge.problems import NO_STORE, rpc_details
 from edge.upstream import Upstreams
+from runtime.failures import Failure, classify
 
 _LOGGER = logging.getLogger(__name__)
 PARAMETERS = ("response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method")
@@ -132,15 +133,15 @@ def authorize_blueprint(upstreams: Upstreams, method) -> Blueprint:
     def refused(params: _Parameters, error: grpc.RpcError, csrf: str = "", scope: str = "", client: str = "") -> Response:
         """What an authorization server's refusal becomes: a redirect, the page again, or an error page."""
         _violations, reason, retry_after = rpc_details(error)
-        code = error.code()
-        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        code, meaning = error.code(), classify(error)
+        if meaning.failure in (Failure.RETRYABLE, Failure.OVERLOADED):
             return _error_page(503, "Sign-in is unavailable for a moment. Please try again.",
                                {"Retry-After": retry_after or "1"})
         if reason in _REDIRECTABLE:
             return redirect(params, {"error": reason.lower(), "error_description": error.details() or ""})
         if csrf and reason in _SIGN_IN_FAILED:
             return sign_in_page(params, csrf, client, scope, 400, "The username or password is not correct.")
-        if csrf and code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        if csrf and meaning.failure is Failure.CLIENT_FAULT and code == grpc.StatusCode.RESOURCE_EXHAUSTED:
             return sign_in_page(params, csrf, client, scope, 429, error.details() or "Too many attempts.",
                                 {"Retry-After": retry_after or "30"})
         if reason in ("INVALID_CLIENT", "INVALID_REDIRECT_URI") or code == grpc.StatusCode.INVALID_ARGUMENT:

@@ -1,7 +1,8 @@
 """Every error response the edge sends, built here and nowhere else.
 
-- application/problem+json (RFC 9457) for the REST routes, with the one table from gRPC status to
-  HTTP status, field violations from google.rpc.BadRequest, and Retry-After from RetryInfo;
+- application/problem+json (RFC 9457) for the REST routes, with the HTTP status of the one failure
+  classification (runtime/failures.py), field violations from google.rpc.BadRequest, and
+  Retry-After from RetryInfo;
 - OAuth2 error bodies (RFC 6749 section 5.2) for the token and revocation endpoints;
 - `WWW-Authenticate` challenges (RFC 6750 Bearer, RFC 7617 Basic).
 
@@ -22,26 +23,12 @@ from google.rpc import error_details_pb2
 from edge.restnames import to_rest
 from runtime.access import AccessDenied
 from runtime.errors import details_of
+from runtime.failures import Failure, classify
 from runtime.tokens import TokenError
 
 _LOGGER = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 
-HTTP_STATUS = {
-    grpc.StatusCode.INVALID_ARGUMENT: 400,
-    grpc.StatusCode.OUT_OF_RANGE: 400,
-    grpc.StatusCode.UNAUTHENTICATED: 401,
-    grpc.StatusCode.PERMISSION_DENIED: 403,
-    grpc.StatusCode.NOT_FOUND: 404,
-    grpc.StatusCode.ALREADY_EXISTS: 409,
-    grpc.StatusCode.ABORTED: 409,
-    grpc.StatusCode.FAILED_PRECONDITION: 409,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
-    grpc.StatusCode.CANCELLED: 499,
-    grpc.StatusCode.UNIMPLEMENTED: 501,
-    grpc.StatusCode.UNAVAILABLE: 503,
-    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
-}
 _TITLES = {499: "Client Closed Request"}  # nginx's name, as grpc-gateway uses it; not in http.HTTPStatus
 _SERVER_FAULT_DETAIL = {
     503: "a service this request needs is unavailable; retry later",
@@ -93,13 +80,16 @@ def rpc_details(error: grpc.RpcError) -> tuple[list[tuple[str, str]], str | None
 
 def from_rpc_error(error: grpc.RpcError) -> Response:
     """The HTTP answer to a failed upstream call, with BadRequest violations and Retry-After carried over."""
-    code = error.code()
-    status = HTTP_STATUS.get(code, 500)
+    code, meaning = error.code(), classify(error)
+    status = meaning.http_status
     violations, reason, retry_after = rpc_details(error)
     headers = {}
     if retry_after or status in _RETRYABLE:
         headers["Retry-After"] = retry_after or "1"
-    if status >= 500:
+    if meaning.failure is Failure.OVERLOADED:
+        _LOGGER.warning("upstream overloaded: %s %s", code.name, error.details())
+        return problem(status, _SERVER_FAULT_DETAIL[status], code=code.name, reason="OVERLOADED", headers=headers)
+    if meaning.server_failed:
         _LOGGER.error("upstream failed: %s %s", code.name, error.details())
         message = _SERVER_FAULT_DETAIL.get(status, "the server could not complete this request")
         return problem(status, message, code=code.name, headers=headers)
@@ -168,13 +158,15 @@ def oauth_error_from_rpc(error: grpc.RpcError) -> Response:
     """The authorization server's refusal as an OAuth2 error: its ErrorInfo reason is the error code."""
     _violations, reason, retry_after = rpc_details(error)
     reason = (reason or "").lower()
-    code = error.code()
-    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+    code, meaning = error.code(), classify(error)
+    if meaning.failure is Failure.CLIENT_FAULT and code == grpc.StatusCode.RESOURCE_EXHAUSTED:  # the sign-in throttle
         return oauth_error("invalid_grant", error.details(), 429, {"Retry-After": retry_after or "30"})
-    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        return oauth_error("temporarily_unavailable", "the authorization server is unavailable", 503,
+    if meaning.failure in (Failure.OVERLOADED, Failure.RETRYABLE):
+        if meaning.failure is Failure.OVERLOADED:
+            _LOGGER.warning("authorization server overloaded: %s %s", code.name, error.details())
+        return oauth_error("temporarily_unavailable", "the authorization server is unavailable; retry later", 503,
                            {"Retry-After": retry_after or "1"})
-    if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNAUTHENTICATED):
+    if meaning.failure is Failure.CLIENT_FAULT:
         return oauth_error(reason if reason.startswith(("invalid_", "unsupported_", "unauthorized_")) else "invalid_request",
                            error.details())
     _LOGGER.error("authorization server failed: %s %s", code.name, error.details())

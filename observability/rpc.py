@@ -23,7 +23,8 @@ from observability import metrics
 from observability.tracing import extract_grpc, inject, tracer
 
 _UNOBSERVED = ("/grpc.health.v1.", "/grpc.reflection.")
-# Codes that mean the server failed; any other code is the caller's fault and not a span error.
+# Codes that mean the server failed; any other code is the caller's fault and not a span error. The 5xx
+# codes of runtime/failures.py (which sits above this package; tests/unit/test_failures.py pins the two).
 SERVER_FAULTS = frozenset({grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNIMPLEMENTED,
                            grpc.StatusCode.INTERNAL, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DATA_LOSS})
 

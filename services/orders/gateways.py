@@ -1,9 +1,10 @@
 """The order saga's ports over mTLS gRPC: accounts and catalog as the orders workload calls them.
 
-One refusal path (`_call`) turns every gRPC failure into the ports' errors, so the use cases
-never see gRPC: no answer -> DependencyFailed, a refused token -> Forbidden, any other refusal
--> Rejected, and the codes a method expects (a missing account or product) -> _Absent, which the
-adapter turns into its port's answer.
+One refusal path (`_call`) turns every gRPC failure into the ports' errors, by the one failure
+classification (runtime/failures.py), so the use cases never see gRPC: a retryable failure, an
+overloaded or failing service -> DependencyFailed (DependencyTimedOut past the deadline), a refused
+token -> Forbidden, any other refusal of the request -> Rejected, and the codes a method expects (a
+missing account or product) -> _Absent, which the adapter turns into its port's answer.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from google.rpc import error_details_pb2
 from runtime.calls import CallContext, DeadlineExpired
 from runtime.clients import ServiceClients
 from runtime.errors import details_of
+from runtime.failures import Failure, classify
 from services.orders.domain import DependencyFailed, DependencyTimedOut, Forbidden, Line, Priced, Rejected
 from services.orders.ports import AccountsPort, CatalogPort
 from shop.accounts.v1 import accounts_pb2
@@ -25,9 +27,6 @@ from shop.catalog.v1 import catalog_pb2
 _LOGGER = logging.getLogger(__name__)
 ACCOUNTS = accounts_pb2.DESCRIPTOR.services_by_name["AccountsService"]
 CATALOG = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"]
-_NO_ANSWER = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED,
-              grpc.StatusCode.CANCELLED, grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL,
-              grpc.StatusCode.RESOURCE_EXHAUSTED)
 _REFUSED_TOKEN = (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED)
 _ABSENT = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT)
 _ID_FIELD = re.compile(r"ids\[(\d+)\]")  # a BatchGetProducts violation: the i-th id asked for
@@ -56,7 +55,7 @@ def _call(clients: ServiceClients, method, request, call: CallContext, *, absent
         _LOGGER.warning("%s failed: %s %s", name, code.name, error.details())
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
             raise DependencyTimedOut("a service this order needs did not answer in time") from None
-        if code in _NO_ANSWER:
+        if classify(error).failure is not Failure.CLIENT_FAULT:
             raise DependencyFailed("a service this order needs is unavailable") from None
         if code in _REFUSED_TOKEN:
             raise Forbidden("a service this order needs refused the token") from None

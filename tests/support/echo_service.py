@@ -78,14 +78,15 @@ class EchoServer:
 
 
 @contextlib.contextmanager
-def echo_server(pki_dir: pathlib.Path, work_dir: pathlib.Path, signing_key):
+def echo_server(pki_dir: pathlib.Path, work_dir: pathlib.Path, signing_key, **settings: str):
     """An EchoServer over mTLS on a free port (presenting the catalog workload's certificate) until the
-    block ends. Its generated code is in `server.gen_dir`: an edge in another process needs it on PYTHONPATH."""
+    block ends, with more server `settings` (GRPC_MAX_WORKERS=...) if given. Its generated code is in
+    `server.gen_dir`: an edge in another process needs it on PYTHONPATH."""
     gen_dir = work_dir / "gen"
     gen_dir.mkdir()
     echo_pb2 = compile_echo_proto(gen_dir)
     env = servers.service_env("echo", pki_dir, work_dir,
-                              TLS_CERT_FILE=str(pki_dir / "catalog.pem"), TLS_KEY_FILE=str(pki_dir / "catalog.key"))
+                              TLS_CERT_FILE=str(pki_dir / "catalog.pem"), TLS_KEY_FILE=str(pki_dir / "catalog.key"), **settings)
     server = EchoServer(echo_pb2, ServerSettings.from_env("echo", 0, env), signing_key)
     server.gen_dir = gen_dir
     server.server.start()
