@@ -43,6 +43,7 @@ from cassandra.query import BatchStatement, SimpleStatement
 from observability import store as spans
 from runtime.cassandra_policies import OUTCOME_UNKNOWN, NodeLossRetryPolicy, is_idempotent, reconnection_policy
 from runtime.settings import CassandraSettings
+from runtime.stores import outages_become_unavailable
 
 _LOGGER = logging.getLogger(__name__)
 _REQUEST_TIMEOUT_S = 10.0
@@ -230,7 +231,12 @@ class CassandraStore:
     tables gained after they were first created somewhere), STATEMENTS (name -> CQL) and
     SERIAL_READS (names of reads that precede a compare-and-set, run at the serial consistency
     so they see in-flight LWTs too). Table names are written bare: the keyspace is added here.
+    The public methods of an adapter raise StoreUnavailable for the driver's OUTAGES.
     """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        outages_become_unavailable(cls, OUTAGES)
 
     SCHEMA: ClassVar[list[str]] = []
     ADDED_COLUMNS: ClassVar[tuple[tuple[str, str, str], ...]] = ()
@@ -289,3 +295,6 @@ class CassandraStore:
 
     def close(self) -> None:
         self._session.cluster.shutdown()
+
+
+outages_become_unavailable(CassandraStore, OUTAGES)

@@ -20,6 +20,8 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from runtime.stores import StoreUnavailable
+
 _LOGGER = logging.getLogger(__name__)
 
 
@@ -76,22 +78,14 @@ def details_of(error: grpc.RpcError) -> list:
     return unpacked
 
 
-def store_outages() -> tuple[type[Exception], ...]:
-    """Exceptions that mean "the store did not answer": a client may retry, nothing is the caller's fault."""
-    from runtime.cassandra import OUTAGES as CASSANDRA_OUTAGES
-    from runtime.sqlite import OUTAGES as SQLITE_OUTAGES
-
-    return CASSANDRA_OUTAGES + SQLITE_OUTAGES
-
-
 def translate_errors(table: Mapping[type[Exception], grpc.StatusCode], domain: str) -> Callable:
     """Decorator for servicer methods: domain exceptions in `table` become rich statuses.
 
     The first matching entry wins, so list subclasses before their bases. A store that does
-    not answer is UNAVAILABLE with RetryInfo. Anything else is a bug: it is logged with its
-    traceback and the client sees INTERNAL with a fixed message, never the exception's text.
+    not answer (StoreUnavailable, which every adapter raises for its driver's outages) is
+    UNAVAILABLE with RetryInfo. Anything else is a bug: it is logged with its traceback and the
+    client sees INTERNAL with a fixed message, never the exception's text.
     """
-    outages = store_outages()
 
     def decorate(method: Callable) -> Callable:
         @functools.wraps(method)
@@ -107,7 +101,7 @@ def translate_errors(table: Mapping[type[Exception], grpc.StatusCode], domain: s
                     domain=domain,
                     retry_after=getattr(error, "retry_after", None),
                 )
-            except outages as outage:
+            except StoreUnavailable as outage:
                 _LOGGER.warning("%s: store unavailable: %s", method.__name__, outage)
                 abort(context, grpc.StatusCode.UNAVAILABLE, "the service's store is unavailable; retry later",
                       reason="STORE_UNAVAILABLE", domain=domain, retry_after=1.0)

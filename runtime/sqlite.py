@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
 from observability import store as spans
+from runtime.stores import outages_become_unavailable
 
 # "database is locked" past the busy timeout, disk I/O errors: the store did not answer in time.
 OUTAGES: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
@@ -159,9 +160,14 @@ def from_ms_or_none(value: int | None) -> datetime | None:
 
 
 class SqliteStore:
-    """Base of every SQLite adapter: one database file, its SCHEMA applied at open."""
+    """Base of every SQLite adapter: one database file, its SCHEMA applied at open. The public methods
+    of an adapter raise StoreUnavailable for SQLite's OUTAGES."""
 
     SCHEMA: ClassVar[list[str]] = []
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        outages_become_unavailable(cls, OUTAGES)
 
     def __init__(self, db: Database):
         self._db = db
@@ -177,3 +183,6 @@ class SqliteStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+outages_become_unavailable(SqliteStore, OUTAGES)

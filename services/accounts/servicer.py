@@ -6,9 +6,10 @@ import grpc
 from google.protobuf import empty_pb2, timestamp_pb2
 
 from runtime.convert import timestamp
-from runtime.errors import store_outages, translate_errors
+from runtime.errors import translate_errors
 from runtime.interceptors import current_claims
 from runtime.standing import Standing, StandingSource, StandingUnavailable
+from runtime.stores import StoreUnavailable
 from services.accounts import domain
 from services.accounts.oauth import (
     CHALLENGE_METHODS,
@@ -46,12 +47,10 @@ _errors = translate_errors(_ERRORS, _DOMAIN)
 def standing_in_store(store: AccountStore) -> StandingSource:
     """The standing of an account as this service's own store holds it (one read by primary key), for
     the standing check every call of this service passes (runtime/standing.py)."""
-    outages = store_outages()
-
     def standing(account_id: str) -> Standing | None:
         try:
             account = store.get_account(account_id)
-        except outages as outage:
+        except StoreUnavailable as outage:
             raise StandingUnavailable(f"store unavailable: {outage}") from None
         return None if account is None else Standing(account.active, account.tokens_valid_after)
 

@@ -10,7 +10,6 @@ error again, not with its cancelled order."""
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -20,6 +19,7 @@ import pytest
 import requests
 
 from runtime.errors import details_of
+from runtime.stores import StoreUnavailable
 from services.catalog import server as catalog_server
 from services.orders.domain import Order, fingerprint, new_order_id, normalise_lines, utcnow
 from services.orders.store.sqlite import SqliteOrderStore
@@ -59,7 +59,7 @@ class GatedStore:
     def reserve(self, reservation_id, items):
         self.arrived.set()
         if self.outage:
-            raise sqlite3.OperationalError("disk I/O error (simulated outage)")
+            raise StoreUnavailable("disk I/O error (simulated outage)")
         assert self._open.wait(HELD_SECONDS), "the test never opened the gate"
         return self._store.reserve(reservation_id, items)
 
