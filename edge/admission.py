@@ -1,6 +1,7 @@
 """Admission control: an overloaded edge says so at once, instead of queueing requests to their timeouts.
 
-    admission.init_app(app, max_queue_seconds=0.5, exempt=("/healthz", "/readyz"))
+    admit = Admission(max_queue_seconds=0.5)
+    refused = admit.refusal(request.environ)     # a 503 response, or None: edge/app.py asks first thing
 
 The signal is how long a request waited for a worker thread (edge/worker.py puts it in the WSGI environ
 under QUEUE_WAIT). A request that waited longer than EDGE_MAX_QUEUE_MS is answered 503 problem+json
@@ -19,7 +20,7 @@ GRPC_MAX_QUEUED_CALLS, because that is what a gRPC server offers.)
 503, not 429: the edge as a whole is overloaded, not one client over its quota. Retry-After is one
 second. Requests served outside this worker (the werkzeug test server) carry no wait and are admitted.
 
-Health probes (`exempt`) are never refused: a liveness probe failing under load would restart a busy
+Health probes are never refused (edge/app.py does not ask for them): a liveness probe failing under load would restart a busy
 but healthy process, and readiness failing would send its load to the other replicas, overloading them
 in turn. Refusing the rest keeps the queue short, so the probes are answered in time.
 
@@ -33,7 +34,7 @@ import logging
 import threading
 import time
 
-from flask import Flask, request
+from flask import Response
 
 from edge.problems import overloaded
 from edge.worker import QUEUE_WAIT
@@ -62,20 +63,21 @@ class _ShedReport:
                         count, budget * 1000, wait * 1000)
 
 
-def init_app(app: Flask, max_queue_seconds: float, exempt: tuple[str, ...] = ()) -> None:
-    """Refuses requests that waited longer than `max_queue_seconds` (0: never) for a thread, except
-    those for the `exempt` paths. Register after the hook that assigns the request id."""
-    exempt_paths = frozenset(exempt)
-    report = _ShedReport()
+class Admission:
+    """Refuses requests that waited longer than `max_queue_seconds` (0: never) for a thread."""
 
-    @app.before_request
-    def admit():
-        wait = request.environ.get(QUEUE_WAIT)
+    def __init__(self, max_queue_seconds: float):
+        self._budget = max_queue_seconds
+        self._report = _ShedReport()
+
+    def refusal(self, environ) -> Response | None:
+        """The 503 answer for a request that waited too long, or None to serve it."""
+        wait = environ.get(QUEUE_WAIT)
         if wait is None:
             return None
         metrics.queue_waited(wait)
-        if 0 < max_queue_seconds < wait and request.path not in exempt_paths:
+        if 0 < self._budget < wait:
             metrics.request_shed()
-            report.refused(wait, max_queue_seconds)
+            self._report.refused(wait, self._budget)
             return overloaded()
         return None

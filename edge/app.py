@@ -46,6 +46,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
+PROBES = ("/healthz", "/readyz")  # never refused, never traced, and they take no deadline of the client's
 # One year, this host only: a browser that reached the edge over HTTPS keeps using HTTPS.
 _HSTS = "max-age=31536000"
 
@@ -77,8 +78,7 @@ def create_app(config: EdgeConfig | Mapping[str, str] | None = None) -> Flask:
         app.register_blueprint(site_blueprint(cfg.site_dir, cfg.site_path))
     _add_health(app, upstreams)
     _add_index(app, cfg)
-    _add_request_handling(app, cfg.deadline_seconds)
-    admission.init_app(app, cfg.server.max_queue_seconds, exempt=("/healthz", "/readyz"))  # before spans and tokens
+    _add_request_handling(app, cfg.deadline_seconds, admission.Admission(cfg.server.max_queue_seconds))
     _add_telemetry(app)
     # Per-app resources (Flask's pattern): the gRPC channels live as long as the app, closed by close_app().
     app.extensions["edge.upstreams"] = upstreams
@@ -91,9 +91,10 @@ def close_app(app: Flask) -> None:
 
 
 def _add_telemetry(app: Flask) -> None:
-    """A span per request (W3C context in, carried on to the gRPC calls), RED metrics (served on
-    EDGE_METRICS_PORT by the gunicorn master, never on the public port), a JSON access line."""
-    instrument_flask(app, untraced=("/healthz", "/readyz", "/openapi.json", "/docs"), access_logger="edge.access")
+    """A span per request around the whole app (W3C context in, carried on to the gRPC calls), RED
+    metrics (served on EDGE_METRICS_PORT by the gunicorn master, never on the public port), a JSON
+    access line: for every answer, refusals included."""
+    instrument_flask(app, untraced=(*PROBES, "/openapi.json", "/docs"), access_logger="edge.access")
 
 
 def _add_index(app: Flask, cfg: EdgeConfig) -> None:
@@ -109,11 +110,11 @@ def _add_index(app: Flask, cfg: EdgeConfig) -> None:
 
 
 def _add_health(app: Flask, upstreams: Upstreams) -> None:
-    @app.get("/healthz")
+    @app.get(PROBES[0])
     def healthz():
         return jsonify(status="ok")
 
-    @app.get("/readyz")
+    @app.get(PROBES[1])
     def readyz():
         """Ready when every upstream answers grpc.health SERVING. Which one is not, and where it runs,
         goes to the log: internal addresses are not the public's business."""
@@ -132,13 +133,25 @@ def _add_health(app: Flask, upstreams: Upstreams) -> None:
         return jsonify(status="ready")
 
 
-def _add_request_handling(app: Flask, deadline_seconds: float) -> None:
+def _add_request_handling(app: Flask, deadline_seconds: float, admit: admission.Admission) -> None:
     @app.before_request
-    def assign_request_id():
+    def begin():
+        """What every request goes through before its route, in this order (a probe, only the first):
+        1. its request id (the client's, if well-formed), which every log line of it carries;
+        2. admission: refused at once if it waited too long for a thread (edge/admission.py);
+        3. its deadline, from Request-Timeout or grpc-timeout (a malformed one is a 400).
+        The route then checks the token and its scopes, reads the body, checks the owner and calls
+        the service (edge/routes.py). Telemetry wraps all of it (observability/http.py)."""
         given = request.headers.get("X-Request-Id", "")
         g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-        request_id_var.set(g.request_id)  # every log line of this request carries it
+        request_id_var.set(g.request_id)
+        if request.path in PROBES:
+            return None
+        refused = admit.refusal(request.environ)
+        if refused is not None:
+            return refused
         begin_call(deadline_seconds, g.request_id)
+        return None
 
     @app.after_request
     def finish(response):

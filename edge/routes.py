@@ -1,8 +1,10 @@
 """One Flask URL rule per `google.api.http` binding, generated from the descriptors at start.
 
-Each generated view does the same five steps for any RPC: verify the bearer token and the
-method's scopes, build the request message, apply the owner rule, call the service with the
-request's deadline, and return the response as proto3 JSON. No view is written per RPC.
+Each generated view does the same steps, in this order, for any RPC: verify the bearer token, check
+the method's scopes (before the body is read: a token without them gets 403 whatever it sent), read
+the body and build the request message, apply the owner rule, check the fields' rules, call the
+service with the request's deadline, and return the response as proto3 JSON. No view is written per
+RPC. What runs before every view is in edge/app.py (`begin`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ def _view(binding: Binding, policy: MethodPolicy, upstreams: Upstreams, verifier
             except TokenError as error:
                 return problems.unauthorized(error)
             mark_user(claims.subject)
+            try:
+                authorize(policy, claims, None)  # the scopes; the owner needs the request, read below
+            except AccessDenied as denied:
+                return problems.forbidden(denied)
         raw_body = read_body()
         if binding.body and raw_body.strip() and not _is_json(request.content_type or ""):
             return problem(415, "request body must be application/json")

@@ -147,6 +147,21 @@ def test_a_client_fault_is_recorded_on_the_span_but_not_as_an_error(observed):
     assert create.status_code != ERROR, "a caller's mistake is not a server error"
 
 
+def test_a_request_refused_before_its_route_is_traced_counted_and_logged_too(observed):
+    """Telemetry wraps the whole app: an answer made by a hook before any route (here a malformed
+    Request-Timeout; an overload refusal goes the same way) has its span, metric and access line."""
+    stack, jaeger, token, _ = observed
+    refused = requests.get(f"{stack.url}/v1/orders", timeout=10, headers={
+        "Authorization": f"Bearer {token}", "Request-Timeout": "soon", "X-Request-Id": "observed-refused"})
+    assert refused.status_code == 400, refused.text
+    spans = _read_trace(jaeger, _trace_id(stack, "observed-refused"), ready=bool)
+    assert [(s.service, s.kind, s.name, s.attributes["http.response.status_code"]) for s in spans] == [
+        ("edge", SERVER, "GET /v1/orders", 400)]
+    edge = requests.get(f"http://127.0.0.1:{stack.metrics_ports['edge']}/metrics", timeout=10).text
+    assert any(s.labels == {"route": "/v1/orders", "method": "GET", "status": "400"} and s.value >= 1
+               for s in _samples(edge, "http_server_requests_total"))
+
+
 def _samples(text: str, name: str) -> list:
     return [sample for family in text_string_to_metric_families(text) for sample in family.samples if sample.name == name]
 

@@ -75,3 +75,19 @@ def test_the_time_a_request_waited_for_a_thread_counts_against_its_deadline(echo
     assert len(echo.calls) == before + 1  # it was called, with the deadline that was left
     spent = edge.get("/v1/things/t1", **slow, **_waited(0.6))  # nothing left: not even called
     assert spent.status_code == 504 and len(echo.calls) == before + 1
+
+
+def test_a_refused_request_is_logged_and_counted_like_any_other(edge, caplog):
+    """Telemetry wraps the app (observability/http.py): the refusal, made before any route runs, has
+    its access line and its metric (and its span), the answers an overloaded edge most needs seen."""
+    from prometheus_client import REGISTRY
+
+    def refused_so_far() -> float:
+        return REGISTRY.get_sample_value("http_server_requests_total",
+                                         {"route": "/v1/things/<seg:id>", "method": "GET", "status": "503"}) or 0.0
+
+    before = refused_so_far()
+    with caplog.at_level("INFO", logger="edge.access"):
+        assert edge.get("/v1/things/t1", headers={"X-Request-Id": "late-2"}, **_waited(0.25)).status_code == 503
+    assert [r.http["status"] for r in caplog.records if r.name == "edge.access"] == [503]
+    assert refused_so_far() == before + 1

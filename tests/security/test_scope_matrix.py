@@ -35,6 +35,16 @@ def _call(stack, binding, token, owner_id):
                             headers={"Authorization": f"Bearer {token}"}, timeout=10)
 
 
+def _malformed_call(stack, binding, token, owner_id):
+    """The same call with a body that is not JSON, or a query parameter no field has: a 400 once read."""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    if binding.body:
+        return requests.request(binding.http_method, _url(stack, binding, owner_id), data='{"broken',
+                                headers=headers, timeout=10)
+    return requests.request(binding.http_method, _url(stack, binding, owner_id), params={"noSuchField": "1"},
+                            headers=headers, timeout=10)
+
+
 @pytest.fixture(scope="module")
 def admin(stack):
     issued = stack.token(*stack.admin)
@@ -66,6 +76,8 @@ def test_each_required_scope_is_enforced(stack, admin, binding, policy):
         reply = _call(stack, binding, token, subject)
         assert reply.status_code == 403, (missing, reply.text)
         assert 'error="insufficient_scope"' in reply.headers["WWW-Authenticate"] and missing in reply.headers["WWW-Authenticate"]
+        # Scopes come before the body: a token without them learns nothing from a malformed request.
+        assert _malformed_call(stack, binding, token, subject).status_code == 403, missing
     allowed = _call(stack, binding, stack.token(*credentials)["access_token"], subject)
     assert allowed.status_code not in (401, 403), allowed.text
 
