@@ -1,4 +1,4 @@
-"""Session-wide fixtures: one real Cassandra for every test that needs it.
+"""Session-wide fixtures: one real Cassandra for every test that needs it, and one test PKI.
 
 Set CASSANDRA_CONTACT_POINTS to use a running cluster; otherwise the first test that asks starts
 Apache Cassandra (the version pinned in tools/cassandra/pom.xml) and the session stops it at the end.
@@ -12,6 +12,14 @@ import uuid
 import pytest
 
 from runtime.settings import CassandraSettings
+
+
+@pytest.fixture(scope="session")
+def pki_dir(tmp_path_factory):
+    """A test PKI (CA, a certificate per workload, and the bad ones) written once for the session."""
+    from tests.support import servers
+
+    return servers.write_test_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture(scope="session")

@@ -8,25 +8,22 @@ import jwt
 import requests
 
 from tests.support.servers import PASSWORD
-
-
-def _auth(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
+from tests.support.shop import auth
 
 
 def test_register_sign_in_read_and_update_the_profile(stack):
     account = stack.register("erin")
     issued = stack.token("erin")
     assert issued["token_type"] == "Bearer" and issued["expires_in"] > 0
-    me = requests.get(f"{stack.url}/v1/accounts/{account['id']}", headers=_auth(issued["access_token"]), timeout=10)
+    me = requests.get(f"{stack.url}/v1/accounts/{account['id']}", headers=auth(issued["access_token"]), timeout=10)
     assert me.status_code == 200 and me.json()["username"] == "erin"
     updated = requests.patch(f"{stack.url}/v1/accounts/{account['id']}", json={"displayName": "Erin", "bio": "hi"},
-                             headers=_auth(issued["access_token"]), timeout=10)
+                             headers=auth(issued["access_token"]), timeout=10)
     assert updated.status_code == 200, updated.text
     assert updated.json()["profile"] == {"displayName": "Erin", "bio": "hi", "locale": ""}
     # Only the fields in the body change.
     again = requests.patch(f"{stack.url}/v1/accounts/{account['id']}", json={"locale": "en-GB"},
-                           headers=_auth(issued["access_token"]), timeout=10)
+                           headers=auth(issued["access_token"]), timeout=10)
     assert again.json()["profile"] == {"displayName": "Erin", "bio": "hi", "locale": "en-GB"}
 
 
@@ -61,7 +58,7 @@ def test_refresh_rotates_and_revocation_ends_the_session(stack):
 def test_client_credentials_with_basic_authentication(stack):
     admin = stack.token(*stack.admin)["access_token"]
     created = requests.post(f"{stack.url}/v1/clients", json={"name": "reports", "scopes": ["catalog.read"]},
-                            headers=_auth(admin), timeout=10)
+                            headers=auth(admin), timeout=10)
     assert created.status_code == 200, created.text
     client_id, secret = created.json()["clientId"], created.json()["clientSecret"]
     basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()

@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from tests.support import servers
+from tests.support.shop import auth
 from tests.support.stack import Stack
 
 HSTS = "Strict-Transport-Security"
@@ -20,29 +21,25 @@ def tls_stack(tmp_path_factory):
     running.stop()
 
 
-def _auth(token: str, **headers: str) -> dict:
-    return {"Authorization": f"Bearer {token}", **headers}
-
-
 def test_the_readme_walk_through_works_over_https_with_the_dev_ca(tls_stack):
     url, ca = tls_stack.url, tls_stack.verify
     assert url.startswith("https://")
     name = f"tls{uuid.uuid4().hex[:10]}"
     account = tls_stack.register(name)
     token = tls_stack.token(name)["access_token"]
-    assert requests.get(f"{url}/v1/accounts/{account['id']}", headers=_auth(token), verify=ca, timeout=10).json()["username"] == name
+    assert requests.get(f"{url}/v1/accounts/{account['id']}", headers=auth(token), verify=ca, timeout=10).json()["username"] == name
 
     admin = tls_stack.token(*tls_stack.admin)["access_token"]
-    product = requests.post(f"{url}/v1/products", headers=_auth(admin), verify=ca, timeout=10, json={
+    product = requests.post(f"{url}/v1/products", headers=auth(admin), verify=ca, timeout=10, json={
         "name": "TLS mug", "description": "", "price": {"currencyCode": "EUR", "amountMinor": "900"}}).json()["id"]
-    assert requests.post(f"{url}/v1/products/{product}:setStock", json={"quantity": "3"}, headers=_auth(admin),
+    assert requests.post(f"{url}/v1/products/{product}:setStock", json={"quantity": "3"}, headers=auth(admin),
                          verify=ca, timeout=10).status_code == 200
-    placed = requests.post(f"{url}/v1/orders", headers=_auth(token, **{"Idempotency-Key": "tls-first"}), verify=ca, timeout=30,
+    placed = requests.post(f"{url}/v1/orders", headers=auth(token, **{"Idempotency-Key": "tls-first"}), verify=ca, timeout=30,
                            json={"items": [{"productId": product, "quantity": "1"}]})
     assert placed.status_code == 200, placed.text
-    cancelled = requests.post(f"{url}/v1/orders/{placed.json()['id']}:cancel", headers=_auth(token), verify=ca, timeout=30)
+    cancelled = requests.post(f"{url}/v1/orders/{placed.json()['id']}:cancel", headers=auth(token), verify=ca, timeout=30)
     assert cancelled.status_code == 200, cancelled.text
-    stock = requests.get(f"{url}/v1/products/{product}", headers=_auth(admin), verify=ca, timeout=10).json()["stock"]
+    stock = requests.get(f"{url}/v1/products/{product}", headers=auth(admin), verify=ca, timeout=10).json()["stock"]
     assert int(stock) == 3
 
 

@@ -14,9 +14,8 @@ import time
 import pytest
 import requests
 
-from services.accounts.domain import utcnow
-from services.accounts.oauth import new_signing_key
 from tests.support import servers
+from tests.support.bad_tokens import new_issuer_key
 from tests.support.echo_service import echo_server
 
 SLOW_S = 0.3  # each upstream call takes this long
@@ -26,13 +25,8 @@ IN_TURN_S = BURST / THREADS * SLOW_S  # the least time the whole burst takes whe
 
 
 @pytest.fixture(scope="module")
-def pki_dir(tmp_path_factory):
-    return servers.write_test_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
 def echo(pki_dir, tmp_path_factory):
-    with echo_server(pki_dir, tmp_path_factory.mktemp("echo"), new_signing_key(utcnow())) as server:
+    with echo_server(pki_dir, tmp_path_factory.mktemp("echo"), new_issuer_key()) as server:
         yield server
 
 

@@ -14,11 +14,6 @@ from tests.support import servers
 _names = itertools.count()
 
 
-@pytest.fixture(scope="session")
-def pki_dir(tmp_path_factory):
-    return servers.write_test_pki(tmp_path_factory.mktemp("pki"))
-
-
 @pytest.fixture(scope="module")
 def accounts_env(pki_dir, tmp_path_factory):
     return servers.service_env("accounts", pki_dir, tmp_path_factory.mktemp("accounts-data"))

@@ -8,14 +8,13 @@ import pytest
 
 from edge.app import create_app
 from edge.worker import QUEUE_WAIT
-from services.accounts.domain import utcnow
-from services.accounts.oauth import new_signing_key
+from tests.support.bad_tokens import new_issuer_key
 from tests.support.echo_service import echo_server
 
 
 @pytest.fixture(scope="module")
 def echo(pki_dir, tmp_path_factory):
-    with echo_server(pki_dir, tmp_path_factory.mktemp("echo"), new_signing_key(utcnow())) as server:
+    with echo_server(pki_dir, tmp_path_factory.mktemp("echo"), new_issuer_key()) as server:
         yield server
 
 

@@ -5,14 +5,12 @@ import pytest
 import requests
 
 from edge.app import create_app
-from services.accounts.domain import utcnow
-from services.accounts.oauth import new_signing_key
 from tests.support import servers
-from tests.support.bad_tokens import bad_tokens, good_claims, sign
+from tests.support.bad_tokens import bad_tokens, good_claims, new_issuer_key, sign
 from tests.support.echo_service import echo_server
 from tests.support.http import serve
 
-KEY = new_signing_key(utcnow())
+KEY = new_issuer_key()
 OWNER = "6f1c1a38-3a4e-4c71-9a55-0d1f8c2b7e10"
 
 

@@ -19,12 +19,11 @@ from edge.app import create_app
 from edge.problems import oauth_error_from_rpc
 from observability.rpc import SERVER_FAULTS
 from runtime.failures import CODES, OVERLOAD, Failure, classify
-from services.accounts.domain import utcnow
-from services.accounts.oauth import new_signing_key
 from tests.support import servers
+from tests.support.bad_tokens import new_issuer_key
 from tests.support.echo_service import echo_server
 
-KEY = new_signing_key(utcnow())
+KEY = new_issuer_key()
 
 
 def test_every_code_has_a_meaning_and_its_5xx_codes_are_the_failed_server_spans():

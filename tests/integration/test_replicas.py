@@ -10,9 +10,8 @@ import pytest
 from runtime.calls import CallContext
 from runtime.clients import ServiceClients
 from runtime.settings import ServerSettings, TlsFiles
-from services.accounts.domain import utcnow
-from services.accounts.oauth import new_signing_key
 from tests.support import servers
+from tests.support.bad_tokens import new_issuer_key
 from tests.support.dns_server import DnsServer
 from tests.support.echo_service import EchoServer, compile_echo_proto
 
@@ -29,7 +28,7 @@ def _replica(echo_pb2, pki_dir, tmp_path, host: str, port: int) -> EchoServer:
     env = servers.service_env("echo", pki_dir, tmp_path, GRPC_HOST=host, GRPC_PORT=str(port),
                               TLS_CERT_FILE=str(pki_dir / "catalog.pem"), TLS_KEY_FILE=str(pki_dir / "catalog.key"),
                               GRPC_MAX_CONNECTION_AGE_SECONDS="1")
-    replica = EchoServer(echo_pb2, ServerSettings.from_env("echo", 0, env), new_signing_key(utcnow()))
+    replica = EchoServer(echo_pb2, ServerSettings.from_env("echo", 0, env), new_issuer_key())
     replica.server.start()
     return replica
 

@@ -14,16 +14,12 @@ from runtime.validation import declared_max
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from shop.orders.v1 import orders_pb2
 from tests.support import servers
-from tests.support.shop import make_product, my_orders, order, shopper, stock_of
+from tests.support.shop import auth, make_product, my_orders, order, shopper, stock_of
 
 PROBLEM = "application/problem+json"
 STOCK_LIMIT = declared_max(catalog_pb2.SetStockRequest.DESCRIPTOR.fields_by_name["quantity"])
 MOST_PER_LINE = declared_max(orders_pb2.OrderItem.DESCRIPTOR.fields_by_name["quantity"])
 MOST_AMOUNT = declared_max(catalog_pb2.Money.DESCRIPTOR.fields_by_name["amount_minor"])
-
-
-def _auth(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def _problem(reply, status: int) -> dict:
@@ -33,14 +29,14 @@ def _problem(reply, status: int) -> dict:
 
 
 def _price(stack, product_id: str, admin: str) -> dict:
-    return requests.get(f"{stack.url}/v1/products/{product_id}", headers=_auth(admin), timeout=10).json()["price"]
+    return requests.get(f"{stack.url}/v1/products/{product_id}", headers=auth(admin), timeout=10).json()["price"]
 
 
 def test_a_patch_with_half_a_price_is_refused_and_the_price_stays(stack):
     admin = stack.token(*stack.admin)["access_token"]
     product_id = make_product(stack, 5)
     for half in ({"currencyCode": "EUR"}, {"amountMinor": "1"}):
-        reply = requests.patch(f"{stack.url}/v1/products/{product_id}", json={"price": half}, headers=_auth(admin), timeout=10)
+        reply = requests.patch(f"{stack.url}/v1/products/{product_id}", json={"price": half}, headers=auth(admin), timeout=10)
         assert [v["description"] for v in _problem(reply, 400)["violations"]] == ["is required"]
     assert _price(stack, product_id, admin) == {"currencyCode": "EUR", "amountMinor": "1500"}
 
@@ -65,7 +61,7 @@ def test_adjusting_stock_cannot_pass_the_limit_setstock_declares(stack):
 
     def adjust(delta: int):
         return requests.post(f"{stack.url}/v1/products/{product_id}:adjustStock", json={"delta": str(delta)},
-                             headers=_auth(admin), timeout=10)
+                             headers=auth(admin), timeout=10)
 
     assert adjust(999_999_999).json()["stock"] == str(STOCK_LIMIT)  # up to the limit is fine
     refused = _problem(adjust(999_999_999), 409)
@@ -77,7 +73,7 @@ def test_adjusting_stock_cannot_pass_the_limit_setstock_declares(stack):
 def test_a_product_listed_twice_cannot_buy_past_one_lines_bound(stack):
     product_id, token = make_product(stack, 5 * MOST_PER_LINE), shopper(stack)
     half = MOST_PER_LINE // 2 + 1
-    reply = requests.post(f"{stack.url}/v1/orders", headers=_auth(token), timeout=30, json={"items": [
+    reply = requests.post(f"{stack.url}/v1/orders", headers=auth(token), timeout=30, json={"items": [
         {"productId": product_id, "quantity": str(half)}, {"productId": product_id, "quantity": str(half)}]})
     assert _problem(reply, 400)["violations"][0]["field"] == "items"
     assert stock_of(stack, product_id) == 5 * MOST_PER_LINE and my_orders(stack, token) == []
@@ -85,9 +81,9 @@ def test_a_product_listed_twice_cannot_buy_past_one_lines_bound(stack):
 
 def test_an_order_total_cannot_pass_the_largest_amount_of_money(stack):
     admin, token = stack.token(*stack.admin)["access_token"], shopper(stack)
-    created = requests.post(f"{stack.url}/v1/products", headers=_auth(admin), timeout=10, json={
+    created = requests.post(f"{stack.url}/v1/products", headers=auth(admin), timeout=10, json={
         "name": "Dearest mug", "price": {"currencyCode": "EUR", "amountMinor": str(MOST_AMOUNT)}}).json()
-    requests.post(f"{stack.url}/v1/products/{created['id']}:setStock", json={"quantity": "5"}, headers=_auth(admin), timeout=10)
+    requests.post(f"{stack.url}/v1/products/{created['id']}:setStock", json={"quantity": "5"}, headers=auth(admin), timeout=10)
     assert _problem(order(stack, token, created["id"], 2), 409)["reason"] == "TOTAL_TOO_LARGE"
     assert stock_of(stack, created["id"]) == 5
     assert [o["status"] for o in my_orders(stack, token)] == ["REJECTED"]

@@ -13,13 +13,9 @@ import requests
 
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from tests.support import servers
-from tests.support.shop import make_product, my_orders, shopper, stock_of
+from tests.support.shop import auth, make_product, my_orders, shopper, stock_of
 
 PROBLEM = "application/problem+json"
-
-
-def _auth(token: str, **headers: str) -> dict:
-    return {"Authorization": f"Bearer {token}", **headers}
 
 
 def _is_problem(reply, status: int) -> dict:
@@ -34,7 +30,7 @@ def test_deeply_nested_json_bodies_are_refused(stack, depth, status):
     token = shopper(stack)
     body = '{"items": [' + "[" * depth + "]" * depth + "]}"
     reply = requests.post(f"{stack.url}/v1/orders", data=body, timeout=30,
-                          headers=_auth(token, **{"Content-Type": "application/json"}))
+                          headers=auth(token, **{"Content-Type": "application/json"}))
     _is_problem(reply, status)
 
 
@@ -42,7 +38,7 @@ def test_a_page_token_holding_deeply_nested_json_is_400(stack):
     token = shopper(stack)
     nested = base64.urlsafe_b64encode(("[" * 2_500).encode()).decode().rstrip("=")  # past the recursion limit
     problem = _is_problem(requests.get(f"{stack.url}/v1/orders", params={"pageToken": nested},
-                                       headers=_auth(token), timeout=30), 400)
+                                       headers=auth(token), timeout=30), 400)
     assert problem["violations"] == [{"field": "pageToken",
                                       "description": "must be empty or a nextPageToken from a previous page"}]
 
@@ -92,11 +88,11 @@ def test_readiness_does_not_reveal_internal_addresses(stack):
 def test_required_fields_are_enforced_at_the_edge_and_in_the_service(stack):
     admin = stack.token(*stack.admin)["access_token"]
     product_id = make_product(stack, 5)
-    forgot = requests.post(f"{stack.url}/v1/products/{product_id}:setStock", json={}, headers=_auth(admin), timeout=10)
+    forgot = requests.post(f"{stack.url}/v1/products/{product_id}:setStock", json={}, headers=auth(admin), timeout=10)
     assert _is_problem(forgot, 400)["violations"] == [{"field": "quantity", "description": "is required"}]
     assert stock_of(stack, product_id) == 5, "a forgotten quantity is not a quantity of 0"
     zero = requests.post(f"{stack.url}/v1/products/{product_id}:setStock", json={"quantity": "0"},
-                         headers=_auth(admin), timeout=10)
+                         headers=auth(admin), timeout=10)
     assert zero.status_code == 200 and stock_of(stack, product_id) == 0
     # The service enforces the same rule for a caller that skips the edge.
     with servers.channel(stack.pki_dir, stack.catalogs[0].port, "edge") as ch, pytest.raises(grpc.RpcError) as refused:
@@ -107,14 +103,14 @@ def test_required_fields_are_enforced_at_the_edge_and_in_the_service(stack):
 
 def test_a_budget_too_small_to_call_anything_is_504_not_500(stack):
     token = shopper(stack)
-    reply = requests.get(f"{stack.url}/v1/orders", headers=_auth(token, **{"grpc-timeout": "1m"}), timeout=10)
+    reply = requests.get(f"{stack.url}/v1/orders", headers=auth(token, **{"grpc-timeout": "1m"}), timeout=10)
     assert _is_problem(reply, 504)["code"] == "DEADLINE_EXCEEDED"
 
 
 def test_an_order_out_of_time_mid_saga_is_504_and_holds_nothing(stack):
     product_id, token = make_product(stack, 3), shopper(stack)
     # Enough budget to reach orders, too little for the calls it makes: the saga stops and compensates.
-    reply = requests.post(f"{stack.url}/v1/orders", headers=_auth(token, **{"Request-Timeout": "0.08"}), timeout=30,
+    reply = requests.post(f"{stack.url}/v1/orders", headers=auth(token, **{"Request-Timeout": "0.08"}), timeout=30,
                           json={"items": [{"productId": product_id, "quantity": "2"}]})
     assert _is_problem(reply, 504)["code"] == "DEADLINE_EXCEEDED"
     deadline = time.monotonic() + 20

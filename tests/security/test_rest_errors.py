@@ -9,35 +9,33 @@ from urllib.parse import urlsplit
 
 import requests
 
+from tests.support.shop import auth
+
 PROBLEM = "application/problem+json"
-
-
-def _auth(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_violations_and_mask_errors_use_the_json_names(stack):
     account = stack.register("restnames")
     token = stack.token("restnames")["access_token"]
     too_long = requests.patch(f"{stack.url}/v1/accounts/{account['id']}", json={"displayName": "x" * 65},
-                              headers=_auth(token), timeout=10)
+                              headers=auth(token), timeout=10)
     assert too_long.status_code == 400, too_long.text
     assert too_long.json()["violations"][0]["field"] == "profile.displayName"
     assert "display_name" not in too_long.text
     # Over REST the body's fields are the ones changed (the edge makes them the mask): a mask in
     # the query string is refused, saying so, and a field the profile lacks is named as JSON spells it.
     query_mask = requests.patch(f"{stack.url}/v1/accounts/{account['id']}", params={"updateMask": "displayName"},
-                                json={"displayName": "Rest"}, headers=_auth(token), timeout=10)
+                                json={"displayName": "Rest"}, headers=auth(token), timeout=10)
     assert query_mask.status_code == 400, query_mask.text
     assert query_mask.json()["violations"] == [{"field": "updateMask",
                                                 "description": "the fields in the body are the ones changed"}]
     unknown = requests.patch(f"{stack.url}/v1/accounts/{account['id']}", json={"email": "x@example.com"},
-                             headers=_auth(token), timeout=10)
+                             headers=auth(token), timeout=10)
     assert unknown.status_code == 400 and unknown.json()["violations"][0]["field"] == "email", unknown.text
-    nothing = requests.patch(f"{stack.url}/v1/accounts/{account['id']}", json={}, headers=_auth(token), timeout=10)
+    nothing = requests.patch(f"{stack.url}/v1/accounts/{account['id']}", json={}, headers=auth(token), timeout=10)
     assert nothing.status_code == 400, nothing.text
     fixed = requests.patch(f"{stack.url}/v1/accounts/{account['id']}", json={"displayName": "Rest"},
-                           headers=_auth(token), timeout=10)
+                           headers=auth(token), timeout=10)
     assert fixed.status_code == 200 and fixed.json()["profile"]["displayName"] == "Rest", fixed.text
 
 
@@ -45,7 +43,7 @@ def test_a_field_the_server_sets_is_refused_in_a_request(stack):
     """readOnly in the document, OUTPUT_ONLY in the proto: sent back, it is a 400 naming it, not
     silently dropped (a client that thinks it set the stock learns it did not)."""
     admin = stack.token(*stack.admin)["access_token"]
-    reply = requests.post(f"{stack.url}/v1/products", headers=_auth(admin), timeout=10, json={
+    reply = requests.post(f"{stack.url}/v1/products", headers=auth(admin), timeout=10, json={
         "name": "Tea", "price": {"currencyCode": "EUR", "amountMinor": 450}, "stock": 10})
     assert reply.status_code == 400, reply.text
     assert reply.json()["violations"] == [{"field": "product.stock", "description": "is set by the server, not by a request"}]
@@ -70,7 +68,7 @@ def test_values_of_the_wrong_type_are_described_without_parser_internals(stack):
         ("GET", "/v1/orders", {"params": {"pageSize": "1e20"}}, "pageSize", "whole number"),
     ]
     for method, path, kwargs, field, words in cases:
-        reply = requests.request(method, f"{stack.url}{path}", headers=_auth(token), timeout=10, **kwargs)
+        reply = requests.request(method, f"{stack.url}{path}", headers=auth(token), timeout=10, **kwargs)
         assert reply.status_code == 400 and reply.headers["Content-Type"].startswith(PROBLEM), reply.text
         violation = reply.json()["violations"][0]
         assert violation["field"] == field and words in violation["description"], (path, kwargs, reply.text)

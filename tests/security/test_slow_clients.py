@@ -20,13 +20,11 @@ import time
 import pytest
 import requests
 
-from services.accounts.domain import utcnow
-from services.accounts.oauth import new_signing_key
 from tests.support import servers
-from tests.support.bad_tokens import good_claims, sign
+from tests.support.bad_tokens import good_claims, new_issuer_key, sign
 from tests.support.echo_service import echo_server
 
-KEY = new_signing_key(utcnow())
+KEY = new_issuer_key()
 OWNER = "0f8fad5b-d9cb-469f-a165-70867728950e"
 HOLD_SECONDS = 60
 # 99 % of the probes within 1 s. Measured beside four busy loops: the slowest 0.24 s (a worker's first
@@ -34,11 +32,6 @@ HOLD_SECONDS = 60
 ANSWER_SECONDS = 1.0
 HEADER_TIMEOUT_SECONDS = 10  # the edge's EDGE_HEADER_TIMEOUT_SECONDS in this test
 SLOW_TLS, IDLE = 100, 100
-
-
-@pytest.fixture(scope="module")
-def pki_dir(tmp_path_factory):
-    return servers.write_test_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture(scope="module")

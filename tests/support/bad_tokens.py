@@ -1,20 +1,48 @@
 """Tokens that must be refused, each built from a real signing key so only one thing is wrong.
 
 Used by the verifier's unit tests and by the edge's security tests, so both face the same table.
+The keys are the tests' own (IssuerKey): the edge and runtime/tokens.py are tested without the
+accounts service; a key of accounts' (its SigningKey has the same kid and private_pem) signs alike.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import secrets
 import time
+from dataclasses import dataclass
+from typing import Protocol
 
 import jwt
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
 
-from services.accounts.domain import SigningKey, utcnow
-from services.accounts.oauth import new_signing_key, public_jwk
 from tests.support.servers import AUDIENCE, ISSUER  # what the test servers accept
+
+
+class SigningKey(Protocol):
+    @property
+    def kid(self) -> str: ...
+
+    @property
+    def private_pem(self) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class IssuerKey:
+    """A P-256 key a token issuer signs with: its key id and its private key (PKCS#8 PEM)."""
+
+    kid: str
+    private_pem: bytes
+
+
+def new_issuer_key() -> IssuerKey:
+    private = ec.generate_private_key(ec.SECP256R1())
+    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return IssuerKey(kid=secrets.token_urlsafe(12), private_pem=pem)
 
 
 def good_claims(subject: str = "6f1c1a38-3a4e-4c71-9a55-0d1f8c2b7e10", scope: str = "accounts.read") -> dict:
@@ -41,7 +69,7 @@ def bad_tokens(key: SigningKey, subject: str, scope: str = "accounts.read") -> d
     valid = sign(key, claims)
     head, payload, signature = valid.split(".")
     without = lambda name: sign(key, {k: v for k, v in claims.items() if k != name})  # noqa: E731
-    stranger = new_signing_key(utcnow())
+    stranger = new_issuer_key()
     return {
         "alg-none": f"{_b64({'alg': 'none', 'typ': 'JWT', 'kid': key.kid})}.{payload}.",
         "hs256-with-public-key": _hs256(claims, public_pem, key.kid),
@@ -80,4 +108,6 @@ def _hs256(claims: dict, secret: bytes, kid: str) -> str:
 
 
 def jwks_of(*keys: SigningKey) -> list[dict]:
-    return [public_jwk(k) for k in keys]
+    """The keys' public halves as a JWKS's keys, encoded by PyJWT (not by accounts' own code)."""
+    return [{**ECAlgorithm.to_jwk(serialization.load_pem_private_key(k.private_pem, password=None).public_key(),
+                                  as_dict=True), "kid": k.kid, "alg": "ES256", "use": "sig"} for k in keys]

@@ -11,25 +11,26 @@ import requests
 from tests.support.concurrency import race
 
 
-def _auth(token: str, **headers: str) -> dict:
+def auth(token: str, **headers: str) -> dict:
+    """HTTP headers that carry a bearer token (and any others given)."""
     return {"Authorization": f"Bearer {token}", **headers}
 
 
 def make_product(stack, stock: int, name: str = "Limited mug") -> str:
     admin = stack.token(*stack.admin)["access_token"]
-    created = requests.post(f"{stack.url}/v1/products", headers=_auth(admin), timeout=10, json={
+    created = requests.post(f"{stack.url}/v1/products", headers=auth(admin), timeout=10, json={
         "name": name, "description": "for tests", "price": {"currencyCode": "EUR", "amountMinor": "1500"}})
     assert created.status_code == 200, created.text
     product_id = created.json()["id"]
     assert requests.post(f"{stack.url}/v1/products/{product_id}:setStock", json={"quantity": str(stock)},
-                         headers=_auth(admin), timeout=10).status_code == 200
+                         headers=auth(admin), timeout=10).status_code == 200
     return product_id
 
 
 def stock_of(stack, product_id: str, admin: str | None = None) -> int:
     """The product's stock, read with `admin` (an administrator's access token), or after signing in as one."""
     admin = admin or stack.token(*stack.admin)["access_token"]
-    reply = requests.get(f"{stack.url}/v1/products/{product_id}", headers=_auth(admin), timeout=10)
+    reply = requests.get(f"{stack.url}/v1/products/{product_id}", headers=auth(admin), timeout=10)
     assert reply.status_code == 200, reply.text
     return int(reply.json()["stock"])
 
@@ -42,13 +43,13 @@ def shopper(stack) -> str:
 
 
 def order(stack, token, product_id, quantity=1, key=None, timeout=30):
-    headers = _auth(token, **({"Idempotency-Key": key} if key else {}))
+    headers = auth(token, **({"Idempotency-Key": key} if key else {}))
     return requests.post(f"{stack.url}/v1/orders", headers=headers, timeout=timeout,
                          json={"items": [{"productId": product_id, "quantity": str(quantity)}]})
 
 
 def my_orders(stack, token) -> list[dict]:
-    return requests.get(f"{stack.url}/v1/orders", params={"pageSize": 100}, headers=_auth(token), timeout=10).json()["orders"]
+    return requests.get(f"{stack.url}/v1/orders", params={"pageSize": 100}, headers=auth(token), timeout=10).json()["orders"]
 
 
 def order_retrying_refusals(stack, token, product_id, attempts: int = 20):

@@ -8,12 +8,10 @@ import time
 import pytest
 
 from runtime.tokens import JwksCache, TokenError, TokenVerifier, VerifierSettings
-from services.accounts.domain import utcnow
-from services.accounts.oauth import new_signing_key
-from tests.support.bad_tokens import AUDIENCE, ISSUER, good_claims, jwks_of, sign
+from tests.support.bad_tokens import AUDIENCE, ISSUER, good_claims, jwks_of, new_issuer_key, sign
 from tests.support.concurrency import race
 
-OLD, NEW = new_signing_key(utcnow()), new_signing_key(utcnow())
+OLD, NEW = new_issuer_key(), new_issuer_key()
 
 
 class Clock:

@@ -5,11 +5,9 @@ import pytest
 from runtime.access import AccessDenied, authorize
 from runtime.policy import MethodPolicy
 from runtime.tokens import JwksCache, TokenError, TokenVerifier, VerifierSettings, bearer_token
-from services.accounts.domain import utcnow
-from services.accounts.oauth import new_signing_key
-from tests.support.bad_tokens import AUDIENCE, ISSUER, bad_tokens, good_claims, jwks_of, sign
+from tests.support.bad_tokens import AUDIENCE, ISSUER, bad_tokens, good_claims, jwks_of, new_issuer_key, sign
 
-KEY = new_signing_key(utcnow())
+KEY = new_issuer_key()
 SUBJECT = "6f1c1a38-3a4e-4c71-9a55-0d1f8c2b7e10"
 
 
