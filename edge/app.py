@@ -34,7 +34,7 @@ from runtime.calls import CallContext, DeadlineExpired
 from runtime.clients import ServiceClients
 from runtime.descriptors import load_method, load_service
 from runtime.policy import declared_scopes
-from runtime.tokens import JwksCache, TokenVerifier, jwks_over_grpc
+from runtime.tokens import jwks_over_grpc, token_verifier
 
 _LOGGER = logging.getLogger(__name__)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -63,7 +63,7 @@ def create_app(config: EdgeConfig | Mapping[str, str] | None = None) -> Flask:
     jwks_method = load_method(cfg.jwks_method)
     fetch = jwks_over_grpc(
         lambda method, request, timeout: upstreams.call(method, request, CallContext.starting_now(timeout)), jwks_method)
-    verifier = TokenVerifier(cfg.verifier, JwksCache(fetch, cfg.verifier.jwks_refresh_seconds))
+    verifier = token_verifier(cfg.verifier, fetch)
 
     routes = register_routes(app, services, upstreams, verifier)
     described = declared_scopes(services)  # scope -> what it allows, declared on each service

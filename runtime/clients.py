@@ -22,7 +22,7 @@ from runtime.calls import CallContext
 from runtime.channels import ChannelPool
 from runtime.descriptors import load_method, load_service
 from runtime.settings import KeySource, TlsFiles
-from runtime.tokens import JwksCache, TokenVerifier, VerifierSettings, jwks_over_grpc
+from runtime.tokens import TokenVerifier, VerifierSettings, jwks_over_grpc, token_verifier
 
 
 class ServiceClients:
@@ -76,4 +76,4 @@ def remote_token_verifier(keys: KeySource, settings: VerifierSettings,
     method = load_method(keys.method)  # KeySource.from_env has checked it exists
     clients = ServiceClients(tls, {method.containing_service.full_name: keys.target})
     fetch = jwks_over_grpc(lambda m, r, t: clients.call(m, r, CallContext.starting_now(t)), method)
-    return TokenVerifier(settings, JwksCache(fetch, settings.jwks_refresh_seconds)), clients
+    return token_verifier(settings, fetch), clients

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent import futures
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -46,6 +47,38 @@ _READINESS_INTERVAL_S = 2.0
 # calls elsewhere (or wait for the restarted process), and only then does the server refuse calls: no
 # call is cut off by the shutdown itself.
 _MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """A service as its composition root builds it (build_<name> in services/<name>/server.py), before it
+    is put on a gRPC server: the servicers to register and their descriptors, how readiness is checked,
+    what runs at start and at stop, and the checks every call passes after its caller's identity."""
+
+    descriptors: Sequence[_descriptor.ServiceDescriptor]
+    register: Callable[[grpc.Server], None]
+    ready_check: Callable[[], None]
+    on_stop: Callable[[], None] = lambda: None
+    on_start: Callable[[], None] = lambda: None
+    checks: tuple[Check, ...] = ()
+
+
+def serve(settings: ServerSettings, wiring: Wiring) -> tuple[ServiceServer, int]:
+    """The gRPC server of a wiring, its port bound, not started (GRPC_PORT=0 picks a free port)."""
+    server = ServiceServer(settings, descriptors=wiring.descriptors, register=wiring.register,
+                           ready_check=wiring.ready_check, on_stop=wiring.on_stop, on_start=wiring.on_start,
+                           checks=wiring.checks)
+    return server, server.port
+
+
+def in_order(*steps: Callable[[], None]) -> Callable[[], None]:
+    """One callable running `steps` one after another (closing what a service opened)."""
+
+    def run() -> None:
+        for step in steps:
+            step()
+
+    return run
 
 
 class ServiceServer:

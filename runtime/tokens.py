@@ -276,6 +276,14 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
+def token_verifier(settings: VerifierSettings, fetch_jwks: Callable[[], list[dict]], *,
+                   wall_clock: Callable[[], float] = time.time, clock: Callable[[], float] = time.monotonic) -> TokenVerifier:
+    """The one way a process builds its verifier: keys from `fetch_jwks` (a JWKS RPC, or the issuer's
+    own keys), refreshed as the settings say. `wall_clock` is what exp, nbf and iat are checked
+    against, `clock` times the key cache; a test injects both instead of sleeping."""
+    return TokenVerifier(settings, JwksCache(fetch_jwks, settings.jwks_refresh_seconds, clock=clock), clock=wall_clock)
+
+
 def jwks_over_grpc(call_unary, method) -> Callable[[], list[dict]]:
     """A JWKS fetcher that calls `method` (a MethodDescriptor whose response has `keys`) with an
     empty request through call_unary(method, request, timeout) and returns the keys as JWK dicts."""

@@ -9,15 +9,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from runtime.interceptors import token_check
-from runtime.server import ServiceServer
+from runtime.server import ServiceServer, Wiring, serve
 from runtime.settings import Env, ServerSettings
 from runtime.standing import AccountStandings, standing_check, standing_window
-from runtime.tokens import JwksCache, TokenVerifier, VerifierSettings
+from runtime.tokens import VerifierSettings, token_verifier
 from services.accounts.domain import PasswordHasher
 from services.accounts.oauth import AuthorizationServer, TokenSettings
 from services.accounts.service import AccountsService
 from services.accounts.servicer import AccountsServicer, standing_in_store
-from services.accounts.store import open_store
+from services.accounts.store import AccountStore, open_store
 from shop.accounts.v1 import accounts_pb2, accounts_pb2_grpc
 
 _LOGGER = logging.getLogger(__name__)
@@ -61,24 +61,23 @@ class AccountsSettings:
 load_settings = AccountsSettings.from_env
 
 
-def create_server(settings: AccountsSettings, *,
-                  standing_clock: Callable[[], float] = time.monotonic) -> tuple[ServiceServer, int]:
-    """Builds the server (port bound, not started). GRPC_PORT=0 picks a free port. `standing_clock`
-    times how long an account's standing is trusted (tests inject one)."""
-    store = open_store(settings.server)
+def build_accounts(settings: AccountsSettings, *, store: AccountStore | None = None,
+                   standing_clock: Callable[[], float] = time.monotonic) -> Wiring:
+    """The accounts service's parts, each made from the settings unless given: a test passes its own
+    store (which the service then owns and closes) or a clock for how long a standing is trusted."""
+    store = store if store is not None else open_store(settings.server)
     standings = AccountStandings(standing_in_store(store), settings.active_check_seconds, clock=standing_clock)
     accounts = AccountsService(store, settings.password_hasher(), standing_changed=standings.forget)
     oauth = AuthorizationServer(store, accounts, settings.tokens)
     oauth.ensure_signing_key()
     servicer = AccountsServicer(accounts, oauth)
     # This service holds the keys itself, so it verifies forwarded tokens against its own JWKS.
-    verifier = TokenVerifier(settings.verifier, JwksCache(oauth.jwks, settings.verifier.jwks_refresh_seconds))
-    server = ServiceServer(
-        settings.server,
-        descriptors=[DESCRIPTOR],
-        register=lambda s: accounts_pb2_grpc.add_AccountsServiceServicer_to_server(servicer, s),
-        ready_check=store.ping,
-        on_stop=store.close,
-        checks=(token_check(verifier), standing_check(standings)),
-    )
-    return server, server.port
+    verifier = token_verifier(settings.verifier, oauth.jwks)
+    return Wiring(descriptors=[DESCRIPTOR],
+                  register=lambda s: accounts_pb2_grpc.add_AccountsServiceServicer_to_server(servicer, s),
+                  ready_check=store.ping, on_stop=store.close, checks=(token_check(verifier), standing_check(standings)))
+
+
+def create_server(settings: AccountsSettings, **parts) -> tuple[ServiceServer, int]:
+    """The accounts service's gRPC server (port bound, not started); `parts` as build_accounts takes them."""
+    return serve(settings.server, build_accounts(settings, **parts))

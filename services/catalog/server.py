@@ -8,13 +8,13 @@ from dataclasses import dataclass
 
 from runtime.clients import ServiceClients, remote_token_verifier
 from runtime.interceptors import token_check
-from runtime.server import ServiceServer
+from runtime.server import ServiceServer, Wiring, in_order, serve
 from runtime.settings import Env, KeySource, ServerSettings
 from runtime.standing import AccountStandings, remote_standing_source, standing_check, standing_window
 from runtime.tokens import VerifierSettings
 from services.catalog.service import CatalogService
 from services.catalog.servicer import CatalogServicer
-from services.catalog.store import open_store
+from services.catalog.store import CatalogStore, open_store
 from services.common.standing import ACCOUNTS_SERVICE, STANDING_METHOD
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
@@ -46,24 +46,21 @@ class CatalogSettings:
 load_settings = CatalogSettings.from_env
 
 
-def create_server(settings: CatalogSettings, *,
-                  standing_clock: Callable[[], float] = time.monotonic) -> tuple[ServiceServer, int]:
-    """Builds the server (port bound, not started). GRPC_PORT=0 picks a free port. `standing_clock`
-    times how long an account's standing is trusted (tests inject one)."""
+def build_catalog(settings: CatalogSettings, *, store: CatalogStore | None = None,
+                  standing_clock: Callable[[], float] = time.monotonic) -> Wiring:
+    """The catalog service's parts, each made from the settings unless given: a test passes its own
+    store (which the service then owns and closes) or a clock for how long a standing is trusted."""
     verifier, jwks_client = remote_token_verifier(settings.keys, settings.verifier, settings.server.tls)
     accounts = ServiceClients(settings.server.tls, {ACCOUNTS_SERVICE: settings.accounts_target})
     standings = AccountStandings(remote_standing_source(accounts, STANDING_METHOD), settings.standing_seconds, clock=standing_clock)
-    store = open_store(settings.server)
+    store = store if store is not None else open_store(settings.server)
     servicer = CatalogServicer(CatalogService(store))
+    return Wiring(descriptors=[DESCRIPTOR],
+                  register=lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, s),
+                  ready_check=store.ping, on_stop=in_order(store.close, jwks_client.close, accounts.close),
+                  checks=(token_check(verifier), standing_check(standings)))
 
-    def close():
-        store.close()
-        jwks_client.close()
-        accounts.close()
 
-    server = ServiceServer(
-        settings.server, descriptors=[DESCRIPTOR],
-        register=lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, s),
-        ready_check=store.ping, on_stop=close, checks=(token_check(verifier), standing_check(standings)),
-    )
-    return server, server.port
+def create_server(settings: CatalogSettings, **parts) -> tuple[ServiceServer, int]:
+    """The catalog's gRPC server (port bound, not started); `parts` as build_catalog takes them."""
+    return serve(settings.server, build_catalog(settings, **parts))

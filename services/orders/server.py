@@ -12,16 +12,17 @@ from datetime import timedelta
 from observability.tracing import untraced
 from runtime.clients import ServiceClients, remote_token_verifier
 from runtime.interceptors import token_check
-from runtime.server import ServiceServer
+from runtime.server import ServiceServer, Wiring, in_order, serve
 from runtime.settings import Env, KeySource, ServerSettings
 from runtime.standing import AccountStandings, remote_standing_source, standing_check, standing_window
 from runtime.tokens import VerifierSettings
 from services.common.standing import STANDING_METHOD
 from services.orders.domain import Order
 from services.orders.gateways import ACCOUNTS, CATALOG, GrpcAccounts, GrpcCatalog
+from services.orders.ports import AccountsPort, CatalogPort
 from services.orders.service import OrdersService
 from services.orders.servicer import OrdersServicer
-from services.orders.store import open_store
+from services.orders.store import OrderStore, open_store
 from shop.orders.v1 import orders_pb2, orders_pb2_grpc
 
 _LOGGER = logging.getLogger(__name__)
@@ -83,32 +84,30 @@ class RecoveryLoop:
         self._stop.set()
 
 
-def create_server(settings: OrdersSettings, *, after_reserve: Callable[[Order], None] | None = None,
-                  standing_clock: Callable[[], float] = time.monotonic) -> tuple[ServiceServer, int]:
-    """Builds the server (port bound, not started). `after_reserve` is a seam for crash tests only;
-    `standing_clock` times how long an account's standing is trusted (tests inject one)."""
+def build_orders(settings: OrdersSettings, *, store: OrderStore | None = None, accounts: AccountsPort | None = None,
+                 catalog: CatalogPort | None = None, after_reserve: Callable[[Order], None] | None = None,
+                 standing_clock: Callable[[], float] = time.monotonic) -> Wiring:
+    """The orders service's parts, each made from the settings unless given: a test passes its own
+    store (which the service then owns and closes), ports to accounts and catalog, a clock for how
+    long a standing is trusted, or `after_reserve` (a seam for crash tests, tests/support/faults.py)."""
     verifier, jwks_client = remote_token_verifier(settings.keys, settings.verifier, settings.server.tls)
     clients = ServiceClients(settings.server.tls, {
         ACCOUNTS.full_name: settings.accounts_target,
         CATALOG.full_name: settings.catalog_target,
     })
     standings = AccountStandings(remote_standing_source(clients, STANDING_METHOD), settings.standing_seconds, clock=standing_clock)
-    store = open_store(settings.server)
-    orders = OrdersService(store, GrpcAccounts(clients), GrpcCatalog(clients),
+    store = store if store is not None else open_store(settings.server)
+    orders = OrdersService(store, accounts or GrpcAccounts(clients), catalog or GrpcCatalog(clients),
                            **({"after_reserve": after_reserve} if after_reserve else {}))
     recovery = RecoveryLoop(orders, settings.recovery_interval_seconds, settings.recovery_age)
     servicer = OrdersServicer(orders)
+    return Wiring(descriptors=[DESCRIPTOR],
+                  register=lambda s: orders_pb2_grpc.add_OrdersServiceServicer_to_server(servicer, s),
+                  ready_check=store.ping, on_start=recovery.start,
+                  on_stop=in_order(recovery.stop, store.close, clients.close, jwks_client.close),
+                  checks=(token_check(verifier), standing_check(standings)))
 
-    def close():
-        recovery.stop()
-        store.close()
-        clients.close()
-        jwks_client.close()
 
-    server = ServiceServer(
-        settings.server, descriptors=[DESCRIPTOR],
-        register=lambda s: orders_pb2_grpc.add_OrdersServiceServicer_to_server(servicer, s),
-        ready_check=store.ping, on_stop=close, on_start=recovery.start,
-        checks=(token_check(verifier), standing_check(standings)),
-    )
-    return server, server.port
+def create_server(settings: OrdersSettings, **parts) -> tuple[ServiceServer, int]:
+    """The orders service's gRPC server (port bound, not started); `parts` as build_orders takes them."""
+    return serve(settings.server, build_orders(settings, **parts))

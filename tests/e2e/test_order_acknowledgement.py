@@ -10,6 +10,7 @@ error again, not with its cancelled order."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -21,6 +22,7 @@ import requests
 from runtime.errors import details_of
 from runtime.stores import StoreUnavailable
 from services.catalog import server as catalog_server
+from services.catalog import store as catalog_store
 from services.orders.domain import Order, fingerprint, new_order_id, normalise_lines, utcnow
 from services.orders.store.sqlite import SqliteOrderStore
 from shop.orders.v1 import orders_pb2, orders_pb2_grpc
@@ -70,21 +72,13 @@ def gated(tmp_path_factory):
     PENDING orders alone for ten minutes, so what a retry meets stays as the test made it."""
     tmp_path = tmp_path_factory.mktemp("ack")
     stack = Stack(servers.write_test_pki(tmp_path / "pki"), tmp_path)
-    gates: list[GatedStore] = []
-
-    def open_gated_store(settings):
-        gates.append(GatedStore(real_open_store(settings)))
-        return gates[-1]
-
-    real_open_store = catalog_server.open_store
     try:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(catalog_server, "open_store", open_gated_store)
-            settings = catalog_server.CatalogSettings.from_env(stack.env("catalog"))  # the stack's catalog store
-            with servers.in_process(catalog_server.create_server, settings, stack.pki_dir) as port:
-                stack.orders = stack.restart("orders", stack.orders, CATALOG_TARGET=f"127.0.0.1:{port}",
-                                             RECOVERY_AGE_SECONDS="600")
-                yield stack, gates[0]
+        settings = catalog_server.CatalogSettings.from_env(stack.env("catalog"))  # the stack's catalog store
+        gate = GatedStore(catalog_store.open_store(settings.server))
+        with servers.in_process(functools.partial(catalog_server.create_server, store=gate), settings, stack.pki_dir) as port:
+            stack.orders = stack.restart("orders", stack.orders, CATALOG_TARGET=f"127.0.0.1:{port}",
+                                         RECOVERY_AGE_SECONDS="600")
+            yield stack, gate
     finally:
         stack.stop()
 

@@ -21,7 +21,7 @@ from google.protobuf import json_format
 from runtime.interceptors import token_check
 from runtime.server import ServiceServer
 from runtime.settings import ServerSettings
-from runtime.tokens import JwksCache, TokenVerifier, VerifierSettings
+from runtime.tokens import VerifierSettings, token_verifier
 from tests.support import servers
 from tests.support.bad_tokens import AUDIENCE, ISSUER, jwks_of
 
@@ -51,7 +51,8 @@ class EchoServer:
         self._key = signing_key
         service = echo_pb2.DESCRIPTOR.services_by_name["EchoService"]
         handlers = {m.name: self._handler(m, echo_pb2) for m in service.methods}
-        verifier = TokenVerifier(VerifierSettings(issuer=ISSUER, audience=AUDIENCE), JwksCache(lambda: jwks_of(self._key), 0))
+        verifier = token_verifier(VerifierSettings(issuer=ISSUER, audience=AUDIENCE, jwks_refresh_seconds=0),
+                                  lambda: jwks_of(self._key))
         self.server = ServiceServer(
             settings, descriptors=[service],
             register=lambda s: s.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),)),
