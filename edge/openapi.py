@@ -64,7 +64,7 @@ _ERRORS = {"400": "Bad request", "401": "Missing or invalid token", "403": "Not 
            "429": "Too many requests", "503": "Service unavailable", "504": "Service timed out"}
 
 
-class _Schemas:
+class Schemas:
     def __init__(self):
         self.components: dict[str, dict] = {}
 
@@ -215,7 +215,7 @@ def _description(field: _d.FieldDescriptor, names: dict[str, str]) -> str:
     return to_rest(" ".join(p for p in parts if p), names)
 
 
-def _query_parameters(schemas: _Schemas, message: _d.Descriptor, bound: set[str], prefix: str = "", depth: int = 0) -> list[dict]:
+def _query_parameters(schemas: Schemas, message: _d.Descriptor, bound: set[str], prefix: str = "", depth: int = 0) -> list[dict]:
     """Leaf fields not bound by path or body, as query parameters (dotted names for nested ones)."""
     params = []
     for field in message.fields:
@@ -233,7 +233,7 @@ def _query_parameters(schemas: _Schemas, message: _d.Descriptor, bound: set[str]
     return params
 
 
-def _operation(schemas: _Schemas, binding: Binding, policy: MethodPolicy, operation_id: str) -> dict:
+def _operation(schemas: Schemas, binding: Binding, policy: MethodPolicy, operation_id: str) -> dict:
     method = binding.method
     request = method.input_type
     path_params = [{"name": field, "in": "path", "required": True, "schema": _path_schema(schemas, request, field)}
@@ -282,7 +282,7 @@ def _operation(schemas: _Schemas, binding: Binding, policy: MethodPolicy, operat
     return operation
 
 
-def _path_schema(schemas: _Schemas, request: _d.Descriptor, path: str) -> dict:
+def _path_schema(schemas: Schemas, request: _d.Descriptor, path: str) -> dict:
     """A path variable's field schema; a variable takes one segment, so no '/' and no ':' (a custom verb)."""
     message: Any = request
     for part in path.split("."):
@@ -294,7 +294,7 @@ def _path_schema(schemas: _Schemas, request: _d.Descriptor, path: str) -> dict:
     return {"type": "string", "pattern": r"^[^/:]+$", **({"allOf": [declared]} if len(declared) > 1 else {})}
 
 
-def _response_schema(schemas: _Schemas, binding: Binding) -> dict:
+def _response_schema(schemas: Schemas, binding: Binding) -> dict:
     output = binding.method.output_type
     if binding.response_body:
         return schemas.field(output.fields_by_name[binding.response_body])
@@ -329,7 +329,7 @@ def _add_links(paths: dict[str, dict], bindings: list[Binding]) -> None:
 def document(routes: list[tuple[Binding, MethodPolicy]], scopes: dict[str, str], title: str = "API",
              authorization_code: bool = False, extra_paths: dict[str, dict] | None = None, server: str = "") -> dict:
     """The OpenAPI 3.1 document for the given routes."""
-    schemas = _Schemas()
+    schemas = Schemas()
     paths: dict[str, dict] = {}
     used: set[str] = set()
     for binding, policy in routes:

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 from google.protobuf import descriptor_pool, field_mask_pb2, message_factory
 
-from edge.openapi import _Schemas, integer_range_pattern
+from edge.openapi import Schemas, integer_range_pattern
 from runtime.validation import python_pattern, rules_of, violations
 from shop.accounts.v1 import accounts_pb2 as accounts
 from shop.catalog.v1 import catalog_pb2 as catalog
@@ -150,7 +150,7 @@ def _rule_fields():
 
 @pytest.mark.parametrize("field", list(_rule_fields()))
 def test_the_document_and_the_server_judge_every_sample_alike(field):
-    schema = _Schemas().field(field)
+    schema = Schemas().field(field)
     element_schema = schema.get("items", schema)
     validator = _EcmaValidator(element_schema, format_checker=None)
     samples = _SAMPLES[str] if field.type == field.TYPE_STRING else _SAMPLES[int]
@@ -183,7 +183,7 @@ def test_a_declared_example_follows_its_own_rules(field):
     else:
         setattr(request, field.name, value)
     assert not [path for path, _ in violations(request) if path.split("[")[0] == field.name], (field.full_name, example)
-    schema = _Schemas().field(field)
+    schema = Schemas().field(field)
     assert _EcmaValidator(schema.get("items", schema)).is_valid(value)
 
 

@@ -162,9 +162,8 @@ def test_remembered_tokens_are_bounded_least_recently_used_first():
     jwks, clock = Jwks(OLD), Clock()
     verifier = TokenVerifier(VerifierSettings(issuer=ISSUER, audience=AUDIENCE, cache_size=2), JwksCache(jwks, clock=clock))
     a, b, c = (sign(OLD, good_claims(subject=s)) for s in ("a-user", "b-user", "c-user"))
-    first_a = verifier.verify(a)
-    verifier.verify(b)
+    first_a, first_b = verifier.verify(a), verifier.verify(b)
     verifier.verify(a)  # a is now the most recently used
     verifier.verify(c)  # b goes
-    assert verifier.verify(a) is first_a
-    assert len(verifier._verified._entries) == 2 and b not in verifier._verified._entries
+    assert verifier.verify(a) is first_a  # remembered: the same claims, not verified again
+    assert verifier.verify(b) is not first_b  # forgotten: verified again, new claims

@@ -21,9 +21,9 @@ class CountingHasher(domain.PasswordHasher):
 
     derivations = 0
 
-    def _derive(self, password, salt, n, r, p):
+    def derive(self, password, salt, n, r, p):
         self.derivations += 1
-        return domain.PasswordHasher._derive(password, salt, n, r, p)
+        return domain.PasswordHasher.derive(password, salt, n, r, p)
 
 
 class RecordingStore:
