@@ -28,9 +28,9 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
 
 from bench.traffic import cpu_seconds  # noqa: E402
-from tests.support import servers  # noqa: E402  (the same launchers the tests use)
-from tests.support.shop import make_product  # noqa: E402
-from tests.support.stack import Stack  # noqa: E402
+from harness import servers  # noqa: E402  (the same launchers the tests use)
+from harness.shop import make_product  # noqa: E402
+from harness.stack import Stack  # noqa: E402
 
 
 def _http_worker(url: str, headers: dict, seconds: float, queue, body: dict | None = None) -> None:

@@ -36,8 +36,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
 
 from bench.traffic import cpu_seconds  # noqa: E402
-from tests.support import servers  # noqa: E402  (the same launchers the tests use)
-from tests.support.stack import Stack  # noqa: E402
+from harness import servers  # noqa: E402  (the same launchers the tests use)
+from harness.stack import Stack  # noqa: E402
 from tools import gateway as gateway_build  # noqa: E402
 from tools.jaeger import Jaeger, JaegerPorts  # noqa: E402
 

@@ -24,11 +24,11 @@ sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
 
 import grpc  # noqa: E402
 
+from harness import servers  # noqa: E402
 from services.accounts.domain import MAX_FAILED_LOGINS  # noqa: E402
 from services.accounts.server import AccountsSettings, create_server  # noqa: E402
 from shop.accounts.v1 import accounts_pb2 as pb  # noqa: E402
 from shop.accounts.v1 import accounts_pb2_grpc  # noqa: E402
-from tests.support import servers  # noqa: E402
 
 
 def _attempt(stub, username: str) -> tuple[str, float]:

@@ -4,7 +4,7 @@
     .venv/bin/python -m bench.soak --overload [--capacity-concurrency 4] [--capacity-seconds 15] [--factor 4]
                                               [--overload-seconds 30] [--no-compare]
 
-Soak: starts accounts, catalog, orders and the edge (tests/support/stack.py: gunicorn, 2 workers x 8
+Soak: starts accounts, catalog, orders and the edge (harness/stack.py: gunicorn, 2 workers x 8
 threads), registers users and a product through the edge, warms up, then for --minutes offers the shop
 mix (bench/traffic.py: a product, an account, a page of orders, an order placement, in turn) at a fixed
 --rate, whatever the answers. Every --sample-seconds it reads VmRSS (/proc/<pid>/status) of the edge's
@@ -47,8 +47,8 @@ from bench.traffic import (  # noqa: E402
     rss_kib,
     stack_processes,
 )
-from tests.support import servers  # noqa: E402  (the same launchers the tests use)
-from tests.support.stack import Stack  # noqa: E402
+from harness import servers  # noqa: E402  (the same launchers the tests use)
+from harness.stack import Stack  # noqa: E402
 
 _TOKEN_REFRESH_S = 300  # access tokens live 15 minutes
 _CLIENT_TIMEOUT_S = 10.0  # the edge's default deadline

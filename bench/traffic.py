@@ -17,7 +17,7 @@ import uuid
 import requests
 
 from bench.http_client import Outcome, Request
-from tests.support.shop import make_product
+from harness.shop import make_product
 
 
 class ShopMix:

@@ -17,7 +17,7 @@ from runtime.settings import CassandraSettings
 @pytest.fixture(scope="session")
 def pki_dir(tmp_path_factory):
     """A test PKI (CA, a certificate per workload, and the bad ones) written once for the session."""
-    from tests.support import servers
+    from harness import servers
 
     return servers.write_test_pki(tmp_path_factory.mktemp("pki"))
 
@@ -67,8 +67,8 @@ def cassandra_settings(cassandra_contact_point):
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     """accounts and the edge (gunicorn) as real processes over real mTLS, for end-to-end tests."""
-    from tests.support.servers import write_test_pki
-    from tests.support.stack import Stack
+    from harness.servers import write_test_pki
+    from harness.stack import Stack
 
     running = Stack(write_test_pki(tmp_path_factory.mktemp("stack-pki")), tmp_path_factory.mktemp("stack-data"))
     yield running

@@ -89,7 +89,7 @@ def build_orders(settings: OrdersSettings, *, store: OrderStore | None = None, a
                  standing_clock: Callable[[], float] = time.monotonic) -> Wiring:
     """The orders service's parts, each made from the settings unless given: a test passes its own
     store (which the service then owns and closes), ports to accounts and catalog, a clock for how
-    long a standing is trusted, or `after_reserve` (a seam for crash tests, tests/support/faults.py)."""
+    long a standing is trusted, or `after_reserve` (a seam for crash tests, harness/faults.py)."""
     verifier, jwks_client = remote_token_verifier(settings.keys, settings.verifier, settings.server.tls)
     clients = ServiceClients(settings.server.tls, {
         ACCOUNTS.full_name: settings.accounts_target,

@@ -83,7 +83,7 @@ class OrdersService:
         self._accounts = accounts
         self._catalog = catalog
         self._clock = clock
-        self._after_reserve = after_reserve  # a seam for crash tests (tests/support/faults.py); a no-op otherwise
+        self._after_reserve = after_reserve  # a seam for crash tests (harness/faults.py); a no-op otherwise
         # Orders this process is placing right now: alive, whatever their age, so recovery leaves them be.
         # (Another replica tells a live order from a dead one by age alone: RECOVERY_AGE_SECONDS must
         # exceed the longest a request can take.)

@@ -62,8 +62,8 @@ def shop_fixture(name: str, **store_env: str):
 
 def start_shop(tmp_path_factory, name: str, *, store_env: dict | None = None) -> Shop:
     """The whole system (accounts, catalog, orders, edge) with the storefront's client registered."""
-    from tests.support.servers import write_test_pki
-    from tests.support.stack import Stack
+    from harness.servers import write_test_pki
+    from harness.stack import Stack
 
     stack = Stack(write_test_pki(tmp_path_factory.mktemp(f"{name}-pki")), tmp_path_factory.mktemp(f"{name}-data"),
                   store_env=store_env,

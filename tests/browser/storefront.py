@@ -12,7 +12,7 @@ import uuid
 import requests
 from playwright.sync_api import Page, expect
 
-from tests.support import servers
+from harness import servers
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SITE_DIR = ROOT / "web" / "shop"

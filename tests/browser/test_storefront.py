@@ -14,9 +14,9 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
+from harness import servers
 from tests.browser.conftest import shop_fixture
 from tests.browser.storefront import EXPIRED, ROOT, TIMES, UNAVAILABLE
-from tests.support import servers
 
 pytestmark = pytest.mark.browser
 

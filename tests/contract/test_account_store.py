@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from harness.concurrency import race
 from services.accounts.domain import (
     MAX_FAILED_LOGINS,
     Account,
@@ -20,7 +21,6 @@ from services.accounts.domain import (
     utcnow,
 )
 from services.accounts.store.base import DuplicateKey, InvalidPageToken, encode_page_token
-from tests.support.concurrency import race
 from tests.support.stores import ADAPTERS, open_adapter
 
 

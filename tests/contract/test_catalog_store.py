@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from harness.concurrency import race
 from runtime.paging import InvalidPageToken
 from services.catalog.domain import (
     ARCHIVED,
@@ -19,7 +20,6 @@ from services.catalog.domain import (
     StockLimitExceeded,
     utcnow,
 )
-from tests.support.concurrency import race
 from tests.support.stores import ADAPTERS, open_adapter
 
 

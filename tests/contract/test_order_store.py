@@ -9,9 +9,9 @@ from datetime import timedelta
 
 import pytest
 
+from harness.concurrency import race
 from runtime.paging import InvalidPageToken, encode_page_token
 from services.orders.domain import CANCELLED, CONFIRMED, PENDING, Line, Order, new_order_id, utcnow
-from tests.support.concurrency import race
 from tests.support.stores import ADAPTERS, open_adapter
 
 

@@ -19,8 +19,8 @@ import uuid
 import pytest
 import requests
 
-from tests.support import servers
-from tests.support.shop import (
+from harness import servers
+from harness.shop import (
     assert_exactly_ten_of_fifty,
     make_product,
     order_retrying_as_the_api_says,
@@ -28,7 +28,7 @@ from tests.support.shop import (
     stock_of,
     wait_for,
 )
-from tests.support.stack import Stack
+from harness.stack import Stack
 from tools.cassandra.launcher import CassandraCluster
 
 pytestmark = pytest.mark.cassandra

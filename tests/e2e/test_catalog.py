@@ -2,7 +2,7 @@
 
 import requests
 
-from tests.support.shop import auth, make_product, order, shopper
+from harness.shop import auth, make_product, order, shopper
 
 
 def test_admin_creates_updates_lists_and_archives_a_product(stack):

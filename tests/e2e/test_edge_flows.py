@@ -7,8 +7,8 @@ from urllib.parse import urlsplit
 import jwt
 import requests
 
-from tests.support.servers import PASSWORD
-from tests.support.shop import auth
+from harness.servers import PASSWORD
+from harness.shop import auth
 
 
 def test_register_sign_in_read_and_update_the_profile(stack):

@@ -7,9 +7,9 @@ import uuid
 import pytest
 import requests
 
-from tests.support import servers
-from tests.support.shop import auth
-from tests.support.stack import Stack
+from harness import servers
+from harness.shop import auth
+from harness.stack import Stack
 
 HSTS = "Strict-Transport-Security"
 

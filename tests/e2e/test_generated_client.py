@@ -14,7 +14,7 @@ import uuid
 import pytest
 import requests
 
-from tests.support.servers import PASSWORD
+from harness.servers import PASSWORD
 
 PACKAGE = "generated_shop_client"
 

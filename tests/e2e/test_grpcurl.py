@@ -9,8 +9,8 @@ import subprocess
 
 import pytest
 
+from harness import servers
 from runtime import healthcheck
-from tests.support import servers
 from tools import gotools
 
 

@@ -12,9 +12,9 @@ import requests
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import servers
-from tests.support.shop import make_product, shopper, wait_for
-from tests.support.stack import Stack
+from harness import servers
+from harness.shop import make_product, shopper, wait_for
+from harness.stack import Stack
 from tools.jaeger import CLIENT, ERROR, SERVER, Jaeger, JaegerPorts
 
 pytestmark = pytest.mark.cassandra

@@ -19,6 +19,9 @@ import jwt
 import pytest
 import requests
 
+from harness import servers
+from harness.shop import make_product, my_orders, order, shopper, stock_of
+from harness.stack import Stack
 from runtime.errors import details_of
 from runtime.stores import StoreUnavailable
 from services.catalog import server as catalog_server
@@ -26,9 +29,6 @@ from services.catalog import store as catalog_store
 from services.orders.domain import Order, fingerprint, new_order_id, normalise_lines, utcnow
 from services.orders.store.sqlite import SqliteOrderStore
 from shop.orders.v1 import orders_pb2, orders_pb2_grpc
-from tests.support import servers
-from tests.support.shop import make_product, my_orders, order, shopper, stock_of
-from tests.support.stack import Stack
 
 HELD_SECONDS = 60  # a bound for a broken test only: the gate opens when the test says so
 RETRY_BUDGET = "6"  # seconds: longer than the fixed 5 s a retry used to wait before answering PENDING

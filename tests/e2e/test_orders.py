@@ -7,11 +7,11 @@ import grpc
 import pytest
 import requests
 
+from harness import servers
+from harness.concurrency import race
+from harness.shop import assert_exactly_ten_of_fifty, make_product, my_orders, order, shopper, stock_of, wait_for
+from harness.stack import Stack
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
-from tests.support import servers
-from tests.support.concurrency import race
-from tests.support.shop import assert_exactly_ten_of_fifty, make_product, my_orders, order, shopper, stock_of, wait_for
-from tests.support.stack import Stack
 
 
 def test_fifty_concurrent_orders_for_ten_units_confirm_exactly_ten(stack):

@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 
-from tests.support import servers
+from harness import servers
 from tests.support.bad_tokens import new_issuer_key
 from tests.support.echo_service import echo_server
 

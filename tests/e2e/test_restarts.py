@@ -11,10 +11,10 @@ import jwt
 import pytest
 import requests
 
-from tests.support import servers
+from harness import servers
+from harness.shop import make_product, my_orders, shopper, stock_of
+from harness.stack import Stack
 from tests.support.load import Load
-from tests.support.shop import make_product, my_orders, shopper, stock_of
-from tests.support.stack import Stack
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ import itertools
 
 import pytest
 
+from harness import servers
 from services.accounts.server import AccountsSettings
 from services.accounts.server import create_server as create_accounts_server
 from shop.accounts.v1 import accounts_pb2_grpc
-from tests.support import servers
 
 _names = itertools.count()
 

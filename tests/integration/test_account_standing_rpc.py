@@ -10,13 +10,13 @@ import jwt
 import pytest
 from google.rpc import error_details_pb2
 
+from harness import servers
+from harness.servers import PASSWORD, bearer
 from runtime.errors import details_of
 from services.catalog.server import CatalogSettings
 from services.catalog.server import create_server as create_catalog_server
 from shop.accounts.v1 import accounts_pb2 as pb
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
-from tests.support import servers
-from tests.support.servers import PASSWORD, bearer
 
 
 def _fails(call, request, timeout: float = 10, **kwargs) -> grpc.RpcError:

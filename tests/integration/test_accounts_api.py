@@ -6,10 +6,10 @@ import pytest
 from google.protobuf import field_mask_pb2
 from google.rpc import error_details_pb2
 
+from harness.concurrency import race
+from harness.servers import PASSWORD, bearer, status_of
 from runtime.errors import details_of
 from shop.accounts.v1 import accounts_pb2 as pb
-from tests.support.concurrency import race
-from tests.support.servers import PASSWORD, bearer, status_of
 
 
 def _register(stub, username, password=PASSWORD, **fields):

@@ -6,9 +6,9 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from harness import bad_certificates, servers
 from runtime.errors import details_of
 from shop.accounts.v1 import accounts_pb2 as pb
-from tests.support import bad_certificates, servers
 
 
 def _jwks(stub):

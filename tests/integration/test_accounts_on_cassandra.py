@@ -3,11 +3,11 @@
 import grpc
 import pytest
 
+from harness import servers
+from harness.concurrency import race
 from services.accounts.server import AccountsSettings, create_server
 from shop.accounts.v1 import accounts_pb2 as pb
 from shop.accounts.v1 import accounts_pb2_grpc
-from tests.support import servers
-from tests.support.concurrency import race
 
 pytestmark = pytest.mark.cassandra
 PASSWORD = servers.PASSWORD

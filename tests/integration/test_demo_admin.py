@@ -6,11 +6,11 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from harness import servers
 from services.accounts import manage
 from services.accounts.domain import DEACTIVATED
 from services.accounts.server import AccountsSettings
 from services.accounts.store import open_store
-from tests.support import servers
 
 
 def test_seeding_again_reactivates_a_deactivated_demo_admin(pki_dir, tmp_path, monkeypatch):

@@ -5,7 +5,7 @@ import pytest
 import requests
 
 from edge.app import create_app
-from tests.support import servers
+from harness import servers
 from tests.support.bad_tokens import bad_tokens, good_claims, new_issuer_key, sign
 from tests.support.echo_service import echo_server
 from tests.support.http import serve

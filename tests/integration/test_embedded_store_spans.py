@@ -9,11 +9,11 @@ import sqlite3
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
+from harness.servers import PASSWORD
 from observability.tracing import inject
 from services.catalog.domain import Product, utcnow
 from services.catalog.store.sqlite import SqliteCatalogStore
 from shop.accounts.v1 import accounts_pb2 as pb
-from tests.support.servers import PASSWORD
 from tests.support.spans import store_spans, traced
 
 

@@ -17,9 +17,9 @@ import pytest
 
 from edge.app import create_app
 from edge.problems import oauth_error_from_rpc
+from harness import servers
 from observability.rpc import SERVER_FAULTS
 from runtime.failures import CODES, OVERLOAD, Failure, classify
-from tests.support import servers
 from tests.support.bad_tokens import new_issuer_key
 from tests.support.echo_service import echo_server
 

@@ -16,7 +16,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from tests.support.shop import wait_for
+from harness.shop import wait_for
 from tools.jaeger import CLIENT, ERROR, SERVER, Jaeger, JaegerPorts
 
 

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from harness import servers
 from runtime.calls import CallContext
 from runtime.clients import ServiceClients
 from runtime.settings import TlsFiles
@@ -18,7 +19,6 @@ from services.orders.gateways import ACCOUNTS, CATALOG, GrpcAccounts, GrpcCatalo
 from shop.accounts.v1 import accounts_pb2 as apb
 from shop.catalog.v1 import catalog_pb2 as cpb
 from shop.catalog.v1 import catalog_pb2_grpc
-from tests.support import servers
 
 INTERNAL_NAMES = ("CatalogService", "AccountsService", "ReserveStock", "BatchGetProducts", "GetAccount", "shop.")
 

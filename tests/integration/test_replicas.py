@@ -7,10 +7,10 @@ import time
 
 import pytest
 
+from harness import servers
 from runtime.calls import CallContext
 from runtime.clients import ServiceClients
 from runtime.settings import ServerSettings, TlsFiles
-from tests.support import servers
 from tests.support.bad_tokens import new_issuer_key
 from tests.support.dns_server import DnsServer
 from tests.support.echo_service import EchoServer, compile_echo_proto

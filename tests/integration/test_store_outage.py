@@ -12,13 +12,13 @@ import requests
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from edge.app import create_app
+from harness import servers
 from runtime.errors import details_of
 from services.catalog.server import CatalogSettings
 from services.catalog.server import create_server as create_catalog_server
 from shop.accounts.v1 import accounts_pb2 as apb
 from shop.catalog.v1 import catalog_pb2 as cpb
 from shop.catalog.v1 import catalog_pb2_grpc
-from tests.support import servers
 from tests.support.http import serve
 from tests.support.tcp_proxy import TcpProxy
 

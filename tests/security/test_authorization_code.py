@@ -14,8 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from tests.support.servers import PASSWORD
-from tests.support.stack import Stack
+from harness.servers import PASSWORD
+from harness.stack import Stack
 
 CALLBACK = "http://127.0.0.1:9/callback"  # the client application's page; never fetched
 SCOPE = "accounts.read orders.read"

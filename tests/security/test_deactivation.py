@@ -11,16 +11,16 @@ from __future__ import annotations
 import pytest
 import requests
 
+from harness import servers
+from harness.servers import PASSWORD
+from harness.shop import make_product, order, stock_of
+from harness.stack import Stack
 from services.accounts.server import AccountsSettings
 from services.accounts.server import create_server as create_accounts_server
 from services.catalog.server import CatalogSettings
 from services.catalog.server import create_server as create_catalog_server
 from services.orders.server import OrdersSettings
 from services.orders.server import create_server as create_orders_server
-from tests.support import servers
-from tests.support.servers import PASSWORD
-from tests.support.shop import make_product, order, stock_of
-from tests.support.stack import Stack
 
 WINDOW = 5.0  # ACCOUNT_ACTIVE_CHECK_SECONDS, the default every service runs with here
 NEW_PASSWORD = "another long passphrase"

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from tests.support import servers
+from harness import servers
 
 ACCOUNTS = "shop.accounts.v1.AccountsService"
 # Mozilla's intermediate TLS 1.2 ciphers that an ECDSA certificate can serve.

@@ -10,11 +10,11 @@ import pytest
 import requests
 from google.protobuf import field_mask_pb2
 
+from harness import servers
+from harness.shop import auth, make_product, my_orders, order, shopper, stock_of
 from runtime.validation import declared_max
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from shop.orders.v1 import orders_pb2
-from tests.support import servers
-from tests.support.shop import auth, make_product, my_orders, order, shopper, stock_of
 
 PROBLEM = "application/problem+json"
 STOCK_LIMIT = declared_max(catalog_pb2.SetStockRequest.DESCRIPTOR.fields_by_name["quantity"])

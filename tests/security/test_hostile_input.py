@@ -11,9 +11,9 @@ import grpc
 import pytest
 import requests
 
+from harness import servers
+from harness.shop import auth, make_product, my_orders, shopper, stock_of
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
-from tests.support import servers
-from tests.support.shop import auth, make_product, my_orders, shopper, stock_of
 
 PROBLEM = "application/problem+json"
 

@@ -5,9 +5,9 @@ first use, and tokens signed before the rotation keep working until they expire.
 import jwt
 import requests
 
+from harness import servers
 from shop.accounts.v1 import accounts_pb2 as pb
 from shop.accounts.v1 import accounts_pb2_grpc
-from tests.support import servers
 
 
 def _get(stack, path, token):

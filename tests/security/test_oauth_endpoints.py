@@ -6,8 +6,8 @@ import base64
 
 import requests
 
-from tests.support.servers import PASSWORD
-from tests.support.stack import ISSUER
+from harness.servers import PASSWORD
+from harness.stack import ISSUER
 
 
 def _basic(client_id: str, secret: str) -> dict:

@@ -10,8 +10,8 @@ import pytest
 import requests
 from openapi_spec_validator import validate
 
-from tests.support.servers import write_test_pki
-from tests.support.stack import Stack
+from harness.servers import write_test_pki
+from harness.stack import Stack
 
 
 def test_the_document_validates_against_the_openapi_schema(stack):

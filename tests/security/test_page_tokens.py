@@ -8,7 +8,7 @@ import uuid
 
 import requests
 
-from tests.support.shop import make_product, order, shopper
+from harness.shop import make_product, order, shopper
 
 NOT_ISSUED = [{"field": "pageToken", "description": "is not a nextPageToken issued for this query"}]
 

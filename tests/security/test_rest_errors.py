@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from tests.support.shop import auth
+from harness.shop import auth
 
 PROBLEM = "application/problem+json"
 

@@ -7,11 +7,11 @@ import pytest
 import requests
 
 from edge.transcoding import bindings_of
+from harness.servers import PASSWORD
 from runtime.policy import policy_of
 from shop.accounts.v1 import accounts_pb2
 from shop.catalog.v1 import catalog_pb2
 from shop.orders.v1 import orders_pb2
-from tests.support.servers import PASSWORD
 
 SERVICES = [accounts_pb2.DESCRIPTOR.services_by_name["AccountsService"],
             catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"],

@@ -6,9 +6,9 @@ import re
 
 import requests
 
-from tests.support.concurrency import race
-from tests.support.servers import PASSWORD
-from tests.support.shop import make_product, order, stock_of
+from harness.concurrency import race
+from harness.servers import PASSWORD
+from harness.shop import make_product, order, stock_of
 
 WRONG = "wrong password!!"
 

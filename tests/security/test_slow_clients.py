@@ -20,7 +20,7 @@ import time
 import pytest
 import requests
 
-from tests.support import servers
+from harness import servers
 from tests.support.bad_tokens import good_claims, new_issuer_key, sign
 from tests.support.echo_service import echo_server
 

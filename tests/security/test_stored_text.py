@@ -11,8 +11,8 @@ import pytest
 import requests
 from google.protobuf import field_mask_pb2
 
+from harness import servers
 from shop.accounts.v1 import accounts_pb2, accounts_pb2_grpc
-from tests.support import servers
 
 _HOSTILE_EMAILS = ["nul\x00@example.com", "\x1b[2Jwipe@example.com", "moc.elpmaxe\u202e@example.com",
                    "<script>alert(1)</script>@example.com", '"quoted"@example.com']

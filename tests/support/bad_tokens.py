@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
-from tests.support.servers import AUDIENCE, ISSUER  # what the test servers accept
+from harness.servers import AUDIENCE, ISSUER  # what the test servers accept
 
 
 class SigningKey(Protocol):

@@ -18,11 +18,11 @@ import time
 import grpc
 from google.protobuf import json_format
 
+from harness import servers
 from runtime.interceptors import token_check
 from runtime.server import ServiceServer
 from runtime.settings import ServerSettings
 from runtime.tokens import VerifierSettings, token_verifier
-from tests.support import servers
 from tests.support.bad_tokens import AUDIENCE, ISSUER, jwks_of
 
 PROTOS = pathlib.Path(__file__).resolve().parent.parent / "protos"

@@ -7,12 +7,12 @@ from datetime import timedelta
 
 import pytest
 
+from harness import servers
 from services.accounts.domain import PasswordHasher, pkce_s256, utcnow
 from services.accounts.oauth import AuthorizationServer, InvalidGrant, OAuthError, TokenSettings
 from services.accounts.server import AccountsSettings
 from services.accounts.service import AccountsService
 from services.accounts.store.sqlite import SqliteAccountStore
-from tests.support import servers
 
 VERIFIER = "v" * 20 + "0123456789abcdefghijklmnopq"
 REDIRECT = "https://shop.example/shop/"

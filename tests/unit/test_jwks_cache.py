@@ -7,9 +7,9 @@ import time
 
 import pytest
 
+from harness.concurrency import race
 from runtime.tokens import JwksCache, TokenError, TokenVerifier, VerifierSettings
 from tests.support.bad_tokens import AUDIENCE, ISSUER, good_claims, jwks_of, new_issuer_key, sign
-from tests.support.concurrency import race
 
 OLD, NEW = new_issuer_key(), new_issuer_key()
 

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
+from harness.servers import ROOT
 from runtime.sqlite import SqliteStore
 from runtime.stores import StoreUnavailable
-from tests.support.servers import ROOT
 
 
 @pytest.mark.parametrize("service", ["accounts", "catalog", "orders"])
@@ -42,3 +42,16 @@ def test_an_adapter_raises_store_unavailable_for_its_drivers_outages_and_nothing
             store.refuse()
     finally:
         store.close()
+
+
+def test_the_harness_and_the_benchmarks_import_nothing_from_the_tests():
+    import ast
+
+    leaks = []
+    for folder in ("harness", "bench", "tools", "runtime", "edge", "services", "observability"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                    [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+                leaks += [f"{path.relative_to(ROOT)}: {name}" for name in names if name == "tests" or name.startswith("tests.")]
+    assert leaks == []

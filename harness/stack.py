@@ -8,7 +8,7 @@ import time
 
 import requests
 
-from tests.support import servers
+from harness import servers
 
 ACCOUNTS = "shop.accounts.v1.AccountsService"
 CATALOG = "shop.catalog.v1.CatalogService"
@@ -81,7 +81,7 @@ class Stack:
         return env
 
     def _start(self, service: str, *, fault: str | None = None, **overrides: str) -> servers.ServiceProcess:
-        module, args = ("tests.support.faults", (fault,)) if fault else (f"services.{service}", ())
+        module, args = ("harness.faults", (fault,)) if fault else (f"services.{service}", ())
         started = self._track(servers.ServiceProcess(module, self.env(service, **overrides), args=args))
         servers.wait_serving(self.pki_dir, started.port)
         return started
@@ -93,7 +93,7 @@ class Stack:
     def restart(self, service: str, process: servers.ServiceProcess, *, fault: str | None = None,
                 **overrides: str) -> servers.ServiceProcess:
         """Starts `service` again on the port `process` had (after it stopped or crashed), with
-        a fault of tests/support/faults.py built in if one is named."""
+        a fault of harness/faults.py built in if one is named."""
         process.stop()
         restarted = self._start(service, fault=fault, GRPC_PORT=str(process.port), **overrides)
         if hasattr(self, "edge"):

@@ -18,12 +18,12 @@ from datetime import UTC, datetime, timedelta
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from harness import bad_certificates
 from runtime import pki
-from tests.support import bad_certificates
 from tools import processes
 from tools.ports import free_ports
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 TRUST_DOMAIN = "shop.local"
 WORKLOADS = ("accounts", "catalog", "orders", "edge", "operator")
 ISSUER, AUDIENCE = "https://shop.local", "shop-api"  # what the shop's access tokens say

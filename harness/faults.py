@@ -1,6 +1,6 @@
 """Services with a fault built in, for crash tests; production wiring has none of this.
 
-    python -m tests.support.faults orders-crash-after-reserve
+    python -m harness.faults orders-crash-after-reserve
 
 runs the real orders service, with one difference: the process dies (exit code 70) right after
 the stock of an order is reserved and before the order is confirmed, as a power cut would.

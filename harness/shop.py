@@ -8,7 +8,7 @@ import uuid
 
 import requests
 
-from tests.support.concurrency import race
+from harness.concurrency import race
 
 
 def auth(token: str, **headers: str) -> dict:
