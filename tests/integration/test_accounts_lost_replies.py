@@ -12,6 +12,7 @@ import pytest
 from cassandra.connection import ConnectionException
 
 from runtime import cassandra as cql
+from runtime.stores import StoreUnavailable
 from services.accounts.domain import RefreshToken, sign_in_key, utcnow
 from services.accounts.store.cassandra import CassandraAccountStore
 from tests.support.lost_replies import LostReplies
@@ -91,8 +92,9 @@ def test_a_refresh_token_spent_with_a_lost_reply_is_ours_and_a_second_use_is_a_r
 def test_a_store_that_keeps_losing_replies_reports_the_outage_instead_of_guessing(store, session):
     token_id = _refresh_token(store)
     session.lose(USE_REFRESH, times=10)
-    with pytest.raises(ConnectionException):
+    with pytest.raises(StoreUnavailable) as outage:  # the port's outage, the driver's error as its cause
         store.mark_refresh_token_used(token_id)
+    assert isinstance(outage.value.__cause__, ConnectionException)
 
 
 def test_a_refresh_token_table_made_before_used_by_existed_gains_the_column(cassandra_settings):
