@@ -27,12 +27,15 @@ from its CQL.
 from __future__ import annotations
 
 import contextlib
+import enum
 import logging
+import random
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from cassandra import ConsistencyLevel, CoordinationFailure, OperationTimedOut, Timeout, Unavailable
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, ResultSet, Session
@@ -41,14 +44,16 @@ from cassandra.policies import DCAwareRoundRobinPolicy, RoundRobinPolicy, TokenA
 from cassandra.query import BatchStatement, SimpleStatement
 
 from observability import store as spans
-from runtime.cassandra_policies import OUTCOME_UNKNOWN, NodeLossRetryPolicy, is_idempotent, reconnection_policy
+from runtime.cassandra_policies import OUTCOME_UNKNOWN, NodeLossRetryPolicy, reconnection_policy
 from runtime.settings import CassandraSettings
 from runtime.stores import outages_become_unavailable
 
 _LOGGER = logging.getLogger(__name__)
 _REQUEST_TIMEOUT_S = 10.0
 _DEFAULT_PORT = 9042
-_LWT_ATTEMPTS = 3
+# How a store settles what it cannot know at once (see the module's docstring).
+UNKNOWN_OUTCOMES = 3  # unknown outcomes (a timeout, a lost coordinator) settled before the error goes up
+CONTENDED_ROUNDS = 100  # compare-and-set rounds lost to other writers before the caller is told to retry
 _PING = SimpleStatement("SELECT release_version FROM system.local", is_idempotent=True)
 # Where a statement names its table: after FROM, INTO, UPDATE or TABLE [IF NOT EXISTS]; group 1 a keyspace already there.
 _TABLE_REFERENCE = re.compile(r"\b(?:FROM|INTO|UPDATE|TABLE(?:\s+IF\s+NOT\s+EXISTS)?)\s+(\w+\.)?", re.IGNORECASE)
@@ -187,21 +192,65 @@ def _outcome(described: spans.Statement, result: ResultSet) -> dict:
     return outcome
 
 
-def lightweight(session: Session, statement, params=(), *, described: spans.Statement | None = None,
-                attempts: int = _LWT_ATTEMPTS) -> ResultSet:
-    """Runs a lightweight transaction, again if its outcome is unknown (a timeout, a lost node);
-    each attempt is a statement of its own, with its own span.
+class Unknown(enum.Enum):
+    """How a compare-and-set settles a write whose outcome is unknown (the module's docstring)."""
+
+    REPEAT = "repeat the statement"
+    DECIDE_AGAIN = "read again and decide again"
+    RAISE = "report the outage"
+
+
+def lightweight(session: Session, statement, params=(), *, described: spans.Statement | None = None) -> ResultSet:
+    """Runs one lightweight transaction, settling an unknown outcome by Unknown.REPEAT; each attempt
+    is a statement of its own, with its own span.
 
     Only for statements that are harmless to run twice and whose row tells who wrote it (a
     claim), or that fail safe when the repeat reports "not applied". Never for a compare-and-set
     on a counter-like value: a repeat after a lost success would look like a lost race.
     """
-    for _ in range(attempts - 1):
+    for _ in range(UNKNOWN_OUTCOMES):
         try:
             return execute(session, statement, params, described)
         except OUTCOME_UNKNOWN as error:
             _LOGGER.warning("lightweight transaction outcome unknown (%s); running it again", error)
     return execute(session, statement, params, described)
+
+
+State = TypeVar("State")
+Change = TypeVar("Change")
+
+
+def compare_and_set(read: Callable[[], State], decide: Callable[[State], Change | None],
+                    write: Callable[[State, Change], ResultSet], *, unknown: Unknown,
+                    contended: Callable[[], Exception]) -> tuple[State, Change | None]:
+    """Reads, decides and writes conditionally (the write's IF holds what was read), round after
+    round until a write applies or `decide` says there is nothing to write (None). Returns what
+    was last read and the change applied (None when none was needed).
+
+    A round lost to another writer reads again after a short random pause. A write whose outcome
+    is unknown is settled by `unknown`: DECIDE_AGAIN reads again (up to UNKNOWN_OUTCOMES times),
+    RAISE passes the error on at once. `contended()` is raised after CONTENDED_ROUNDS lost rounds.
+    """
+    if unknown is Unknown.REPEAT:
+        raise ValueError("a compare-and-set decides again or raises; REPEAT is lightweight()'s")
+    unknowns = 0
+    for _ in range(CONTENDED_ROUNDS):
+        current = read()
+        change = decide(current)
+        if change is None:
+            return current, None
+        try:
+            result = write(current, change)
+        except OUTCOME_UNKNOWN as error:
+            unknowns += 1
+            if unknown is Unknown.RAISE or unknowns > UNKNOWN_OUTCOMES:
+                raise
+            _LOGGER.warning("compare-and-set outcome unknown (%s); reading again", error)
+            continue
+        if applied(result):
+            return current, change
+        time.sleep(random.uniform(0, 0.01))
+    raise contended()
 
 
 def applied(result: ResultSet, **ours) -> bool:
@@ -223,14 +272,43 @@ def utc(value):
     return None if value is None else value.replace(tzinfo=UTC)
 
 
+@dataclass(frozen=True)
+class Cql:
+    """A statement as a store declares it: its text (bare table names) and what running it again does.
+
+    `idempotent`: running it twice leaves what running it once does, so the driver may send it
+    again to another node when its coordinator is lost. `serial`: a read that precedes a
+    compare-and-set, run at the serial consistency so that it sees in-flight transactions too."""
+
+    text: str
+    idempotent: bool
+    serial: bool = False
+
+
+def read(text: str, *, serial: bool = False) -> Cql:
+    """A SELECT."""
+    return Cql(text, idempotent=True, serial=serial)
+
+
+def write(text: str) -> Cql:
+    """A plain INSERT, UPDATE or DELETE that puts the same cells however often it runs: bound values,
+    no IF condition, no counter or list increment, no now() or uuid()."""
+    return Cql(text, idempotent=True)
+
+
+def conditional(text: str) -> Cql:
+    """A lightweight transaction (IF ...), or any write a repeat could apply twice: the driver never
+    repeats it; its store settles an unknown outcome (Unknown)."""
+    return Cql(text, idempotent=False)
+
+
 class CassandraStore:
     """Base of every Cassandra adapter: its schema applied at connect, its statements prepared once
     (qualified with the keyspace, and described for their spans).
 
     Subclasses set SCHEMA (idempotent DDL), ADDED_COLUMNS ((table, column, type) that SCHEMA's
-    tables gained after they were first created somewhere), STATEMENTS (name -> CQL) and
-    SERIAL_READS (names of reads that precede a compare-and-set, run at the serial consistency
-    so they see in-flight LWTs too). Table names are written bare: the keyspace is added here.
+    tables gained after they were first created somewhere) and STATEMENTS (name -> Cql, each made
+    by `read`, `write` or `conditional`). Table names are written bare: the keyspace is added here.
     The public methods of an adapter raise StoreUnavailable for the driver's OUTAGES.
     """
 
@@ -240,8 +318,7 @@ class CassandraStore:
 
     SCHEMA: ClassVar[list[str]] = []
     ADDED_COLUMNS: ClassVar[tuple[tuple[str, str, str], ...]] = ()
-    STATEMENTS: ClassVar[dict[str, str]] = {}
-    SERIAL_READS: ClassVar[tuple[str, ...]] = ()
+    STATEMENTS: ClassVar[dict[str, Cql]] = {}
 
     def __init__(self, session: Session, keyspace: str):
         self._session = session
@@ -251,12 +328,12 @@ class CassandraStore:
         # and for the reads that precede them.
         self._serial = profile.serial_consistency_level or ConsistencyLevel.SERIAL
         self._consistency = profile.consistency_level
-        self._texts = {name: qualified(text, keyspace) for name, text in self.STATEMENTS.items()}
+        self._texts = {name: qualified(cql.text, keyspace) for name, cql in self.STATEMENTS.items()}
         self._q = {name: session.prepare(text) for name, text in self._texts.items()}
-        for name, text in self._texts.items():
-            self._q[name].is_idempotent = is_idempotent(text)
-        for name in self.SERIAL_READS:
-            self._q[name].consistency_level = self._serial
+        for name, cql in self.STATEMENTS.items():
+            self._q[name].is_idempotent = cql.idempotent
+            if cql.serial:
+                self._q[name].consistency_level = self._serial
         self._described = {name: self._describe(self._texts[name], self._q[name].consistency_level)
                            for name in self._texts}
 
@@ -276,7 +353,7 @@ class CassandraStore:
         return execute(self._session, self._q[name], params, self._described[name])
 
     def _lwt(self, name: str, *params):
-        """A lightweight transaction, repeated when its outcome is unknown (see `lightweight`)."""
+        """A lightweight transaction, repeated when its outcome is unknown (Unknown.REPEAT)."""
         return lightweight(self._session, self._q[name], params, described=self._described[name])
 
     def _batch(self, *statements: tuple[str, tuple]):

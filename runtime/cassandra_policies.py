@@ -9,11 +9,13 @@ it applies twice. So here:
 
 - Reads, and writes that put the same cells however often they run, are idempotent: a plain
   INSERT, UPDATE or DELETE with bound values (the driver sends a repeat with the same client
-  timestamp), with no IF condition, no counter or list increment and no now()/uuid(). The driver
-  repeats them on another node after a lost connection, a timeout or an "unavailable".
+  timestamp), with no IF condition, no counter or list increment and no now()/uuid(). Each store
+  declares which of its statements those are (`runtime.cassandra.read`, `write`, `conditional`,
+  which set the driver's `is_idempotent`); the driver repeats them on another node after a lost
+  connection, a timeout or an "unavailable".
 - A conditional statement (IF ...) or a batch is never repeated by the driver once its outcome is
-  unknown: the error reaches the store, which reads at SERIAL and decides again, or re-runs a
-  claim through `runtime.cassandra.lightweight()` (its row tells who wrote it).
+  unknown: the error reaches the store, which settles it (`runtime.cassandra.Unknown`): it reads
+  at SERIAL and decides again, re-runs a claim (its row tells who wrote it), or reports the outage.
 - A request the coordinator refused before doing anything (overloaded, still bootstrapping, not
   enough replicas alive) may go to another node, whatever it is.
 
@@ -24,8 +26,6 @@ is read as the write timeout it means, and everything above applies to it unchan
 """
 
 from __future__ import annotations
-
-import re
 
 from cassandra import OperationTimedOut, ReadTimeout, Unavailable, WriteTimeout
 from cassandra.cluster import NoHostAvailable
@@ -43,9 +43,6 @@ from cassandra.protocol import (
 # or did not take effect at all (nothing done, or the read of a compare-and-set timed out).
 OUTCOME_UNKNOWN = (WriteTimeout, OperationTimedOut, ConnectionException, ReadTimeout, Unavailable, NoHostAvailable)
 
-_CONDITION = re.compile(r"\bIF\b", re.IGNORECASE)
-# counter = counter + ?, list = list + ? or ? + list, and values the server makes up on each run
-_NOT_REPEATABLE = re.compile(r"(\w+)\s*=\s*(\1\s*[-+]|\?\s*\+\s*\1\b)|\b(now|uuid)\s*\(", re.IGNORECASE)
 _PLAIN_WRITES = frozenset({WriteType.SIMPLE, WriteType.BATCH, WriteType.UNLOGGED_BATCH, WriteType.BATCH_LOG})
 # A read that timed out waited for a replica that just died or is slow: other coordinators may do better.
 _READ_ATTEMPTS = 3
@@ -64,11 +61,6 @@ class CasWriteUnknownMessage(WriteTimeoutErrorMessage):
         # <cl><received><blockfor> (native_protocol_v5.spec, section 9); the write type is implied.
         return {"consistency": read_consistency_level(f), "received_responses": read_int(f),
                 "required_responses": read_int(f), "write_type": WriteType.CAS}
-
-
-def is_idempotent(cql: str) -> bool:
-    """Whether running this CQL twice leaves the same data as running it once."""
-    return not _CONDITION.search(cql) and not _NOT_REPEATABLE.search(cql)
 
 
 class NodeLossRetryPolicy(RetryPolicy):

@@ -232,10 +232,11 @@ def test_an_orphaned_claim_from_a_registration_that_died_is_taken_over(cassandra
     by a registration that never wrote its account is free again once the claim is old enough."""
     from services.accounts.store import cassandra as adapter
 
-    store = adapter.CassandraAccountStore.connect(cassandra_settings())
+    settings = cassandra_settings()
+    store = adapter.CassandraAccountStore.connect(settings)
     try:
         dead = new_account("ghost", "ghost@example.com")
-        store._lwt("claim_username", dead.username_key, dead.id)  # what the dead registration left
+        _leave_claim(settings, dead)
         with pytest.raises(DuplicateKey):
             store.create_account(new_account("GHOST", "ghost2@example.com"))  # too young to judge
         monkeypatch.setattr(adapter, "ORPHAN_CLAIM_SECONDS", 0)
@@ -303,3 +304,16 @@ def test_an_embedded_store_from_before_the_throttle_table_opens_and_keeps_its_ac
         assert store.find_account_by_username("newer") is not None
     finally:
         store.close()
+
+
+def _leave_claim(settings, account) -> None:
+    """What a registration that died between its username claim and its account row leaves behind,
+    written with a session of the test's own."""
+    from runtime import cassandra as cql
+
+    session = cql.connect(settings)
+    try:
+        session.execute(f"INSERT INTO {settings.keyspace}.accounts_by_username (username_key, account_id) VALUES (%s, %s)",
+                        (account.username_key, account.id))
+    finally:
+        session.cluster.shutdown()

@@ -32,7 +32,8 @@ def settings(cassandra_settings):
 
 @pytest.fixture
 def session(settings):
-    real = CassandraAccountStore.connect(settings)._session
+    CassandraAccountStore.connect(settings).close()  # keyspace and tables made as at a service's start
+    real = cql.connect(settings)
     yield LostReplies(real)
     real.cluster.shutdown()
 

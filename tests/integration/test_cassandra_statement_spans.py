@@ -24,8 +24,8 @@ SLOW_ENOUGH_S = 2 * FLOOR_S  # what the partition grows until a count takes, to 
 EPSILON_S = 0.025  # our own work around the span, and a few GIL switches (5 ms each) on a busy machine
 _ROWS_PER_STEP, _MAX_ROWS, _BATCH = 100_000, 1_000_000, 5_000
 _WIDE_SCHEMA = ["CREATE TABLE IF NOT EXISTS wide_rows (bucket int, seq int, pad text, PRIMARY KEY (bucket, seq))"]
-_WIDE_STATEMENTS = {"count": "SELECT count(*) FROM wide_rows WHERE bucket = ?",
-                    "add": "INSERT INTO wide_rows (bucket, seq, pad) VALUES (?, ?, 'x')"}
+_WIDE_STATEMENTS = {"count": cql.read("SELECT count(*) FROM wide_rows WHERE bucket = ?"),
+                    "add": cql.write("INSERT INTO wide_rows (bucket, seq, pad) VALUES (?, ?, 'x')")}
 
 
 class WideRows(cql.CassandraStore):

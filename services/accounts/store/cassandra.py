@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import random
 import time
 import uuid
 from datetime import UTC, datetime
@@ -60,8 +59,6 @@ _LOGGER = logging.getLogger(__name__)
 # A registration writes its account row milliseconds after its claims, within a call deadline of
 # seconds: a claim this old with no account behind it belongs to a registration that died.
 ORPHAN_CLAIM_SECONDS = 60
-_MAX_CAS_ATTEMPTS = 30
-_MAX_CAS_UNKNOWN = 2  # outcomes unknown (a timeout, a lost coordinator) before the error is passed on
 
 _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS accounts (
@@ -93,50 +90,50 @@ _SCHEMA = [
 _ACCOUNT_COLUMNS = ("id, username, email, password_hash, display_name, bio, locale, state, roles, created_at, updated_at, "
                     "tokens_valid_after")
 _STATEMENTS = {
-    "claim_username": "INSERT INTO accounts_by_username (username_key, account_id) VALUES (?, ?) IF NOT EXISTS",
-    "claim_email": "INSERT INTO accounts_by_email (email_key, account_id) VALUES (?, ?) IF NOT EXISTS",
-    "release_username": "DELETE FROM accounts_by_username WHERE username_key = ? IF account_id = ?",
-    "release_email": "DELETE FROM accounts_by_email WHERE email_key = ? IF account_id = ?",
-    "insert_account": f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    "get_account": f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ?",
-    "find_username": "SELECT account_id FROM accounts_by_username WHERE username_key = ?",
-    "username_claim_age": "SELECT account_id, WRITETIME(account_id) AS written FROM accounts_by_username WHERE username_key = ?",
-    "email_claim_age": "SELECT account_id, WRITETIME(account_id) AS written FROM accounts_by_email WHERE email_key = ?",
-    "save_account": ("UPDATE accounts SET password_hash = ?, display_name = ?, bio = ?, locale = ?, state = ?, "
-                     "roles = ?, updated_at = ? WHERE id = ?"),
-    "end_sessions": "UPDATE accounts SET tokens_valid_after = ? WHERE id = ?",
-    "read_throttle": "SELECT attempts, locked_until, last_attempt_at FROM sign_in_throttles WHERE name_key = ?",
-    "first_attempt": ("INSERT INTO sign_in_throttles (name_key, attempts, locked_until, last_attempt_at) VALUES (?, ?, ?, ?) "
-                      "IF NOT EXISTS USING TTL ?"),
-    "next_attempt": ("UPDATE sign_in_throttles USING TTL ? SET attempts = ?, locked_until = ?, last_attempt_at = ? "
-                     "WHERE name_key = ? IF attempts = ?"),
-    "clear_attempts": "DELETE FROM sign_in_throttles WHERE name_key = ? IF EXISTS",
-    "first_page": f"SELECT {_ACCOUNT_COLUMNS} FROM accounts LIMIT ?",
-    "next_page": f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE token(id) > token(?) LIMIT ?",
-    "create_client": ("INSERT INTO oauth_clients (client_id, name, secret_hash, scopes, created_at, redirect_uris) "
-                      "VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS"),
-    "get_client": ("SELECT client_id, name, secret_hash, scopes, created_at, redirect_uris "
-                   "FROM oauth_clients WHERE client_id = ?"),
-    "add_code": ("INSERT INTO authorization_codes (code_id, secret_hash, client_id, redirect_uri, subject, scope, "
-                 "code_challenge, family_id, expires_at, used) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?"),
-    "get_code": ("SELECT code_id, secret_hash, client_id, redirect_uri, subject, scope, code_challenge, family_id, "
-                 "expires_at, used FROM authorization_codes WHERE code_id = ?"),
-    "code_used_by": "SELECT used_by FROM authorization_codes WHERE code_id = ?",
-    "use_code": "UPDATE authorization_codes USING TTL ? SET used = true, used_by = ? WHERE code_id = ? IF used = false",
-    "add_refresh": ("INSERT INTO refresh_tokens (token_id, family_id, subject, client_id, scope, secret_hash, "
-                    "expires_at, used) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?"),
-    "add_family": ("INSERT INTO refresh_families_by_subject (subject, family_id, expires_at) "
-                   "VALUES (?, ?, ?) USING TTL ?"),
-    "get_refresh": ("SELECT token_id, family_id, subject, client_id, scope, secret_hash, expires_at, used "
-                    "FROM refresh_tokens WHERE token_id = ?"),
-    "refresh_used_by": "SELECT used_by FROM refresh_tokens WHERE token_id = ?",
-    "use_refresh": "UPDATE refresh_tokens USING TTL ? SET used = true, used_by = ? WHERE token_id = ? IF used = false",
-    "revoke_family": "INSERT INTO revoked_families (family_id, expires_at) VALUES (?, ?) USING TTL ?",
-    "family_revoked": "SELECT family_id FROM revoked_families WHERE family_id = ?",
-    "subject_families": "SELECT family_id, expires_at FROM refresh_families_by_subject WHERE subject = ?",
-    "add_key": "INSERT INTO signing_keys (bucket, created_at, kid, private_pem, retired_at) VALUES (0, ?, ?, ?, ?)",
-    "list_keys": "SELECT created_at, kid, private_pem, retired_at FROM signing_keys WHERE bucket = 0",
-    "retire_key": "UPDATE signing_keys SET retired_at = ? WHERE bucket = 0 AND created_at = ? AND kid = ?",
+    "claim_username": cql.conditional("INSERT INTO accounts_by_username (username_key, account_id) VALUES (?, ?) IF NOT EXISTS"),
+    "claim_email": cql.conditional("INSERT INTO accounts_by_email (email_key, account_id) VALUES (?, ?) IF NOT EXISTS"),
+    "release_username": cql.conditional("DELETE FROM accounts_by_username WHERE username_key = ? IF account_id = ?"),
+    "release_email": cql.conditional("DELETE FROM accounts_by_email WHERE email_key = ? IF account_id = ?"),
+    "insert_account": cql.write(f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+    "get_account": cql.read(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ?"),
+    "find_username": cql.read("SELECT account_id FROM accounts_by_username WHERE username_key = ?"),
+    "username_claim_age": cql.read("SELECT account_id, WRITETIME(account_id) AS written FROM accounts_by_username WHERE username_key = ?"),
+    "email_claim_age": cql.read("SELECT account_id, WRITETIME(account_id) AS written FROM accounts_by_email WHERE email_key = ?"),
+    "save_account": cql.write("UPDATE accounts SET password_hash = ?, display_name = ?, bio = ?, locale = ?, state = ?, "
+                              "roles = ?, updated_at = ? WHERE id = ?"),
+    "end_sessions": cql.write("UPDATE accounts SET tokens_valid_after = ? WHERE id = ?"),
+    "read_throttle": cql.read("SELECT attempts, locked_until, last_attempt_at FROM sign_in_throttles WHERE name_key = ?", serial=True),
+    "first_attempt": cql.conditional("INSERT INTO sign_in_throttles (name_key, attempts, locked_until, last_attempt_at) VALUES (?, ?, ?, ?) "
+                                     "IF NOT EXISTS USING TTL ?"),
+    "next_attempt": cql.conditional("UPDATE sign_in_throttles USING TTL ? SET attempts = ?, locked_until = ?, last_attempt_at = ? "
+                                    "WHERE name_key = ? IF attempts = ?"),
+    "clear_attempts": cql.conditional("DELETE FROM sign_in_throttles WHERE name_key = ? IF EXISTS"),
+    "first_page": cql.read(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts LIMIT ?"),
+    "next_page": cql.read(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE token(id) > token(?) LIMIT ?"),
+    "create_client": cql.conditional("INSERT INTO oauth_clients (client_id, name, secret_hash, scopes, created_at, redirect_uris) "
+                                     "VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS"),
+    "get_client": cql.read("SELECT client_id, name, secret_hash, scopes, created_at, redirect_uris "
+                           "FROM oauth_clients WHERE client_id = ?"),
+    "add_code": cql.write("INSERT INTO authorization_codes (code_id, secret_hash, client_id, redirect_uri, subject, scope, "
+                          "code_challenge, family_id, expires_at, used) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?"),
+    "get_code": cql.read("SELECT code_id, secret_hash, client_id, redirect_uri, subject, scope, code_challenge, family_id, "
+                         "expires_at, used FROM authorization_codes WHERE code_id = ?"),
+    "code_used_by": cql.read("SELECT used_by FROM authorization_codes WHERE code_id = ?", serial=True),
+    "use_code": cql.conditional("UPDATE authorization_codes USING TTL ? SET used = true, used_by = ? WHERE code_id = ? IF used = false"),
+    "add_refresh": cql.write("INSERT INTO refresh_tokens (token_id, family_id, subject, client_id, scope, secret_hash, "
+                             "expires_at, used) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?"),
+    "add_family": cql.write("INSERT INTO refresh_families_by_subject (subject, family_id, expires_at) "
+                            "VALUES (?, ?, ?) USING TTL ?"),
+    "get_refresh": cql.read("SELECT token_id, family_id, subject, client_id, scope, secret_hash, expires_at, used "
+                            "FROM refresh_tokens WHERE token_id = ?"),
+    "refresh_used_by": cql.read("SELECT used_by FROM refresh_tokens WHERE token_id = ?", serial=True),
+    "use_refresh": cql.conditional("UPDATE refresh_tokens USING TTL ? SET used = true, used_by = ? WHERE token_id = ? IF used = false"),
+    "revoke_family": cql.write("INSERT INTO revoked_families (family_id, expires_at) VALUES (?, ?) USING TTL ?"),
+    "family_revoked": cql.read("SELECT family_id FROM revoked_families WHERE family_id = ?"),
+    "subject_families": cql.read("SELECT family_id, expires_at FROM refresh_families_by_subject WHERE subject = ?"),
+    "add_key": cql.write("INSERT INTO signing_keys (bucket, created_at, kid, private_pem, retired_at) VALUES (0, ?, ?, ?, ?)"),
+    "list_keys": cql.read("SELECT created_at, kid, private_pem, retired_at FROM signing_keys WHERE bucket = 0"),
+    "retire_key": cql.write("UPDATE signing_keys SET retired_at = ? WHERE bucket = 0 AND created_at = ? AND kid = ?"),
 }
 
 
@@ -158,7 +155,6 @@ class CassandraAccountStore(cql.CassandraStore, AccountStore):
     ADDED_COLUMNS = (("refresh_tokens", "used_by", "text"), ("oauth_clients", "redirect_uris", "list<text>"),
                      ("accounts", "tokens_valid_after", "bigint"))
     STATEMENTS = _STATEMENTS
-    SERIAL_READS = ("read_throttle", "refresh_used_by", "code_used_by")
 
     # accounts ----------------------------------------------------------------------------------
 
@@ -224,33 +220,27 @@ class CassandraAccountStore(cql.CassandraStore, AccountStore):
 
     def count_sign_in_attempt(self, key: str, now: datetime) -> SignInThrottle:
         ttl = int(THROTTLE_MEMORY.total_seconds())
-        unknown = 0
-        for _ in range(_MAX_CAS_ATTEMPTS):
-            try:
-                row = self._run("read_throttle", key).one()
-                current = SignInThrottle(key) if row is None else SignInThrottle(
-                    key, row.attempts, cql.utc(row.locked_until), cql.utc(row.last_attempt_at))
-                counted = next_attempt(current, now)  # raises LockedOut: nothing to write
-                values = (counted.attempts, ms_precision(counted.locked_until), ms_precision(counted.last_attempt_at))
-                if row is None:
-                    result = self._run("first_attempt", key, *values, ttl)
-                else:
-                    result = self._run("next_attempt", ttl, *values, key, current.attempts)
-            except cql.OUTCOME_UNKNOWN as error:
-                # Paxos under contention can time out, and a coordinator can die mid-statement. Read
-                # again and count on top of what is there: if the lost write did land, this attempt
-                # counts twice, which only brings the lock closer. A store that keeps failing is an
-                # outage, not a reason to let the attempt by.
-                unknown += 1
-                if unknown > _MAX_CAS_UNKNOWN:
-                    raise
-                _LOGGER.warning("sign-in attempt's outcome unknown (%s); counting again", error)
-                continue
-            if cql.applied(result):
-                return counted
-            time.sleep(random.uniform(0, 0.01))  # another replica counted first: read again
-        # Too many attempts at once on one name: refuse this one rather than let it through uncounted.
-        raise LockedOut(1.0)
+
+        def read():
+            row = self._run("read_throttle", key).one()
+            return row is None, SignInThrottle(key) if row is None else SignInThrottle(
+                key, row.attempts, cql.utc(row.locked_until), cql.utc(row.last_attempt_at))
+
+        def write(read_back, counted):
+            first, current = read_back
+            values = (counted.attempts, ms_precision(counted.locked_until), ms_precision(counted.last_attempt_at))
+            if first:
+                return self._run("first_attempt", key, *values, ttl)
+            return self._run("next_attempt", ttl, *values, key, current.attempts)
+
+        # next_attempt raises LockedOut: nothing to write. An unknown outcome (Paxos under contention
+        # times out, a coordinator dies) is counted again on top of what is there: if the lost write
+        # did land, this attempt counts twice, which only brings the lock closer. Too many attempts
+        # at once on one name refuse this one rather than let it through uncounted.
+        _, counted = cql.compare_and_set(read, lambda read_back: next_attempt(read_back[1], now), write,
+                                         unknown=cql.Unknown.DECIDE_AGAIN, contended=lambda: LockedOut(1.0))
+        assert counted is not None  # next_attempt always counts or raises
+        return counted
 
     def clear_sign_in_attempts(self, key: str) -> None:
         self._lwt("clear_attempts", key)  # IF EXISTS: a second run after a lost success finds nothing

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import random
-import time
 from typing import Any
 
 from runtime import cassandra as cql
@@ -35,7 +33,6 @@ from services.catalog.domain import (
 from services.catalog.store.base import CatalogStore
 
 HOLD_TTL_SECONDS = 90 * 24 * 3600  # a hold (and so a cancellation's refund) lives 90 days
-_MAX_CAS_ATTEMPTS = 100
 _SCAN_BATCH = 200
 
 _SCHEMA = [
@@ -47,21 +44,21 @@ _SCHEMA = [
 ]
 _PRODUCT = "id, name, description, currency, price_minor, state, created_at, updated_at"
 _STATEMENTS = {
-    "insert_product": f"INSERT INTO products ({_PRODUCT}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    "insert_stock": "INSERT INTO stock (product_id, quantity) VALUES (?, ?)",
-    "get_product": f"SELECT {_PRODUCT} FROM products WHERE id = ?",
-    "save_product": ("UPDATE products SET name = ?, description = ?, currency = ?, price_minor = ?, state = ?, "
-                     "updated_at = ? WHERE id = ?"),
-    "first_products": f"SELECT {_PRODUCT} FROM products LIMIT ?",
-    "next_products": f"SELECT {_PRODUCT} FROM products WHERE token(id) > token(?) LIMIT ?",
-    "read_stock": "SELECT quantity, holds FROM stock WHERE product_id = ?",
-    "cas_quantity": "UPDATE stock SET quantity = ? WHERE product_id = ? IF quantity = ?",
-    "add_hold": f"UPDATE stock USING TTL {HOLD_TTL_SECONDS} SET holds[?] = ? WHERE product_id = ?",
-    "drop_hold": "DELETE holds[?] FROM stock WHERE product_id = ?",
-    "read_reservation": "SELECT reservation_id, status, items, short FROM reservations WHERE reservation_id = ?",
-    "new_reservation": ("INSERT INTO reservations (reservation_id, status, items, short) VALUES (?, ?, ?, '[]') "
-                        "IF NOT EXISTS"),
-    "finish_reservation": "UPDATE reservations SET status = ?, short = ? WHERE reservation_id = ? IF status = ?",
+    "insert_product": cql.write(f"INSERT INTO products ({_PRODUCT}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+    "insert_stock": cql.write("INSERT INTO stock (product_id, quantity) VALUES (?, ?)"),
+    "get_product": cql.read(f"SELECT {_PRODUCT} FROM products WHERE id = ?"),
+    "save_product": cql.write("UPDATE products SET name = ?, description = ?, currency = ?, price_minor = ?, state = ?, "
+                              "updated_at = ? WHERE id = ?"),
+    "first_products": cql.read(f"SELECT {_PRODUCT} FROM products LIMIT ?"),
+    "next_products": cql.read(f"SELECT {_PRODUCT} FROM products WHERE token(id) > token(?) LIMIT ?"),
+    "read_stock": cql.read("SELECT quantity, holds FROM stock WHERE product_id = ?", serial=True),
+    "cas_quantity": cql.conditional("UPDATE stock SET quantity = ? WHERE product_id = ? IF quantity = ?"),
+    "add_hold": cql.write(f"UPDATE stock USING TTL {HOLD_TTL_SECONDS} SET holds[?] = ? WHERE product_id = ?"),
+    "drop_hold": cql.write("DELETE holds[?] FROM stock WHERE product_id = ?"),
+    "read_reservation": cql.read("SELECT reservation_id, status, items, short FROM reservations WHERE reservation_id = ?", serial=True),
+    "new_reservation": cql.conditional("INSERT INTO reservations (reservation_id, status, items, short) VALUES (?, ?, ?, '[]') "
+                                       "IF NOT EXISTS"),
+    "finish_reservation": cql.conditional("UPDATE reservations SET status = ?, short = ? WHERE reservation_id = ? IF status = ?"),
 }
 
 
@@ -79,7 +76,6 @@ def _reservation(row) -> Reservation:
 class CassandraCatalogStore(cql.CassandraStore, CatalogStore):
     SCHEMA = _SCHEMA
     STATEMENTS = _STATEMENTS
-    SERIAL_READS = ('read_stock', 'read_reservation')
 
     # products ---------------------------------------------------------------------------------
 
@@ -121,36 +117,32 @@ class CassandraCatalogStore(cql.CassandraStore, CatalogStore):
     # stock ------------------------------------------------------------------------------------
 
     def _compare_and_set(self, product_id: str, change, *, sees_own_write: bool = True) -> int:
-        """Applies change(quantity, holds) -> (new quantity, hold to add, hold to drop) | None by CAS;
-        returns the resulting quantity. Retries with jitter while other writers win.
+        """Applies change(quantity, holds) -> (new quantity, hold to add, hold to drop) | None by
+        compare-and-set on the quantity (runtime.cassandra.compare_and_set); returns the resulting quantity.
 
-        When a round's outcome is unknown (a timeout, a lost node), a change that sees its own
-        earlier write (a hold names its reservation; an absolute quantity is the same twice)
-        decides again from a fresh SERIAL read; any other change reports the error rather than
-        risk applying twice."""
-        for _ in range(_MAX_CAS_ATTEMPTS):
+        A change that sees its own earlier write (a hold names its reservation; an absolute quantity
+        is the same twice) settles an unknown outcome by deciding again from a fresh SERIAL read; any
+        other change reports the error rather than risk applying twice."""
+        def read():
             current = self._quantity(product_id)
             if current is None:
                 raise NotFound(f"product {product_id} does not exist")
-            decision = change(*current)
-            if decision is None:
-                return current[0]
+            return current
+
+        def write(current, decision):
             quantity, add_hold, drop_hold = decision
             statements: list[tuple[str, tuple]] = [("cas_quantity", (quantity, product_id, current[0]))]
             if add_hold:
                 statements.append(("add_hold", (add_hold[0], add_hold[1], product_id)))
             if drop_hold:
                 statements.append(("drop_hold", (drop_hold, product_id)))
-            try:
-                result = self._batch(*statements)
-            except cql.OUTCOME_UNKNOWN:
-                if not sees_own_write:
-                    raise
-                result = None
-            if result is not None and cql.applied(result):
-                return quantity
-            time.sleep(random.uniform(0, 0.01))
-        raise Contended(f"product {product_id} is changing too fast; retry")
+            return self._batch(*statements)
+
+        current, applied = cql.compare_and_set(
+            read, lambda current: change(*current), write,
+            unknown=cql.Unknown.DECIDE_AGAIN if sees_own_write else cql.Unknown.RAISE,
+            contended=lambda: Contended(f"product {product_id} is changing too fast; retry"))
+        return current[0] if applied is None else applied[0]
 
     def set_stock(self, product_id: str, quantity: int) -> int:
         return self._compare_and_set(product_id, lambda current, holds: (quantity, None, None))
@@ -214,12 +206,13 @@ class CassandraCatalogStore(cql.CassandraStore, CatalogStore):
         created = self._lwt("new_reservation", reservation_id, RELEASED, "[]")
         if cql.applied(created):
             return Reservation(reservation_id, RELEASED, ())
-        for _ in range(_MAX_CAS_ATTEMPTS):
-            reservation = _reservation(self._run("read_reservation", reservation_id).one())
-            if reservation.status not in (PENDING, RESERVED):
-                break
-            if cql.applied(self._lwt("finish_reservation", RELEASED, "[]", reservation_id, reservation.status)):
-                break
+        # A repeat after a lost success reads RELEASED and has nothing more to do.
+        reservation, _ = cql.compare_and_set(
+            lambda: _reservation(self._run("read_reservation", reservation_id).one()),
+            lambda r: RELEASED if r.status in (PENDING, RESERVED) else None,
+            lambda r, status: self._run("finish_reservation", status, "[]", reservation_id, r.status),
+            unknown=cql.Unknown.DECIDE_AGAIN,
+            contended=lambda: Contended(f"reservation {reservation_id} is changing too fast; retry"))
         for product_id, _ in reservation.items:
             self._unhold(reservation_id, product_id)
         return _reservation(self._run("read_reservation", reservation_id).one())

@@ -30,22 +30,22 @@ _SCHEMA = [
 ]
 _COLUMNS = "id, user_id, status, reason, lines, currency, total_minor, created_at, updated_at"
 _STATEMENTS = {
-    "claim": (f"INSERT INTO idempotency_keys (user_id, key, order_id, fingerprint) VALUES (?, ?, ?, ?) "
-              f"IF NOT EXISTS USING TTL {IDEMPOTENCY_TTL_SECONDS}"),
-    "read_claim": "SELECT order_id, fingerprint FROM idempotency_keys WHERE user_id = ? AND key = ?",
+    "claim": cql.conditional(f"INSERT INTO idempotency_keys (user_id, key, order_id, fingerprint) VALUES (?, ?, ?, ?) "
+                             f"IF NOT EXISTS USING TTL {IDEMPOTENCY_TTL_SECONDS}"),
+    "read_claim": cql.read("SELECT order_id, fingerprint FROM idempotency_keys WHERE user_id = ? AND key = ?", serial=True),
     # Every cell is written again, so the whole row lives another day.
-    "reclaim": (f"UPDATE idempotency_keys USING TTL {IDEMPOTENCY_TTL_SECONDS} SET order_id = ?, fingerprint = ? "
-                "WHERE user_id = ? AND key = ? IF order_id = ?"),
-    "insert": f"INSERT INTO orders ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS",
-    "index_user": "INSERT INTO orders_by_user (user_id, order_id) VALUES (?, ?)",
-    "get": f"SELECT {_COLUMNS} FROM orders WHERE id = ?",
-    "transition": ("UPDATE orders SET status = ?, reason = ?, lines = ?, currency = ?, total_minor = ?, updated_at = ? "
-                   "WHERE id = ? IF status = ?"),
-    "unsettle": "INSERT INTO unsettled_orders (bucket, order_id) VALUES (0, ?)",
-    "settle": "DELETE FROM unsettled_orders WHERE bucket = 0 AND order_id = ?",
-    "unsettled": "SELECT order_id FROM unsettled_orders WHERE bucket = 0 AND order_id < maxTimeuuid(?) LIMIT ?",
-    "first_page": "SELECT order_id FROM orders_by_user WHERE user_id = ? LIMIT ?",
-    "next_page": "SELECT order_id FROM orders_by_user WHERE user_id = ? AND order_id < ? LIMIT ?",
+    "reclaim": cql.conditional(f"UPDATE idempotency_keys USING TTL {IDEMPOTENCY_TTL_SECONDS} SET order_id = ?, fingerprint = ? "
+                               "WHERE user_id = ? AND key = ? IF order_id = ?"),
+    "insert": cql.conditional(f"INSERT INTO orders ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS"),
+    "index_user": cql.write("INSERT INTO orders_by_user (user_id, order_id) VALUES (?, ?)"),
+    "get": cql.read(f"SELECT {_COLUMNS} FROM orders WHERE id = ?"),
+    "transition": cql.conditional("UPDATE orders SET status = ?, reason = ?, lines = ?, currency = ?, total_minor = ?, updated_at = ? "
+                                  "WHERE id = ? IF status = ?"),
+    "unsettle": cql.write("INSERT INTO unsettled_orders (bucket, order_id) VALUES (0, ?)"),
+    "settle": cql.write("DELETE FROM unsettled_orders WHERE bucket = 0 AND order_id = ?"),
+    "unsettled": cql.read("SELECT order_id FROM unsettled_orders WHERE bucket = 0 AND order_id < maxTimeuuid(?) LIMIT ?"),
+    "first_page": cql.read("SELECT order_id FROM orders_by_user WHERE user_id = ? LIMIT ?"),
+    "next_page": cql.read("SELECT order_id FROM orders_by_user WHERE user_id = ? AND order_id < ? LIMIT ?"),
 }
 
 
@@ -58,7 +58,6 @@ def _order(row) -> Order:
 class CassandraOrderStore(cql.CassandraStore, OrderStore):
     SCHEMA = _SCHEMA
     STATEMENTS = _STATEMENTS
-    SERIAL_READS = ('read_claim',)
 
     def claim_idempotency_key(self, user_id: str, key: str, order_id: str, fingerprint: str) -> tuple[str, str]:
         if cql.applied(self._lwt("claim", user_id, key, uuid.UUID(order_id), fingerprint)):
