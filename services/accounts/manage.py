@@ -22,14 +22,14 @@ import pathlib
 import secrets
 import sys
 
-from runtime.settings import ConfigError
 from runtime.validation import violations
 from services.accounts.domain import Account
 from services.accounts.oauth import AuthorizationServer
 from services.accounts.server import AccountsSettings
 from services.accounts.service import AccountsService
 from services.accounts.store import open_store
-from services.common.errors import DomainError, InvalidArgument
+from services.common.commands import run_command
+from services.common.errors import InvalidArgument
 from shop.accounts.v1 import accounts_pb2 as pb
 
 DEMO_CLIENT_SCOPES = ["catalog.read", "catalog.admin", "orders.read", "accounts.read"]
@@ -134,19 +134,9 @@ def main() -> int:
     register.add_argument("--client-id", default="", help="the id to give it (default: a random one)")
     register.add_argument("--public", action="store_true", help="a browser or native application: no secret, PKCE")
     register.add_argument("--redirect-uri", action="append", default=[], dest="redirect_uris")
-    args = parser.parse_args()
-    try:
-        if args.command == "seed-demo":
-            print(seed_demo(args.out, args.storefront_redirect_uri))
-        else:
-            print(register_client(args.name, args.scopes, args.client_id, args.public, args.redirect_uris))
-    except ConfigError as error:
-        print(f"configuration error: {error}", file=sys.stderr)
-        return 2
-    except DomainError as error:
-        print(f"refused: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return run_command(parser, lambda args: seed_demo(args.out, args.storefront_redirect_uri)
+                       if args.command == "seed-demo"
+                       else register_client(args.name, args.scopes, args.client_id, args.public, args.redirect_uris))
 
 
 if __name__ == "__main__":

@@ -8,9 +8,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from runtime.settings import ConfigError, ServerSettings
+from runtime.settings import ServerSettings
+from services.catalog.server import DEFAULT_PORT, SERVICE
 from services.catalog.service import CatalogService
 from services.catalog.store import open_store
+from services.common.commands import run_command
 
 DEMO_PRODUCTS = [
     ("Espresso cup", "Thick-walled porcelain, 80 ml.", "EUR", 1250, 40),
@@ -36,13 +38,7 @@ def seed_demo(settings: ServerSettings) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description="catalog operator commands")
     parser.add_subparsers(dest="command", required=True).add_parser("seed-demo", help="create demo products once")
-    parser.parse_args()
-    try:
-        print(seed_demo(ServerSettings.from_env("catalog", 50052)))
-    except ConfigError as error:
-        print(f"configuration error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return run_command(parser, lambda args: seed_demo(ServerSettings.from_env(SERVICE, DEFAULT_PORT)))
 
 
 if __name__ == "__main__":

@@ -10,13 +10,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from observability.tracing import untraced
-from runtime.clients import ServiceClients, remote_token_verifier
-from runtime.interceptors import token_check
+from runtime.clients import ServiceClients
 from runtime.server import ServiceServer, Wiring, in_order, serve
-from runtime.settings import Env, KeySource, ServerSettings
-from runtime.standing import AccountStandings, remote_standing_source, standing_check, standing_window
-from runtime.tokens import VerifierSettings
-from services.common.standing import STANDING_METHOD
+from runtime.settings import Env, ServerSettings
+from services.common.callers import CallerSettings, remote_caller_checks
 from services.orders.domain import Order
 from services.orders.gateways import ACCOUNTS, CATALOG, GrpcAccounts, GrpcCatalog
 from services.orders.ports import AccountsPort, CatalogPort
@@ -34,27 +31,20 @@ DESCRIPTOR = orders_pb2.DESCRIPTOR.services_by_name["OrdersService"]
 @dataclass(frozen=True)
 class OrdersSettings:
     server: ServerSettings
-    keys: KeySource
-    verifier: VerifierSettings
-    accounts_target: str
+    callers: CallerSettings  # its accounts_target is also where the saga asks accounts
     catalog_target: str
     recovery_interval_seconds: float
     recovery_age: timedelta
-    # How long an account's standing, asked of accounts, is trusted (runtime/standing.py).
-    standing_seconds: float
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OrdersSettings:
         env = Env(environ)
         return cls(
             server=ServerSettings.from_env(SERVICE, DEFAULT_PORT, environ),
-            keys=KeySource.from_env(env),
-            verifier=VerifierSettings.from_env(env),
-            accounts_target=env.str("ACCOUNTS_TARGET", "127.0.0.1:50051"),
+            callers=CallerSettings.from_env(env, accounts_target="127.0.0.1:50051"),
             catalog_target=env.str("CATALOG_TARGET", "127.0.0.1:50052"),
             recovery_interval_seconds=env.float("RECOVERY_INTERVAL_SECONDS", 15.0, minimum=0.1),
             recovery_age=timedelta(seconds=env.float("RECOVERY_AGE_SECONDS", 30.0)),
-            standing_seconds=standing_window(env),
         )
 
 
@@ -90,12 +80,11 @@ def build_orders(settings: OrdersSettings, *, store: OrderStore | None = None, a
     """The orders service's parts, each made from the settings unless given: a test passes its own
     store (which the service then owns and closes), ports to accounts and catalog, a clock for how
     long a standing is trusted, or `after_reserve` (a seam for crash tests, harness/faults.py)."""
-    verifier, jwks_client = remote_token_verifier(settings.keys, settings.verifier, settings.server.tls)
     clients = ServiceClients(settings.server.tls, {
-        ACCOUNTS.full_name: settings.accounts_target,
+        ACCOUNTS.full_name: settings.callers.accounts_target,
         CATALOG.full_name: settings.catalog_target,
     })
-    standings = AccountStandings(remote_standing_source(clients, STANDING_METHOD), settings.standing_seconds, clock=standing_clock)
+    checks, close_checks = remote_caller_checks(settings.callers, settings.server.tls, accounts=clients, clock=standing_clock)
     store = store if store is not None else open_store(settings.server)
     orders = OrdersService(store, accounts or GrpcAccounts(clients), catalog or GrpcCatalog(clients),
                            **({"after_reserve": after_reserve} if after_reserve else {}))
@@ -104,8 +93,7 @@ def build_orders(settings: OrdersSettings, *, store: OrderStore | None = None, a
     return Wiring(descriptors=[DESCRIPTOR],
                   register=lambda s: orders_pb2_grpc.add_OrdersServiceServicer_to_server(servicer, s),
                   ready_check=store.ping, on_start=recovery.start,
-                  on_stop=in_order(recovery.stop, store.close, clients.close, jwks_client.close),
-                  checks=(token_check(verifier), standing_check(standings)))
+                  on_stop=in_order(recovery.stop, store.close, clients.close, close_checks), checks=checks)
 
 
 def create_server(settings: OrdersSettings, **parts) -> tuple[ServiceServer, int]:

@@ -1,16 +1,13 @@
 """Storage port of the accounts service and its two adapters (embedded SQLite, Cassandra)."""
 
+from collections.abc import Callable
+
 from runtime import stores
+from runtime.settings import ServerSettings
 from services.accounts.store.base import AccountStore, DuplicateKey
 
 __all__ = ["AccountStore", "DuplicateKey", "open_store"]
 
-ADAPTERS = {
-    "embedded": "services.accounts.store.sqlite:SqliteAccountStore",
-    "cassandra": "services.accounts.store.cassandra:CassandraAccountStore",
-}
-
-
-def open_store(settings) -> AccountStore:
-    """The adapter named by the settings (STORE=embedded|cassandra), schema applied."""
-    return stores.open_store(settings, ADAPTERS)
+open_store: Callable[[ServerSettings], AccountStore] = stores.opener(
+    embedded="services.accounts.store.sqlite:SqliteAccountStore",
+    cassandra="services.accounts.store.cassandra:CassandraAccountStore")
