@@ -20,12 +20,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from harness import bad_certificates
 from runtime import pki
+from services.registry import registry
 from tools import processes
 from tools.ports import free_ports
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TRUST_DOMAIN = "shop.local"
-WORKLOADS = ("accounts", "catalog", "orders", "edge", "operator")
+WORKLOADS = registry().identities  # every service of services/workloads.toml, the edge and the operator
 ISSUER, AUDIENCE = "https://shop.local", "shop-api"  # what the shop's access tokens say
 PASSWORD = "correct horse battery"
 # Tests hash many passwords; scrypt's cost is a setting, lowered here only.

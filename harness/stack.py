@@ -3,23 +3,29 @@ processes over real mTLS, on the embedded store or on Cassandra."""
 
 from __future__ import annotations
 
+import os
 import pathlib
 import time
 
 import requests
 
 from harness import servers
+from services.registry import registry
 
-ACCOUNTS = "shop.accounts.v1.AccountsService"
-CATALOG = "shop.catalog.v1.CatalogService"
-ORDERS = "shop.orders.v1.OrdersService"
 ISSUER = servers.ISSUER
 
 
 class Stack:
+    """Every service of the registry (services/workloads.toml, or `workloads_file` with more), in
+    its order, then the edge in front of them all. `replicas` starts more than one of a service
+    (behind one round-robin target); `service_env` adds settings to one service's processes;
+    `python_path` is where a service from outside the repository has its code."""
+
     def __init__(self, pki_dir: pathlib.Path, data_dir: pathlib.Path, *, store_env: dict | None = None,
                  catalog_replicas: int = 1, orders_env: dict | None = None, telemetry_env: dict | None = None,
-                 metrics: bool = False, tls: bool = False, edge_env: dict | None = None):
+                 metrics: bool = False, tls: bool = False, edge_env: dict | None = None,
+                 workloads_file: pathlib.Path | None = None, replicas: dict[str, int] | None = None,
+                 service_env: dict[str, dict] | None = None, python_path: tuple[pathlib.Path, ...] = ()):
         self.pki_dir, self._data_dir = pki_dir, data_dir
         self._edge_env = edge_env or {}  # the edge's own settings (EDGE_WORKERS, EDGE_MAX_QUEUE_MS, ...)
         # tls: the edge serves HTTPS with its dev certificate; clients verify it against the dev CA.
@@ -28,33 +34,45 @@ class Stack:
                           "EDGE_TLS_KEY_FILE": str(pki_dir / "edge.key")} if tls else {}
         self._store_env = store_env or {}
         self._telemetry_env = telemetry_env or {}
+        self._registry_env = {"WORKLOADS_FILE": str(workloads_file)} if workloads_file else {}
+        if python_path:
+            self._registry_env["PYTHONPATH"] = os.pathsep.join([*map(str, python_path), os.environ.get("PYTHONPATH", "")])
+        self.registry = registry(self._registry_env)
+        self._replicas = {"catalog": catalog_replicas, **(replicas or {})}
+        self._extra_env = {"orders": orders_env or {}, **(service_env or {})}
         self.metrics_ports: dict[str, int] = {}
         self._metrics = metrics
         self._started: list[servers.ServiceProcess] = []
+        self.processes: dict[str, list[servers.ServiceProcess]] = {}
         try:
-            self._boot(catalog_replicas, orders_env or {})
+            self._boot()
             self.admin = servers.create_admin(self.env("accounts"), "stackadmin")
         except BaseException:  # a stack that fails to start leaves no process behind
             for process in reversed(self._started):
                 process.stop()
             raise
 
-    def _boot(self, catalog_replicas: int, orders_env: dict) -> None:
-        self.accounts = self._start("accounts")
-        jwks = {"JWKS_TARGET": f"127.0.0.1:{self.accounts.port}", "JWKS_METHOD": f"/{ACCOUNTS}/GetJwks"}
-        self._service_env = {**jwks, "RECOVERY_INTERVAL_SECONDS": "0.5", "RECOVERY_AGE_SECONDS": "2"}
-        self.catalogs = [self._start("catalog") for _ in range(catalog_replicas)]
-        self._orders_env = orders_env
-        self.orders = self._start("orders", **self._orders_env)
+    # The shop's services by name, as tests reach them (and replace them after a restart).
+    accounts = property(lambda self: self.processes["accounts"][0],
+                        lambda self, process: self.processes["accounts"].__setitem__(0, process))
+    orders = property(lambda self: self.processes["orders"][0],
+                      lambda self, process: self.processes["orders"].__setitem__(0, process))
+    catalogs = property(lambda self: self.processes["catalog"])
+
+    def _boot(self) -> None:
+        for workload in self.registry.services:
+            count = self._replicas.get(workload.name, 1)
+            self.processes[workload.name] = [
+                self._start(workload.name, **self._extra_env.get(workload.name, {})) for _ in range(count)]
         self.edge = self._track(servers.ServiceProcess("edge", {
             "EDGE_PORT": "0", "TLS_DIR": str(self.pki_dir), "TOKEN_ISSUER": ISSUER, "TOKEN_AUDIENCE": servers.AUDIENCE,
             "EDGE_WORKERS": "2",
-            "EDGE_UPSTREAMS": f"{ACCOUNTS}=127.0.0.1:{self.accounts.port},{CATALOG}={self.catalog_target},"
-                              f"{ORDERS}=127.0.0.1:{self.orders.port}",
-            "JWKS_METHOD": f"/{ACCOUNTS}/GetJwks", "OAUTH_TOKEN_METHOD": f"/{ACCOUNTS}/IssueToken",
-            "OAUTH_REVOKE_METHOD": f"/{ACCOUNTS}/RevokeToken", "OAUTH_AUTHORIZE_METHOD": f"/{ACCOUNTS}/Authorize",
-            "OAUTH_METADATA_METHOD": f"/{ACCOUNTS}/GetServerMetadata", "EDGE_REALM": "shop", **self._telemetry_env,
-            **self._edge_tls, **self._edge_env,
+            "EDGE_UPSTREAMS": ",".join(f"{w.grpc}={self.target(w.name)}" for w in self.registry.services),
+            "JWKS_METHOD": f"/{self._accounts}/GetJwks", "OAUTH_TOKEN_METHOD": f"/{self._accounts}/IssueToken",
+            "OAUTH_REVOKE_METHOD": f"/{self._accounts}/RevokeToken",
+            "OAUTH_AUTHORIZE_METHOD": f"/{self._accounts}/Authorize",
+            "OAUTH_METADATA_METHOD": f"/{self._accounts}/GetServerMetadata", "EDGE_REALM": "shop",
+            **self._telemetry_env, **self._registry_env, **self._edge_tls, **self._edge_env,
             **({"EDGE_METRICS_PORT": str(self.metrics_ports.setdefault("edge", servers.free_port()))}
                if self._metrics else {}),
         }))
@@ -62,26 +80,36 @@ class Stack:
         self._wait_ready()
 
     @property
+    def _accounts(self) -> str:
+        return self.registry["accounts"].grpc
+
+    def target(self, service: str) -> str:
+        """Every running replica of `service` behind one target, balanced round-robin by the channel."""
+        return "ipv4:" + ",".join(f"127.0.0.1:{p.port}" for p in self.processes[service])
+
+    @property
     def catalog_target(self) -> str:
-        """Every catalog replica behind one target, balanced round-robin by the channel."""
-        return "ipv4:" + ",".join(f"127.0.0.1:{c.port}" for c in self.catalogs)
+        return self.target("catalog")
 
     def env(self, service: str, **overrides: str) -> dict[str, str]:
         env = servers.service_env(service, self.pki_dir, self._data_dir, TOKEN_ISSUER=ISSUER, **self._store_env)
         if "CASSANDRA_KEYSPACE" in self._store_env:  # one keyspace per service, as in production
             env["CASSANDRA_KEYSPACE"] = f"{self._store_env['CASSANDRA_KEYSPACE']}_{service}"
         if service != "accounts":
-            env.update(self._service_env)
-        if service == "orders":
-            env.update(ACCOUNTS_TARGET=f"127.0.0.1:{self.accounts.port}", CATALOG_TARGET=self.catalog_target)
+            accounts = self.processes["accounts"][0].port
+            env.update({"JWKS_TARGET": f"127.0.0.1:{accounts}", "JWKS_METHOD": f"/{self._accounts}/GetJwks",
+                        "RECOVERY_INTERVAL_SECONDS": "0.5", "RECOVERY_AGE_SECONDS": "2"})
+        # Where each service it calls runs (ACCOUNTS_TARGET, CATALOG_TARGET, ...).
+        env.update({self.registry[callee].target_variable: self.target(callee) for callee in self.registry[service].calls})
         env.update(self._telemetry_env)
+        env.update(self._registry_env)
         if self._metrics:
             env["METRICS_PORT"] = str(self.metrics_ports.setdefault(service, servers.free_port()))
         env.update(overrides)
         return env
 
     def _start(self, service: str, *, fault: str | None = None, **overrides: str) -> servers.ServiceProcess:
-        module, args = ("harness.faults", (fault,)) if fault else (f"services.{service}", ())
+        module, args = ("harness.faults", (fault,)) if fault else (self.registry[service].module, ())
         started = self._track(servers.ServiceProcess(module, self.env(service, **overrides), args=args))
         servers.wait_serving(self.pki_dir, started.port)
         return started
@@ -124,6 +152,7 @@ class Stack:
         return reply.json()
 
     def stop(self) -> None:
-        codes = {name: p.stop() for name, p in [("edge", self.edge), ("orders", self.orders),
-                                                *(("catalog", c) for c in self.catalogs), ("accounts", self.accounts)]}
+        """Stops the edge, then the services in the reverse of their start order; each must exit 0."""
+        stopping = [("edge", self.edge)] + [(name, p) for name in reversed(self.processes) for p in self.processes[name]]
+        codes = {f"{name}#{i}": p.stop() for i, (name, p) in enumerate(stopping)}
         assert set(codes.values()) <= {0}, codes

@@ -28,6 +28,8 @@ from collections.abc import Callable
 from runtime import healthcheck
 from runtime.pki import write_dev_pki
 from runtime.settings import ConfigError, Env
+from runtime.workloads import EDGE, setting_prefix
+from services.registry import registry
 from tools.jaeger import Jaeger, JaegerPorts
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -36,25 +38,22 @@ DATA = ROOT / ".dev" / "data"
 CREDENTIALS = ROOT / ".dev" / "demo-credentials.json"
 STOREFRONT = ROOT / "web" / "shop"
 JAEGER_LOG = ROOT / ".dev" / "jaeger.log"
-ACCOUNTS = "shop.accounts.v1.AccountsService"
+# The services, in start order, with their default ports and whom they call (services/workloads.toml).
+REGISTRY = registry()
+ACCOUNTS = REGISTRY["accounts"].grpc  # the issuer of tokens and keys, which the edge and the services ask
 
-# Each one a setting too: ACCOUNTS_METRICS_PORT, CATALOG_METRICS_PORT, ORDERS_METRICS_PORT, EDGE_METRICS_PORT.
-METRICS_PORTS = {name: int(os.environ.get(f"{name.upper()}_METRICS_PORT", default))
-                 for name, default in {"accounts": 9101, "catalog": 9102, "orders": 9103, "edge": 9100}.items()}
-# name -> (module, port variable, default port, gRPC service it serves), in start order
-SERVICES = {
-    "accounts": ("services.accounts", "ACCOUNTS_PORT", 50051, ACCOUNTS),
-    "catalog": ("services.catalog", "CATALOG_PORT", 50052, "shop.catalog.v1.CatalogService"),
-    "orders": ("services.orders", "ORDERS_PORT", 50053, "shop.orders.v1.OrdersService"),
-}
+# Each one a setting too: ACCOUNTS_METRICS_PORT, CATALOG_METRICS_PORT, ..., EDGE_METRICS_PORT.
+METRICS_PORTS = {name: int(os.environ.get(f"{setting_prefix(name)}_METRICS_PORT", default))
+                 for name, default in {**{w.name: w.metrics_port for w in REGISTRY.services}, EDGE: 9100}.items()}
 EDGE_PORT = int(os.environ.get("EDGE_PORT", "8080"))
 # The shop's identity: the SPIFFE trust domain of its workloads, and the audience of its access tokens.
 TRUST_DOMAIN, AUDIENCE = "shop.local", "shop-api"
-WORKLOADS = (*SERVICES, "edge", "operator")
+WORKLOADS = REGISTRY.identities
 
 
 def _ports() -> dict[str, int]:
-    return {name: int(os.environ.get(var, default)) for name, (_m, var, default, _s) in SERVICES.items()}
+    """Each service's gRPC port: ACCOUNTS_PORT, CATALOG_PORT, ... or the registry's default."""
+    return {w.name: int(os.environ.get(f"{setting_prefix(w.name)}_PORT", w.port)) for w in REGISTRY.services}
 
 
 def _jaeger_ports() -> JaegerPorts | None:
@@ -82,13 +81,14 @@ def _service_env(name: str, port: int, telemetry: dict[str, str] | None = None) 
             "SQLITE_PATH": str(DATA / f"{name}.sqlite3"), "METRICS_PORT": str(METRICS_PORTS[name]),
             # Services verify forwarded tokens with the keys accounts publishes.
             "JWKS_TARGET": f"127.0.0.1:{ports['accounts']}", "JWKS_METHOD": f"/{ACCOUNTS}/GetJwks",
-            "ACCOUNTS_TARGET": f"127.0.0.1:{ports['accounts']}", "CATALOG_TARGET": f"127.0.0.1:{ports['catalog']}",
+            # Where each service it calls listens (ACCOUNTS_TARGET, CATALOG_TARGET, ...).
+            **{REGISTRY[callee].target_variable: f"127.0.0.1:{ports[callee]}" for callee in REGISTRY[name].calls},
             # The legacy password grant stays on here for the README's curl walk-through (off by default).
             "OAUTH_PASSWORD_GRANT": os.environ.get("OAUTH_PASSWORD_GRANT", "on")}
 
 
 def _edge_env(ports: dict[str, int], telemetry: dict[str, str]) -> dict[str, str]:
-    upstreams = ",".join(f"{SERVICES[name][3]}=127.0.0.1:{port}" for name, port in ports.items())
+    upstreams = ",".join(f"{REGISTRY[name].grpc}=127.0.0.1:{port}" for name, port in ports.items())
     return {**_common_env(telemetry), "EDGE_PORT": str(EDGE_PORT), "EDGE_UPSTREAMS": upstreams,
             "EDGE_TLS_CERT_FILE": str(PKI / "edge.pem"), "EDGE_TLS_KEY_FILE": str(PKI / "edge.key"),
             "JWKS_METHOD": f"/{ACCOUNTS}/GetJwks", "OAUTH_TOKEN_METHOD": f"/{ACCOUNTS}/IssueToken",
@@ -267,9 +267,10 @@ def main() -> int:
     try:
         if jaeger is not None:
             jaeger.start()
-        for name, (module, _var, _default, _service) in SERVICES.items():
-            children.append(subprocess.Popen([sys.executable, "-m", module], env=_service_env(name, ports[name], telemetry),
-                                             cwd=ROOT))
+        for workload in REGISTRY.services:
+            name = workload.name
+            children.append(subprocess.Popen([sys.executable, "-m", workload.module],
+                                             env=_service_env(name, ports[name], telemetry), cwd=ROOT))
             if not _wait(functools.partial(_grpc_serving, ports[name]), children[-1]):
                 print(f"{name} did not become SERVING on port {ports[name]}", file=sys.stderr)
                 return 1

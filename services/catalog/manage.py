@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from runtime.settings import ServerSettings
-from services.catalog.server import DEFAULT_PORT, SERVICE
+from services.catalog.server import WORKLOAD
 from services.catalog.service import CatalogService
 from services.catalog.store import open_store
 from services.common.commands import run_command
@@ -38,7 +38,7 @@ def seed_demo(settings: ServerSettings) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description="catalog operator commands")
     parser.add_subparsers(dest="command", required=True).add_parser("seed-demo", help="create demo products once")
-    return run_command(parser, lambda args: seed_demo(ServerSettings.from_env(SERVICE, DEFAULT_PORT)))
+    return run_command(parser, lambda args: seed_demo(ServerSettings.from_env(WORKLOAD.name, WORKLOAD.port)))
 
 
 if __name__ == "__main__":

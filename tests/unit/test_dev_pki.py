@@ -8,8 +8,9 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from runtime import pki
+from services.registry import registry
 
-WORKLOADS = ("accounts", "catalog", "orders", "edge", "operator")
+WORKLOADS = registry({}).identities
 
 
 def test_workload_certificate_carries_its_spiffe_id_and_both_usages(tmp_path):

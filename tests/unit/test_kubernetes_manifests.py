@@ -5,10 +5,12 @@ import pathlib
 import pytest
 import yaml
 
+from services.registry import registry
+
 DIR = pathlib.Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
 DOCS = [d for f in sorted(DIR.glob("*.yaml")) if f.name != "kustomization.yaml"
         for d in yaml.safe_load_all(f.read_text()) if d]
-WORKLOADS = ("accounts", "catalog", "orders", "edge")
+WORKLOADS = (*registry({}).names, "edge")
 
 
 def _of(kind):
@@ -34,7 +36,7 @@ def test_each_workload_is_hardened_probed_and_limited(name):
     assert secrets == [f"pki-{name}"], "each workload mounts only its own certificate"
 
 
-@pytest.mark.parametrize("name", ("accounts", "catalog", "orders"))
+@pytest.mark.parametrize("name", registry({}).names)
 def test_services_are_headless_so_clients_balance_over_every_pod(name):
     assert _of("Service")[name]["spec"]["clusterIP"] == "None"
 
