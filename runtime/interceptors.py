@@ -104,7 +104,7 @@ class AuthorizationInterceptor(grpc.ServerInterceptor):
             _CALL.set(CallContext.starting_now(MAX_CALL_SECONDS if left is None else left, request_id=request_id))
             _check_peer_certificate(context, method)
             caller = peer_workload(context, self._trust_domain)
-            if policy is None or caller not in policy.callers:
+            if policy is None or not policy.allows(caller):
                 _LOGGER.warning("denied %s to caller %s", method, caller or "<no identity>")
                 errors.abort(
                     context, grpc.StatusCode.PERMISSION_DENIED,

@@ -11,6 +11,11 @@ from dataclasses import dataclass
 from google.protobuf import descriptor as _descriptor
 
 from access.v1 import access_pb2
+from runtime.workloads import EDGE, OPERATOR
+
+# In `callers`: every service of the system, that is every workload of the trust domain except
+# the edge and the operator (named where they may call).
+ANY_SERVICE = "*"
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,10 @@ class MethodPolicy:
     @property
     def needs_token(self) -> bool:
         return bool(self.scopes)
+
+    def allows(self, caller: str) -> bool:
+        """Whether the workload `caller` (from its certificate; "" for none) may call the method."""
+        return caller in self.callers or (ANY_SERVICE in self.callers and caller not in ("", EDGE, OPERATOR))
 
 
 def policy_of(method: _descriptor.MethodDescriptor) -> MethodPolicy:

@@ -46,3 +46,12 @@ def test_every_scope_a_policy_names_is_declared_once_with_a_description():
         policy = policy_of(method)
         for scope in policy.scopes | policy.bypass_scopes:
             assert declared.get(scope), f"{method.full_name}: scope {scope} is not declared on any service"
+
+
+def test_any_service_means_every_workload_but_the_edge_and_the_operator_unless_they_are_named():
+    jwks = policy_of(accounts_pb2.DESCRIPTOR.services_by_name["AccountsService"].methods_by_name["GetJwks"])
+    standing = policy_of(accounts_pb2.DESCRIPTOR.services_by_name["AccountsService"].methods_by_name["GetAccountStanding"])
+    for service in ("catalog", "orders", "reviews"):  # a service added later needs no edit in accounts.proto
+        assert jwks.allows(service) and standing.allows(service), service
+    assert jwks.allows("edge") and jwks.allows("operator")
+    assert not standing.allows("edge") and not standing.allows("operator") and not standing.allows("")
