@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import pathlib
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from flask import Blueprint, Response, abort, json, request, send_from_directory
@@ -65,8 +66,10 @@ _ERRORS = {"400": "Bad request", "401": "Missing or invalid token", "403": "Not 
 
 
 class Schemas:
-    def __init__(self):
+    def __init__(self, scopes: Iterable[str] = ()):
+        """`scopes`: the OAuth2 scopes the services declare, listed for a `declared_scope` field."""
         self.components: dict[str, dict] = {}
+        self._scopes = sorted(scopes)
 
     def ref(self, message: _d.Descriptor) -> dict:
         if message.full_name in _WELL_KNOWN:
@@ -85,6 +88,9 @@ class Schemas:
             single = {"type": "string", "enum": [v.name for v in field.enum_type.values]}
         else:
             single = {**_SCALARS[field.type], **_value_rules(field), **_example(field)}
+            rules = rules_of(field)
+            if rules is not None and rules.declared_scope and self._scopes:
+                single["enum"] = self._scopes
         if not field.is_repeated:
             return single
         rules = rules_of(field)
@@ -329,7 +335,7 @@ def _add_links(paths: dict[str, dict], bindings: list[Binding]) -> None:
 def document(routes: list[tuple[Binding, MethodPolicy]], scopes: dict[str, str], title: str = "API",
              authorization_code: bool = False, extra_paths: dict[str, dict] | None = None, server: str = "") -> dict:
     """The OpenAPI 3.1 document for the given routes."""
-    schemas = Schemas()
+    schemas = Schemas(scopes)
     paths: dict[str, dict] = {}
     used: set[str] = set()
     for binding, policy in routes:

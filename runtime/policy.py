@@ -5,7 +5,7 @@ The policy lives in the .proto next to the method; nothing here knows any servic
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from google.protobuf import descriptor as _descriptor
@@ -32,9 +32,11 @@ class MethodPolicy:
     def needs_token(self) -> bool:
         return bool(self.scopes)
 
-    def allows(self, caller: str) -> bool:
-        """Whether the workload `caller` (from its certificate; "" for none) may call the method."""
-        return caller in self.callers or (ANY_SERVICE in self.callers and caller not in ("", EDGE, OPERATOR))
+    def allows(self, caller: str | None) -> bool:
+        """Whether the workload `caller` (from its certificate; None or "" for none) may call the method."""
+        if not caller:
+            return False
+        return caller in self.callers or (ANY_SERVICE in self.callers and caller not in (EDGE, OPERATOR))
 
 
 def policy_of(method: _descriptor.MethodDescriptor) -> MethodPolicy:
@@ -62,3 +64,27 @@ def declared_scopes(services: Iterable[_descriptor.ServiceDescriptor]) -> dict[s
         for scope in service.GetOptions().Extensions[access_pb2.scopes].scopes:
             found.setdefault(scope.name, scope.description)
     return found
+
+
+@dataclass(frozen=True)
+class Grants:
+    """The OAuth2 scopes a system's services declare (name -> description), and the roles whose
+    accounts may be granted each (`granted_to` beside each scope in the protos)."""
+
+    scopes: Mapping[str, str]
+    by_role: Mapping[str, frozenset[str]]
+
+    def for_roles(self, roles: Iterable[str]) -> frozenset[str]:
+        """What an account with these roles may be granted."""
+        return frozenset(scope for role in roles for scope in self.by_role.get(role, ()))
+
+
+def grants_of(services: Iterable[_descriptor.ServiceDescriptor]) -> Grants:
+    """The scopes and role grants every one of `services` declares, merged."""
+    services = list(services)
+    by_role: dict[str, set[str]] = {}
+    for service in services:
+        for scope in service.GetOptions().Extensions[access_pb2.scopes].scopes:
+            for role in scope.granted_to:
+                by_role.setdefault(role, set()).add(scope.name)
+    return Grants(scopes=declared_scopes(services), by_role={role: frozenset(s) for role, s in by_role.items()})

@@ -7,6 +7,8 @@ import os
 import pathlib
 from collections.abc import Mapping
 
+from runtime.descriptors import load_service
+from runtime.policy import Grants, grants_of
 from runtime.workloads import Registry, load
 
 FILE = pathlib.Path(__file__).with_name("workloads.toml")
@@ -15,3 +17,9 @@ FILE = pathlib.Path(__file__).with_name("workloads.toml")
 def registry(environ: Mapping[str, str] | None = None) -> Registry:
     environ = os.environ if environ is None else environ
     return load(pathlib.Path(environ.get("WORKLOADS_FILE") or FILE))
+
+
+def scope_grants(environ: Mapping[str, str] | None = None) -> Grants:
+    """The scopes every service of the registry declares, and which roles may be granted each: what
+    the authorization server (accounts) grants and registers clients with."""
+    return grants_of(load_service(workload.grpc) for workload in registry(environ).services)

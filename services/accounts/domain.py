@@ -24,12 +24,6 @@ from services.common.masks import fields_to_update
 ACTIVE = "ACTIVE"
 DEACTIVATED = "DEACTIVATED"
 
-# Scopes a password grant may hand out, by role. "customer" is every new account's role.
-ROLE_SCOPES = {
-    "customer": ("accounts.read", "accounts.write", "catalog.read", "orders.read", "orders.write"),
-    "admin": ("accounts.read", "accounts.write", "accounts.admin", "catalog.read", "catalog.admin",
-              "orders.read", "orders.write", "orders.admin"),
-}
 PROFILE_FIELDS = ("display_name", "bio", "locale")
 
 _COMMON_PASSWORDS = frozenset({
@@ -107,9 +101,6 @@ class Account:
     @property
     def is_admin(self) -> bool:
         return "admin" in self.roles
-
-    def allowed_scopes(self) -> frozenset[str]:
-        return frozenset(s for role in self.roles for s in ROLE_SCOPES.get(role, ()))
 
 
 def username_key(username: str) -> str:

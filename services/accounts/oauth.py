@@ -36,6 +36,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from runtime.policy import Grants
 from services.accounts import domain
 from services.accounts.domain import AccountError, OAuthClient, RefreshToken, SigningKey
 from services.accounts.service import AccountsService
@@ -169,11 +170,22 @@ def _granted_scope(requested: str, allowed: frozenset[str]) -> str:
 
 class AuthorizationServer:
     def __init__(self, store: AccountStore, accounts: AccountsService, settings: TokenSettings,
-                 clock: Callable = domain.utcnow):
+                 clock: Callable = domain.utcnow, grants: Grants | None = None):
+        """`grants`: the scopes the system's services declare and which roles may be granted each
+        (declared beside the protos' policies); by default those of services/workloads.toml's services."""
         self._store = store
         self._accounts = accounts
         self._settings = settings
         self._clock = clock
+        if grants is None:
+            from services.registry import scope_grants
+
+            grants = scope_grants()
+        self._grants = grants
+
+    @property
+    def scopes_supported(self) -> list[str]:
+        return sorted(self._grants.scopes)
 
     @property
     def grant_types(self) -> tuple[str, ...]:
@@ -270,7 +282,7 @@ class AuthorizationServer:
             raise domain.InvalidCredentials("username and password are required")
         account = self._accounts.authenticate(username, password)
         # The user's roles may allow fewer scopes than the client asks for: the token says which.
-        granted = " ".join(sorted(set(asked.split()) & account.allowed_scopes()))
+        granted = " ".join(sorted(set(asked.split()) & self._grants.for_roles(account.roles)))
         if not granted:
             raise OAuthError("invalid_scope", "this account may not grant any of the scopes asked for")
         code_id, secret_hash, code = _new_credential()
@@ -313,7 +325,8 @@ class AuthorizationServer:
             account = self._accounts.authenticate(username, password)
         except (domain.InvalidCredentials, domain.AccountInactive):
             raise InvalidGrant("invalid username or password") from None
-        allowed = account.allowed_scopes() & frozenset(client.scopes) if client else account.allowed_scopes()
+        allowed = self._grants.for_roles(account.roles)
+        allowed = allowed & frozenset(client.scopes) if client else allowed
         granted = _granted_scope(scope, allowed)
         family = uuid.uuid4().hex
         return self._tokens(account, granted, client_id=client.client_id if client else "", family_id=family)
@@ -364,6 +377,10 @@ class AuthorizationServer:
         """Creates a client and returns it with its secret ("" for a public client), which is not
         stored and not shown again. The arguments follow CreateClientRequest's declared rules
         (checked on every request; manage.py checks them too)."""
+        unknown = [(f"scopes[{i}]", f"must be a scope this server grants, not {scope!r}")
+                   for i, scope in enumerate(scopes) if scope not in self._grants.scopes]
+        if unknown:
+            raise domain.InvalidArgument(unknown)
         secret = "" if public else secrets.token_urlsafe(32)
         client = OAuthClient(client_id=client_id or f"client-{secrets.token_hex(8)}", name=name,
                              secret_hash=_sha256(secret) if secret else "", scopes=tuple(sorted(set(scopes))),

@@ -61,7 +61,7 @@ def account_to_proto(account: domain.Account) -> pb.Account:
     """The public view of an account: never the password hash or sign-in counters."""
     return pb.Account(
         id=account.id, username=account.username, email=account.email,
-        profile=pb.Profile(display_name=account.display_name, bio=account.bio, locale=account.locale),
+        profile=pb.Profile(**{name: getattr(account, name) for name in domain.PROFILE_FIELDS}),
         state=_STATES[account.state], roles=list(account.roles),
         create_time=timestamp(account.created_at), update_time=timestamp(account.updated_at),
     )
@@ -137,7 +137,7 @@ class AccountsServicer(pb_grpc.AccountsServiceServicer):
         return pb.ServerMetadata(grant_types_supported=list(self._oauth.grant_types),
                                  response_types_supported=list(RESPONSE_TYPES),
                                  code_challenge_methods_supported=list(CHALLENGE_METHODS),
-                                 scopes_supported=sorted({s for scopes in domain.ROLE_SCOPES.values() for s in scopes}))
+                                 scopes_supported=self._oauth.scopes_supported)
 
     @_errors
     def IssueToken(self, request, context):

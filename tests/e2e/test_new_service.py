@@ -1,9 +1,10 @@
 """A service added the way docs/architecture.md says: a proto, a servicer, and an entry in the
 registry. Here a throwaway `notes` service is generated from a tiny proto into a temporary folder,
 compiled with grpcio-tools, added to a copy of services/workloads.toml, and run through the whole
-stack: the dev PKI certifies it, the edge transcodes its REST route and checks its scope, it fetches
-the token keys and account standings from accounts (policies that name every service), and an
-operator reaches it with grpcurl over mTLS. Nothing in the repository is edited for it."""
+stack: the dev PKI certifies it, accounts grants its new scope to the roles its proto names, the
+edge transcodes its REST route and checks that scope, it fetches the token keys and account
+standings from accounts (policies that name every service), and an operator reaches it with grpcurl
+over mTLS. Nothing in the repository is edited for it."""
 
 from __future__ import annotations
 
@@ -30,9 +31,13 @@ import "validation/v1/validation.proto";
 
 // Notes, kept by nobody: the service only answers with what it was sent, reversed.
 service NotesService {
+  option (access.v1.scopes) = {
+    scopes: [{name: "notes.read" description: "Have notes reversed." granted_to: ["customer", "admin"]}]
+  };
+
   rpc ReverseNote(ReverseNoteRequest) returns (Note) {
     option (google.api.http) = {post: "/v1/notes:reverse" body: "*"};
-    option (access.v1.policy) = {scopes: ["catalog.read"] callers: ["edge", "operator"]};
+    option (access.v1.policy) = {scopes: ["notes.read"] callers: ["edge", "operator"]};
   }
 }
 
@@ -131,7 +136,9 @@ def _reverse(stack: Stack, token: str | None, body: dict) -> requests.Response:
 
 def test_the_new_service_answers_through_the_edge_with_the_callers_identity(notes_stack):
     account = notes_stack.register("notewriter")
-    token = notes_stack.token("notewriter")["access_token"]
+    issued = notes_stack.token("notewriter")
+    assert "notes.read" in issued["scope"].split()  # granted to customers by the notes proto alone
+    token = issued["access_token"]
     reply = _reverse(notes_stack, token, {"text": "stressed"})
     assert reply.status_code == 200, reply.text
     assert reply.json() == {"text": "desserts", "author": account["id"]}
@@ -145,7 +152,9 @@ def test_its_scope_its_field_rules_and_its_route_are_the_edges_like_any_other(no
     assert _reverse(notes_stack, narrow, {"text": "x"}).status_code == 403
     too_long = _reverse(notes_stack, token, {"text": "x" * 21})
     assert too_long.status_code == 400 and too_long.headers["Content-Type"] == "application/problem+json"
-    assert "/v1/notes:reverse" in requests.get(f"{notes_stack.url}/openapi.json", timeout=10).json()["paths"]
+    document = requests.get(f"{notes_stack.url}/openapi.json", timeout=10).json()
+    assert "/v1/notes:reverse" in document["paths"]
+    assert "notes.read" in document["components"]["securitySchemes"]["oauth2"]["flows"]["clientCredentials"]["scopes"]
 
 
 def test_a_deactivated_account_is_refused_by_the_new_service_too(notes_stack):

@@ -233,6 +233,18 @@ def test_client_credentials_grant_for_a_registered_client(accounts, admin_creden
     assert wrong.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
+def test_a_client_is_registered_only_with_scopes_the_services_declare(accounts, admin_credentials):
+    """Declared beside the protos' policies (access.v1.scopes), not in a list of accounts' own:
+    a scope of the right shape that no service declares is refused, naming the item."""
+    operator = accounts("operator")
+    error = _fails(operator.CreateClient, pb.CreateClientRequest(name="reports", scopes=["catalog.read", "reviews.read"]),
+                   metadata=_as(operator, *admin_credentials))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "scopes[1]" in error.details() and "reviews.read" in error.details()
+    metadata = operator.GetServerMetadata(pb.GetServerMetadataRequest(), timeout=5)
+    assert set(metadata.scopes_supported) >= {"catalog.read", "orders.admin"} and "reviews.read" not in metadata.scopes_supported
+
+
 def _client(operator, admin_credentials, name, scopes=("accounts.read", "accounts.write")):
     return operator.CreateClient(pb.CreateClientRequest(name=name, scopes=list(scopes)), timeout=5,
                                  metadata=_as(operator, *admin_credentials))

@@ -188,15 +188,20 @@ def test_a_declared_example_follows_its_own_rules(field):
 
 
 def test_the_grantable_scopes_and_the_updatable_fields_are_the_ones_the_protos_declare():
-    """Two lists the services keep beside the protos, pinned to them: the scopes a client may be
-    registered with (CreateClientRequest.scopes' pattern) and the fields an update may name."""
+    """What a client may be registered with is every scope the services declare (listed by the
+    edge's document; the shape is the field's pattern), and the fields an update may name are the
+    domain's."""
     from runtime.validation import updatable_fields
     from services.accounts import domain as accounts_domain
     from services.catalog import domain as catalog_domain
+    from services.registry import scope_grants
 
-    pattern = re.compile(python_pattern(rules_of(accounts.CreateClientRequest.DESCRIPTOR.fields_by_name["scopes"]).pattern))
-    grantable = {scope for scopes in accounts_domain.ROLE_SCOPES.values() for scope in scopes}
-    candidates = grantable | {"accounts.delete", "catalog.write", "orders", "orders.read.all", ""}
-    assert {scope for scope in candidates if pattern.search(scope)} == grantable
+    field = accounts.CreateClientRequest.DESCRIPTOR.fields_by_name["scopes"]
+    declared = set(scope_grants({}).scopes)
+    assert rules_of(field).declared_scope
+    pattern = re.compile(python_pattern(rules_of(field).pattern))
+    assert all(pattern.search(scope) for scope in declared)
+    assert not any(pattern.search(scope) for scope in ("orders", "Orders.read", "orders.", ".read", "a b.c", ""))
+    assert Schemas(declared).field(field)["items"]["enum"] == sorted(declared)
     assert updatable_fields(accounts.Profile.DESCRIPTOR) == accounts_domain.PROFILE_FIELDS
     assert updatable_fields(catalog.Product.DESCRIPTOR) == catalog_domain.PRODUCT_FIELDS

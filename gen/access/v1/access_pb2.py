@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x61\x63\x63\x65ss/v1/access.proto\x12\taccess.v1\x1a google/protobuf/descriptor.proto\"[\n\x0c\x41\x63\x63\x65ssPolicy\x12\x0e\n\x06scopes\x18\x01 \x03(\t\x12\x0f\n\x07\x63\x61llers\x18\x02 \x03(\t\x12\x13\n\x0bowner_field\x18\x03 \x01(\t\x12\x15\n\rbypass_scopes\x18\x04 \x03(\t\"*\n\x05Scope\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"1\n\rServiceScopes\x12 \n\x06scopes\x18\x01 \x03(\x0b\x32\x10.access.v1.Scope:I\n\x06policy\x12\x1e.google.protobuf.MethodOptions\x18\xc9\x91\x03 \x01(\x0b\x32\x17.access.v1.AccessPolicy:K\n\x06scopes\x12\x1f.google.protobuf.ServiceOptions\x18\xca\x91\x03 \x01(\x0b\x32\x18.access.v1.ServiceScopesb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x61\x63\x63\x65ss/v1/access.proto\x12\taccess.v1\x1a google/protobuf/descriptor.proto\"[\n\x0c\x41\x63\x63\x65ssPolicy\x12\x0e\n\x06scopes\x18\x01 \x03(\t\x12\x0f\n\x07\x63\x61llers\x18\x02 \x03(\t\x12\x13\n\x0bowner_field\x18\x03 \x01(\t\x12\x15\n\rbypass_scopes\x18\x04 \x03(\t\">\n\x05Scope\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x12\n\ngranted_to\x18\x03 \x03(\t\"1\n\rServiceScopes\x12 \n\x06scopes\x18\x01 \x03(\x0b\x32\x10.access.v1.Scope:I\n\x06policy\x12\x1e.google.protobuf.MethodOptions\x18\xc9\x91\x03 \x01(\x0b\x32\x17.access.v1.AccessPolicy:K\n\x06scopes\x12\x1f.google.protobuf.ServiceOptions\x18\xca\x91\x03 \x01(\x0b\x32\x18.access.v1.ServiceScopesb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,7 +35,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ACCESSPOLICY']._serialized_start=71
   _globals['_ACCESSPOLICY']._serialized_end=162
   _globals['_SCOPE']._serialized_start=164
-  _globals['_SCOPE']._serialized_end=206
-  _globals['_SERVICESCOPES']._serialized_start=208
-  _globals['_SERVICESCOPES']._serialized_end=257
+  _globals['_SCOPE']._serialized_end=226
+  _globals['_SERVICESCOPES']._serialized_start=228
+  _globals['_SERVICESCOPES']._serialized_end=277
 # @@protoc_insertion_point(module_scope)

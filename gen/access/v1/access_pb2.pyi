@@ -24,12 +24,14 @@ class AccessPolicy(_message.Message):
     def __init__(self, scopes: _Optional[_Iterable[str]] = ..., callers: _Optional[_Iterable[str]] = ..., owner_field: _Optional[str] = ..., bypass_scopes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Scope(_message.Message):
-    __slots__ = ("name", "description")
+    __slots__ = ("name", "description", "granted_to")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    GRANTED_TO_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+    granted_to: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., granted_to: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ServiceScopes(_message.Message):
     __slots__ = ("scopes",)

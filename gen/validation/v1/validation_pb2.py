@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1evalidation/v1/validation.proto\x12\rvalidation.v1\x1a google/protobuf/descriptor.proto\"\xd5\x01\n\nFieldRules\x12\x0c\n\x04uuid\x18\x01 \x01(\x08\x12\x0f\n\x07min_len\x18\x02 \x01(\r\x12\x0f\n\x07max_len\x18\x03 \x01(\r\x12\x0f\n\x07pattern\x18\x04 \x01(\t\x12\x1b\n\x13pattern_description\x18\x05 \x01(\t\x12\x10\n\x03min\x18\x06 \x01(\x03H\x00\x88\x01\x01\x12\x10\n\x03max\x18\x07 \x01(\x03H\x01\x88\x01\x01\x12\x11\n\tmin_items\x18\x08 \x01(\r\x12\x11\n\tmax_items\x18\t \x01(\r\x12\x0f\n\x07\x65xample\x18\n \x01(\tB\x06\n\x04_minB\x06\n\x04_max:I\n\x05rules\x12\x1d.google.protobuf.FieldOptions\x18\xcb\x91\x03 \x01(\x0b\x32\x19.validation.v1.FieldRulesb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1evalidation/v1/validation.proto\x12\rvalidation.v1\x1a google/protobuf/descriptor.proto\"\xed\x01\n\nFieldRules\x12\x0c\n\x04uuid\x18\x01 \x01(\x08\x12\x0f\n\x07min_len\x18\x02 \x01(\r\x12\x0f\n\x07max_len\x18\x03 \x01(\r\x12\x0f\n\x07pattern\x18\x04 \x01(\t\x12\x1b\n\x13pattern_description\x18\x05 \x01(\t\x12\x10\n\x03min\x18\x06 \x01(\x03H\x00\x88\x01\x01\x12\x10\n\x03max\x18\x07 \x01(\x03H\x01\x88\x01\x01\x12\x11\n\tmin_items\x18\x08 \x01(\r\x12\x11\n\tmax_items\x18\t \x01(\r\x12\x0f\n\x07\x65xample\x18\n \x01(\t\x12\x16\n\x0e\x64\x65\x63lared_scope\x18\x0b \x01(\x08\x42\x06\n\x04_minB\x06\n\x04_max:I\n\x05rules\x12\x1d.google.protobuf.FieldOptions\x18\xcb\x91\x03 \x01(\x0b\x32\x19.validation.v1.FieldRulesb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,5 +33,5 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'validation.v1.validation_pb
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_FIELDRULES']._serialized_start=84
-  _globals['_FIELDRULES']._serialized_end=297
+  _globals['_FIELDRULES']._serialized_end=321
 # @@protoc_insertion_point(module_scope)

@@ -8,7 +8,7 @@ RULES_FIELD_NUMBER: _ClassVar[int]
 rules: _descriptor.FieldDescriptor
 
 class FieldRules(_message.Message):
-    __slots__ = ("uuid", "min_len", "max_len", "pattern", "pattern_description", "min", "max", "min_items", "max_items", "example")
+    __slots__ = ("uuid", "min_len", "max_len", "pattern", "pattern_description", "min", "max", "min_items", "max_items", "example", "declared_scope")
     UUID_FIELD_NUMBER: _ClassVar[int]
     MIN_LEN_FIELD_NUMBER: _ClassVar[int]
     MAX_LEN_FIELD_NUMBER: _ClassVar[int]
@@ -19,6 +19,7 @@ class FieldRules(_message.Message):
     MIN_ITEMS_FIELD_NUMBER: _ClassVar[int]
     MAX_ITEMS_FIELD_NUMBER: _ClassVar[int]
     EXAMPLE_FIELD_NUMBER: _ClassVar[int]
+    DECLARED_SCOPE_FIELD_NUMBER: _ClassVar[int]
     uuid: bool
     min_len: int
     max_len: int
@@ -29,4 +30,5 @@ class FieldRules(_message.Message):
     min_items: int
     max_items: int
     example: str
-    def __init__(self, uuid: _Optional[bool] = ..., min_len: _Optional[int] = ..., max_len: _Optional[int] = ..., pattern: _Optional[str] = ..., pattern_description: _Optional[str] = ..., min: _Optional[int] = ..., max: _Optional[int] = ..., min_items: _Optional[int] = ..., max_items: _Optional[int] = ..., example: _Optional[str] = ...) -> None: ...
+    declared_scope: bool
+    def __init__(self, uuid: _Optional[bool] = ..., min_len: _Optional[int] = ..., max_len: _Optional[int] = ..., pattern: _Optional[str] = ..., pattern_description: _Optional[str] = ..., min: _Optional[int] = ..., max: _Optional[int] = ..., min_items: _Optional[int] = ..., max_items: _Optional[int] = ..., example: _Optional[str] = ..., declared_scope: _Optional[bool] = ...) -> None: ...
