@@ -38,28 +38,30 @@ class Env:
         return default
 
     def int(self, name: builtins.str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
-        raw = self._environ.get(name, "").strip()
-        if not raw:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+        value = self._number(name, builtins.int, "an integer")
+        if value is None:
+            return default  # unset: the default, whatever the bounds (-1 may mean "off")
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
             raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {value}")
         return value
 
     def float(self, name: builtins.str, default: float, *, minimum: float = 0.0) -> float:
-        raw = self._environ.get(name, "").strip()
-        if not raw:
+        value = self._number(name, builtins.float, "a number")
+        if value is None:
             return default
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
         if value < minimum:
             raise ConfigError(f"{name} must be at least {minimum}, got {value}")
         return value
+
+    def _number(self, name: builtins.str, parse, kind: builtins.str):
+        """The variable parsed with `parse` (int or float); None when unset or blank."""
+        raw = self._environ.get(name, "").strip()
+        if not raw:
+            return None
+        try:
+            return parse(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be {kind}, got {raw!r}") from None
 
     def choice(self, name: builtins.str, default: builtins.str, choices: tuple[builtins.str, ...]) -> builtins.str:
         value = self.str(name, default).lower()

@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +30,7 @@ from runtime.calls import CallContext, DeadlineExpired
 from runtime.clients import ServiceClients
 from runtime.descriptors import load_method
 from runtime.interceptors import Check, current_call, current_claims
+from runtime.lru import LruCache
 from runtime.policy import MethodPolicy
 from runtime.settings import Env
 from runtime.tokens import Claims
@@ -83,8 +83,8 @@ class AccountStandings:
 
     def __init__(self, source: StandingSource, ttl: float, *, size: int = 100_000,
                  clock: Callable[[], float] = time.monotonic):
-        self._source, self._ttl, self._size, self._clock = source, ttl, size, clock
-        self._answers: OrderedDict[str, tuple[float, Standing | None]] = OrderedDict()  # id -> (good until, answer)
+        self._source, self._ttl, self._clock = source, ttl, clock
+        self._answers: LruCache[str, tuple[float, Standing | None]] = LruCache(size)  # id -> (good until, answer)
         # Bumped by forget(): an answer read before a change is not kept after it.
         self._generation = 0
         self._lock = threading.Lock()
@@ -92,11 +92,10 @@ class AccountStandings:
     def get(self, account_id: str) -> Standing | None:
         """The account's standing, None when there is no such account; StandingUnavailable when the
         source cannot answer."""
+        cached = self._answers.get(account_id)
+        if cached is not None and cached[0] > self._clock():
+            return cached[1]
         with self._lock:
-            cached = self._answers.get(account_id)
-            if cached is not None and cached[0] > self._clock():
-                self._answers.move_to_end(account_id)
-                return cached[1]
             generation = self._generation
         answer = self._source(account_id)
         self._keep(account_id, answer, generation)
@@ -108,15 +107,12 @@ class AccountStandings:
         with self._lock:
             if generation != self._generation:
                 return  # a change was made while the source was read: this answer may predate it
-            self._answers[account_id] = (self._clock() + self._ttl, answer)
-            self._answers.move_to_end(account_id)
-            while len(self._answers) > self._size:
-                self._answers.popitem(last=False)
+            self._answers.put(account_id, (self._clock() + self._ttl, answer))
 
     def forget(self, account_id: str) -> None:
         """Drops the account's answer, and any being read right now: its next check asks again."""
         with self._lock:
-            self._answers.pop(account_id, None)
+            self._answers.drop(account_id)
             self._generation += 1
 
 

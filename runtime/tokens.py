@@ -18,12 +18,12 @@ import logging
 import math
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import jwt
 
+from runtime.lru import LruCache
 from runtime.settings import Env
 
 _LOGGER = logging.getLogger(__name__)
@@ -168,35 +168,6 @@ class _Verified:
     good_until: float  # time.time() past which the token has expired (exp plus the leeway)
 
 
-class _VerifiedTokens:
-    """The most recently used verified tokens, at most `size` of them (least recently used go first)."""
-
-    def __init__(self, size: int):
-        self._size = size
-        self._entries: OrderedDict[str, _Verified] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, token: str) -> _Verified | None:
-        with self._lock:
-            entry = self._entries.get(token)
-            if entry is not None:
-                self._entries.move_to_end(token)
-            return entry
-
-    def put(self, token: str, entry: _Verified) -> None:
-        if not self._size:
-            return
-        with self._lock:
-            self._entries[token] = entry
-            self._entries.move_to_end(token)
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
-
-    def drop(self, token: str) -> None:
-        with self._lock:
-            self._entries.pop(token, None)
-
-
 class TokenVerifier:
     """`clock` is the wall clock in seconds since the epoch (what exp, nbf and iat count); every time
     decision is made against it, so a test moves time instead of waiting for it."""
@@ -205,7 +176,7 @@ class TokenVerifier:
         self._settings = settings
         self._keys = keys
         self._clock = clock
-        self._verified = _VerifiedTokens(settings.cache_size)
+        self._verified = LruCache[str, _Verified](settings.cache_size)
 
     def verify(self, token: str) -> Claims:
         if not token:
