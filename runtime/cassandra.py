@@ -3,7 +3,7 @@
     session = connect(settings)                  # retries until the cluster answers
     ensure_keyspace(session, settings)
     apply_schema(session, keyspace, ["CREATE TABLE IF NOT EXISTS ..."])
-    add_columns(session, keyspace, [("table", "column", "text")])   # columns added since a table was made
+    add_missing_columns(session, keyspace, [table.cassandra])   # columns its spec gained (runtime/tables.py)
 
 Every statement names its table with the keyspace (`qualified`): the session never selects one
 (no `USE`), so Cassandra 4 and later have no prepared statement to warn about as ambiguous, and
@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC
-from typing import ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from cassandra import ConsistencyLevel, CoordinationFailure, OperationTimedOut, Timeout, Unavailable
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, ResultSet, Session
@@ -47,6 +47,9 @@ from observability import store as spans
 from runtime.cassandra_policies import OUTCOME_UNKNOWN, NodeLossRetryPolicy, reconnection_policy
 from runtime.settings import CassandraSettings
 from runtime.stores import outages_become_unavailable
+
+if TYPE_CHECKING:
+    from runtime.tables import CassandraTable, Table
 
 _LOGGER = logging.getLogger(__name__)
 _REQUEST_TIMEOUT_S = 10.0
@@ -144,16 +147,17 @@ def apply_schema(session: Session, keyspace: str, statements: Sequence[str]) -> 
     _agree_on_schema(session)
 
 
-def add_columns(session: Session, keyspace: str, columns: Sequence[tuple[str, str, str]]) -> None:
-    """Adds each (table, column, type) that its table in the keyspace lacks: a column a later
-    version added to a table `CREATE TABLE IF NOT EXISTS` left as an earlier one made it.
+def add_missing_columns(session: Session, keyspace: str, tables: Sequence[CassandraTable]) -> None:
+    """Adds each column a table spec has and its table in the keyspace lacks: the schema rule both
+    stores honour (runtime/tables.py; rows written before read NULL there as the field's default).
     The cluster's schema metadata decides, not `ADD IF NOT EXISTS`, which older Cassandra versions lack."""
     added = False
-    for table, column, cql_type in columns:
-        session.cluster.refresh_table_metadata(keyspace, table)
-        if column not in session.cluster.metadata.keyspaces[keyspace].tables[table].columns:
-            _LOGGER.info("adding column %s.%s (%s)", table, column, cql_type)
-            session.execute(f"ALTER TABLE {keyspace}.{table} ADD {column} {cql_type}", timeout=30)
+    for table in tables:
+        session.cluster.refresh_table_metadata(keyspace, table.name)
+        present = session.cluster.metadata.keyspaces[keyspace].tables[table.name].columns
+        for definition in table.columns_to_add(present):
+            _LOGGER.info("adding to table %s the column %s", table.name, definition)
+            session.execute(f"ALTER TABLE {keyspace}.{table.name} ADD {definition}", timeout=30)
             added = True
     if added:
         _agree_on_schema(session)
@@ -306,9 +310,10 @@ class CassandraStore:
     """Base of every Cassandra adapter: its schema applied at connect, its statements prepared once
     (qualified with the keyspace, and described for their spans).
 
-    Subclasses set SCHEMA (idempotent DDL), ADDED_COLUMNS ((table, column, type) that SCHEMA's
-    tables gained after they were first created somewhere) and STATEMENTS (name -> Cql, each made
-    by `read`, `write` or `conditional`). Table names are written bare: the keyspace is added here.
+    Subclasses set TABLES (runtime.tables.Table specs: created, and given the columns they gained
+    since the keyspace was made), SCHEMA (the rest of the idempotent DDL, applied after them) and
+    STATEMENTS (name -> Cql, each made by `read`, `write` or `conditional`). Table names are written
+    bare: the keyspace is added here.
     The public methods of an adapter raise StoreUnavailable for the driver's OUTAGES.
     """
 
@@ -316,8 +321,8 @@ class CassandraStore:
         super().__init_subclass__(**kwargs)
         outages_become_unavailable(cls, OUTAGES)
 
+    TABLES: ClassVar[tuple[Table, ...]] = ()
     SCHEMA: ClassVar[list[str]] = []
-    ADDED_COLUMNS: ClassVar[tuple[tuple[str, str, str], ...]] = ()
     STATEMENTS: ClassVar[dict[str, Cql]] = {}
 
     def __init__(self, session: Session, keyspace: str):
@@ -345,8 +350,10 @@ class CassandraStore:
     def connect(cls, settings: CassandraSettings):
         session = connect(settings)
         ensure_keyspace(session, settings)
+        tables = [table.cassandra for table in cls.TABLES]
+        apply_schema(session, settings.keyspace, [table.ddl for table in tables])
+        add_missing_columns(session, settings.keyspace, tables)
         apply_schema(session, settings.keyspace, cls.SCHEMA)
-        add_columns(session, settings.keyspace, cls.ADDED_COLUMNS)
         return cls(session, settings.keyspace)
 
     def _run(self, name: str, *params):

@@ -12,15 +12,21 @@ are all fetched inside it, so the span lasts until the whole result is there.
 from __future__ import annotations
 
 import contextlib
+import logging
 import pathlib
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from observability import store as spans
 from runtime.stores import outages_become_unavailable
+
+if TYPE_CHECKING:  # runtime.tables imports this module's time conversions
+    from runtime.tables import SqliteTable, Table
+
+_LOGGER = logging.getLogger(__name__)
 
 # "database is locked" past the busy timeout, disk I/O errors: the store did not answer in time.
 OUTAGES: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
@@ -84,6 +90,16 @@ class Database:
         with self.transaction() as conn:
             for statement in statements:
                 conn.execute(statement)
+
+    def add_missing_columns(self, tables: Sequence[SqliteTable]) -> None:
+        """Adds each column a table spec has and the file's table lacks, with its default for the rows
+        already there: the schema rule both stores honour (runtime/tables.py)."""
+        with self.transaction() as conn:
+            for table in tables:
+                present = [row["name"] for row in conn.execute(f"PRAGMA table_info({table.name})")]
+                for definition in table.columns_to_add(present):
+                    _LOGGER.info("adding to table %s the column %s", table.name, definition)
+                    conn.execute(f"ALTER TABLE {table.name} ADD COLUMN {definition}")
 
     def _statement(self, sql: str, params: tuple = ()) -> Rows:
         """Runs one statement (the caller holds the lock) inside its span, and fetches its rows."""
@@ -160,9 +176,13 @@ def from_ms_or_none(value: int | None) -> datetime | None:
 
 
 class SqliteStore:
-    """Base of every SQLite adapter: one database file, its SCHEMA applied at open. The public methods
-    of an adapter raise StoreUnavailable for SQLite's OUTAGES."""
+    """Base of every SQLite adapter: one database file, its schema applied at open. The public methods
+    of an adapter raise StoreUnavailable for SQLite's OUTAGES.
 
+    Subclasses set TABLES (runtime.tables.Table specs: created, and given the columns they gained
+    since a file was made) and SCHEMA (the rest of the DDL, run after them: other tables, indexes)."""
+
+    TABLES: ClassVar[tuple[Table, ...]] = ()
     SCHEMA: ClassVar[list[str]] = []
 
     def __init_subclass__(cls, **kwargs):
@@ -175,6 +195,9 @@ class SqliteStore:
     @classmethod
     def open(cls, path: str):
         db = Database(path)
+        tables = [table.sqlite for table in cls.TABLES]
+        db.apply_schema([table.ddl for table in tables])
+        db.add_missing_columns(tables)
         db.apply_schema(cls.SCHEMA)
         return cls(db)
 

@@ -6,7 +6,6 @@ Pure Python: no gRPC, no database. The store and the servicer are built around i
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import hmac
 import math
@@ -15,11 +14,10 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from services.common.clock import utcnow  # noqa: F401  (part of this domain's vocabulary)
 from services.common.errors import DomainError, InvalidArgument, NotFound  # noqa: F401
-from services.common.masks import fields_to_update
+from services.common.masks import apply_mask
 
 ACTIVE = "ACTIVE"
 DEACTIVATED = "DEACTIVATED"
@@ -242,9 +240,7 @@ def apply_profile_changes(account: Account, changes: dict[str, str], paths: list
 
     With no paths, every non-empty field in `changes` is applied (AIP-134's implied mask).
     """
-    paths = fields_to_update(paths, PROFILE_FIELDS, changes, "profile")
-    updates: dict[str, Any] = {p: changes.get(p, "") for p in paths}  # names checked against PROFILE_FIELDS
-    return dataclasses.replace(account, **updates, updated_at=now)
+    return apply_mask(account, changes, paths, PROFILE_FIELDS, "profile", updated_at=now)
 
 
 # --- OAuth2 records ---------------------------------------------------------------------------

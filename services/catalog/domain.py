@@ -14,6 +14,8 @@ from services.common.items import merge_quantities
 
 AVAILABLE, ARCHIVED = "AVAILABLE", "ARCHIVED"
 RESERVED, REJECTED, RELEASED, PENDING = "RESERVED", "REJECTED", "RELEASED", "PENDING"
+# What a caller sets on a product, at creation and by an update's mask. The price is one field to a
+# caller (currency and amount, replaced whole) and two to the domain (currency, price_minor).
 PRODUCT_FIELDS = ("name", "description", "price")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from runtime.settings import ServerSettings
 from services.catalog.server import WORKLOAD
@@ -14,11 +15,18 @@ from services.catalog.service import CatalogService
 from services.catalog.store import open_store
 from services.common.commands import run_command
 
-DEMO_PRODUCTS = [
-    ("Espresso cup", "Thick-walled porcelain, 80 ml.", "EUR", 1250, 40),
-    ("Pour-over kettle", "Gooseneck, 1 litre, stainless steel.", "EUR", 4900, 12),
-    ("Single-origin beans", "Washed Ethiopian, 250 g, roasted weekly.", "EUR", 1590, 100),
-    ("Hand grinder", "Conical burrs, 30 settings.", "EUR", 8900, 5),
+
+def _eur(amount_minor: int) -> dict[str, object]:
+    return {"currency": "EUR", "price_minor": amount_minor}
+
+
+# CatalogService.create's keyword arguments, one product each.
+DEMO_PRODUCTS: list[dict[str, Any]] = [
+    {"name": "Espresso cup", "description": "Thick-walled porcelain, 80 ml.", "price": _eur(1250), "stock": 40},
+    {"name": "Pour-over kettle", "description": "Gooseneck, 1 litre, stainless steel.", "price": _eur(4900), "stock": 12},
+    {"name": "Single-origin beans", "description": "Washed Ethiopian, 250 g, roasted weekly.", "price": _eur(1590),
+     "stock": 100},
+    {"name": "Hand grinder", "description": "Conical burrs, 30 settings.", "price": _eur(8900), "stock": 5},
 ]
 
 
@@ -28,8 +36,8 @@ def seed_demo(settings: ServerSettings) -> str:
         if store.list_products(1, None)[0]:
             return "kept the existing catalog"
         catalog = CatalogService(store)
-        for name, description, currency, price, stock in DEMO_PRODUCTS:
-            catalog.create(name, description, currency, price, stock)
+        for demo in DEMO_PRODUCTS:
+            catalog.create(**demo)
         return f"created {len(DEMO_PRODUCTS)} demo products"
     finally:
         store.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from typing import Any
 
 from runtime.paging import InvalidPageToken
 from runtime.validation import declared_max_of
@@ -11,7 +12,7 @@ from services.catalog import domain
 from services.catalog.domain import ARCHIVED, NotFound, Product, Reservation
 from services.catalog.store.base import CatalogStore
 from services.common.ids import parse_uuid
-from services.common.masks import fields_to_update
+from services.common.masks import apply_mask, fields_to_update, values_of
 from services.common.paging import bad_page_token, page_size
 from shop.catalog.v1 import catalog_pb2
 
@@ -27,10 +28,15 @@ class CatalogService:
 
     # The fields' own rules (lengths, currency code, price and stock bounds, UUIDs) are declared in
     # catalog.proto and checked on every request before a method runs (runtime/validation.py).
-    def create(self, name: str, description: str, currency: str, price_minor: int, stock: int = 0) -> Product:
+    def create(self, *, stock: int = 0, **fields: Any) -> Product:
+        """A new product with the domain's PRODUCT_FIELDS by name (the price as {"currency": ...,
+        "price_minor": ...}, whole) and `stock` units."""
+        unknown = sorted(set(fields) - set(domain.PRODUCT_FIELDS))
+        if unknown:  # a keyword the caller misspelt, as Python would refuse it
+            raise TypeError(f"create() got unexpected keyword arguments {unknown}")
         now = self._clock()
-        product = Product(id=str(uuid.uuid4()), name=name, description=description, currency=currency,
-                          price_minor=price_minor, created_at=now, updated_at=now, stock=stock)
+        product = Product(id=str(uuid.uuid4()), created_at=now, updated_at=now, stock=stock,
+                          **values_of(fields, domain.PRODUCT_FIELDS, "product"))
         self._store.create_product(product)
         return product
 
@@ -50,17 +56,12 @@ class CatalogService:
         return [found[product_id] for product_id in ids]
 
     def update(self, product_id: str, changes: dict, paths: list[str]) -> Product:
-        """Changes the masked fields (or, with no mask, every field given) of name, description, price.
-        A price is replaced whole: changes["price"] is (currency, amount), with None for a part not given."""
-        paths = fields_to_update(paths, domain.PRODUCT_FIELDS, changes, "product")
-        product = self.get(product_id)
-        updated = dataclasses.replace(product, updated_at=self._clock())
-        if "name" in paths:
-            updated.name = changes.get("name", "")
-        if "description" in paths:
-            updated.description = changes.get("description", "")
-        if "price" in paths:
-            updated.currency, updated.price_minor = _whole_price(changes.get("price"))
+        """Changes the masked fields (or, with no mask, every field given) of PRODUCT_FIELDS. A price
+        is replaced whole: changes["price"] is {"currency": ..., "price_minor": ...}, None for a part
+        not given, which is refused (services/common/masks.py)."""
+        paths = fields_to_update(paths, domain.PRODUCT_FIELDS, changes, "product")  # a bad mask before a lookup
+        updated = apply_mask(self.get(product_id), changes, paths, domain.PRODUCT_FIELDS, "product",
+                             updated_at=self._clock())
         self._store.save_product(updated)
         return updated
 
@@ -92,12 +93,3 @@ class CatalogService:
     def release(self, reservation_id: str) -> Reservation:
         return self._store.release(parse_uuid(reservation_id, "reservation_id"))
 
-
-def _whole_price(price: tuple[str, int | None] | None) -> tuple[str, int]:
-    """A price to store: both parts, never a default standing in for a missing one. The request's
-    declared rules refuse half a price first (runtime/validation.py); this keeps the store safe
-    from a caller that bypassed them."""
-    currency, amount = price or ("", None)
-    if not currency or amount is None:
-        raise domain.InvalidArgument([("product.price", "needs both currency_code and amount_minor")])
-    return currency, amount

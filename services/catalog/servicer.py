@@ -23,12 +23,26 @@ _errors = translate_errors(_ERRORS, "catalog.shop")
 _STATUS = {domain.RESERVED: pb.RESERVED, domain.REJECTED: pb.REJECTED, domain.RELEASED: pb.RELEASED}
 
 
+# The fields a caller sets that the proto names as the domain does (all of PRODUCT_FIELDS but the price).
+_SAME_NAMED = tuple(name for name in domain.PRODUCT_FIELDS if name != "price")
+
+
 def product_to_proto(product: domain.Product) -> pb.Product:
     return pb.Product(
-        id=product.id, name=product.name, description=product.description,
+        id=product.id, **{name: getattr(product, name) for name in _SAME_NAMED},
         price=pb.Money(currency_code=product.currency, amount_minor=product.price_minor), stock=product.stock,
         state=pb.AVAILABLE if product.state == domain.AVAILABLE else pb.ARCHIVED,
         create_time=timestamp(product.created_at), update_time=timestamp(product.updated_at))
+
+
+def _product_fields(product: pb.Product) -> dict:
+    """What a request sets, by domain field (services/common/masks.py): the price as its two parts
+    (None when the request has no price, an amount None when not given: absent, not 0)."""
+    fields: dict = {name: getattr(product, name) for name in _SAME_NAMED}
+    price = product.price
+    amount = price.amount_minor if price.HasField("amount_minor") else None
+    fields["price"] = {"currency": price.currency_code, "price_minor": amount} if product.HasField("price") else None
+    return fields
 
 
 def reservation_to_proto(reservation: domain.Reservation) -> pb.Reservation:
@@ -44,8 +58,7 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
 
     @_errors
     def CreateProduct(self, request, context):
-        p = request.product
-        return product_to_proto(self._catalog.create(p.name, p.description, p.price.currency_code, p.price.amount_minor))
+        return product_to_proto(self._catalog.create(**_product_fields(request.product)))
 
     @_errors
     def GetProduct(self, request, context):
@@ -62,11 +75,7 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
 
     @_errors
     def UpdateProduct(self, request, context):
-        p = request.product
-        price = p.price
-        amount = price.amount_minor if price.HasField("amount_minor") else None  # absent, not 0
-        changes = {"name": p.name, "description": p.description,
-                   "price": (price.currency_code, amount) if p.HasField("price") else None}
+        changes = _product_fields(request.product)
         return product_to_proto(self._catalog.update(request.id, changes, list(request.update_mask.paths)))
 
     @_errors

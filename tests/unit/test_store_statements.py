@@ -16,7 +16,8 @@ STORES = (CassandraAccountStore, CassandraCatalogStore, CassandraOrderStore)
 
 @pytest.mark.parametrize("store", STORES, ids=lambda s: s.__name__)
 def test_every_cassandra_statement_and_table_of_a_store_names_its_keyspace(store):
-    for text in [*store.SCHEMA, *(statement.text for statement in store.STATEMENTS.values())]:
+    tables = [table.cassandra.ddl for table in store.TABLES]
+    for text in [*tables, *store.SCHEMA, *(statement.text for statement in store.STATEMENTS.values())]:
         named = qualified(text, "shop_ks")
         assert named.count("shop_ks.") == 1, named
         table = spans.describe(spans.CASSANDRA, "shop_ks", named).attributes["db.collection.name"]

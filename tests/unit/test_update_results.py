@@ -15,6 +15,7 @@ from shop.catalog.v1 import catalog_pb2 as catalog
 
 A = "0f8fad5b-d9cb-469f-a165-70867728950e"
 HALF_A_PRICE = catalog.Product(price=catalog.Money(currency_code="EUR"))
+MUG_PRICE = {"currency": "EUR", "price_minor": 1250}
 
 
 def update(product: catalog.Product, *paths: str) -> catalog.UpdateProductRequest:
@@ -45,9 +46,9 @@ def products(tmp_path):
 
 def test_the_catalog_stores_a_price_only_whole_even_for_a_caller_that_skipped_the_rules(products):
     service, _ = products
-    made = service.create("Mug", "", "EUR", 1250)
+    made = service.create(name="Mug", description="", price=MUG_PRICE)
     with pytest.raises(domain.InvalidArgument) as refused:
-        service.update(made.id, {"price": ("EUR", None)}, ["price"])
+        service.update(made.id, {"price": {"currency": "EUR", "price_minor": None}}, ["price"])
     assert refused.value.violations[0][0] == "product.price"
     assert (service.get(made.id).currency, service.get(made.id).price_minor) == ("EUR", 1250)
 
@@ -59,7 +60,7 @@ def test_the_stock_limit_is_the_bound_setstock_declares():
 
 def test_adjustments_cannot_add_up_past_the_stock_limit(products):
     service, _ = products
-    made = service.create("Mug", "", "EUR", 1250)
+    made = service.create(name="Mug", description="", price=MUG_PRICE)
     service.set_stock(made.id, STOCK_LIMIT - 999_999_999)
     assert service.adjust_stock(made.id, 999_999_999).stock == STOCK_LIMIT  # up to the limit is fine
     with pytest.raises(domain.StockLimitExceeded) as refused:

@@ -8,9 +8,10 @@ never by a read followed by a write.
 from __future__ import annotations
 
 import abc
-from datetime import UTC, datetime
+from datetime import datetime
 
 from runtime.paging import InvalidPageToken, decode_page_token, encode_page_token  # noqa: F401  (re-exported)
+from runtime.tables import ms_precision  # noqa: F401  (re-exported: both stores keep milliseconds)
 from services.accounts.domain import (
     Account,
     AuthorizationCode,
@@ -137,10 +138,3 @@ class AccountStore(abc.ABC):
 
     @abc.abstractmethod
     def retire_signing_key(self, kid: str, retired_at: datetime) -> None: ...
-
-
-def ms_precision(value: datetime | None) -> datetime | None:
-    """Both stores keep milliseconds (Cassandra's timestamp precision), so round trips compare equal."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).replace(microsecond=value.microsecond // 1000 * 1000)

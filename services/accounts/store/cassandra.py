@@ -54,31 +54,28 @@ from services.accounts.store.base import (
     encode_page_token,
     ms_precision,
 )
+from services.accounts.store.tables import (
+    ACCOUNT_NEVER_SAVED,
+    ACCOUNTS,
+    AUTHORIZATION_CODES,
+    OAUTH_CLIENTS,
+    REFRESH_TOKENS,
+)
 
 _LOGGER = logging.getLogger(__name__)
 # A registration writes its account row milliseconds after its claims, within a call deadline of
 # seconds: a claim this old with no account behind it belongs to a registration that died.
 ORPHAN_CLAIM_SECONDS = 60
 
+_ACCOUNTS, _CLIENTS = ACCOUNTS.cassandra, OAUTH_CLIENTS.cassandra
+_CODES, _REFRESH_TOKENS = AUTHORIZATION_CODES.cassandra, REFRESH_TOKENS.cassandra
+_SAVED = _ACCOUNTS.settable(without=ACCOUNT_NEVER_SAVED)
 _SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS accounts (
-        id text PRIMARY KEY, username text, email text, password_hash text, display_name text, bio text,
-        locale text, state text, roles list<text>, created_at timestamp, updated_at timestamp,
-        tokens_valid_after bigint)""",
     """CREATE TABLE IF NOT EXISTS sign_in_throttles (
         name_key text PRIMARY KEY, attempts int, locked_until timestamp, last_attempt_at timestamp)""",
     # Claim tables: the row's existence is the uniqueness decision, taken by an LWT.
     "CREATE TABLE IF NOT EXISTS accounts_by_username (username_key text PRIMARY KEY, account_id text)",
     "CREATE TABLE IF NOT EXISTS accounts_by_email (email_key text PRIMARY KEY, account_id text)",
-    """CREATE TABLE IF NOT EXISTS oauth_clients (
-        client_id text PRIMARY KEY, name text, secret_hash text, scopes list<text>, created_at timestamp,
-        redirect_uris list<text>)""",
-    """CREATE TABLE IF NOT EXISTS authorization_codes (
-        code_id text PRIMARY KEY, secret_hash text, client_id text, redirect_uri text, subject text, scope text,
-        code_challenge text, family_id text, expires_at timestamp, used boolean, used_by text)""",
-    """CREATE TABLE IF NOT EXISTS refresh_tokens (
-        token_id text PRIMARY KEY, family_id text, subject text, client_id text, scope text,
-        secret_hash text, expires_at timestamp, used boolean, used_by text)""",
     "CREATE TABLE IF NOT EXISTS revoked_families (family_id text PRIMARY KEY, expires_at timestamp)",
     """CREATE TABLE IF NOT EXISTS refresh_families_by_subject (
         subject text, family_id text, expires_at timestamp, PRIMARY KEY (subject, family_id))""",
@@ -87,20 +84,17 @@ _SCHEMA = [
         bucket int, created_at timestamp, kid text, private_pem blob, retired_at timestamp,
         PRIMARY KEY (bucket, created_at, kid)) WITH CLUSTERING ORDER BY (created_at DESC, kid ASC)""",
 ]
-_ACCOUNT_COLUMNS = ("id, username, email, password_hash, display_name, bio, locale, state, roles, created_at, updated_at, "
-                    "tokens_valid_after")
 _STATEMENTS = {
     "claim_username": cql.conditional("INSERT INTO accounts_by_username (username_key, account_id) VALUES (?, ?) IF NOT EXISTS"),
     "claim_email": cql.conditional("INSERT INTO accounts_by_email (email_key, account_id) VALUES (?, ?) IF NOT EXISTS"),
     "release_username": cql.conditional("DELETE FROM accounts_by_username WHERE username_key = ? IF account_id = ?"),
     "release_email": cql.conditional("DELETE FROM accounts_by_email WHERE email_key = ? IF account_id = ?"),
-    "insert_account": cql.write(f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-    "get_account": cql.read(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ?"),
+    "insert_account": cql.write(_ACCOUNTS.insert()),
+    "get_account": cql.read(f"SELECT {_ACCOUNTS.columns} FROM accounts WHERE id = ?"),
     "find_username": cql.read("SELECT account_id FROM accounts_by_username WHERE username_key = ?"),
     "username_claim_age": cql.read("SELECT account_id, WRITETIME(account_id) AS written FROM accounts_by_username WHERE username_key = ?"),
     "email_claim_age": cql.read("SELECT account_id, WRITETIME(account_id) AS written FROM accounts_by_email WHERE email_key = ?"),
-    "save_account": cql.write("UPDATE accounts SET password_hash = ?, display_name = ?, bio = ?, locale = ?, state = ?, "
-                              "roles = ?, updated_at = ? WHERE id = ?"),
+    "save_account": cql.write(_ACCOUNTS.update(_SAVED)),
     "end_sessions": cql.write("UPDATE accounts SET tokens_valid_after = ? WHERE id = ?"),
     "read_throttle": cql.read("SELECT attempts, locked_until, last_attempt_at FROM sign_in_throttles WHERE name_key = ?", serial=True),
     "first_attempt": cql.conditional("INSERT INTO sign_in_throttles (name_key, attempts, locked_until, last_attempt_at) VALUES (?, ?, ?, ?) "
@@ -108,24 +102,18 @@ _STATEMENTS = {
     "next_attempt": cql.conditional("UPDATE sign_in_throttles USING TTL ? SET attempts = ?, locked_until = ?, last_attempt_at = ? "
                                     "WHERE name_key = ? IF attempts = ?"),
     "clear_attempts": cql.conditional("DELETE FROM sign_in_throttles WHERE name_key = ? IF EXISTS"),
-    "first_page": cql.read(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts LIMIT ?"),
-    "next_page": cql.read(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE token(id) > token(?) LIMIT ?"),
-    "create_client": cql.conditional("INSERT INTO oauth_clients (client_id, name, secret_hash, scopes, created_at, redirect_uris) "
-                                     "VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS"),
-    "get_client": cql.read("SELECT client_id, name, secret_hash, scopes, created_at, redirect_uris "
-                           "FROM oauth_clients WHERE client_id = ?"),
-    "add_code": cql.write("INSERT INTO authorization_codes (code_id, secret_hash, client_id, redirect_uri, subject, scope, "
-                          "code_challenge, family_id, expires_at, used) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?"),
-    "get_code": cql.read("SELECT code_id, secret_hash, client_id, redirect_uri, subject, scope, code_challenge, family_id, "
-                         "expires_at, used FROM authorization_codes WHERE code_id = ?"),
+    "first_page": cql.read(f"SELECT {_ACCOUNTS.columns} FROM accounts LIMIT ?"),
+    "next_page": cql.read(f"SELECT {_ACCOUNTS.columns} FROM accounts WHERE token(id) > token(?) LIMIT ?"),
+    "create_client": cql.conditional(_CLIENTS.insert(suffix=" IF NOT EXISTS")),
+    "get_client": cql.read(f"SELECT {_CLIENTS.columns} FROM oauth_clients WHERE client_id = ?"),
+    "add_code": cql.write(_CODES.insert(suffix=" USING TTL ?")),
+    "get_code": cql.read(f"SELECT {_CODES.columns} FROM authorization_codes WHERE code_id = ?"),
     "code_used_by": cql.read("SELECT used_by FROM authorization_codes WHERE code_id = ?", serial=True),
     "use_code": cql.conditional("UPDATE authorization_codes USING TTL ? SET used = true, used_by = ? WHERE code_id = ? IF used = false"),
-    "add_refresh": cql.write("INSERT INTO refresh_tokens (token_id, family_id, subject, client_id, scope, secret_hash, "
-                             "expires_at, used) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?"),
+    "add_refresh": cql.write(_REFRESH_TOKENS.insert(suffix=" USING TTL ?")),
     "add_family": cql.write("INSERT INTO refresh_families_by_subject (subject, family_id, expires_at) "
                             "VALUES (?, ?, ?) USING TTL ?"),
-    "get_refresh": cql.read("SELECT token_id, family_id, subject, client_id, scope, secret_hash, expires_at, used "
-                            "FROM refresh_tokens WHERE token_id = ?"),
+    "get_refresh": cql.read(f"SELECT {_REFRESH_TOKENS.columns} FROM refresh_tokens WHERE token_id = ?"),
     "refresh_used_by": cql.read("SELECT used_by FROM refresh_tokens WHERE token_id = ?", serial=True),
     "use_refresh": cql.conditional("UPDATE refresh_tokens USING TTL ? SET used = true, used_by = ? WHERE token_id = ? IF used = false"),
     "revoke_family": cql.write("INSERT INTO revoked_families (family_id, expires_at) VALUES (?, ?) USING TTL ?"),
@@ -141,19 +129,9 @@ def _ttl(expires_at: datetime) -> int:
     return max(1, int((expires_at - datetime.now(UTC)).total_seconds()) + 1)
 
 
-def _account(row) -> Account:
-    return Account(
-        id=row.id, username=row.username, email=row.email, password_hash=row.password_hash,
-        created_at=cql.utc(row.created_at), updated_at=cql.utc(row.updated_at), display_name=row.display_name or "",
-        bio=row.bio or "", locale=row.locale or "", state=row.state, roles=tuple(row.roles or ()),
-        tokens_valid_after=row.tokens_valid_after or 0,  # null in rows written before the column existed
-    )
-
-
 class CassandraAccountStore(cql.CassandraStore, AccountStore):
+    TABLES = (ACCOUNTS, OAUTH_CLIENTS, AUTHORIZATION_CODES, REFRESH_TOKENS)
     SCHEMA = _SCHEMA
-    ADDED_COLUMNS = (("refresh_tokens", "used_by", "text"), ("oauth_clients", "redirect_uris", "list<text>"),
-                     ("accounts", "tokens_valid_after", "bigint"))
     STATEMENTS = _STATEMENTS
 
     # accounts ----------------------------------------------------------------------------------
@@ -189,21 +167,18 @@ class CassandraAccountStore(cql.CassandraStore, AccountStore):
             self._lwt("release_username", a.username_key, a.id)
             raise DuplicateKey("email")
         # If this write fails, the claims stay ours: creating the same account again completes it.
-        self._run("insert_account", a.id, a.username, a.email, a.password_hash, a.display_name, a.bio, a.locale,
-                  a.state, list(a.roles), ms_precision(a.created_at), ms_precision(a.updated_at), a.tokens_valid_after)
+        self._run("insert_account", *_ACCOUNTS.values(a))
 
     def get_account(self, account_id: str) -> Account | None:
         row = self._run("get_account", account_id).one()
-        return _account(row) if row else None
+        return _ACCOUNTS.row(row) if row else None
 
     def find_account_by_username(self, username: str) -> Account | None:
         claim = self._run("find_username", username_key(username)).one()
         return self.get_account(claim.account_id) if claim else None
 
     def save_account(self, account: Account) -> None:
-        a = account
-        self._run("save_account", a.password_hash, a.display_name, a.bio, a.locale, a.state, list(a.roles),
-                  ms_precision(a.updated_at), a.id)
+        self._run("save_account", *_ACCOUNTS.update_values(account, _SAVED))
 
     def end_sessions(self, account_id: str, tokens_valid_after: int) -> None:
         self._run("end_sessions", tokens_valid_after, account_id)
@@ -213,7 +188,7 @@ class CassandraAccountStore(cql.CassandraStore, AccountStore):
             rows = list(self._run("next_page", decode_page_token(page_token), page_size + 1))
         else:
             rows = list(self._run("first_page", page_size + 1))
-        page = [_account(r) for r in rows[:page_size]]
+        page = [_ACCOUNTS.row(r) for r in rows[:page_size]]
         return page, encode_page_token(page[-1].id) if len(rows) > page_size else None
 
     # sign-in throttling -----------------------------------------------------------------------
@@ -249,36 +224,23 @@ class CassandraAccountStore(cql.CassandraStore, AccountStore):
 
     def create_client(self, client: OAuthClient) -> None:
         c = client
-        created = self._lwt("create_client", c.client_id, c.name, c.secret_hash, list(c.scopes),
-                            ms_precision(c.created_at), list(c.redirect_uris))
+        created = self._lwt("create_client", *_CLIENTS.values(c))
         # Its secret hash, name and redirect URIs identify a client: finding the same is a retry, not a clash.
         if not cql.applied(created, secret_hash=c.secret_hash, name=c.name, redirect_uris=list(c.redirect_uris) or None):
             raise DuplicateKey("client_id")
 
     def get_client(self, client_id: str) -> OAuthClient | None:
         row = self._run("get_client", client_id).one()
-        if row is None:
-            return None
-        return OAuthClient(client_id=row.client_id, name=row.name, secret_hash=row.secret_hash,
-                           scopes=tuple(row.scopes or ()), created_at=cql.utc(row.created_at),
-                           redirect_uris=tuple(row.redirect_uris or ()))
+        return _CLIENTS.row(row) if row else None
 
     # authorization codes ------------------------------------------------------------------------
 
     def add_authorization_code(self, code: AuthorizationCode) -> None:
-        c = code
-        self._run("add_code", c.code_id, c.secret_hash, c.client_id, c.redirect_uri, c.subject, c.scope,
-                  c.code_challenge, c.family_id, ms_precision(c.expires_at), c.used,
-                  _ttl(c.expires_at + CODE_REPLAY_MEMORY))
+        self._run("add_code", *_CODES.values(code), _ttl(code.expires_at + CODE_REPLAY_MEMORY))
 
     def get_authorization_code(self, code_id: str) -> AuthorizationCode | None:
         row = self._run("get_code", code_id).one()
-        if row is None:
-            return None
-        return AuthorizationCode(code_id=row.code_id, secret_hash=row.secret_hash, client_id=row.client_id,
-                                 redirect_uri=row.redirect_uri, subject=row.subject, scope=row.scope,
-                                 code_challenge=row.code_challenge, family_id=row.family_id,
-                                 expires_at=cql.utc(row.expires_at), used=bool(row.used))
+        return _CODES.row(row) if row else None
 
     def mark_authorization_code_used(self, code_id: str) -> bool:
         record = self.get_authorization_code(code_id)
@@ -291,17 +253,13 @@ class CassandraAccountStore(cql.CassandraStore, AccountStore):
     def add_refresh_token(self, token: RefreshToken) -> None:
         t = token
         ttl = _ttl(t.expires_at)
-        self._run("add_refresh", t.token_id, t.family_id, t.subject, t.client_id, t.scope, t.secret_hash,
-                  ms_precision(t.expires_at), t.used, ttl)
+        self._run("add_refresh", *_REFRESH_TOKENS.values(t), ttl)
         self._run("add_family", t.subject, t.family_id, ms_precision(t.expires_at), ttl)
 
     def get_refresh_token(self, token_id: str) -> RefreshToken | None:
         row = self._run("get_refresh", token_id).one()
-        if row is None or cql.utc(row.expires_at) <= datetime.now(UTC):
-            return None
-        return RefreshToken(token_id=row.token_id, family_id=row.family_id, subject=row.subject,
-                            client_id=row.client_id, scope=row.scope, secret_hash=row.secret_hash,
-                            expires_at=cql.utc(row.expires_at), used=bool(row.used))
+        token = _REFRESH_TOKENS.row(row) if row else None
+        return token if token is not None and token.expires_at > datetime.now(UTC) else None
 
     def mark_refresh_token_used(self, token_id: str) -> bool:
         # Read first for the TTL: an update without one would keep `used` (and so the row) forever.

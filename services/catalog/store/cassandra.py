@@ -31,26 +31,24 @@ from services.catalog.domain import (
     check_adjustment,
 )
 from services.catalog.store.base import CatalogStore
+from services.catalog.store.tables import PRODUCT_NEVER_SAVED, PRODUCTS
 
 HOLD_TTL_SECONDS = 90 * 24 * 3600  # a hold (and so a cancellation's refund) lives 90 days
 _SCAN_BATCH = 200
 
+_PRODUCTS = PRODUCTS.cassandra
+_SAVED = _PRODUCTS.settable(without=PRODUCT_NEVER_SAVED)
 _SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS products (
-        id text PRIMARY KEY, name text, description text, currency text, price_minor bigint, state text,
-        created_at timestamp, updated_at timestamp)""",
     "CREATE TABLE IF NOT EXISTS stock (product_id text PRIMARY KEY, quantity bigint, holds map<text, bigint>)",
     "CREATE TABLE IF NOT EXISTS reservations (reservation_id text PRIMARY KEY, status text, items text, short text)",
 ]
-_PRODUCT = "id, name, description, currency, price_minor, state, created_at, updated_at"
 _STATEMENTS = {
-    "insert_product": cql.write(f"INSERT INTO products ({_PRODUCT}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+    "insert_product": cql.write(_PRODUCTS.insert()),
     "insert_stock": cql.write("INSERT INTO stock (product_id, quantity) VALUES (?, ?)"),
-    "get_product": cql.read(f"SELECT {_PRODUCT} FROM products WHERE id = ?"),
-    "save_product": cql.write("UPDATE products SET name = ?, description = ?, currency = ?, price_minor = ?, state = ?, "
-                              "updated_at = ? WHERE id = ?"),
-    "first_products": cql.read(f"SELECT {_PRODUCT} FROM products LIMIT ?"),
-    "next_products": cql.read(f"SELECT {_PRODUCT} FROM products WHERE token(id) > token(?) LIMIT ?"),
+    "get_product": cql.read(f"SELECT {_PRODUCTS.columns} FROM products WHERE id = ?"),
+    "save_product": cql.write(_PRODUCTS.update(_SAVED)),
+    "first_products": cql.read(f"SELECT {_PRODUCTS.columns} FROM products LIMIT ?"),
+    "next_products": cql.read(f"SELECT {_PRODUCTS.columns} FROM products WHERE token(id) > token(?) LIMIT ?"),
     "read_stock": cql.read("SELECT quantity, holds FROM stock WHERE product_id = ?", serial=True),
     "cas_quantity": cql.conditional("UPDATE stock SET quantity = ? WHERE product_id = ? IF quantity = ?"),
     "add_hold": cql.write(f"UPDATE stock USING TTL {HOLD_TTL_SECONDS} SET holds[?] = ? WHERE product_id = ?"),
@@ -62,28 +60,21 @@ _STATEMENTS = {
 }
 
 
-def _product(row, quantity: int) -> Product:
-    return Product(id=row.id, name=row.name, description=row.description or "", currency=row.currency,
-                   price_minor=row.price_minor, state=row.state, created_at=cql.utc(row.created_at),
-                   updated_at=cql.utc(row.updated_at), stock=quantity)
-
-
 def _reservation(row) -> Reservation:
     return Reservation(row.reservation_id, row.status, tuple(tuple(i) for i in json.loads(row.items)),
                        tuple(json.loads(row.short or "[]")))
 
 
 class CassandraCatalogStore(cql.CassandraStore, CatalogStore):
+    TABLES = (PRODUCTS,)
     SCHEMA = _SCHEMA
     STATEMENTS = _STATEMENTS
 
     # products ---------------------------------------------------------------------------------
 
     def create_product(self, product: Product) -> None:
-        p = product
-        self._run("insert_stock", p.id, p.stock)
-        self._run("insert_product", p.id, p.name, p.description, p.currency, p.price_minor, p.state,
-                  p.created_at, p.updated_at)
+        self._run("insert_stock", product.id, product.stock)
+        self._run("insert_product", *_PRODUCTS.values(product))
 
     def _quantity(self, product_id: str) -> tuple[int, dict] | None:
         row = self._run("read_stock", product_id).one()
@@ -94,11 +85,10 @@ class CassandraCatalogStore(cql.CassandraStore, CatalogStore):
         if row is None:
             return None
         stock = self._quantity(product_id)
-        return _product(row, stock[0] if stock else 0)
+        return _PRODUCTS.row(row, stock=stock[0] if stock else 0)
 
     def save_product(self, product: Product) -> None:
-        p = product
-        self._run("save_product", p.name, p.description, p.currency, p.price_minor, p.state, p.updated_at, p.id)
+        self._run("save_product", *_PRODUCTS.update_values(product, _SAVED))
 
     def list_products(self, page_size: int, page_token: str | None, query: str = "") -> tuple[list[Product], str | None]:
         after = decode_page_token(page_token) if page_token else None
@@ -111,7 +101,7 @@ class CassandraCatalogStore(cql.CassandraStore, CatalogStore):
             if len(rows) < _SCAN_BATCH:
                 break
             after = rows[-1].id
-        page = [_product(r, (self._quantity(r.id) or (0, {}))[0]) for r in matches[:page_size]]
+        page = [_PRODUCTS.row(r, stock=(self._quantity(r.id) or (0, {}))[0]) for r in matches[:page_size]]
         return page, encode_page_token(page[-1].id) if len(matches) > page_size else None
 
     # stock ------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import json
 import sqlite3
 
 from runtime.paging import decode_page_token, encode_page_token
-from runtime.sqlite import SqliteStore, from_ms, to_ms
+from runtime.sqlite import SqliteStore
 from services.catalog.domain import (
     REJECTED,
     RELEASED,
@@ -23,12 +23,11 @@ from services.catalog.domain import (
     check_adjustment,
 )
 from services.catalog.store.base import CatalogStore
+from services.catalog.store.tables import PRODUCT_NEVER_SAVED, PRODUCTS
 
+_PRODUCTS = PRODUCTS.sqlite
+_SAVED = _PRODUCTS.settable(without=PRODUCT_NEVER_SAVED)
 _SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS products (
-        id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT NOT NULL, currency TEXT NOT NULL,
-        price_minor INTEGER NOT NULL, state TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
-        stock INTEGER NOT NULL CHECK (stock >= 0))""",
     """CREATE TABLE IF NOT EXISTS reservations (
         reservation_id TEXT PRIMARY KEY, status TEXT NOT NULL, items TEXT NOT NULL, short TEXT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS holds (
@@ -37,47 +36,38 @@ _SCHEMA = [
 ]
 
 
-def _product(row: sqlite3.Row) -> Product:
-    return Product(id=row["id"], name=row["name"], description=row["description"], currency=row["currency"],
-                   price_minor=row["price_minor"], state=row["state"], created_at=from_ms(row["created_at"]),
-                   updated_at=from_ms(row["updated_at"]), stock=row["stock"])
-
-
 def _reservation(row: sqlite3.Row) -> Reservation:
     return Reservation(row["reservation_id"], row["status"], tuple(tuple(i) for i in json.loads(row["items"])),
                        tuple(json.loads(row["short"])))
 
 
 class SqliteCatalogStore(SqliteStore, CatalogStore):
+    TABLES = (PRODUCTS,)
     SCHEMA = _SCHEMA
 
     def create_product(self, product: Product) -> None:
-        p = product
-        self._db.execute("INSERT INTO products VALUES (?,?,?,?,?,?,?,?,?)", (
-            p.id, p.name, p.description, p.currency, p.price_minor, p.state, to_ms(p.created_at), to_ms(p.updated_at),
-            p.stock))
+        self._db.execute(_PRODUCTS.insert(), _PRODUCTS.values(product))
 
     def get_product(self, product_id: str) -> Product | None:
-        rows = self._db.query("SELECT * FROM products WHERE id = ?", (product_id,))
-        return _product(rows[0]) if rows else None
+        rows = self._db.query(f"SELECT {_PRODUCTS.columns} FROM products WHERE id = ?", (product_id,))
+        return _PRODUCTS.row(rows[0]) if rows else None
 
     def get_products(self, product_ids: list[str]) -> dict[str, Product]:
         unique = list(dict.fromkeys(product_ids))
-        rows = self._db.query(f"SELECT * FROM products WHERE id IN ({', '.join('?' * len(unique))})", tuple(unique))
-        return {row["id"]: _product(row) for row in rows}
+        rows = self._db.query(f"SELECT {_PRODUCTS.columns} FROM products WHERE id IN ({', '.join('?' * len(unique))})",
+                              tuple(unique))
+        return {row["id"]: _PRODUCTS.row(row) for row in rows}
 
     def save_product(self, product: Product) -> None:
-        p = product
-        self._db.execute("UPDATE products SET name=?, description=?, currency=?, price_minor=?, state=?, updated_at=? "
-                         "WHERE id=?", (p.name, p.description, p.currency, p.price_minor, p.state, to_ms(p.updated_at), p.id))
+        self._db.execute(_PRODUCTS.update(_SAVED), _PRODUCTS.update_values(product, _SAVED))
 
     def list_products(self, page_size: int, page_token: str | None, query: str = "") -> tuple[list[Product], str | None]:
         after = decode_page_token(page_token) if page_token else ""
         pattern = f"%{query.lower()}%"
         rows = self._db.query(
-            "SELECT * FROM products WHERE id > ? AND (lower(name) LIKE ? OR lower(description) LIKE ?) "
+            f"SELECT {_PRODUCTS.columns} FROM products WHERE id > ? AND (lower(name) LIKE ? OR lower(description) LIKE ?) "
             "ORDER BY id LIMIT ?", (after, pattern, pattern, page_size + 1))
-        page = [_product(r) for r in rows[:page_size]]
+        page = [_PRODUCTS.row(r) for r in rows[:page_size]]
         return page, encode_page_token(page[-1].id) if len(rows) > page_size else None
 
     def set_stock(self, product_id: str, quantity: int) -> int:

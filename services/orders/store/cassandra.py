@@ -15,12 +15,11 @@ from runtime import cassandra as cql
 from runtime.paging import decode_page_token, encode_page_token
 from services.orders.domain import Order
 from services.orders.store.base import IDEMPOTENCY_TTL_SECONDS, OrderStore
-from services.orders.store.codec import lines_from_json, lines_to_json
+from services.orders.store.tables import ORDER_NEVER_TRANSITIONED, ORDERS
 
+_ORDERS = ORDERS.cassandra
+_TRANSITIONED = _ORDERS.settable(without=ORDER_NEVER_TRANSITIONED)
 _SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS orders (
-        id timeuuid PRIMARY KEY, user_id text, status text, reason text, lines text, currency text,
-        total_minor bigint, created_at timestamp, updated_at timestamp)""",
     """CREATE TABLE IF NOT EXISTS orders_by_user (
         user_id text, order_id timeuuid, PRIMARY KEY (user_id, order_id)) WITH CLUSTERING ORDER BY (order_id DESC)""",
     """CREATE TABLE IF NOT EXISTS idempotency_keys (
@@ -28,7 +27,6 @@ _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS unsettled_orders (
         bucket int, order_id timeuuid, PRIMARY KEY (bucket, order_id)) WITH CLUSTERING ORDER BY (order_id ASC)""",
 ]
-_COLUMNS = "id, user_id, status, reason, lines, currency, total_minor, created_at, updated_at"
 _STATEMENTS = {
     "claim": cql.conditional(f"INSERT INTO idempotency_keys (user_id, key, order_id, fingerprint) VALUES (?, ?, ?, ?) "
                              f"IF NOT EXISTS USING TTL {IDEMPOTENCY_TTL_SECONDS}"),
@@ -36,11 +34,10 @@ _STATEMENTS = {
     # Every cell is written again, so the whole row lives another day.
     "reclaim": cql.conditional(f"UPDATE idempotency_keys USING TTL {IDEMPOTENCY_TTL_SECONDS} SET order_id = ?, fingerprint = ? "
                                "WHERE user_id = ? AND key = ? IF order_id = ?"),
-    "insert": cql.conditional(f"INSERT INTO orders ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS"),
+    "insert": cql.conditional(_ORDERS.insert(suffix=" IF NOT EXISTS")),
     "index_user": cql.write("INSERT INTO orders_by_user (user_id, order_id) VALUES (?, ?)"),
-    "get": cql.read(f"SELECT {_COLUMNS} FROM orders WHERE id = ?"),
-    "transition": cql.conditional("UPDATE orders SET status = ?, reason = ?, lines = ?, currency = ?, total_minor = ?, updated_at = ? "
-                                  "WHERE id = ? IF status = ?"),
+    "get": cql.read(f"SELECT {_ORDERS.columns} FROM orders WHERE id = ?"),
+    "transition": cql.conditional(_ORDERS.update(_TRANSITIONED, suffix=" IF status = ?")),
     "unsettle": cql.write("INSERT INTO unsettled_orders (bucket, order_id) VALUES (0, ?)"),
     "settle": cql.write("DELETE FROM unsettled_orders WHERE bucket = 0 AND order_id = ?"),
     "unsettled": cql.read("SELECT order_id FROM unsettled_orders WHERE bucket = 0 AND order_id < maxTimeuuid(?) LIMIT ?"),
@@ -49,13 +46,8 @@ _STATEMENTS = {
 }
 
 
-def _order(row) -> Order:
-    return Order(id=str(row.id), user_id=row.user_id, lines=lines_from_json(row.lines), status=row.status,
-                 created_at=cql.utc(row.created_at), updated_at=cql.utc(row.updated_at), reason=row.reason or "",
-                 currency=row.currency or "", total_minor=row.total_minor or 0)
-
-
 class CassandraOrderStore(cql.CassandraStore, OrderStore):
+    TABLES = (ORDERS,)
     SCHEMA = _SCHEMA
     STATEMENTS = _STATEMENTS
 
@@ -73,11 +65,10 @@ class CassandraOrderStore(cql.CassandraStore, OrderStore):
                                      uuid.UUID(from_order_id)))
 
     def create_order(self, order: Order) -> None:
-        o, oid = order, uuid.UUID(order.id)
+        oid = uuid.UUID(order.id)
         self._run("unsettle", oid)  # first: an order is never written without being on the work list
-        self._lwt("insert", oid, o.user_id, o.status, o.reason, lines_to_json(o.lines), o.currency, o.total_minor,
-                  o.created_at, o.updated_at)
-        self._run("index_user", o.user_id, oid)
+        self._lwt("insert", *_ORDERS.values(order))
+        self._run("index_user", order.user_id, oid)
 
     def get_order(self, order_id: str) -> Order | None:
         try:
@@ -85,12 +76,10 @@ class CassandraOrderStore(cql.CassandraStore, OrderStore):
         except ValueError:
             return None
         row = self._run("get", oid).one()
-        return _order(row) if row else None
+        return _ORDERS.row(row) if row else None
 
     def transition(self, order: Order, from_status: str) -> bool:
-        o = order
-        return cql.applied(self._lwt("transition", o.status, o.reason, lines_to_json(o.lines), o.currency,
-                                     o.total_minor, o.updated_at, uuid.UUID(o.id), from_status))
+        return cql.applied(self._lwt("transition", *_ORDERS.update_values(order, _TRANSITIONED), from_status))
 
     def mark_unsettled(self, order_id: str) -> None:
         self._run("unsettle", uuid.UUID(order_id))

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 
 from runtime.paging import decode_page_token, encode_page_token
-from runtime.sqlite import SqliteStore, from_ms, now_ms, to_ms
+from runtime.sqlite import SqliteStore, now_ms, to_ms
 from services.orders.domain import Order
 from services.orders.store.base import IDEMPOTENCY_TTL_SECONDS, OrderStore
-from services.orders.store.codec import lines_from_json, lines_to_json
+from services.orders.store.tables import ORDER_NEVER_TRANSITIONED, ORDERS
 
+_ORDERS = ORDERS.sqlite
+_TRANSITIONED = _ORDERS.settable(without=ORDER_NEVER_TRANSITIONED)
 _SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS orders (
-        id TEXT PRIMARY KEY, user_id TEXT NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL, lines TEXT NOT NULL,
-        currency TEXT NOT NULL, total_minor INTEGER NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS orders_by_user ON orders (user_id, created_at DESC, id DESC)",
     """CREATE TABLE IF NOT EXISTS idempotency_keys (
         user_id TEXT NOT NULL, key TEXT NOT NULL, order_id TEXT NOT NULL, fingerprint TEXT NOT NULL,
@@ -23,13 +21,8 @@ _SCHEMA = [
 ]
 
 
-def _order(row: sqlite3.Row) -> Order:
-    return Order(id=row["id"], user_id=row["user_id"], lines=lines_from_json(row["lines"]), status=row["status"],
-                 created_at=from_ms(row["created_at"]), updated_at=from_ms(row["updated_at"]), reason=row["reason"],
-                 currency=row["currency"], total_minor=row["total_minor"])
-
-
 class SqliteOrderStore(SqliteStore, OrderStore):
+    TABLES = (ORDERS,)
     SCHEMA = _SCHEMA
 
     def claim_idempotency_key(self, user_id: str, key: str, order_id: str, fingerprint: str) -> tuple[str, str]:
@@ -48,23 +41,17 @@ class SqliteOrderStore(SqliteStore, OrderStore):
             (to_order_id, now_ms() + IDEMPOTENCY_TTL_SECONDS * 1000, user_id, key, from_order_id)) == 1
 
     def create_order(self, order: Order) -> None:
-        o = order
         with self._db.transaction() as conn:
-            conn.execute("INSERT OR IGNORE INTO orders VALUES (?,?,?,?,?,?,?,?,?)", (
-                o.id, o.user_id, o.status, o.reason, lines_to_json(o.lines), o.currency, o.total_minor,
-                to_ms(o.created_at), to_ms(o.updated_at)))
-            conn.execute("INSERT OR REPLACE INTO unsettled_orders VALUES (?, ?)", (o.id, to_ms(o.created_at)))
+            conn.execute(_ORDERS.insert(verb="INSERT OR IGNORE"), _ORDERS.values(order))
+            conn.execute("INSERT OR REPLACE INTO unsettled_orders VALUES (?, ?)", (order.id, to_ms(order.created_at)))
 
     def get_order(self, order_id: str) -> Order | None:
-        rows = self._db.query("SELECT * FROM orders WHERE id = ?", (order_id,))
-        return _order(rows[0]) if rows else None
+        rows = self._db.query(f"SELECT {_ORDERS.columns} FROM orders WHERE id = ?", (order_id,))
+        return _ORDERS.row(rows[0]) if rows else None
 
     def transition(self, order: Order, from_status: str) -> bool:
-        o = order
-        return self._db.execute(
-            "UPDATE orders SET status=?, reason=?, lines=?, currency=?, total_minor=?, updated_at=? WHERE id=? AND status=?",
-            (o.status, o.reason, lines_to_json(o.lines), o.currency, o.total_minor, to_ms(o.updated_at), o.id,
-             from_status)) == 1
+        return self._db.execute(_ORDERS.update(_TRANSITIONED, suffix=" AND status = ?"),
+                                (*_ORDERS.update_values(order, _TRANSITIONED), from_status)) == 1
 
     def mark_unsettled(self, order_id: str) -> None:
         self._db.execute("INSERT OR IGNORE INTO unsettled_orders SELECT id, created_at FROM orders WHERE id = ?", (order_id,))
@@ -76,7 +63,7 @@ class SqliteOrderStore(SqliteStore, OrderStore):
         rows = self._db.query(
             "SELECT o.* FROM unsettled_orders u JOIN orders o ON o.id = u.order_id WHERE u.created_at < ? "
             "ORDER BY u.created_at LIMIT ?", (to_ms(created_before), limit))
-        return [_order(r) for r in rows]
+        return [_ORDERS.row(r) for r in rows]
 
     def list_user_orders(self, user_id: str, page_size: int, page_token: str | None) -> tuple[list[Order], str | None]:
         if page_token:
@@ -84,10 +71,10 @@ class SqliteOrderStore(SqliteStore, OrderStore):
             if after is None or after.user_id != user_id:
                 return [], None  # a position that holds none of this user's orders: nothing after it
             rows = self._db.query(
-                "SELECT * FROM orders WHERE user_id = ? AND (created_at, id) < (?, ?) "
+                f"SELECT {_ORDERS.columns} FROM orders WHERE user_id = ? AND (created_at, id) < (?, ?) "
                 "ORDER BY created_at DESC, id DESC LIMIT ?", (user_id, to_ms(after.created_at), after.id, page_size + 1))
         else:
-            rows = self._db.query("SELECT * FROM orders WHERE user_id = ? ORDER BY created_at DESC, id DESC LIMIT ?",
-                                  (user_id, page_size + 1))
-        page = [_order(r) for r in rows[:page_size]]
+            rows = self._db.query(f"SELECT {_ORDERS.columns} FROM orders WHERE user_id = ? ORDER BY created_at DESC, id DESC "
+                                  "LIMIT ?", (user_id, page_size + 1))
+        page = [_ORDERS.row(r) for r in rows[:page_size]]
         return page, encode_page_token(page[-1].id) if len(rows) > page_size else None
