@@ -12,18 +12,7 @@ import sqlite3
 from datetime import datetime
 
 from runtime.sqlite import SqliteStore, Transaction, from_ms, from_ms_or_none, now_ms, to_ms
-from services.accounts.domain import (
-    CODE_REPLAY_MEMORY,
-    THROTTLE_MEMORY,
-    Account,
-    AuthorizationCode,
-    OAuthClient,
-    RefreshToken,
-    SigningKey,
-    SignInThrottle,
-    next_attempt,
-    username_key,
-)
+from services.accounts import domain
 from services.accounts.store.base import (
     AccountStore,
     DuplicateKey,
@@ -78,7 +67,7 @@ class SqliteAccountStore(SqliteStore, AccountStore):
 
     # accounts ----------------------------------------------------------------------------------
 
-    def create_account(self, account: Account) -> None:
+    def create_account(self, account: domain.Account) -> None:
         a = account
         with self._db.transaction() as conn:
             try:
@@ -94,23 +83,23 @@ class SqliteAccountStore(SqliteStore, AccountStore):
                     raise DuplicateKey("username" if by_username else "email") from None
                 raise  # only the id clashed: a bug, not a client's fault
 
-    def get_account(self, account_id: str) -> Account | None:
+    def get_account(self, account_id: str) -> domain.Account | None:
         rows = self._db.query(f"SELECT {_ACCOUNTS.columns} FROM accounts WHERE id = ?", (account_id,))
         return _ACCOUNTS.row(rows[0]) if rows else None
 
-    def find_account_by_username(self, username: str) -> Account | None:
+    def find_account_by_username(self, username: str) -> domain.Account | None:
         rows = self._db.query(f"SELECT {_ACCOUNTS.columns} FROM accounts WHERE username_key = ?",
-                              (username_key(username),))
+                              (domain.username_key(username),))
         return _ACCOUNTS.row(rows[0]) if rows else None
 
-    def save_account(self, account: Account) -> None:
+    def save_account(self, account: domain.Account) -> None:
         self._db.execute(_ACCOUNTS.update(_SAVED), _ACCOUNTS.update_values(account, _SAVED))
 
     def end_sessions(self, account_id: str, tokens_valid_after: int) -> None:
         self._db.execute("UPDATE accounts SET tokens_valid_after = MAX(tokens_valid_after, ?) WHERE id = ?",
                          (tokens_valid_after, account_id))
 
-    def list_accounts(self, page_size: int, page_token: str | None) -> tuple[list[Account], str | None]:
+    def list_accounts(self, page_size: int, page_token: str | None) -> tuple[list[domain.Account], str | None]:
         after = decode_page_token(page_token) if page_token else ""
         rows = self._db.query(f"SELECT {_ACCOUNTS.columns} FROM accounts WHERE id > ? ORDER BY id LIMIT ?",
                               (after, page_size + 1))
@@ -119,15 +108,15 @@ class SqliteAccountStore(SqliteStore, AccountStore):
 
     # sign-in throttling -----------------------------------------------------------------------
 
-    def count_sign_in_attempt(self, key: str, now: datetime) -> SignInThrottle:
+    def count_sign_in_attempt(self, key: str, now: datetime) -> domain.SignInThrottle:
         # One IMMEDIATE transaction: no other writer, in this process or another, runs between
         # the read and the write. LockedOut raised by the rule rolls it back.
         with self._db.transaction() as conn:
-            conn.execute("DELETE FROM sign_in_throttles WHERE last_attempt_at < ?", (to_ms(now - THROTTLE_MEMORY),))
+            conn.execute("DELETE FROM sign_in_throttles WHERE last_attempt_at < ?", (to_ms(now - domain.THROTTLE_MEMORY),))
             row = conn.execute("SELECT * FROM sign_in_throttles WHERE name_key = ?", (key,)).fetchone()
-            current = SignInThrottle(key) if row is None else SignInThrottle(
+            current = domain.SignInThrottle(key) if row is None else domain.SignInThrottle(
                 key, row["attempts"], from_ms_or_none(row["locked_until"]), from_ms_or_none(row["last_attempt_at"]))
-            counted = next_attempt(current, now)
+            counted = domain.next_attempt(current, now)
             conn.execute("INSERT OR REPLACE INTO sign_in_throttles VALUES (?, ?, ?, ?)",
                          (key, counted.attempts, to_ms(counted.locked_until), to_ms(counted.last_attempt_at)))
         return counted
@@ -137,7 +126,7 @@ class SqliteAccountStore(SqliteStore, AccountStore):
 
     # OAuth2 clients -----------------------------------------------------------------------------
 
-    def create_client(self, client: OAuthClient) -> None:
+    def create_client(self, client: domain.OAuthClient) -> None:
         with self._db.transaction() as conn:
             try:
                 conn.execute(_CLIENTS.insert(), _CLIENTS.values(client))
@@ -148,22 +137,22 @@ class SqliteAccountStore(SqliteStore, AccountStore):
                 if existing is None or tuple(existing) != _CLIENTS.values(client, _CLIENT_IDENTITY):
                     raise DuplicateKey("client_id") from None
 
-    def get_client(self, client_id: str) -> OAuthClient | None:
+    def get_client(self, client_id: str) -> domain.OAuthClient | None:
         rows = self._db.query(f"SELECT {_CLIENTS.columns} FROM oauth_clients WHERE client_id = ?", (client_id,))
         return _CLIENTS.row(rows[0]) if rows else None
 
     # authorization codes ------------------------------------------------------------------------
 
-    def add_authorization_code(self, code: AuthorizationCode) -> None:
+    def add_authorization_code(self, code: domain.AuthorizationCode) -> None:
         with self._db.transaction() as conn:
             # Forgotten codes are dropped here, so the table does not grow without bound.
             conn.execute("DELETE FROM authorization_codes WHERE expires_at < ?",
-                         (now_ms() - int(CODE_REPLAY_MEMORY.total_seconds() * 1000),))
+                         (now_ms() - int(domain.CODE_REPLAY_MEMORY.total_seconds() * 1000),))
             conn.execute(_CODES.insert(), _CODES.values(code))
 
-    def get_authorization_code(self, code_id: str) -> AuthorizationCode | None:
+    def get_authorization_code(self, code_id: str) -> domain.AuthorizationCode | None:
         rows = self._db.query(f"SELECT {_CODES.columns} FROM authorization_codes WHERE code_id = ? AND expires_at > ?",
-                              (code_id, now_ms() - int(CODE_REPLAY_MEMORY.total_seconds() * 1000)))
+                              (code_id, now_ms() - int(domain.CODE_REPLAY_MEMORY.total_seconds() * 1000)))
         return _CODES.row(rows[0]) if rows else None
 
     def mark_authorization_code_used(self, code_id: str) -> bool:
@@ -172,10 +161,10 @@ class SqliteAccountStore(SqliteStore, AccountStore):
 
     # refresh tokens -----------------------------------------------------------------------------
 
-    def add_refresh_token(self, token: RefreshToken) -> None:
+    def add_refresh_token(self, token: domain.RefreshToken) -> None:
         self._db.execute(_REFRESH_TOKENS.insert(), _REFRESH_TOKENS.values(token))
 
-    def get_refresh_token(self, token_id: str) -> RefreshToken | None:
+    def get_refresh_token(self, token_id: str) -> domain.RefreshToken | None:
         rows = self._db.query(f"SELECT {_REFRESH_TOKENS.columns} FROM refresh_tokens WHERE token_id = ? AND expires_at > ?",
                               (token_id, now_ms()))
         return _REFRESH_TOKENS.row(rows[0]) if rows else None
@@ -202,13 +191,13 @@ class SqliteAccountStore(SqliteStore, AccountStore):
 
     # signing keys -------------------------------------------------------------------------------
 
-    def add_signing_key(self, key: SigningKey) -> None:
+    def add_signing_key(self, key: domain.SigningKey) -> None:
         self._db.execute("INSERT INTO signing_keys VALUES (?,?,?,?)",
                          (key.kid, key.private_pem, to_ms(key.created_at), to_ms(key.retired_at)))
 
-    def list_signing_keys(self) -> list[SigningKey]:
+    def list_signing_keys(self) -> list[domain.SigningKey]:
         rows = self._db.query("SELECT * FROM signing_keys ORDER BY created_at DESC, kid")
-        return [SigningKey(kid=r["kid"], private_pem=bytes(r["private_pem"]), created_at=from_ms(r["created_at"]),
+        return [domain.SigningKey(kid=r["kid"], private_pem=bytes(r["private_pem"]), created_at=from_ms(r["created_at"]),
                            retired_at=from_ms_or_none(r["retired_at"])) for r in rows]
 
     def retire_signing_key(self, kid: str, retired_at: datetime) -> None:
