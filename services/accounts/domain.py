@@ -42,14 +42,20 @@ class AccountError(DomainError):
 
 
 class AlreadyExists(AccountError):
+    """A username, an e-mail address or a client id that another account or client holds."""
+
     reason = "ALREADY_EXISTS"
 
 
 class InvalidCredentials(AccountError):
+    """A sign-in or a password change whose credentials do not match (never saying which part)."""
+
     reason = "INVALID_CREDENTIALS"
 
 
 class AccountInactive(AccountError):
+    """The account is deactivated: it may not sign in, and its tokens are refused."""
+
     reason = "ACCOUNT_DEACTIVATED"
 
 

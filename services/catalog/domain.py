@@ -20,10 +20,14 @@ PRODUCT_FIELDS = ("name", "description", "price")
 
 
 class CatalogError(DomainError):
+    """Base of the catalog domain errors; the servicer maps each kind to a gRPC status."""
+
     reason = "CATALOG_ERROR"
 
 
 class InsufficientStock(CatalogError):
+    """An adjustment would leave fewer than zero units."""
+
     reason = "INSUFFICIENT_STOCK"
 
 
