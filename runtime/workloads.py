@@ -22,6 +22,8 @@ import re
 import tomllib
 from dataclasses import dataclass
 
+from runtime.settings import ConfigError
+
 EDGE, OPERATOR = "edge", "operator"
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _GRPC_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+\.[A-Z][A-Za-z0-9]*$")
@@ -73,8 +75,8 @@ class Registry:
         return tuple(w.name for w in self.services if name in w.calls)
 
 
-class RegistryError(ValueError):
-    """The registry file is malformed: which entry, and why."""
+class RegistryError(ConfigError):
+    """The registry file is malformed: which entry, and why (a service then stops at start, saying so)."""
 
 
 def load(path: pathlib.Path) -> Registry:

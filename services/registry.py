@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 from runtime.descriptors import load_service
 from runtime.policy import Grants, grants_of
+from runtime.settings import ServerSettings
 from runtime.workloads import Registry, load
 
 FILE = pathlib.Path(__file__).with_name("workloads.toml")
@@ -17,6 +18,12 @@ FILE = pathlib.Path(__file__).with_name("workloads.toml")
 def registry(environ: Mapping[str, str] | None = None) -> Registry:
     environ = os.environ if environ is None else environ
     return load(pathlib.Path(environ.get("WORKLOADS_FILE") or FILE))
+
+
+def server_settings(name: str, environ: Mapping[str, str] | None = None) -> ServerSettings:
+    """The settings every service has (GRPC_PORT, TLS, the store, ...), its default port from its entry."""
+    workload = registry(environ)[name]
+    return ServerSettings.from_env(workload.name, workload.port, environ)
 
 
 def scope_grants(environ: Mapping[str, str] | None = None) -> Grants:

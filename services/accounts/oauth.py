@@ -41,6 +41,7 @@ from services.accounts import domain
 from services.accounts.domain import AccountError, OAuthClient, RefreshToken, SigningKey
 from services.accounts.service import AccountsService
 from services.accounts.store.base import AccountStore, DuplicateKey
+from services.registry import scope_grants
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -177,11 +178,7 @@ class AuthorizationServer:
         self._accounts = accounts
         self._settings = settings
         self._clock = clock
-        if grants is None:
-            from services.registry import scope_grants
-
-            grants = scope_grants()
-        self._grants = grants
+        self._grants = grants if grants is not None else scope_grants()
 
     @property
     def scopes_supported(self) -> list[str]:

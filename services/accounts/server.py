@@ -18,11 +18,11 @@ from services.accounts.oauth import AuthorizationServer, TokenSettings
 from services.accounts.service import AccountsService
 from services.accounts.servicer import AccountsServicer, standing_in_store
 from services.accounts.store import AccountStore, open_store
-from services.registry import registry
+from services.registry import server_settings
 from shop.accounts.v1 import accounts_pb2, accounts_pb2_grpc
 
 _LOGGER = logging.getLogger(__name__)
-WORKLOAD = registry()["accounts"]  # its name and default port: services/workloads.toml
+SERVICE = "accounts"  # its entry in services/workloads.toml
 DESCRIPTOR = accounts_pb2.DESCRIPTOR.services_by_name["AccountsService"]
 
 
@@ -42,7 +42,7 @@ class AccountsSettings:
         env = Env(environ)
         verifier = VerifierSettings.from_env(env)
         return cls(
-            server=ServerSettings.from_env(WORKLOAD.name, WORKLOAD.port, environ),
+            server=server_settings(SERVICE, environ),
             verifier=verifier,
             # Tokens are signed with exactly what verifiers expect.
             tokens=TokenSettings(

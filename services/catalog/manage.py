@@ -10,10 +10,11 @@ import sys
 from typing import Any
 
 from runtime.settings import ServerSettings
-from services.catalog.server import WORKLOAD
+from services.catalog.server import SERVICE
 from services.catalog.service import CatalogService
 from services.catalog.store import open_store
 from services.common.commands import run_command
+from services.registry import server_settings
 
 
 def _eur(amount_minor: int) -> dict[str, object]:
@@ -46,7 +47,7 @@ def seed_demo(settings: ServerSettings) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description="catalog operator commands")
     parser.add_subparsers(dest="command", required=True).add_parser("seed-demo", help="create demo products once")
-    return run_command(parser, lambda args: seed_demo(ServerSettings.from_env(WORKLOAD.name, WORKLOAD.port)))
+    return run_command(parser, lambda args: seed_demo(server_settings(SERVICE)))
 
 
 if __name__ == "__main__":

@@ -12,10 +12,10 @@ from services.catalog.service import CatalogService
 from services.catalog.servicer import CatalogServicer
 from services.catalog.store import CatalogStore, open_store
 from services.common.callers import CallerSettings, remote_caller_checks
-from services.registry import registry
+from services.registry import server_settings
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
-WORKLOAD = registry()["catalog"]  # its name and default port: services/workloads.toml
+SERVICE = "catalog"  # its entry in services/workloads.toml
 DESCRIPTOR = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"]
 
 
@@ -26,7 +26,7 @@ class CatalogSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> CatalogSettings:
-        return cls(server=ServerSettings.from_env(WORKLOAD.name, WORKLOAD.port, environ),
+        return cls(server=server_settings(SERVICE, environ),
                    callers=CallerSettings.from_env(Env(environ)))
 
 

@@ -20,11 +20,11 @@ from services.orders.ports import AccountsPort, CatalogPort
 from services.orders.service import OrdersService
 from services.orders.servicer import OrdersServicer
 from services.orders.store import OrderStore, open_store
-from services.registry import registry
+from services.registry import server_settings
 from shop.orders.v1 import orders_pb2, orders_pb2_grpc
 
 _LOGGER = logging.getLogger(__name__)
-WORKLOAD = registry()["orders"]  # its name and default port: services/workloads.toml
+SERVICE = "orders"  # its entry in services/workloads.toml
 DESCRIPTOR = orders_pb2.DESCRIPTOR.services_by_name["OrdersService"]
 
 
@@ -40,7 +40,7 @@ class OrdersSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OrdersSettings:
         env = Env(environ)
         return cls(
-            server=ServerSettings.from_env(WORKLOAD.name, WORKLOAD.port, environ),
+            server=server_settings(SERVICE, environ),
             callers=CallerSettings.from_env(env, accounts_target="127.0.0.1:50051"),
             catalog_target=env.str("CATALOG_TARGET", "127.0.0.1:50052"),
             recovery_interval_seconds=env.float("RECOVERY_INTERVAL_SECONDS", 15.0, minimum=0.1),

@@ -61,10 +61,9 @@ from runtime.interceptors import current_claims
 from runtime.server import Wiring, in_order, run_service, serve
 from runtime.settings import Env, ServerSettings
 from services.common.callers import CallerSettings, remote_caller_checks
-from services.registry import registry
+from services.registry import server_settings
 from notes.v1 import notes_pb2, notes_pb2_grpc
 
-WORKLOAD = registry()["notes"]
 
 
 class NotesServicer(notes_pb2_grpc.NotesServiceServicer):
@@ -79,7 +78,7 @@ class NotesSettings:
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> NotesSettings:
-    return NotesSettings(ServerSettings.from_env(WORKLOAD.name, WORKLOAD.port, environ), CallerSettings.from_env(Env(environ)))
+    return NotesSettings(server_settings("notes", environ), CallerSettings.from_env(Env(environ)))
 
 
 def create_server(settings: NotesSettings):

@@ -5,8 +5,12 @@ left behind there after it was removed) fails one of these tests, naming what is
 
 from __future__ import annotations
 
+import importlib
+import os
 import pathlib
 import re
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -135,7 +139,15 @@ def test_the_identities_are_the_services_then_the_edge_and_the_operator():
 
 @pytest.mark.parametrize("workload", SERVICES, ids=_ids)
 def test_each_service_serves_the_grpc_service_its_registry_entry_names(workload):
-    import importlib
-
     server = importlib.import_module(f"{workload.module}.server")
-    assert (server.DESCRIPTOR.full_name, server.WORKLOAD) == (workload.grpc, workload)
+    assert (server.DESCRIPTOR.full_name, server.SERVICE) == (workload.grpc, workload.name)
+
+
+def test_a_service_given_a_malformed_registry_stops_at_start_saying_why(tmp_path):
+    bad = tmp_path / "workloads.toml"
+    bad.write_text('[[service]]\nname = "catalog"\ngrpc = "CatalogService"\nport = 1\nmetrics_port = 2\n')
+    started = subprocess.run([sys.executable, "-m", "services.catalog"], capture_output=True, text=True, timeout=60,
+                             cwd=ROOT, env={**os.environ, "WORKLOADS_FILE": str(bad)})
+    assert started.returncode == 2, started.stderr
+    assert started.stderr.startswith("configuration error:") and "full service name" in started.stderr
+    assert "Traceback" not in started.stderr
