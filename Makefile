@@ -13,7 +13,7 @@ MANIFESTS := $(filter-out %/kustomization.yaml,$(wildcard deploy/kubernetes/*.ya
 # The commit `buf breaking` compares proto/ with (make lint PROTO_AGAINST=main; empty skips it).
 PROTO_AGAINST ?= HEAD~1
 
-.PHONY: help install tools up reset test test-fast lint proto-lint k8s-check containers proto proto-check pki grpcurl lock bench clean
+.PHONY: help install tools up reset test test-fast lint proto-lint k8s-check containers proto proto-check pki grpcurl lock bench chaos clean
 
 help:
 	@echo "make up          start every service on the embedded store (dev certificates included)"
@@ -24,6 +24,7 @@ help:
 	@echo "make pki         (re)create the dev certificates under $(PKI)"
 	@echo "make grpcurl     build grpcurl from source (pinned, once) and link it as bin/grpcurl"
 	@echo "make lint        ruff, mypy, buf lint and breaking, hadolint, actionlint, zizmor and the Kubernetes schemas"
+	@echo "make chaos       the Cassandra network-partition test three times in a row, with its figures (root)"
 	@echo "make containers  the full stack in real containers on a private Docker engine, smoke and chaos checked (root)"
 
 # uv installs the lock's wheels in parallel: about 3 s where pip took 40 s on a cold cache (the
@@ -104,6 +105,10 @@ lock: install
 	$(PY) -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml','rb'))['project']['dependencies']))" > .cache/runtime.in
 	.cache/lockvenv/bin/pip install --quiet -r .cache/runtime.in
 	(echo "# Runtime dependencies only (what the Docker image installs). Made by make lock."; .cache/lockvenv/bin/pip freeze) > requirements-runtime.lock
+
+# The network-partition test alone, three times in a row, printing its figures (make test runs it once).
+chaos: install tools
+	for run in 1 2 3; do $(PY) -m pytest -q -s tests/e2e/test_cassandra_partition.py || exit 1; done
 
 bench: install
 	$(PY) -m bench.edge_bench

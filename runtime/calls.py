@@ -12,7 +12,10 @@ purpose, so the use cases of a service may carry it through their ports without 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 # Longest an outgoing call may wait, whatever the caller allowed: nobody waits forever on a peer.
@@ -45,6 +48,12 @@ class CallContext:
             raise DeadlineExpired("the request's deadline has passed")
         return left
 
+    def sooner(self, reserve: float, share: float = 0.2) -> CallContext:
+        """The same call with `reserve` seconds (at most `share` of what is left) kept back: for
+        steps that must leave time after them to give back what they took and still answer."""
+        left = max(0.0, self.deadline - time.monotonic())
+        return CallContext(self.deadline - min(reserve, left * share), self.token, self.request_id)
+
     def detached(self, budget: float) -> CallContext:
         """The same caller with a budget of its own, for work that must finish even when the request
         has run out of time (releasing what a failed request held)."""
@@ -61,3 +70,28 @@ class CallContext:
         if self.request_id:
             metadata.append(("x-request-id", self.request_id))
         return metadata
+
+
+# The call this thread (or task) is serving: the interceptor sets it once per incoming call, and
+# work done for the call that takes no CallContext argument (a store's statements) reads it.
+_SERVING: contextvars.ContextVar[CallContext | None] = contextvars.ContextVar("serving", default=None)
+
+
+def served() -> CallContext | None:
+    """The call being served here, or None outside one (start-up, a background pass)."""
+    return _SERVING.get()
+
+
+def serve(call: CallContext) -> None:
+    """Marks `call` as the one being served from here on (the interceptor, once per call)."""
+    _SERVING.set(call)
+
+
+@contextlib.contextmanager
+def serving(call: CallContext) -> Iterator[CallContext]:
+    """Work inside the block is done for `call` (a sooner or detached form of the served call)."""
+    reset = _SERVING.set(call)
+    try:
+        yield call
+    finally:
+        _SERVING.reset(reset)

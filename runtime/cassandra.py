@@ -40,10 +40,16 @@ from typing import TYPE_CHECKING, ClassVar, TypeVar
 from cassandra import ConsistencyLevel, CoordinationFailure, OperationTimedOut, Timeout, Unavailable
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, ResultSet, Session
 from cassandra.connection import ConnectionException
-from cassandra.policies import DCAwareRoundRobinPolicy, RoundRobinPolicy, TokenAwarePolicy
+from cassandra.policies import (
+    ConstantSpeculativeExecutionPolicy,
+    DCAwareRoundRobinPolicy,
+    RoundRobinPolicy,
+    TokenAwarePolicy,
+)
 from cassandra.query import BatchStatement, SimpleStatement
 
 from observability import store as spans
+from runtime.calls import served
 from runtime.cassandra_policies import OUTCOME_UNKNOWN, NodeLossRetryPolicy, reconnection_policy
 from runtime.settings import CassandraSettings
 from runtime.stores import outages_become_unavailable
@@ -53,6 +59,13 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 _REQUEST_TIMEOUT_S = 10.0
+# A connection that received nothing for _HEARTBEAT_S is asked for a heartbeat, and dropped (its
+# node marked down, then tried again by the reconnection policy) when none comes back within as
+# long again: a node that stays up but cannot be reached is out of the query plans in seconds,
+# not after the driver's default 30 + 30 s.
+_HEARTBEAT_S = 2.0
+_SPECULATE_AFTER_S = 1.0
+ANSWER_MARGIN_S = 0.3  # kept back from a call's deadline for the service's answer (statement_timeout)
 _DEFAULT_PORT = 9042
 # How a store settles what it cannot know at once (see the module's docstring).
 UNKNOWN_OUTCOMES = 3  # unknown outcomes (a timeout, a lost coordinator) settled before the error goes up
@@ -98,12 +111,16 @@ def connect(settings: CassandraSettings, *, wait_seconds: float = 60.0) -> Sessi
         serial_consistency_level=ConsistencyLevel.name_to_value[settings.serial_consistency.upper()],
         request_timeout=_REQUEST_TIMEOUT_S,
         retry_policy=NodeLossRetryPolicy(),
+        # A read (or repeatable write) left unanswered this long is sent to the next replica as well:
+        # a node cut off from the network answers nothing and refuses nothing, until it is found out.
+        speculative_execution_policy=ConstantSpeculativeExecutionPolicy(_SPECULATE_AFTER_S, 2),
     )
     options = {"protocol_version": settings.protocol_version} if settings.protocol_version else {}
     deadline = time.monotonic() + wait_seconds
     while True:
         cluster = Cluster(hosts, port=port, execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-                          reconnection_policy=reconnection_policy(), connect_timeout=5, **options)
+                          reconnection_policy=reconnection_policy(), connect_timeout=5,
+                          idle_heartbeat_interval=_HEARTBEAT_S, idle_heartbeat_timeout=_HEARTBEAT_S, **options)
         try:
             return cluster.connect()
         except NoHostAvailable as error:
@@ -167,10 +184,11 @@ def execute(session: Session, statement, params=None, described: spans.Statement
     """Runs one statement; with `described`, inside its span (observability/store.py), which lasts
     until the result or the error and then tells the coordinator, the rows returned (reads) and
     whether a lightweight transaction applied."""
+    timeout = statement_timeout()
     if described is None or (span := spans.start(described)) is None:
-        return session.execute(statement, params)
+        return session.execute(statement, params, timeout=timeout)
     try:
-        result = session.execute(statement, params)
+        result = session.execute(statement, params, timeout=timeout)
     except BaseException as error:
         spans.failed(span, error)
         span.end()
@@ -178,6 +196,21 @@ def execute(session: Session, statement, params=None, described: spans.Statement
     span.set_attributes(_outcome(described, result))
     span.end()
     return result
+
+
+def statement_timeout() -> float:
+    """How long a statement may wait for its reply: the driver's request timeout, or less when the
+    call being served (runtime.calls.served) ends sooner. ANSWER_MARGIN_S is kept back, so a
+    statement lost with a node cut off is an outage the service answers (UNAVAILABLE, retry
+    later) before its caller gives up on it, not a caller's timeout with the outcome unknown.
+    OperationTimedOut, without sending anything, when no time is left."""
+    call = served()
+    if call is None:
+        return _REQUEST_TIMEOUT_S
+    left = call.deadline - time.monotonic() - ANSWER_MARGIN_S
+    if left <= 0:
+        raise OperationTimedOut("the call being served has no time left for a statement")
+    return min(_REQUEST_TIMEOUT_S, left)
 
 
 def _outcome(described: spans.Statement, result: ResultSet) -> dict:

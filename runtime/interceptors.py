@@ -19,7 +19,7 @@ import grpc
 
 from observability.logs import request_id_var
 from observability.tracing import mark_user
-from runtime import errors
+from runtime import calls, errors
 from runtime.access import AccessDenied, authorize
 from runtime.calls import MAX_CALL_SECONDS, CallContext
 from runtime.identity import peer_certificate_problem, peer_workload
@@ -32,7 +32,6 @@ _LOGGER = logging.getLogger(__name__)
 OPEN_SERVICES = ("/grpc.health.v1.Health/",)
 
 _CLAIMS: contextvars.ContextVar[Claims | None] = contextvars.ContextVar("claims", default=None)
-_CALL: contextvars.ContextVar[CallContext | None] = contextvars.ContextVar("call", default=None)
 
 # A check gets the policy, the request (None for client streams) and the context, and aborts to refuse.
 Check = Callable[[MethodPolicy, object, grpc.ServicerContext], None]
@@ -101,7 +100,7 @@ class AuthorizationInterceptor(grpc.ServerInterceptor):
             request_id = dict(context.invocation_metadata()).get("x-request-id", "")[:128]
             request_id_var.set(request_id)
             left = context.time_remaining()
-            _CALL.set(CallContext.starting_now(MAX_CALL_SECONDS if left is None else left, request_id=request_id))
+            calls.serve(CallContext.starting_now(MAX_CALL_SECONDS if left is None else left, request_id=request_id))
             _check_peer_certificate(context, method)
             caller = peer_workload(context, self._trust_domain)
             if policy is None or not policy.allows(caller):
@@ -142,7 +141,7 @@ def required_claims() -> Claims:
 def current_call() -> CallContext:
     """The context of the call being served, built once by the interceptor: its deadline, request id
     and (after a token check) the verified user token. Pass it to every call made on its behalf."""
-    call = _CALL.get()
+    call = calls.served()
     if call is None:
         raise RuntimeError("current_call() outside a call served through AuthorizationInterceptor")
     return call
@@ -177,7 +176,7 @@ def token_check(verifier: TokenVerifier) -> Check:
             errors.abort(context, grpc.StatusCode.PERMISSION_DENIED, str(denied), reason=denied.reason,
                          domain="access", metadata={"missing_scopes": " ".join(sorted(denied.missing_scopes))})
         _CLAIMS.set(claims)
-        _CALL.set(current_call().with_token(claims.token))
+        calls.serve(current_call().with_token(claims.token))
         mark_user(claims.subject)
 
     return check

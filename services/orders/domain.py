@@ -60,7 +60,9 @@ class DependencyFailed(OrderError):
 
 
 class DependencyTimedOut(DependencyFailed):
-    """The request ran out of time before a service it needs answered."""
+    """The request ran out of time before a service it needs answered. Answered like any failed
+    dependency (UNAVAILABLE, retry later): the saga stopped early enough to give back what it held
+    and say so within the caller's deadline (OrdersService.place)."""
 
     timed_out = True
 

@@ -22,11 +22,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
-from runtime.calls import CallContext, DeadlineExpired
+from runtime.calls import CallContext, DeadlineExpired, serving
 from runtime.paging import InvalidPageToken
+from runtime.stores import StoreUnavailable
 from runtime.validation import declared_max_of
 from services.common.ids import parse_uuid
 from services.common.paging import bad_page_token, page_size
@@ -49,6 +51,11 @@ from shop.orders.v1 import orders_pb2
 
 _LOGGER = logging.getLogger(__name__)
 COMPENSATION_SECONDS = 3.0  # a release gets its own budget: it matters more than the caller's deadline
+# What a saga keeps back from the caller's deadline (at most a fifth of it) to cancel, release and
+# answer in; a release gets at least MIN_RELEASE_SECONDS, the caller's deadline or not.
+COMPENSATION_RESERVE_SECONDS = 2.0
+MIN_RELEASE_SECONDS = 1.0
+ANSWER_MARGIN_SECONDS = 0.3  # the compensation ends this long before the caller's deadline, to answer in
 # How often a retry looks for the first request's outcome in the store when that request runs in
 # another replica (one in this process wakes it as soon as it ends).
 _OUTCOME_POLL_SECONDS = 0.05
@@ -108,11 +115,20 @@ class OrdersService:
         order = Order(id=order_id, user_id=user_id, lines=lines, status=PENDING, created_at=now, updated_at=now)
         with self._placing_lock:
             self._placing.add(order.id)
+        # The saga's steps end COMPENSATION_RESERVE_SECONDS before the caller's deadline, so a step
+        # that fails late still leaves time to give back what was held and answer the caller.
+        saga = call.sooner(COMPENSATION_RESERVE_SECONDS)
         try:
-            self._store.create_order(order)
-            outcome = self._complete(order, call)
-            if isinstance(outcome, _Refusal):
-                self._record_refusal(outcome)
+            with serving(saga):
+                self._store.create_order(order)
+                try:
+                    outcome = self._complete(order, saga)
+                except StoreUnavailable as lost:  # the confirmation's reply may be all that was lost
+                    if self._settle_after_lost_reply(order, call, idempotency_key, lost).status == CONFIRMED:
+                        return self._existing(order.id)
+                    raise
+                if isinstance(outcome, _Refusal):
+                    self._record_refusal(outcome)
         except DependencyFailed as failure:  # a service did not answer (in time): nothing may stay held
             self._compensate(order, domain.TIMED_OUT if failure.timed_out else domain.DEPENDENCY_FAILED, call)
             raise
@@ -126,6 +142,21 @@ class OrdersService:
         if isinstance(outcome, _Refusal):
             raise outcome.answer(items)
         return domain.answer_for(outcome)
+
+    def _settle_after_lost_reply(self, order: Order, call: CallContext, idempotency_key: str,
+                                 lost: StoreUnavailable) -> Order:
+        """The store failed after the order was recorded, perhaps on the confirmation itself, whose
+        write may have applied with only its reply lost. The saga compensates as for a failed
+        dependency: an order found CONFIRMED is answered as placed, a cancelled one as the outage
+        it was. If even that cannot be learnt in time, the outcome is unknown: a caller with an
+        Idempotency-Key is told to ask again with it (StillBeingPlaced; recovery settles the order
+        meanwhile), never told that nothing was placed."""
+        try:
+            return self._compensate(order, domain.DEPENDENCY_FAILED, call)
+        except StoreUnavailable:
+            if idempotency_key:
+                raise domain.StillBeingPlaced() from lost
+            raise lost from None
 
     def _key_outcome(self, user_id: str, key: str, lines, order_id: str, call: CallContext) -> tuple[Order | None, str]:
         """Binds the Idempotency-Key to `order_id`, or finds what it is bound to: (the order to answer
@@ -233,11 +264,14 @@ class OrdersService:
         order stays on the recovery list. The decision is recorded before the stock moves, and an
         order confirmed meanwhile (by a twin placing of the same key) keeps its stock. Returns the
         order as it now is."""
-        current = self._cancel_unless_confirmed(order.id, reason)
+        left = call.deadline - time.monotonic() - ANSWER_MARGIN_SECONDS  # ends before the caller's deadline
+        release = call.detached(max(MIN_RELEASE_SECONDS, min(COMPENSATION_SECONDS, left)))
+        with serving(release):
+            current = self._cancel_unless_confirmed(order.id, reason)
         if current.status == CONFIRMED:
             return current
         try:
-            self._catalog.release(order.id, call.detached(COMPENSATION_SECONDS))
+            self._catalog.release(order.id, release)
         except DependencyFailed as failure:
             _LOGGER.warning("order %s left for recovery: release failed (%s)", order.id, failure)
             return current

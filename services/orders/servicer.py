@@ -16,7 +16,6 @@ from shop.orders.v1 import orders_pb2_grpc as pb_grpc
 _ERRORS = {
     domain.StillBeingPlacedAtDeadline: grpc.StatusCode.DEADLINE_EXCEEDED,
     domain.StillBeingPlaced: grpc.StatusCode.ABORTED,  # 409 with Retry-After, as the Idempotency-Key draft says
-    domain.DependencyTimedOut: grpc.StatusCode.DEADLINE_EXCEEDED,
     domain.DependencyFailed: grpc.StatusCode.UNAVAILABLE,
     domain.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     domain.NotFound: grpc.StatusCode.NOT_FOUND,

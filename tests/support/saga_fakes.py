@@ -46,6 +46,7 @@ class FakeCatalog(CatalogPort):
 
     def _answer(self, call: CallContext) -> None:
         call.time_left()  # a real call could not start without time left either
+        self.last_call = call
         if self.down:
             raise DependencyFailed("catalog is down")
 

@@ -12,8 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from runtime.stores import StoreUnavailable
 from services.orders import domain
-from services.orders.service import OrdersService
+from services.orders.service import COMPENSATION_RESERVE_SECONDS, MIN_RELEASE_SECONDS, OrdersService
 from services.orders.store.sqlite import SqliteOrderStore
 from tests.support.saga_fakes import FakeAccounts, FakeCatalog, call, product
 
@@ -244,8 +245,19 @@ def test_running_out_of_time_mid_saga_times_out_and_compensates_with_its_own_bud
     assert catalog.reserve_calls == 0 and catalog.stock[mug] == 5
     # The release still went out, on a budget of its own, for the same caller and request.
     [release] = catalog.release_calls
-    assert release.time_left() > 1 and release.request_id == "req-1"
+    assert release.time_left() > MIN_RELEASE_SECONDS - 0.1 and release.request_id == "req-1"
     assert store.unsettled(datetime.max.replace(tzinfo=UTC)) == []
+
+
+def test_the_sagas_calls_end_soon_enough_to_compensate_and_answer_within_the_callers_deadline(shop):
+    orders, _, catalog, _, _ = shop
+    mug = product(catalog, stock=5)
+    caller = call(seconds=10)
+    orders.place(USER, [(mug, 1)], "", caller)
+    assert caller.deadline - catalog.last_call.deadline == pytest.approx(COMPENSATION_RESERVE_SECONDS, abs=0.01)
+    short = call(seconds=1)  # a short budget keeps back a fifth of it, not more
+    orders.place(USER, [(mug, 1)], "", short)
+    assert short.deadline - catalog.last_call.deadline == pytest.approx(0.2, abs=0.01)
 
 
 def test_cancelling_gives_the_stock_back_even_when_catalog_answers_only_later(shop):
@@ -269,3 +281,50 @@ def test_another_users_order_does_not_exist_for_them_and_a_malformed_id_is_inval
     assert orders.get(placed.id, "someone-else", is_admin=True).id == placed.id
     with pytest.raises(domain.InvalidArgument):
         orders.get("not-an-id", USER, is_admin=False)
+
+
+class _LostReplies:
+    """Wraps an order store: the confirmation is written, but its reply is lost (StoreUnavailable);
+    with `down`, every read and write after it fails too, before doing anything."""
+
+    def __init__(self, store, down: bool = False):
+        self._store, self._down, self.confirmed = store, down, False
+
+    def transition(self, order, expected):
+        if self.confirmed and self._down:
+            raise StoreUnavailable("no node answers")
+        applied = self._store.transition(order, expected)
+        if order.status == domain.CONFIRMED:
+            self.confirmed = True
+            raise StoreUnavailable("the reply to the confirmation was lost")
+        return applied
+
+    def get_order(self, order_id):
+        if self.confirmed and self._down:
+            raise StoreUnavailable("no node answers")
+        return self._store.get_order(order_id)
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+
+def test_a_confirmation_whose_reply_is_lost_is_answered_as_the_order_it_placed(shop):
+    _, store, catalog, accounts, clock = shop
+    orders = OrdersService(_LostReplies(store), accounts, catalog, clock=clock)
+    mug = product(catalog, stock=5)
+    placed = orders.place(USER, [(mug, 2)], "", call())
+    assert placed.status == domain.CONFIRMED and store.get_order(placed.id).status == domain.CONFIRMED
+    assert catalog.stock[mug] == 3 and catalog.release_calls == []
+
+
+def test_an_outcome_that_cannot_be_learnt_asks_a_caller_with_a_key_to_ask_again_never_says_nothing_was_placed(shop):
+    _, store, catalog, accounts, clock = shop
+    orders = OrdersService(_LostReplies(store, down=True), accounts, catalog, clock=clock)
+    mug = product(catalog, stock=5)
+    with pytest.raises(domain.StillBeingPlaced):
+        orders.place(USER, [(mug, 2)], "checkout-1", call())
+    with pytest.raises(StoreUnavailable):  # without a key there is nothing to ask again with
+        orders.place(USER, [(mug, 1)], "", call())
+    # Asked again with its key, once the store answers, the caller learns the order it placed.
+    again = OrdersService(store, accounts, catalog, clock=clock).place(USER, [(mug, 2)], "checkout-1", call())
+    assert again.status == domain.CONFIRMED and catalog.stock[mug] == 2

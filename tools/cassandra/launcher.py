@@ -8,6 +8,9 @@ with the JVM options Cassandra ships for it (tools/cassandra/jvm17-server.option
 cassandra.yaml written here, in its own temp folder with free ports. Only the processes started
 here are ever stopped, by PID.
 
+Given a network (harness.network.PrivateNetwork), each node runs on a host of its own there
+instead, on Cassandra's usual ports, so a test can cut one node off the network.
+
 The nodes of a cluster share every port number, each on its own address, because the driver
 takes one port for the whole cluster. They start as a fresh, empty ring (no bootstrap
 streaming, no gossip settling wait), and the cluster counts as up only when every node
@@ -30,6 +33,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from typing import Protocol
 
 from tools import processes
 from tools.cache import building, cache_root
@@ -95,8 +100,9 @@ class CassandraNode:
     """One Cassandra process on its own loopback address, with its own files under `workdir`."""
 
     def __init__(self, lib: pathlib.Path, workdir: pathlib.Path, host: str, ports: dict[str, int],
-                 seed: str, heap: str):
+                 seed: str, heap: str, run_on: Callable[[list[str]], list[str]] = lambda argv: argv):
         self.host, self._lib, self._workdir, self._heap = host, lib, workdir, heap
+        self._run_on = run_on  # the command that runs argv where this node's address is (its network namespace)
         self._process: subprocess.Popen | None = None
         self._conf = self._write_config(ports, seed)
 
@@ -154,7 +160,7 @@ class CassandraNode:
     def launch(self) -> None:
         """Starts the process (again, on the same files, after a stop)."""
         with open(self._workdir / "stdout.log", "ab") as log:
-            self._process = subprocess.Popen(self._command(), stdout=log, stderr=subprocess.STDOUT,
+            self._process = subprocess.Popen(self._run_on(self._command()), stdout=log, stderr=subprocess.STDOUT,
                                              stdin=subprocess.DEVNULL, start_new_session=True)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int | None:
@@ -166,11 +172,22 @@ class CassandraNode:
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else ""
 
 
-class CassandraCluster:
-    """`size` nodes on 127.0.0.1 .. 127.0.0.<size>, one ring with 127.0.0.1 as its seed."""
+class Hosts(Protocol):
+    """Machines of a test's own for the nodes (harness.network.PrivateNetwork): an address each,
+    and the command that runs a program on one of them."""
 
-    def __init__(self, size: int = 3, heap: str = "512M"):
-        self.hosts = tuple(f"127.0.0.{i}" for i in range(1, size + 1))
+    addresses: tuple[str, ...]
+
+    def command(self, index: int, argv: list[str]) -> list[str]: ...
+
+
+class CassandraCluster:
+    """`size` nodes on 127.0.0.1 .. 127.0.0.<size>, one ring with the first as its seed; or one node
+    on each of `network`'s hosts, on Cassandra's usual ports (nothing else listens there)."""
+
+    def __init__(self, size: int = 3, heap: str = "512M", network: Hosts | None = None):
+        self.hosts = network.addresses if network else tuple(f"127.0.0.{i}" for i in range(1, size + 1))
+        self._network = network
         self._heap = heap
         self._workdir: pathlib.Path | None = None
         self.nodes: list[CassandraNode] = []
@@ -185,14 +202,19 @@ class CassandraCluster:
         lib = ensure_installed()
         self._workdir = pathlib.Path(tempfile.mkdtemp(prefix="cassandra-"))
         atexit.register(self.stop)
-        ports = dict(zip(("native", "storage"), free_ports(2, self.hosts), strict=True))
+        ports = {"native": 9042, "storage": 7000} if self._network else \
+            dict(zip(("native", "storage"), free_ports(2, self.hosts), strict=True))
         self.port = ports["native"]
-        self.nodes = [CassandraNode(lib, self._workdir / host, host, ports, self.hosts[0], self._heap)
-                      for host in self.hosts]
+        self.nodes = [CassandraNode(lib, self._workdir / host, host, ports, self.hosts[0], self._heap, self._runner(i))
+                      for i, host in enumerate(self.hosts)]
         for node in self.nodes:  # all at once: a node that finds the seed not listening yet keeps gossiping
             node.launch()
-        self._wait_for_ring(timeout)
+        self.wait_for_ring(timeout)
         return self
+
+    def _runner(self, index: int) -> Callable[[list[str]], list[str]]:
+        network = self._network
+        return (lambda argv: network.command(index, argv)) if network else (lambda argv: argv)
 
     def stop_node(self, index: int, sig: int = signal.SIGTERM) -> int | None:
         """Stops one node (SIGTERM: Cassandra's own drain and shutdown; SIGKILL: a crash)."""
@@ -203,9 +225,9 @@ class CassandraCluster:
         if self.nodes[index].running:
             raise RuntimeError(f"Cassandra on {self.nodes[index].host} is running already")
         self.nodes[index].launch()
-        self._wait_for_ring(timeout)
+        self.wait_for_ring(timeout)
 
-    def _wait_for_ring(self, timeout: float) -> None:
+    def wait_for_ring(self, timeout: float = 120) -> None:
         """Waits until every node coordinates a write at ALL, so each one sees all the others up."""
         deadline = time.monotonic() + timeout
         while not self._ring_is_up():
