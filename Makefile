@@ -83,6 +83,7 @@ proto-lint: install
 # The manifests against the Kubernetes API schemas, unknown fields refused.
 k8s-check: install
 	$(BIN)/kubernetes-validate --strict --quiet $(MANIFESTS)
+	$(PY) -m tools.capacity --check deploy/kubernetes   # requests, replicas, autoscalers: docs/capacity.md
 
 # Needs root: installs Docker's engine from Debian and runs a private one (tools/containers/run.sh).
 containers: install

@@ -47,9 +47,13 @@ class ShopMix:
             self._tokens[name] = (token, subject)
 
     def request(self, n: int) -> Request:
+        """The n-th request of the mix: each user in turn, each kind in turn."""
+        return self.request_of(self.KINDS[(n // len(self._users)) % len(self.KINDS)], n)
+
+    def request_of(self, kind: str, n: int) -> Request:
+        """The n-th request of one kind (users in turn)."""
         token, me = self._tokens[self._users[n % len(self._users)]]
         auth = (("Authorization", f"Bearer {token}"),)
-        kind = self.KINDS[(n // len(self._users)) % len(self.KINDS)]
         if kind == "GET product":
             return Request(kind, "GET", f"/v1/products/{self._product}", auth)
         if kind == "GET account":

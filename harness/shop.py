@@ -63,15 +63,18 @@ def order_retrying_refusals(stack, token, product_id, attempts: int = 20):
     return reply
 
 
-def order_retrying_as_the_api_says(stack, token, product_id, quantity=1, attempts: int = 10):
+def order_retrying_as_the_api_says(stack, token, product_id, quantity=1, attempts: int = 10, journal=None):
     """(final reply, replies before it) of an order from a client that follows the API's advice:
     while the first request with its Idempotency-Key is still being processed (reason
     IDEMPOTENCY_KEY_IN_USE) it asks again with the same key; after any other 503 or 504 nothing is
     held for the order (the saga compensated before answering), so it orders again with a new key.
-    Each retry waits for Retry-After (with a little jitter)."""
+    Each retry waits for Retry-After (with a little jitter). `journal`, a list, gets (key, reply)
+    for every request sent."""
     key, earlier = uuid.uuid4().hex, []
     for _ in range(attempts):
         reply = order(stack, token, product_id, quantity, key=key)
+        if journal is not None:
+            journal.append((key, reply))
         reason = reply.json().get("reason") if reply.headers.get("Content-Type", "").endswith("json") else None
         if reply.status_code not in (409, 503, 504) or (reply.status_code == 409 and reason != "IDEMPOTENCY_KEY_IN_USE"):
             return reply, earlier

@@ -198,6 +198,11 @@ def execute(session: Session, statement, params=None, described: spans.Statement
     return result
 
 
+class NoTimeLeft(OperationTimedOut):
+    """A statement not sent: the call it was for has no time left. An outage to the caller like any
+    timeout (StoreUnavailable), but nothing to settle or repeat: nothing was sent."""
+
+
 def statement_timeout() -> float:
     """How long a statement may wait for its reply: the driver's request timeout, or less when the
     call being served (runtime.calls.served) ends sooner. ANSWER_MARGIN_S is kept back, so a
@@ -209,7 +214,7 @@ def statement_timeout() -> float:
         return _REQUEST_TIMEOUT_S
     left = call.deadline - time.monotonic() - ANSWER_MARGIN_S
     if left <= 0:
-        raise OperationTimedOut("the call being served has no time left for a statement")
+        raise NoTimeLeft("the call being served has no time left for a statement")
     return min(_REQUEST_TIMEOUT_S, left)
 
 
@@ -248,6 +253,8 @@ def lightweight(session: Session, statement, params=(), *, described: spans.Stat
     for _ in range(UNKNOWN_OUTCOMES):
         try:
             return execute(session, statement, params, described)
+        except NoTimeLeft:
+            raise
         except OUTCOME_UNKNOWN as error:
             _LOGGER.warning("lightweight transaction outcome unknown (%s); running it again", error)
     return execute(session, statement, params, described)
@@ -278,6 +285,8 @@ def compare_and_set(read: Callable[[], State], decide: Callable[[State], Change 
             return current, None
         try:
             result = write(current, change)
+        except NoTimeLeft:
+            raise
         except OUTCOME_UNKNOWN as error:
             unknowns += 1
             if unknown is Unknown.RAISE or unknowns > UNKNOWN_OUTCOMES:

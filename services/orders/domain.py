@@ -78,6 +78,13 @@ class StillBeingPlaced(OrderError):
         super().__init__("the first request with this Idempotency-Key is still being processed; retry")
 
 
+class OutcomeUnknown(StillBeingPlaced):
+    """This request's own placing could not learn whether its order was confirmed (the store stopped
+    answering right after the confirmation was sent). Asked again with the same Idempotency-Key, the
+    service answers the outcome; so this is always "ask again" (ABORTED, 409 with Retry-After), never
+    an answer that would let the caller think nothing was placed."""
+
+
 class StillBeingPlacedAtDeadline(StillBeingPlaced):
     """StillBeingPlaced, when what ran out was the caller's own deadline (too short to retry in)."""
 

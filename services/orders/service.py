@@ -124,8 +124,9 @@ class OrdersService:
                 try:
                     outcome = self._complete(order, saga)
                 except StoreUnavailable as lost:  # the confirmation's reply may be all that was lost
-                    if self._settle_after_lost_reply(order, call, idempotency_key, lost).status == CONFIRMED:
-                        return self._existing(order.id)
+                    settled = self._settle_after_lost_reply(order, call, idempotency_key, lost)
+                    if settled.status == CONFIRMED:
+                        return settled
                     raise
                 if isinstance(outcome, _Refusal):
                     self._record_refusal(outcome)
@@ -149,13 +150,14 @@ class OrdersService:
         write may have applied with only its reply lost. The saga compensates as for a failed
         dependency: an order found CONFIRMED is answered as placed, a cancelled one as the outage
         it was. If even that cannot be learnt in time, the outcome is unknown: a caller with an
-        Idempotency-Key is told to ask again with it (StillBeingPlaced; recovery settles the order
+        Idempotency-Key is told to ask again with it (OutcomeUnknown; recovery settles the order
         meanwhile), never told that nothing was placed."""
         try:
-            return self._compensate(order, domain.DEPENDENCY_FAILED, call)
+            with serving(call):  # not the saga's time, which may be spent: the time kept back for this
+                return self._compensate(order, domain.DEPENDENCY_FAILED, call)
         except StoreUnavailable:
             if idempotency_key:
-                raise domain.StillBeingPlaced() from lost
+                raise domain.OutcomeUnknown() from lost
             raise lost from None
 
     def _key_outcome(self, user_id: str, key: str, lines, order_id: str, call: CallContext) -> tuple[Order | None, str]:

@@ -58,6 +58,8 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
         items = [(i.product_id, i.quantity) for i in request.items]
         try:
             placed = self._orders.place(claims.subject, items, request.idempotency_key, current_call())
+        except domain.OutcomeUnknown:
+            raise
         except domain.StillBeingPlaced:
             if _deadline_spent(context):
                 raise domain.StillBeingPlacedAtDeadline() from None

@@ -7,11 +7,13 @@ or it is CANCELLED and holds nothing, and an idempotency key means one order.
 from __future__ import annotations
 
 import dataclasses
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from runtime import calls
 from runtime.stores import StoreUnavailable
 from services.orders import domain
 from services.orders.service import COMPENSATION_RESERVE_SECONDS, MIN_RELEASE_SECONDS, OrdersService
@@ -284,24 +286,29 @@ def test_another_users_order_does_not_exist_for_them_and_a_malformed_id_is_inval
 
 
 class _LostReplies:
-    """Wraps an order store: the confirmation is written, but its reply is lost (StoreUnavailable);
-    with `down`, every read and write after it fails too, before doing anything."""
+    """Wraps an order store: the confirmation is written, but its reply never comes, so the
+    statement fails when the call it serves runs out of time (as the Cassandra adapter's do,
+    runtime.cassandra.statement_timeout); with `down`, every read and write after it fails too."""
 
     def __init__(self, store, down: bool = False):
         self._store, self._down, self.confirmed = store, down, False
 
+    def _answer(self) -> None:
+        served = calls.served()
+        if (self.confirmed and self._down) or (served is not None and served.deadline <= time.monotonic()):
+            raise StoreUnavailable("no node answers in time")
+
     def transition(self, order, expected):
-        if self.confirmed and self._down:
-            raise StoreUnavailable("no node answers")
+        self._answer()
         applied = self._store.transition(order, expected)
         if order.status == domain.CONFIRMED:
             self.confirmed = True
+            time.sleep(max(0.0, calls.served().deadline - time.monotonic()))
             raise StoreUnavailable("the reply to the confirmation was lost")
         return applied
 
     def get_order(self, order_id):
-        if self.confirmed and self._down:
-            raise StoreUnavailable("no node answers")
+        self._answer()
         return self._store.get_order(order_id)
 
     def __getattr__(self, name):
@@ -312,7 +319,7 @@ def test_a_confirmation_whose_reply_is_lost_is_answered_as_the_order_it_placed(s
     _, store, catalog, accounts, clock = shop
     orders = OrdersService(_LostReplies(store), accounts, catalog, clock=clock)
     mug = product(catalog, stock=5)
-    placed = orders.place(USER, [(mug, 2)], "", call())
+    placed = orders.place(USER, [(mug, 2)], "", call(seconds=1))
     assert placed.status == domain.CONFIRMED and store.get_order(placed.id).status == domain.CONFIRMED
     assert catalog.stock[mug] == 3 and catalog.release_calls == []
 
@@ -321,10 +328,10 @@ def test_an_outcome_that_cannot_be_learnt_asks_a_caller_with_a_key_to_ask_again_
     _, store, catalog, accounts, clock = shop
     orders = OrdersService(_LostReplies(store, down=True), accounts, catalog, clock=clock)
     mug = product(catalog, stock=5)
-    with pytest.raises(domain.StillBeingPlaced):
-        orders.place(USER, [(mug, 2)], "checkout-1", call())
+    with pytest.raises(domain.OutcomeUnknown):
+        orders.place(USER, [(mug, 2)], "checkout-1", call(seconds=1))
     with pytest.raises(StoreUnavailable):  # without a key there is nothing to ask again with
-        orders.place(USER, [(mug, 1)], "", call())
+        orders.place(USER, [(mug, 1)], "", call(seconds=1))
     # Asked again with its key, once the store answers, the caller learns the order it placed.
     again = OrdersService(store, accounts, catalog, clock=clock).place(USER, [(mug, 2)], "checkout-1", call())
     assert again.status == domain.CONFIRMED and catalog.stock[mug] == 2
