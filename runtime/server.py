@@ -29,6 +29,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from observability.metrics import serve_metrics
 from observability.rpc import ServerTelemetry
 from observability.tracing import untraced
+from runtime.calls import MAX_CALL_SECONDS
 from runtime.channels import ROUTING_HEALTH_NAME
 from runtime.credentials import server_credentials
 from runtime.health import SERVICE_NAME as HEALTH_SERVICE_NAME
@@ -47,6 +48,11 @@ _READINESS_INTERVAL_S = 2.0
 # calls elsewhere (or wait for the restarted process), and only then does the server refuse calls: no
 # call is cut off by the shutdown itself.
 _MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+# How long calls still running on a connection that reached its maximum age may go on. Longer than
+# any call may last (MAX_CALL_SECONDS), with room for a client that starts one more call before it
+# has read the server's GOAWAY (seconds later on a busy machine): a call cut here has run, perhaps
+# to the end (an order confirmed), and its caller only hears UNAVAILABLE.
+_CONNECTION_AGE_GRACE_SECONDS = 3 * MAX_CALL_SECONDS
 
 
 @dataclass(frozen=True)
@@ -119,7 +125,7 @@ class ServiceServer:
                 # Connections end after this age (in-flight calls get the grace), so clients resolve the
                 # service's name again and spread over replicas added since.
                 ("grpc.max_connection_age_ms", int(settings.max_connection_age_seconds * 1000)),
-                ("grpc.max_connection_age_grace_ms", int(settings.grace_seconds * 1000)),
+                ("grpc.max_connection_age_grace_ms", int(_CONNECTION_AGE_GRACE_SECONDS * 1000)),
             ],
             # Past this many calls at once a new call is refused at once (RESOURCE_EXHAUSTED) instead of
             # queueing until its deadline: an overloaded service answers quickly, and callers back off.

@@ -128,8 +128,8 @@ class OrdersService:
                     if settled.status == CONFIRMED:
                         return settled
                     raise
-                if isinstance(outcome, _Refusal):
-                    self._record_refusal(outcome)
+            if isinstance(outcome, _Refusal):
+                self._record_refusal(outcome)  # in the time kept back, like a compensation
         except DependencyFailed as failure:  # a service did not answer (in time): nothing may stay held
             self._compensate(order, domain.TIMED_OUT if failure.timed_out else domain.DEPENDENCY_FAILED, call)
             raise
@@ -153,7 +153,7 @@ class OrdersService:
         Idempotency-Key is told to ask again with it (OutcomeUnknown; recovery settles the order
         meanwhile), never told that nothing was placed."""
         try:
-            with serving(call):  # not the saga's time, which may be spent: the time kept back for this
+            with serving(call):  # not the saga's time, which is spent: the time kept back for this
                 return self._compensate(order, domain.DEPENDENCY_FAILED, call)
         except StoreUnavailable:
             if idempotency_key:

@@ -61,3 +61,24 @@ def test_a_replica_added_behind_the_name_gets_traffic_without_restarting_the_cal
     finally:
         for replica in (first, second):
             replica.server.stop(0).wait(10)
+
+
+def test_a_call_still_running_when_its_connection_reaches_its_age_is_not_cut(echo_pb2, pki_dir, tmp_path):
+    """Connections end at their maximum age so callers re-resolve names; a call still running then
+    must finish (an order it places must not become an UNAVAILABLE that says nothing happened),
+    whatever the service's shutdown grace."""
+    env = servers.service_env("echo", pki_dir, tmp_path, TLS_CERT_FILE=str(pki_dir / "catalog.pem"),
+                              TLS_KEY_FILE=str(pki_dir / "catalog.key"), GRPC_MAX_CONNECTION_AGE_SECONDS="1",
+                              SHUTDOWN_GRACE_SECONDS="1")
+    replica = EchoServer(echo_pb2, ServerSettings.from_env("echo", 0, env), new_issuer_key())
+    replica.server.start()
+    tls = TlsFiles(pki_dir / "ca.pem", pki_dir / "edge.pem", pki_dir / "edge.key")
+    method = echo_pb2.DESCRIPTOR.services_by_name["EchoService"].methods_by_name["GetThing"]
+    clients = ServiceClients(tls, {SERVICE: f"127.0.0.1:{replica.port}"})
+    try:
+        # Four seconds: past the connection's age (1 s, with jitter) and the shutdown grace (1 s) together.
+        answer = clients.call(method, echo_pb2.Thing(name="sleep:4"), CallContext.starting_now(8))
+        assert answer.name == "sleep:4"
+    finally:
+        clients.close()
+        replica.server.stop(0).wait(10)
