@@ -71,7 +71,7 @@ def _measure(stack, mix: ShopMix, kind: str, groups: dict[str, list[int]], args)
 
 
 @contextlib.contextmanager
-def _store(kind: str):
+def store_settings(kind: str):
     """(store settings for the stack, Cassandra's PIDs): nothing for the embedded store."""
     if kind == "embedded":
         yield {}, []
@@ -92,7 +92,7 @@ def run(args) -> dict:
         "cores": os.cpu_count(), "store": args.store, "concurrency": args.concurrency, "seconds": args.seconds,
         "kinds": {},
     }
-    with tempfile.TemporaryDirectory() as tmp, _store(args.store) as (store_env, cassandra_pids):
+    with tempfile.TemporaryDirectory() as tmp, store_settings(args.store) as (store_env, cassandra_pids):
         stack = Stack(servers.write_test_pki(pathlib.Path(tmp) / "pki"), pathlib.Path(tmp), store_env=store_env)
         try:
             check_edge(stack.url)

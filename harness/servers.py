@@ -16,7 +16,9 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import grpc
+import requests
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
 
 from harness import bad_certificates
 from runtime import pki
@@ -77,18 +79,33 @@ def cassandra_env(settings) -> dict[str, str]:
     return env
 
 
-def channel(pki_dir: pathlib.Path, port: int, cert: str = "edge", *, ca: str = "ca") -> grpc.Channel:
-    """An mTLS channel presenting `<cert>.pem`; cert=None presents no client certificate."""
+def channel(pki_dir: pathlib.Path, port: int, cert: str = "edge", *, ca: str = "ca",
+            host: str = "127.0.0.1") -> grpc.Channel:
+    """An mTLS channel presenting `<cert>.pem`; cert=None presents no client certificate. A server on
+    another loopback address than 127.0.0.1 is checked against its certificate's name "localhost"."""
     if cert is None:
         creds = grpc.ssl_channel_credentials((pki_dir / f"{ca}.pem").read_bytes())
     else:
         creds = grpc.ssl_channel_credentials(
             (pki_dir / f"{ca}.pem").read_bytes(), (pki_dir / f"{cert}.key").read_bytes(), (pki_dir / f"{cert}.pem").read_bytes())
-    return grpc.secure_channel(f"127.0.0.1:{port}", creds)
+    options = [] if host == "127.0.0.1" else [("grpc.ssl_target_name_override", "localhost")]
+    return grpc.secure_channel(f"{host}:{port}", creds, options=options)
 
 
-def wait_serving(pki_dir: pathlib.Path, port: int, timeout: float = 30.0, service: str = "") -> None:
-    with channel(pki_dir, port, "operator") as ch:
+def calls_answered(process: ServiceProcess, service: str) -> float:
+    """Calls a service process has answered (any status) for gRPC services whose name contains
+    `service`, from its own Prometheus endpoint (METRICS_PORT); 0 for a process that is gone."""
+    try:
+        text = requests.get(f"http://127.0.0.1:{process.metrics_port}/metrics", timeout=2).text
+    except requests.RequestException:
+        return 0.0
+    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == "grpc_server_handled_total" and service in sample.labels.get("grpc_service", ""))
+
+
+def wait_serving(pki_dir: pathlib.Path, port: int, timeout: float = 30.0, service: str = "",
+                 host: str = "127.0.0.1") -> None:
+    with channel(pki_dir, port, "operator", host=host) as ch:
         stub = health_pb2_grpc.HealthStub(ch)
         deadline = time.monotonic() + timeout
         while True:
@@ -126,6 +143,8 @@ class ServiceProcess:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
         self.lines: list[str] = []
         self.port = 0
+        self.host = "127.0.0.1"  # the address it listens on (harness/stack.py gives replicas their own)
+        self.metrics_port: int | None = None
         self._started = threading.Event()
         # The reader drains the pipe for the child's whole life, so the child never blocks on it.
         threading.Thread(target=self._read, daemon=True).start()

@@ -192,7 +192,7 @@ class ServerSettings:
     metrics_host: str = "127.0.0.1"
     max_workers: int = 16  # calls served at once; more wait for a thread, up to max_queued_calls
     max_queued_calls: int = 64  # beyond workers + queue a call is refused at once (RESOURCE_EXHAUSTED)
-    max_connection_age_seconds: float = 30.0  # clients re-resolve names when a connection ends
+    max_connection_age_seconds: float = 10.0  # clients re-resolve names when a connection ends (bench/replicas.py)
     drain_seconds: float = 1.0  # at SIGTERM, time for callers to stop routing here before calls are refused
 
     @classmethod
@@ -220,7 +220,7 @@ class ServerSettings:
             metrics_host=env.str("METRICS_HOST", "127.0.0.1"),
             max_workers=env.int("GRPC_MAX_WORKERS", 16, minimum=1, maximum=1024),
             max_queued_calls=env.int("GRPC_MAX_QUEUED_CALLS", 64, minimum=0, maximum=100_000),
-            max_connection_age_seconds=env.float("GRPC_MAX_CONNECTION_AGE_SECONDS", 30.0, minimum=1.0),
+            max_connection_age_seconds=env.float("GRPC_MAX_CONNECTION_AGE_SECONDS", 10.0, minimum=1.0),
             drain_seconds=env.float("SHUTDOWN_DRAIN_SECONDS", 1.0),
         )
 

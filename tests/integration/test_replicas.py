@@ -8,11 +8,11 @@ import time
 import pytest
 
 from harness import servers
+from harness.dns import DnsServer
 from runtime.calls import CallContext
 from runtime.clients import ServiceClients
 from runtime.settings import ServerSettings, TlsFiles
 from tests.support.bad_tokens import new_issuer_key
-from tests.support.dns_server import DnsServer
 from tests.support.echo_service import EchoServer, compile_echo_proto
 
 SERVICE = "edgetest.v1.EchoService"
