@@ -79,7 +79,7 @@ def create_app(config: EdgeConfig | Mapping[str, str] | None = None) -> Flask:
     _add_health(app, upstreams)
     _add_index(app, cfg)
     _add_request_handling(app, cfg.deadline_seconds, admission.Admission(cfg.server.max_queue_seconds))
-    _add_telemetry(app)
+    _add_telemetry(app, cfg)
     # Per-app resources (Flask's pattern): the gRPC channels live as long as the app, closed by close_app().
     app.extensions["edge.upstreams"] = upstreams
     return app
@@ -90,11 +90,12 @@ def close_app(app: Flask) -> None:
     app.extensions["edge.upstreams"].close()
 
 
-def _add_telemetry(app: Flask) -> None:
-    """A span per request around the whole app (W3C context in, carried on to the gRPC calls), RED
-    metrics (served on EDGE_METRICS_PORT by the gunicorn master, never on the public port), a JSON
-    access line: for every answer, refusals included."""
-    instrument_flask(app, untraced=(*PROBES, "/openapi.json", "/docs"), access_logger="edge.access")
+def _add_telemetry(app: Flask, cfg: EdgeConfig) -> None:
+    """A span per request around the whole app (W3C context in from trusted callers, carried on to the
+    gRPC calls), RED metrics (served on EDGE_METRICS_PORT by the gunicorn master, never on the public
+    port), a JSON access line: for every answer, refusals included."""
+    instrument_flask(app, untraced=(*PROBES, "/openapi.json", "/docs"), access_logger="edge.access",
+                     trusted_trace_sources=cfg.server.trace_trusted_networks)
 
 
 def _add_index(app: Flask, cfg: EdgeConfig) -> None:

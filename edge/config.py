@@ -28,6 +28,7 @@ How the process serves HTTP (EdgeServerSettings; edge/gunicorn_conf.py reads thi
 
 from __future__ import annotations
 
+import ipaddress
 import pathlib
 import re
 import ssl
@@ -43,6 +44,14 @@ def _printable(env: Env, name: str, default: str) -> str:
     if len(value) > 64 or not value.isprintable() or '"' in value:
         raise ConfigError(f"{name} must be at most 64 printable characters without quotes, got {value!r}")
     return value
+
+
+def _networks(name: str, values: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """The networks of a comma-separated list (CIDR, or one address)."""
+    try:
+        return tuple(ipaddress.ip_network(value, strict=False) for value in values)
+    except ValueError as error:
+        raise ConfigError(f"{name} must list networks like 10.0.0.0/8 or 192.0.2.7, comma-separated: {error}") from None
 
 
 def _https_files(env: Env) -> tuple[pathlib.Path | None, pathlib.Path | None]:
@@ -77,6 +86,9 @@ class EdgeServerSettings:
     metrics_port: int | None
     metrics_host: str
     telemetry: TelemetrySettings
+    # Callers whose W3C trace context (and so its "sampled" flag) the edge continues; any other
+    # caller's request starts a trace of its own, linked to theirs (observability/http.py).
+    trace_trusted_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
     @classmethod
     def from_env(cls, env: Env) -> EdgeServerSettings:
@@ -94,6 +106,7 @@ class EdgeServerSettings:
             metrics_port=env.int("EDGE_METRICS_PORT", 0, minimum=0, maximum=65535) or None,
             metrics_host=env.str("EDGE_METRICS_HOST", "127.0.0.1"),
             telemetry=TelemetrySettings.from_env(env, "edge"),
+            trace_trusted_networks=_networks("EDGE_TRACE_TRUSTED_NETWORKS", env.list("EDGE_TRACE_TRUSTED_NETWORKS", "")),
         )
 
 

@@ -95,6 +95,8 @@ def _edge_env(ports: dict[str, int], telemetry: dict[str, str]) -> dict[str, str
             "OAUTH_REVOKE_METHOD": f"/{ACCOUNTS}/RevokeToken", "OAUTH_AUTHORIZE_METHOD": f"/{ACCOUNTS}/Authorize",
             "OAUTH_METADATA_METHOD": f"/{ACCOUNTS}/GetServerMetadata", "EDGE_REALM": "shop", "EDGE_API_TITLE": "Shop API",
             "EDGE_METRICS_PORT": str(METRICS_PORTS["edge"]),
+            # Whoever calls from this machine may force a trace with a sampled traceparent (docs/observability.md).
+            "EDGE_TRACE_TRUSTED_NETWORKS": os.environ.get("EDGE_TRACE_TRUSTED_NETWORKS", "127.0.0.0/8,::1"),
             **({"EDGE_SITE_DIR": str(STOREFRONT)} if (STOREFRONT / "index.html").is_file() else {})}
 
 

@@ -93,6 +93,12 @@ def test_edge_server_settings_are_read_from_their_variables(edge_env, tmp_path):
     assert (server.max_queue_seconds, server.metrics_port, server.tls_key_file) == (0.0, 9100, tmp_path / "https.key")
 
 
+def test_the_edge_trusts_no_callers_trace_context_unless_told():
+    assert EdgeServerSettings.from_env(Env({})).trace_trusted_networks == ()
+    trusted = EdgeServerSettings.from_env(Env({"EDGE_TRACE_TRUSTED_NETWORKS": "10.1.0.0/16, 192.0.2.7,::1"}))
+    assert [str(n) for n in trusted.trace_trusted_networks] == ["10.1.0.0/16", "192.0.2.7/32", "::1/128"]
+
+
 @pytest.mark.parametrize("env, variable", [
     ({"EDGE_WORKERS": "abc"}, "EDGE_WORKERS"),
     ({"EDGE_WORKERS": "0"}, "EDGE_WORKERS"),
@@ -106,6 +112,8 @@ def test_edge_server_settings_are_read_from_their_variables(edge_env, tmp_path):
     ({"EDGE_TLS_CERT_FILE": "/nonexistent.pem", "EDGE_TLS_KEY_FILE": "/nonexistent.key"}, "EDGE_TLS_CERT_FILE"),
     ({"EDGE_DEADLINE_SECONDS": "0"}, "EDGE_DEADLINE_SECONDS"),
     ({"EDGE_UPSTREAMS": "no-target"}, "EDGE_UPSTREAMS"),
+    ({"EDGE_TRACE_TRUSTED_NETWORKS": "10.0.0.0/33"}, "EDGE_TRACE_TRUSTED_NETWORKS"),
+    ({"EDGE_TRACE_TRUSTED_NETWORKS": "localhost"}, "EDGE_TRACE_TRUSTED_NETWORKS"),
 ])
 def test_bad_edge_values_name_the_variable(edge_env, env, variable):
     with pytest.raises(ConfigError, match=variable):

@@ -33,6 +33,7 @@ class Span:
     attributes: dict
     status_code: int
     start_ns: int
+    linked_trace_ids: tuple[str, ...] = ()  # the traces its links point to
 
 
 class QueryClient:
@@ -90,7 +91,8 @@ def _spans(document: dict) -> list[Span]:
                     service=resource.get("service.name", ""), scope=scope, name=span["name"], kind=span.get("kind", 0),
                     trace_id=span["traceId"], span_id=span["spanId"], parent_span_id=span.get("parentSpanId", ""),
                     attributes=_attributes(span.get("attributes", [])),
-                    status_code=span.get("status", {}).get("code", 0), start_ns=int(span.get("startTimeUnixNano", 0))))
+                    status_code=span.get("status", {}).get("code", 0), start_ns=int(span.get("startTimeUnixNano", 0)),
+                    linked_trace_ids=tuple(link["traceId"] for link in span.get("links", []))))
     return spans
 
 
