@@ -106,6 +106,10 @@ class OrdersService:
         StillBeingPlaced means the first request with this key has not finished (retry later)."""
         lines = domain.normalise_lines(items)
         domain.check_quantities(lines, MOST_PER_PRODUCT)
+        # The saga's steps end COMPENSATION_RESERVE_SECONDS before the caller's deadline, so a step
+        # that fails late still leaves time to give back what was held and answer the caller. Kept
+        # back from the whole budget: a key claim that stalled leaves the saga less time, not the reserve.
+        saga = call.sooner(COMPENSATION_RESERVE_SECONDS)
         order_id = domain.new_order_id()
         if idempotency_key:
             answered, order_id = self._key_outcome(user_id, idempotency_key, lines, order_id, call)
@@ -115,9 +119,6 @@ class OrdersService:
         order = Order(id=order_id, user_id=user_id, lines=lines, status=PENDING, created_at=now, updated_at=now)
         with self._placing_lock:
             self._placing.add(order.id)
-        # The saga's steps end COMPENSATION_RESERVE_SECONDS before the caller's deadline, so a step
-        # that fails late still leaves time to give back what was held and answer the caller.
-        saga = call.sooner(COMPENSATION_RESERVE_SECONDS)
         try:
             with serving(saga):
                 self._store.create_order(order)

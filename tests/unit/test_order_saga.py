@@ -262,6 +262,23 @@ def test_the_sagas_calls_end_soon_enough_to_compensate_and_answer_within_the_cal
     assert short.deadline - catalog.last_call.deadline == pytest.approx(0.2, abs=0.01)
 
 
+def test_a_key_claim_that_stalls_does_not_eat_the_time_kept_back_to_compensate(shop, monkeypatch):
+    """Found by the partition test under load: a claim that stalled 2 s left the saga a fifth of what
+    remained as its reserve, too little to release and answer before the edge's deadline (504)."""
+    orders, store, catalog, _, _ = shop
+    mug = product(catalog, stock=5)
+    claim = store.claim_idempotency_key
+
+    def stalled(*args, **kwargs):
+        time.sleep(0.5)
+        return claim(*args, **kwargs)
+
+    monkeypatch.setattr(store, "claim_idempotency_key", stalled)
+    caller = call(seconds=1)
+    orders.place(USER, [(mug, 1)], "stalled-key", caller)
+    assert caller.deadline - catalog.last_call.deadline == pytest.approx(0.2, abs=0.02), "a fifth of the whole budget"
+
+
 def test_cancelling_gives_the_stock_back_even_when_catalog_answers_only_later(shop):
     orders, store, catalog, _, clock = shop
     mug = product(catalog, stock=5)
