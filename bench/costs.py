@@ -1,6 +1,6 @@
 """What one request costs each process, in CPU: the input of the capacity model (tools/capacity.py).
 
-    .venv/bin/python -m bench.costs [--store cassandra] [--seconds 20] [--concurrency 8] [--out FILE]
+    .venv/bin/python -m bench.costs [--store cassandra] [--seconds 20] [--concurrency 8] [--products 1] [--kind "POST order"] [--out FILE]
 
 Starts the shop (harness/stack.py: accounts, catalog, orders, the edge with 2 gunicorn workers x 8
 threads) on the embedded store, or with --store cassandra on a three-node Cassandra cluster
@@ -90,15 +90,18 @@ def run(args) -> dict:
         "command": "python -m bench.costs " + shlex.join(sys.argv[1:]),
         "measured": datetime.datetime.now(datetime.UTC).isoformat(timespec="minutes"),
         "cores": os.cpu_count(), "store": args.store, "concurrency": args.concurrency, "seconds": args.seconds,
+        "products": args.products,
         "kinds": {},
     }
     with tempfile.TemporaryDirectory() as tmp, store_settings(args.store) as (store_env, cassandra_pids):
-        stack = Stack(servers.write_test_pki(pathlib.Path(tmp) / "pki"), pathlib.Path(tmp), store_env=store_env)
+        # The recovery pass as a deployment runs it (every 15 s), not the tests' 0.5 s.
+        stack = Stack(servers.write_test_pki(pathlib.Path(tmp) / "pki"), pathlib.Path(tmp), store_env=store_env,
+                      orders_env={"RECOVERY_INTERVAL_SECONDS": args.recovery_interval, "RECOVERY_AGE_SECONDS": "30"})
         try:
             check_edge(stack.url)
-            mix = ShopMix.set_up(stack, users=args.concurrency)
+            mix = ShopMix.set_up(stack, users=args.concurrency, products=args.products)
             groups = _groups(stack, cassandra_pids)
-            for kind in ShopMix.KINDS:
+            for kind in args.kinds or ShopMix.KINDS:
                 figures["kinds"][kind] = _measure(stack, mix, kind, groups, args)
                 _print_kind(kind, figures["kinds"][kind])
             figures["rss_mib"] = {name: round(sum(rss_kib(pid) or 0 for pid in pids) / 1024) for name, pids in groups.items()}
@@ -119,6 +122,11 @@ def main() -> int:
     parser.add_argument("--store", choices=("embedded", "cassandra"), default="embedded")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--recovery-interval", default="15", help="orders' RECOVERY_INTERVAL_SECONDS (its default: 15)")
+    parser.add_argument("--products", type=int, default=1,
+                        help="products the requests spread over (default 1: every order on one hot stock row)")
+    parser.add_argument("--kind", dest="kinds", action="append", choices=ShopMix.KINDS,
+                        help="measure only this kind of request (repeatable; default: every kind)")
     parser.add_argument("--out", type=pathlib.Path)
     args = parser.parse_args()
     out = args.out or ROOT / ".artifacts" / "bench" / f"costs-{args.store}.json"

@@ -26,17 +26,19 @@ class ShopMix:
 
     KINDS = ("GET product", "GET account", "GET orders", "POST order")
 
-    def __init__(self, stack, users: list[str], product_id: str):
-        self._stack, self._users, self._product = stack, users, product_id
+    def __init__(self, stack, users: list[str], product_ids: list[str]):
+        self._stack, self._users, self._products = stack, users, product_ids
         self._tokens: dict[str, tuple[str, str]] = {}
         self.refresh_tokens()
 
     @classmethod
-    def set_up(cls, stack, users: int = 4) -> ShopMix:
+    def set_up(cls, stack, users: int = 4, products: int = 1) -> ShopMix:
+        """`users` users; `products` products, the n-th request on product n mod products (one: every
+        order contends for one stock row, the hot-product case)."""
         names = [f"bench{uuid.uuid4().hex[:10]}" for _ in range(users)]
         for name in names:
             stack.register(name)
-        return cls(stack, names, make_product(stack, 1_000_000_000, "Bench beans"))
+        return cls(stack, names, [make_product(stack, 1_000_000_000, f"Bench beans {i}") for i in range(products)])
 
     def refresh_tokens(self) -> None:
         """New access tokens (they last 15 minutes), signed in through the edge like any client."""
@@ -53,14 +55,15 @@ class ShopMix:
     def request_of(self, kind: str, n: int) -> Request:
         """The n-th request of one kind (users in turn)."""
         token, me = self._tokens[self._users[n % len(self._users)]]
+        product = self._products[n % len(self._products)]
         auth = (("Authorization", f"Bearer {token}"),)
         if kind == "GET product":
-            return Request(kind, "GET", f"/v1/products/{self._product}", auth)
+            return Request(kind, "GET", f"/v1/products/{product}", auth)
         if kind == "GET account":
             return Request(kind, "GET", f"/v1/accounts/{me}", auth)
         if kind == "GET orders":
             return Request(kind, "GET", "/v1/orders?pageSize=10", auth)
-        body = json.dumps({"items": [{"productId": self._product, "quantity": "1"}]}).encode()
+        body = json.dumps({"items": [{"productId": product, "quantity": "1"}]}).encode()
         return Request(kind, "POST", "/v1/orders", (*auth, ("Idempotency-Key", uuid.uuid4().hex)), body)
 
 

@@ -12,6 +12,7 @@ making the holds agree with the reservation's final status.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 from typing import Any
 
@@ -49,7 +50,10 @@ _STATEMENTS = {
     "save_product": cql.write(_PRODUCTS.update(_SAVED)),
     "first_products": cql.read(f"SELECT {_PRODUCTS.columns} FROM products LIMIT ?"),
     "next_products": cql.read(f"SELECT {_PRODUCTS.columns} FROM products WHERE token(id) > token(?) LIMIT ?"),
-    "read_stock": cql.read("SELECT quantity, holds FROM stock WHERE product_id = ?", serial=True),
+    # What a page shows, and a compare-and-set's first guess: the consistency level's view (LOCAL_QUORUM
+    # sees every committed change). A round that lost, or whose outcome is unknown, reads at SERIAL.
+    "read_stock": cql.read("SELECT quantity, holds FROM stock WHERE product_id = ?"),
+    "read_stock_serial": cql.read("SELECT quantity, holds FROM stock WHERE product_id = ?", serial=True),
     "cas_quantity": cql.conditional("UPDATE stock SET quantity = ? WHERE product_id = ? IF quantity = ?"),
     "add_hold": cql.write(f"UPDATE stock USING TTL {HOLD_TTL_SECONDS} SET holds[?] = ? WHERE product_id = ?"),
     "drop_hold": cql.write("DELETE holds[?] FROM stock WHERE product_id = ?"),
@@ -76,8 +80,8 @@ class CassandraCatalogStore(cql.CassandraStore, CatalogStore):
         self._run("insert_stock", product.id, product.stock)
         self._run("insert_product", *_PRODUCTS.values(product))
 
-    def _quantity(self, product_id: str) -> tuple[int, dict] | None:
-        row = self._run("read_stock", product_id).one()
+    def _quantity(self, product_id: str, *, serial: bool = False) -> tuple[int, dict] | None:
+        row = self._run("read_stock_serial" if serial else "read_stock", product_id).one()
         return None if row is None else (row.quantity or 0, dict(row.holds or {}))
 
     def get_product(self, product_id: str) -> Product | None:
@@ -112,9 +116,16 @@ class CassandraCatalogStore(cql.CassandraStore, CatalogStore):
 
         A change that sees its own earlier write (a hold names its reservation; an absolute quantity
         is the same twice) settles an unknown outcome by deciding again from a fresh SERIAL read; any
-        other change reports the error rather than risk applying twice."""
+        other change reports the error rather than risk applying twice.
+
+        The first round decides on a read at the consistency level, which sees every committed change
+        but not one in flight: if it missed one, the write's condition (decided by Paxos after that
+        change completes) fails, and every later round reads at SERIAL. Uncontended, a change is one
+        Paxos round instead of two."""
+        rounds = itertools.count()
+
         def read():
-            current = self._quantity(product_id)
+            current = self._quantity(product_id, serial=next(rounds) > 0)
             if current is None:
                 raise NotFound(f"product {product_id} does not exist")
             return current
@@ -168,8 +179,11 @@ class CassandraCatalogStore(cql.CassandraStore, CatalogStore):
             self._compare_and_set(product_id, change)
 
     def _finish(self, reservation: Reservation, status: str, short: list[str]) -> Reservation:
-        self._lwt("finish_reservation", status, json.dumps(short), reservation.reservation_id, PENDING)
-        final = _reservation(self._run("read_reservation", reservation.reservation_id).one())
+        finished = self._lwt("finish_reservation", status, json.dumps(short), reservation.reservation_id, PENDING)
+        if cql.applied(finished):
+            final = Reservation(reservation.reservation_id, status, reservation.items, tuple(short))
+        else:  # someone else finished it (or our own reply was lost): what it is now
+            final = _reservation(self._run("read_reservation", reservation.reservation_id).one())
         if final.status != RESERVED:
             # Whoever lost a race (a concurrent release, a rejecting twin) leaves no hold behind.
             for product_id, _ in reservation.items:
@@ -177,11 +191,10 @@ class CassandraCatalogStore(cql.CassandraStore, CatalogStore):
         return final
 
     def reserve(self, reservation_id: str, items: tuple[tuple[str, int], ...]) -> Reservation:
-        row = self._run("read_reservation", reservation_id).one()
-        if row is None:
-            created = self._lwt("new_reservation", reservation_id, PENDING, json.dumps(items))
-            row = None if cql.applied(created) else self._run("read_reservation", reservation_id).one()
-        reservation = _reservation(row) if row is not None else Reservation(reservation_id, PENDING, items)
+        # One Paxos round: a reservation that exists already (a repeat) comes back in the refusal.
+        created = self._lwt("new_reservation", reservation_id, PENDING, json.dumps(items))
+        reservation = (Reservation(reservation_id, PENDING, items) if cql.applied(created)
+                       else _reservation(created.one()))
         if reservation.status != RELEASED and reservation.items != items:
             raise ReservationConflict(f"reservation {reservation_id} was made with other items")
         if reservation.status != PENDING:

@@ -52,9 +52,10 @@ class CassandraOrderStore(cql.CassandraStore, OrderStore):
     STATEMENTS = _STATEMENTS
 
     def claim_idempotency_key(self, user_id: str, key: str, order_id: str, fingerprint: str) -> tuple[str, str]:
-        if cql.applied(self._lwt("claim", user_id, key, uuid.UUID(order_id), fingerprint)):
+        claimed = self._lwt("claim", user_id, key, uuid.UUID(order_id), fingerprint)
+        if cql.applied(claimed):
             return order_id, fingerprint
-        row = self._run("read_claim", user_id, key).one()
+        row = claimed.one()  # a refused IF NOT EXISTS returns the claim that holds the key
         return str(row.order_id), row.fingerprint
 
     def reclaim_idempotency_key(self, user_id: str, key: str, from_order_id: str, to_order_id: str) -> bool:
