@@ -1,11 +1,13 @@
 """What one request costs each process, in CPU: the input of the capacity model (tools/capacity.py).
 
-    .venv/bin/python -m bench.costs [--store cassandra] [--seconds 20] [--concurrency 8] [--products 1] [--kind "POST order"] [--out FILE]
+    .venv/bin/python -m bench.costs [--store cassandra] [--seconds 20] [--concurrency 8] [--products 1]
+                                    [--kind "POST order"] [--recovery-interval 15] [--out FILE]
 
 Starts the shop (harness/stack.py: accounts, catalog, orders, the edge with 2 gunicorn workers x 8
 threads) on the embedded store, or with --store cassandra on a three-node Cassandra cluster
 (127.0.0.1-3, replication factor 3, LOCAL_QUORUM, SERIAL: the production setting), registers users
-and a product through the edge, then drives one kind of request at a time (bench/traffic.py:
+and a product (--products: several, the requests spread over them) through the edge, then drives
+one kind of request (--kind: only those named) at a time (bench/traffic.py:
 POST order, GET product, GET account, GET orders) with --concurrency clients in a closed loop for
 --seconds after a short warm-up. For each kind it reads the user+system CPU time of every process
 (/proc) before and after and divides by the answers that were 200: milliseconds of CPU per request,
