@@ -38,11 +38,13 @@ def _reads_and_orders(stack, product_id: str, token: str):
     return request
 
 
-def _assert_shared(seen: dict[str, float]) -> None:
+def _shared(seen: dict[str, float]) -> bool:
     total, equal = sum(seen.values()), 1 / len(seen)
-    assert total >= 100, seen
-    shares = {host: count / total for host, count in seen.items()}
-    assert all(abs(share - equal) <= LOOSE * equal for share in shares.values()), f"calls per replica: {seen}"
+    return total >= 100 and all(abs(count / total - equal) <= LOOSE * equal for count in seen.values())
+
+
+def _assert_shared(seen: dict[str, float]) -> None:
+    assert _shared(seen), f"calls per replica: {seen}"
 
 
 def test_replicas_share_load_lose_one_and_gain_one_under_load(stack):
@@ -67,8 +69,14 @@ def test_replicas_share_load_lose_one_and_gain_one_under_load(stack):
         while servers.calls_answered(added, "CatalogService") == 0 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert servers.calls_answered(added, "CatalogService") > 0, "the added replica got no call in 25 s"
-        time.sleep(12)  # every caller's connections have reached their age once: all have found it
+        # Each caller finds it when one of its connections reaches its age: look at windows of 150
+        # requests until all have (bounded), then it must keep its share.
         calls.since_last()
+        deadline, windows = time.monotonic() + 30, []
+        while time.monotonic() < deadline and not (windows and _shared(windows[-1])):
+            load.wait_for(150)
+            windows.append(calls.since_last())
+        assert windows and _shared(windows[-1]), f"calls per replica, window by window: {windows}"
         load.wait_for(300)
         _assert_shared(calls.since_last())
     stack.processes["catalog"].remove(killed)  # it was killed on purpose: not stopped again

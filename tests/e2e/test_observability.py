@@ -4,7 +4,6 @@ trace ids and none of their secrets."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from harness import servers
 from harness.shop import make_product, shopper, wait_for
 from harness.stack import Stack
+from tests.support.process_logs import access_trace_id, json_lines
 from tools.jaeger import CLIENT, ERROR, SERVER, Jaeger, JaegerPorts
 
 pytestmark = pytest.mark.cassandra
@@ -50,26 +50,6 @@ def _order(stack, token: str, product_id: str, quantity: int, request_id: str):
                          headers={"Authorization": f"Bearer {token}", "X-Request-Id": request_id})
 
 
-def _json_lines(process) -> list[dict]:
-    parsed = []
-    for line in process.lines:
-        try:
-            parsed.append(json.loads(line))
-        except ValueError:
-            continue  # gunicorn's own start-up lines are plain text
-    return parsed
-
-
-def _trace_id(stack, request_id: str) -> str:
-    """The trace id in the edge's access log line for the request (read from the edge's stdout,
-    which reaches us a moment after the response does)."""
-    def access():
-        return [e for e in _json_lines(stack.edge) if e.get("request_id") == request_id and e["logger"] == "edge.access"]
-
-    assert wait_for(access, 10) and access()[0]["trace_id"], "the edge's access log line carries the trace id"
-    return access()[0]["trace_id"]
-
-
 def _complete(spans) -> bool:
     """Every process's server span has arrived, and every span's parent too (each process exports
     in batches of its own, so a child may arrive before its parent)."""
@@ -103,7 +83,7 @@ def _create_order(spans):
 @pytest.mark.parametrize("request_id", GOOD_ORDERS)
 def test_an_order_is_one_trace_from_the_edge_through_every_service_to_cassandra(observed, request_id):
     stack, jaeger, _, _ = observed
-    spans = _read_trace(jaeger, _trace_id(stack, request_id))
+    spans = _read_trace(jaeger, access_trace_id(stack, request_id))
     by_id = {s.span_id: s for s in spans}
     assert all(s.parent_span_id in by_id for s in spans if s.parent_span_id), "every parent span is in the trace"
     roots = [s for s in spans if not s.parent_span_id]
@@ -131,7 +111,7 @@ def test_each_order_is_a_trace_of_its_own(observed):
     """Jaeger's search by service finds exactly one trace per order placed, refused ones included:
     no order is split across traces, and no two orders share one."""
     stack, jaeger, _, since = observed
-    placed = {_trace_id(stack, request_id) for request_id in (*GOOD_ORDERS, "observed-bad-order")}
+    placed = {access_trace_id(stack, request_id) for request_id in (*GOOD_ORDERS, "observed-bad-order")}
     assert len(placed) == 3
     for trace_id in placed:
         _read_trace(jaeger, trace_id, ready=_create_order)
@@ -141,7 +121,7 @@ def test_each_order_is_a_trace_of_its_own(observed):
 
 def test_a_client_fault_is_recorded_on_the_span_but_not_as_an_error(observed):
     stack, jaeger, _, _ = observed
-    spans = _read_trace(jaeger, _trace_id(stack, "observed-bad-order"), ready=_create_order)
+    spans = _read_trace(jaeger, access_trace_id(stack, "observed-bad-order"), ready=_create_order)
     create = _create_order(spans)
     assert create.attributes["rpc.grpc.status_code"] == 9  # FAILED_PRECONDITION: out of stock
     assert create.status_code != ERROR, "a caller's mistake is not a server error"
@@ -154,7 +134,7 @@ def test_a_request_refused_before_its_route_is_traced_counted_and_logged_too(obs
     refused = requests.get(f"{stack.url}/v1/orders", timeout=10, headers={
         "Authorization": f"Bearer {token}", "Request-Timeout": "soon", "X-Request-Id": "observed-refused"})
     assert refused.status_code == 400, refused.text
-    spans = _read_trace(jaeger, _trace_id(stack, "observed-refused"), ready=bool)
+    spans = _read_trace(jaeger, access_trace_id(stack, "observed-refused"), ready=bool)
     assert [(s.service, s.kind, s.name, s.attributes["http.response.status_code"]) for s in spans] == [
         ("edge", SERVER, "GET /v1/orders", 400)]
     edge = requests.get(f"http://127.0.0.1:{stack.metrics_ports['edge']}/metrics", timeout=10).text
@@ -189,8 +169,8 @@ def test_metrics_count_requests_per_route_status_and_rpc(observed):
 
 def test_logs_are_json_with_trace_ids_and_no_secrets(observed):
     stack, _, token, _ = observed
-    trace_id = _trace_id(stack, GOOD_ORDERS[0])
-    everything = {name: _json_lines(p) for name, p in
+    trace_id = access_trace_id(stack, GOOD_ORDERS[0])
+    everything = {name: json_lines(p) for name, p in
                   [("edge", stack.edge), ("orders", stack.orders), ("accounts", stack.accounts), ("catalog", stack.catalogs[0])]}
     for name, entries in everything.items():
         assert entries and all({"timestamp", "level", "service", "trace_id", "span_id", "request_id"} <= e.keys() for e in entries), name
@@ -222,7 +202,7 @@ def test_probes_and_housekeeping_leave_no_trace(observed):
     # Jaeger whole, whatever the probes and the housekeeping before it produced is there too.
     reply = _order(stack, token, make_product(stack, 1), 1, "observed-after-probes")
     assert reply.status_code == 200, reply.text
-    assert _complete(_read_trace(jaeger, _trace_id(stack, "observed-after-probes")))
+    assert _complete(_read_trace(jaeger, access_trace_id(stack, "observed-after-probes")))
     assert set(jaeger.query.services()) == SHOP
     traces: dict = {}
     for service in SHOP:
@@ -241,7 +221,7 @@ def test_a_server_fault_is_an_error_span(observed):
     stack.catalogs[0].stop()
     failed = _order(stack, token, product_id, 1, "observed-outage")
     assert failed.status_code in (503, 504), failed.text
-    spans = _read_trace(jaeger, _trace_id(stack, "observed-outage"),
+    spans = _read_trace(jaeger, access_trace_id(stack, "observed-outage"),
                         ready=lambda spans: _create_order(spans) and any(s.service == "edge" and s.kind == SERVER for s in spans))
     create = _create_order(spans)
     assert create.status_code == ERROR and create.attributes["rpc.grpc.status_code"] in (4, 14)

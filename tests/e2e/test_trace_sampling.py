@@ -6,7 +6,6 @@ forces nor joins a trace."""
 from __future__ import annotations
 
 import http.client
-import json
 import uuid
 
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from harness import servers
 from harness.shop import shopper, wait_for
 from harness.stack import Stack
+from tests.support.process_logs import access_trace_id
 from tools.jaeger import SERVER, Jaeger, JaegerPorts
 
 OPERATOR = "127.0.0.2"  # the network the edge trusts (EDGE_TRACE_TRUSTED_NETWORKS)
@@ -49,22 +49,6 @@ def _my_orders(stack, token: str, source: str, trace_id: str, flags: str = "01")
     return request_id
 
 
-def _edge_trace_id(stack, request_id: str) -> str:
-    """The trace id the edge's access line gives the request."""
-    def line():
-        for text in list(stack.edge.lines):
-            try:
-                entry = json.loads(text)
-            except ValueError:
-                continue
-            if entry.get("request_id") == request_id and entry.get("logger") == "edge.access":
-                return entry
-        return None
-
-    assert wait_for(line, 10), "the edge logs every request"
-    return line()["trace_id"]
-
-
 def _through_orders(spans) -> bool:
     return {s.service for s in spans if s.kind == SERVER} >= {"edge", "orders"}
 
@@ -82,7 +66,7 @@ def test_an_operator_forces_one_trace_through_every_service_and_the_public_canno
     spans = jaeger.query.trace(forced)
     edge = [s for s in spans if s.service == "edge" and s.kind == SERVER]
     assert len(edge) == 1 and edge[0].parent_span_id, "the edge's span continues the operator's"
-    assert _edge_trace_id(stack, public_request) != public, "a public caller's trace id is not taken"
+    assert access_trace_id(stack, public_request) != public, "a public caller's trace id is not taken"
     # Sent before the forced one and exported by the same processes: had they been recorded, they would be there.
     assert jaeger.query.trace(public) == [] and jaeger.query.trace(not_forced) == []
-    assert jaeger.query.trace(_edge_trace_id(stack, public_request)) == [], "at ratio 0 no new trace is recorded"
+    assert jaeger.query.trace(access_trace_id(stack, public_request)) == [], "at ratio 0 no new trace is recorded"
