@@ -9,8 +9,6 @@ Routes come from the services' `google.api.http` annotations; the edge has no co
 from __future__ import annotations
 
 import logging
-import re
-import uuid
 from collections.abc import Mapping
 
 import grpc
@@ -18,11 +16,12 @@ from flask import Flask, g, jsonify, request
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from werkzeug.exceptions import HTTPException
 
-from edge import admission, openapi
+from edge import openapi
+from edge.admission import PROBES, request_id
 from edge.body import BodyRefused
 from edge.config import EdgeConfig
 from edge.oauth import oauth_blueprint
-from edge.problems import deadline_expired, from_rpc_error, problem
+from edge.problems import SECURITY_HEADERS, deadline_expired, from_rpc_error, problem
 from edge.routes import bad_request, body_refused, register_routes
 from edge.site import site_blueprint
 from edge.templates import CONVERTERS
@@ -37,16 +36,6 @@ from runtime.policy import declared_scopes
 from runtime.tokens import jwks_over_grpc, token_verifier
 
 _LOGGER = logging.getLogger(__name__)
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-# An API answers with data, never with a page to render or frame; /docs sets a policy of its own.
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cross-Origin-Resource-Policy": "same-origin",
-}
-PROBES = ("/healthz", "/readyz")  # never refused, never traced, and they take no deadline of the client's
 # One year, this host only: a browser that reached the edge over HTTPS keeps using HTTPS.
 _HSTS = "max-age=31536000"
 
@@ -78,7 +67,7 @@ def create_app(config: EdgeConfig | Mapping[str, str] | None = None) -> Flask:
         app.register_blueprint(site_blueprint(cfg.site_dir, cfg.site_path))
     _add_health(app, upstreams)
     _add_index(app, cfg)
-    _add_request_handling(app, cfg.deadline_seconds, admission.Admission(cfg.server.max_queue_seconds))
+    _add_request_handling(app, cfg.deadline_seconds)
     _add_telemetry(app, cfg)
     # Per-app resources (Flask's pattern): the gRPC channels live as long as the app, closed by close_app().
     app.extensions["edge.upstreams"] = upstreams
@@ -134,23 +123,20 @@ def _add_health(app: Flask, upstreams: Upstreams) -> None:
         return jsonify(status="ready")
 
 
-def _add_request_handling(app: Flask, deadline_seconds: float, admit: admission.Admission) -> None:
+def _add_request_handling(app: Flask, deadline_seconds: float) -> None:
     @app.before_request
     def begin():
         """What every request goes through before its route, in this order (a probe, only the first):
         1. its request id (the client's, if well-formed), which every log line of it carries;
-        2. admission: refused at once if it waited too long for a thread (edge/admission.py);
-        3. its deadline, from Request-Timeout or grpc-timeout (a malformed one is a 400).
+        2. its deadline, from Request-Timeout or grpc-timeout (a malformed one is a 400), less the
+           time it waited for a thread.
         The route then checks the token and its scopes, reads the body, checks the owner and calls
-        the service (edge/routes.py). Telemetry wraps all of it (observability/http.py)."""
-        given = request.headers.get("X-Request-Id", "")
-        g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        the service (edge/routes.py). Telemetry wraps all of it (observability/http.py). A request
+        that waited too long for a thread never gets here: the worker refused it (edge/admission.py)."""
+        g.request_id = request_id(request.headers.get("X-Request-Id"))
         request_id_var.set(g.request_id)
         if request.path in PROBES:
             return None
-        refused = admit.refusal(request.environ)
-        if refused is not None:
-            return refused
         begin_call(deadline_seconds, g.request_id)
         return None
 

@@ -39,6 +39,7 @@ bind = f"{SETTINGS.host}:{SETTINGS.port}"
 workers = SETTINGS.workers
 worker_class = "edge.worker.QueueTimingWorker"
 QueueTimingWorker.header_timeout_seconds = SETTINGS.header_timeout_seconds  # read by the forked workers
+QueueTimingWorker.max_queue_seconds = SETTINGS.max_queue_seconds
 threads = SETTINGS.threads
 timeout = 30
 graceful_timeout = 10

@@ -37,6 +37,14 @@ _SERVER_FAULT_DETAIL = {
 # Answers a client should simply retry; without a RetryInfo of the service's, retry after a second.
 _RETRYABLE = {429, 503}
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # OAuth answers (RFC 6749 section 5.1)
+# An API answers with data, never with a page to render or frame; /docs sets a policy of its own.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
 
 
 def _title(status: int) -> str:
@@ -99,10 +107,15 @@ def from_rpc_error(error: grpc.RpcError) -> Response:
                    violations=violations, headers=headers)
 
 
-def overloaded() -> Response:
-    """503 from the edge itself: too busy to take this request now (edge/admission.py); retry shortly."""
-    return problem(503, "the server is too busy to take this request now; retry later", reason="OVERLOADED",
-                   headers={"Retry-After": "1"})
+_OVERLOADED_DETAIL = "the server is too busy to take this request now; retry later"
+
+
+def overloaded_body(path: str, request_id: str) -> bytes:
+    """The body of the edge's own 503 (edge/admission.py): too busy to take this request now; retry
+    shortly. Written by the worker before Flask runs, so made without a request context, in the same
+    shape as problem()'s."""
+    return json.dumps({"type": "about:blank", "title": _title(503), "status": 503, "detail": _OVERLOADED_DETAIL,
+                       "instance": path, "request_id": request_id, "reason": "OVERLOADED"}).encode()
 
 
 def deadline_expired(_error) -> Response:

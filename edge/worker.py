@@ -5,10 +5,12 @@
 gunicorn's gthread worker accepts connections as fast as they come (up to worker_connections) and
 hands every request to a thread pool whose queue has no bound: when requests arrive faster than the
 threads finish them, they wait there, unseen by the app, until their clients give up. This worker notes
-when each request joined that queue (its connection was accepted, or a kept-alive connection became
-readable) and, when a thread takes it, gives the app the wait in the WSGI environ under QUEUE_WAIT
-(seconds). edge/admission.py decides what to do with it. This module imports no more than gunicorn:
-the master loads it before it forks.
+when each request joined that queue (its head was complete) and, when a thread takes it, measures the
+wait: a request that waited past EDGE_MAX_QUEUE_MS is answered 503 right there, once gunicorn parsed its
+head and before the WSGI environ or the app exist (edge/admission.py says what the answer is); the app
+gets the wait of the others in the WSGI environ under QUEUE_WAIT (seconds), which their deadline counts.
+This module imports no more than gunicorn: the master loads it before it forks (the worker process
+loads edge.admission).
 
 It also shares connections between workers. Every gthread worker polls the one listening socket and
 whichever wakes first accepts, so a burst of new keep-alive connections (a load balancer's pool, a
@@ -79,11 +81,19 @@ def _without_server(response) -> list[str]:
     return [line for line in _GUNICORN_HEAD(response) if not line.lower().startswith("server:")]
 
 
+def _header(req, name: str) -> str | None:
+    """A request header's value (gunicorn keeps names upper-case), or None."""
+    return next((value for key, value in req.headers if key == name), None)
+
+
 class QueueTimingWorker(ThreadWorker):
     wsgi: Any  # the WSGI callable gunicorn serves (set by load_wsgi)
     # Seconds a connection has to deliver its request head (TLS handshake included); edge/gunicorn_conf.py
     # sets it from EDGE_HEADER_TIMEOUT_SECONDS before the workers are forked.
     header_timeout_seconds = 10.0
+    # A request that waited longer than this for a thread is refused (0: never); from EDGE_MAX_QUEUE_MS.
+    max_queue_seconds = 0.0
+    admission: Any = None  # edge.admission.Admission, made in the worker process
     _tls: TlsContexts | None = None
 
     def init_process(self):
@@ -91,6 +101,9 @@ class QueueTimingWorker(ThreadWorker):
         util.write_error = write_problem
         wsgi.Response.default_headers = _without_server
         self._tls = TlsContexts(self.cfg) if self.cfg.is_ssl else None  # built here: cfg is final by now
+        from edge.admission import Admission  # in the worker only: it loads Flask and the metrics
+
+        self.admission = Admission(self.max_queue_seconds, tls=self.cfg.is_ssl)
         super().init_process()
 
     def __init__(self, *args, **kwargs):
@@ -181,6 +194,21 @@ class QueueTimingWorker(ThreadWorker):
             return super().handle(conn)
         finally:
             self._taken.wait = None
+
+    def handle_request(self, req, conn):
+        """A request that waited too long for this thread is refused here, with its head parsed and
+        nothing else done (edge/admission.py); gunicorn then drains a body it carried, as for any
+        answer that keeps the connection."""
+        wait = getattr(self._taken, "wait", None)
+        if wait is not None and self.admission is not None:
+            keep_alive = (self.alive and self.cfg.keepalive and not req.should_close()
+                          and len(self.keepalived_conns) < self.max_keepalived)
+            answer = self.admission.refusal(req.method, req.path, _header(req, "X-REQUEST-ID"), wait, keep_alive)
+            if answer is not None:
+                self._taken.wait = None
+                conn.sock.sendall(answer)
+                return keep_alive
+        return super().handle_request(req, conn)
 
     def load_wsgi(self):
         super().load_wsgi()

@@ -6,7 +6,6 @@ the budget off or the load within capacity nothing is refused."""
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import threading
 import time
@@ -14,8 +13,8 @@ import time
 import pytest
 import requests
 
-from harness import servers
 from tests.support.bad_tokens import new_issuer_key
+from tests.support.echo_edge import echo_edge
 from tests.support.echo_service import echo_server
 
 SLOW_S = 0.3  # each upstream call takes this long
@@ -32,22 +31,9 @@ def echo(pki_dir, tmp_path_factory):
 
 @contextlib.contextmanager
 def _edge(echo, pki_dir, max_queue_ms: str):
-    """`python -m edge` as an operator runs it, on a free port; yields (url, metrics url)."""
-    metrics_port = servers.free_port()
-    edge = servers.ServiceProcess("edge", {
-        "EDGE_PORT": "0", "EDGE_WORKERS": "1", "EDGE_THREADS": str(THREADS), "EDGE_MAX_QUEUE_MS": max_queue_ms,
-        "EDGE_METRICS_PORT": str(metrics_port), "TLS_DIR": str(pki_dir),
-        "EDGE_UPSTREAMS": f"edgetest.v1.EchoService=127.0.0.1:{echo.port}", "JWKS_METHOD": "/edgetest.v1.EchoService/Keys",
-        "TOKEN_ISSUER": servers.ISSUER, "TOKEN_AUDIENCE": servers.AUDIENCE,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(echo.gen_dir), os.environ.get("PYTHONPATH")])),
-    })
-    try:
-        url = f"http://127.0.0.1:{edge.port}"
-        assert requests.get(f"{url}/v1/things/warm", timeout=30).status_code == 200  # channel open, worker warm
-        yield url, f"http://127.0.0.1:{metrics_port}/metrics"
-        assert "Traceback" not in "".join(edge.lines), "".join(edge.lines[-30:])
-    finally:
-        assert edge.stop() == 0
+    """The edge, one process of THREADS threads, with that budget; yields (url, metrics url)."""
+    with echo_edge(echo, pki_dir, EDGE_THREADS=str(THREADS), EDGE_MAX_QUEUE_MS=max_queue_ms) as (url, metrics_url, _):
+        yield url, metrics_url
 
 
 @pytest.fixture(scope="module")
