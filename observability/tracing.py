@@ -30,8 +30,8 @@ def _exporter(protocol: str | None):
     if protocol.startswith("http"):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
         return HttpSpanExporter()
-    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
-    return GrpcSpanExporter()
+    from observability.otlp import SpanExporter  # the SDK's gRPC exporter, encoding without protobuf objects
+    return SpanExporter()
 
 
 def _sampler(name: str, ratio: float) -> Sampler:
