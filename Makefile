@@ -111,8 +111,11 @@ lock: install
 chaos: install tools
 	for run in 1 2 3; do $(PY) -m pytest -q -s tests/e2e/test_cassandra_partition.py || exit 1; done
 
-bench: install
-	$(PY) -m bench.edge_bench
+# The performance goals side by side (edge, naive proxy, Go gateway, services, spans, overload, orders on
+# both stores) and the table of where each stands; about 10 minutes (docs/benchmarks.md).
+bench: install tools
+	command -v wrk >/dev/null || (apt-get update -q && apt-get install -y -q wrk)
+	$(PY) -m bench.goals
 
 clean:
 	rm -rf $(VENV) .pytest_cache

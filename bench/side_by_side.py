@@ -1,22 +1,34 @@
-"""The edge side by side with a Go grpc-gateway in front of the same accounts service, in one run.
+"""The edge side by side with its baselines and a Go grpc-gateway, in front of the same accounts service, in one run.
 
     .venv/bin/python -m bench.side_by_side [--rounds 3] [--seconds 10] [--warmup 3] [--conc 16,64]
+                                           [--sample-ratio 1.0,0.1] [--variants E,N,G0,G1,A,B]
                                            [--no-telemetry] [--gateway /path/to/accounts-gateway | --no-gateway]
 
 One authenticated GET /v1/accounts/{id} (ES256 bearer token, scope and owner checked) driven by wrk
 (2 threads, keep-alive) at each concurrency, against:
 
   E   the edge (gunicorn, EDGE_WORKERS x EDGE_THREADS): token verified at the edge and again in accounts
+  N   a naive Flask + PyJWT + grpcio proxy of the same call (bench/naive_proxy.py) under plain gunicorn
+      gthread with the edge's workers and threads, no telemetry: the floor of a Python edge
   G0  a Go grpc-gateway v2 generated from our accounts.proto (bench/gateway), no token check of its own
   G1  the same gateway verifying the ES256 token and the method's scope/owner rule first
+
+and, without HTTP, GetAccount called over mTLS by two gRPC client processes (bench/grpc_load.py):
+
+  A   the accounts service itself
+  B   a bare grpcio servicer doing the same store read (bench/bare_accounts.py): the floor of a service
+
+E and A are measured at each --sample-ratio (each ratio its own stack, E@0.1 and A@0.1 in the table;
+the first ratio's names carry no suffix); N, G0, G1 and B stand in front of the first ratio's accounts.
 
 The gateway is built from bench/gateway by tools/gateway.py (once; later runs find it in the cache);
 --gateway runs another binary with the same flags instead. Variants are interleaved round by round,
 each after the machine has been quiet for 3 s. CPU is user+system time from /proc of the serving
-processes (the edge's master and every worker, or the gateway) and of accounts, divided by the
-requests served; the split across edge workers shows how evenly gunicorn spreads connections. With
-telemetry (the default) every process but the gateway exports its spans over OTLP to a Jaeger
-started for the run (tools/jaeger), as in production.
+processes (the edge's master and every worker, N's master and workers, the gateway, accounts for A,
+the bare servicer for B) and of the accounts process behind them, divided by the requests served; the
+split across edge workers shows how evenly gunicorn spreads connections. With telemetry (the default)
+the stacks' processes export their spans over OTLP to a Jaeger started for the run (tools/jaeger), as
+in production. The table ends with the ratios the performance goals are stated in.
 """
 
 from __future__ import annotations
@@ -35,6 +47,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
 
+from bench import grpc_load  # noqa: E402
 from bench.traffic import cpu_seconds  # noqa: E402
 from harness import servers  # noqa: E402  (the same launchers the tests use)
 from harness.stack import Stack  # noqa: E402
@@ -90,14 +103,15 @@ def run_wrk(url: str, script: pathlib.Path, conc: int, seconds: float) -> dict:
     return json.loads(line[8:])
 
 
-def measure(name: str, url: str, served: list[int], accounts: int, script, conc: int, seconds: float,
-            warmup: float) -> dict:
+def measure(name: str, drive, served, accounts: int, conc: int, seconds: float, warmup: float) -> dict:
+    """One variant at one concurrency: `drive(conc, seconds)` makes the load and returns wrk's figures."""
     quiet = wait_until_quiet()
-    run_wrk(url, script, conc, warmup)
+    drive(conc, warmup)
+    served = served() if callable(served) else served  # a gunicorn master's workers, forked after it said it listens
     before = {pid: cpu_seconds([pid]) for pid in [*served, accounts]}
-    result = run_wrk(url, script, conc, seconds)
+    result = drive(conc, seconds)
     spent = {pid: cpu_seconds([pid]) - before[pid] for pid in [*served, accounts]}
-    n = result["requests"]
+    n = max(result["requests"], 1)
     workers = sorted((spent[pid] for pid in served[1:]), reverse=True) if len(served) > 2 else []
     return {"variant": name, "conc": conc, "rps": n / (result["duration_us"] / 1e6), **result,
             "served_us_per_req": sum(spent[pid] for pid in served) / n * 1e6,
@@ -129,44 +143,75 @@ def start_gateway(binary: str, pki_dir: pathlib.Path, accounts_port: int, port: 
     raise RuntimeError(f"gateway on {port} did not start:\n{log.read_text()[-2000:]}")
 
 
-def summarize(rows: list[dict]) -> str:
-    def med(values):
-        values = [v for v in values if v is not None]
-        return statistics.median(values) if values else float("nan")
+ORDER = ("E", "N", "G0", "G1", "A", "B")  # in the table; E and A also once per further sampling ratio
 
+
+def _med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else float("nan")
+
+
+def summarize(rows: list[dict], ratios: list[float]) -> str:
+    names = [n for base in ORDER for n in ([base] + [f"{base}@{r:g}" for r in ratios[1:]] if base in "EA" else [base])]
     lines = ["| variant | conc | req/s | p50 ms | p99 ms | serving CPU us/req | accounts CPU us/req | busiest edge worker | errors |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    cost: dict[tuple[str, int], float] = {}
     for conc in sorted({r["conc"] for r in rows}):
-        for name in ("E", "G0", "G1"):
+        for name in names:
             rs = [r for r in rows if r["variant"] == name and r["conc"] == conc]
             if not rs:
                 continue
-            share = med([r["busiest_worker_share"] for r in rs])
-            lines.append(f"| {name} | {conc} | {med([r['rps'] for r in rs]):.0f} | {med([r['p50_us'] for r in rs]) / 1e3:.2f} | "
-                         f"{med([r['p99_us'] for r in rs]) / 1e3:.2f} | {med([r['served_us_per_req'] for r in rs]):.0f} | "
-                         f"{med([r['accounts_us_per_req'] for r in rs]):.0f} | "
+            share = _med([r["busiest_worker_share"] for r in rs])
+            cost[name, conc] = _med([r["served_us_per_req"] for r in rs])
+            lines.append(f"| {name} | {conc} | {_med([r['rps'] for r in rs]):.0f} | {_med([r['p50_us'] for r in rs]) / 1e3:.2f} | "
+                         f"{_med([r['p99_us'] for r in rs]) / 1e3:.2f} | {cost[name, conc]:.0f} | "
+                         f"{_med([r['accounts_us_per_req'] for r in rs]):.0f} | "
                          f"{'-' if share != share else f'{share:.0%}'} | {sum(r['errors'] + r['non2xx'] for r in rs)} |")
+    lines += ["", "Ratios of serving CPU per request (medians above), as the performance goals state them:", "",
+              "| ratio | conc | value |", "| --- | ---: | ---: |"]
     for conc in sorted({r["conc"] for r in rows}):
-        edge = [r for r in rows if r["variant"] == "E" and r["conc"] == conc]
-        for name in ("G0", "G1"):
-            gw = [r for r in rows if r["variant"] == name and r["conc"] == conc]
-            if edge and gw:
-                lines.append(f"\nE/{name} at c{conc}: req/s {med([r['rps'] for r in edge]) / med([r['rps'] for r in gw]):.2f}, "
-                             f"p99 {med([r['p99_us'] for r in edge]) / med([r['p99_us'] for r in gw]):.2f}")
+        for suffix, ratio in zip(["", *[f"@{r:g}" for r in ratios[1:]]], ratios, strict=True):
+            for top, bottom in (("E", "N"), ("E", "G1"), ("E", "G0"), ("A", "B")):
+                if cost.get((top + suffix, conc)) and cost.get((bottom, conc)):
+                    lines.append(f"| {top}/{bottom} at sampling {ratio:g} | {conc} | "
+                                 f"{cost[top + suffix, conc] / cost[bottom, conc]:.2f} |")
+            if ("A" + suffix, conc) in cost:
+                lines.append(f"| A (GetAccount) ms of CPU at sampling {ratio:g} | {conc} | {cost['A' + suffix, conc] / 1e3:.2f} |")
     return "\n".join(lines)
+
+
+def _http(url: str, script: pathlib.Path):
+    return lambda conc, seconds: run_wrk(url, script, conc, seconds)
+
+
+def _grpc(port: int, pki_dir: pathlib.Path, token_file: pathlib.Path, account_id: str):
+    return lambda conc, seconds: grpc_load.run(f"127.0.0.1:{port}", pki_dir, token_file.read_text().strip(), account_id,
+                                               conc, seconds)
+
+
+def _naive_proxy(stack: Stack, pki_dir: pathlib.Path, env: dict[str, str]) -> servers.ServiceProcess:
+    """bench/naive_proxy.py under plain gunicorn gthread, as many workers and threads as the edge."""
+    return servers.ServiceProcess("gunicorn", {
+        "NAIVE_ACCOUNTS_TARGET": f"127.0.0.1:{stack.accounts.port}", "TLS_DIR": str(pki_dir),
+        "TOKEN_ISSUER": servers.ISSUER, "TOKEN_AUDIENCE": servers.AUDIENCE,
+    }, args=("-k", "gthread", "-w", env.get("EDGE_WORKERS", "2"), "--threads", env.get("EDGE_THREADS", "8"),
+             "--keep-alive", "5", "-b", "127.0.0.1:0", "bench.naive_proxy:app"))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument("--gateway", help="a gateway binary taking bench/gateway's flags (default: build bench/gateway)")
-    choice.add_argument("--no-gateway", action="store_true", help="measure the edge alone")
+    choice.add_argument("--no-gateway", action="store_true", help="no G0, G1")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--conc", default="16,64")
+    parser.add_argument("--variants", default=",".join(ORDER), help=f"a subset of {','.join(ORDER)}")
     parser.add_argument("--no-telemetry", action="store_true", help="no span export (the SDK still runs)")
-    parser.add_argument("--sample-ratio", type=float, help="trace this fraction of requests (parentbased_traceidratio)")
+    parser.add_argument("--sample-ratio", default="1.0",
+                        help="trace this fraction of requests (parentbased_traceidratio); several, comma-separated, "
+                             "measure E and A at each")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra environment for the stack, e.g. EDGE_THREADS=4 (repeatable)")
     parser.add_argument("--out", type=pathlib.Path, help="also write every measurement as JSON lines here")
@@ -174,49 +219,84 @@ def main() -> int:
     if not shutil.which("wrk"):
         print("wrk is needed: apt-get install wrk", file=sys.stderr)
         return 2
-    binary = None if args.no_gateway else args.gateway or str(gateway_build.ensure())
-    rows, gateways = [], []
+    wanted = set(args.variants.split(","))
+    if wanted - set(ORDER):
+        parser.error(f"--variants: unknown {sorted(wanted - set(ORDER))}")
+    ratios = [float(r) for r in args.sample_ratio.split(",")]
+    extra_env = dict(item.split("=", 1) for item in args.env)
+    if args.no_gateway:
+        wanted -= {"G0", "G1"}
+    binary = args.gateway or str(gateway_build.ensure()) if wanted & {"G0", "G1"} else None
+    rows: list[dict] = []
+    stacks: list[Stack] = []
+    helpers: list = []  # gateways (Popen) and ServiceProcesses started here
     with tempfile.TemporaryDirectory() as tmp, Jaeger(JaegerPorts.free(), log_path=pathlib.Path(tmp) / "jaeger.log") as jaeger:
-        telemetry = {} if args.no_telemetry else jaeger.exporter_env()
-        if args.sample_ratio is not None:
-            telemetry |= {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": str(args.sample_ratio)}
-        telemetry |= dict(item.split("=", 1) for item in args.env)
         pki_dir = servers.write_test_pki(pathlib.Path(tmp) / "pki")
-        stack = Stack(pki_dir, pathlib.Path(tmp), telemetry_env=telemetry)
+        variants: dict[str, tuple] = {}  # name -> (drive, serving pids, accounts pid)
+        refresh = []  # (stack, token file): tokens live 15 min
         try:
-            account = stack.register("benchuser")
-            token_file, script = pathlib.Path(tmp) / "token", pathlib.Path(tmp) / "get.lua"
-            script.write_text(_WRK_SCRIPT % {"token_file": token_file})
-            variants = {"E": (stack.url, family(stack.edge.process.pid))}
-            if binary:
-                for name, port, jwt in (("G0", servers.free_port(), False), ("G1", servers.free_port(), True)):
-                    gateway = start_gateway(binary, pki_dir, stack.accounts.port, port, jwt, pathlib.Path(tmp) / f"{name}.log")
-                    gateways.append(gateway)
-                    variants[name] = (f"http://127.0.0.1:{port}", [gateway.pid])
+            for index, ratio in enumerate(ratios):
+                telemetry = {} if args.no_telemetry else jaeger.exporter_env()
+                telemetry |= {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": str(ratio)}
+                data = pathlib.Path(tmp) / f"stack{index}"
+                data.mkdir()
+                stack = Stack(pki_dir, data, telemetry_env=telemetry | extra_env)
+                stacks.append(stack)
+                account = stack.register("benchuser")
+                token_file, script = data / "token", data / "get.lua"
+                script.write_text(_WRK_SCRIPT % {"token_file": token_file})
+                token_file.write_text(stack.token("benchuser")["access_token"] + "\n")
+                refresh.append((stack, token_file))
+                suffix, accounts = ("" if index == 0 else f"@{ratio:g}"), stack.accounts.process.pid
+                path = f"/v1/accounts/{account['id']}"
+                variants["E" + suffix] = (_http(stack.url + path, script), family(stack.edge.process.pid), accounts)
+                variants["A" + suffix] = (_grpc(stack.accounts.port, pki_dir, token_file, account["id"]), [accounts], accounts)
+                if index:
+                    continue
+                if "N" in wanted:
+                    naive = _naive_proxy(stack, pki_dir, extra_env)
+                    helpers.append(naive)
+                    variants["N"] = (_http(f"http://127.0.0.1:{naive.port}{path}", script),
+                                    lambda pid=naive.process.pid: family(pid), accounts)
+                if "B" in wanted:
+                    bare = servers.ServiceProcess("bench.bare_accounts", stack.env("accounts"))
+                    helpers.append(bare)
+                    variants["B"] = (_grpc(bare.port, pki_dir, token_file, account["id"]), [bare.process.pid], bare.process.pid)
+                for name, jwt in (("G0", False), ("G1", True)):
+                    if name in wanted:
+                        port = servers.free_port()
+                        gateway = start_gateway(binary, pki_dir, stack.accounts.port, port, jwt, pathlib.Path(tmp) / f"{name}.log")
+                        helpers.append(gateway)
+                        variants[name] = (_http(f"http://127.0.0.1:{port}{path}", script), [gateway.pid], accounts)
+            variants = {name: v for name, v in variants.items() if name.split("@")[0] in wanted}
             for conc in map(int, args.conc.split(",")):
                 for round_ in range(args.rounds):
-                    token_file.write_text(stack.token("benchuser")["access_token"] + "\n")  # tokens live 15 min
+                    for stack, token_file in refresh:
+                        token_file.write_text(stack.token("benchuser")["access_token"] + "\n")
                     order = list(variants) if round_ % 2 == 0 else list(reversed(variants))
                     for name in order:
-                        base, served = variants[name]
-                        row = measure(name, f"{base}/v1/accounts/{account['id']}", served, stack.accounts.process.pid,
-                                      script, conc, args.seconds, args.warmup)
+                        drive, served, accounts = variants[name]
+                        row = measure(name, drive, served, accounts, conc, args.seconds, args.warmup)
                         rows.append(row)
-                        print(f"c{conc} round {round_ + 1} {name:<3} {row['rps']:7.0f} req/s  p50 {row['p50_us'] / 1e3:6.2f} ms  "
+                        print(f"c{conc} round {round_ + 1} {name:<6} {row['rps']:7.0f} req/s  p50 {row['p50_us'] / 1e3:6.2f} ms  "
                               f"p99 {row['p99_us'] / 1e3:6.2f} ms  serving {row['served_us_per_req']:5.0f} us/req  "
                               f"accounts {row['accounts_us_per_req']:5.0f} us/req  errors {row['errors'] + row['non2xx']}",
                               flush=True)
         finally:
-            for gateway in gateways:
-                gateway.terminate()
-                gateway.wait(10)
-            stack.stop()
+            for helper in helpers:
+                if isinstance(helper, subprocess.Popen):
+                    helper.terminate()
+                    helper.wait(10)
+                else:
+                    helper.stop()
+            for stack in stacks:
+                stack.stop()
     if args.out:
         args.out.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    print(f"\n{os.cpu_count()} cores; wrk, the servers and Jaeger share them; "
-          f"{'no span export' if args.no_telemetry else 'spans exported over OTLP'}"
-          f"{'' if args.sample_ratio is None else f' (sampling {args.sample_ratio:g})'}; extra env {args.env or 'none'}\n")
-    print(summarize(rows))
+    print(f"\n{os.cpu_count()} cores; the load clients, the servers and Jaeger share them; "
+          f"{'no span export' if args.no_telemetry else 'spans exported over OTLP'}; sampling {args.sample_ratio}; "
+          f"extra env {args.env or 'none'}\n")
+    print(summarize(rows, ratios))
     return 0
 
 

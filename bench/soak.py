@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import json
 import os
 import pathlib
 import statistics
@@ -152,20 +153,37 @@ def _overload_run(args, edge_env: dict, capacity: float | None) -> dict:
             mix = ShopMix.set_up(stack, args.users)
             port = stack.edge.port
             asyncio.run(closed_loop(port, mix.request, args.capacity_concurrency, 5))  # warm
-            measured = asyncio.run(closed_loop(port, mix.request, args.capacity_concurrency, args.capacity_seconds))
-            if capacity is None:
-                capacity = sum(o.status == 200 for o in measured) / args.capacity_seconds
             processes = stack_processes(stack)
             edge = [pid for name, pid in processes.items() if name.startswith("edge")]
             services = [pid for name, pid in processes.items() if not name.startswith("edge")]
+            edge_before = cpu_seconds(edge)
+            measured = asyncio.run(closed_loop(port, mix.request, args.capacity_concurrency, args.capacity_seconds))
+            served_at_capacity = sum(o.status == 200 for o in measured)
+            edge_per_served = (cpu_seconds(edge) - edge_before) / max(served_at_capacity, 1)
+            if capacity is None:
+                capacity = served_at_capacity / args.capacity_seconds
             before, started = (cpu_seconds(edge), cpu_seconds(services)), time.monotonic()
             offered = asyncio.run(open_loop(port, mix.request, args.factor * capacity, args.overload_seconds,
                                             timeout=_CLIENT_TIMEOUT_S))
             wall = time.monotonic() - started
-            cores = ((cpu_seconds(edge) - before[0]) / wall, (cpu_seconds(services) - before[1]) / wall)
+            edge_seconds = cpu_seconds(edge) - before[0]
+            cores = (edge_seconds / wall, (cpu_seconds(services) - before[1]) / wall)
         finally:
             _stop(stack)
-    return {"capacity": capacity, "measured": measured, "offered": offered, "cores": cores}
+    return {"capacity": capacity, "measured": measured, "offered": offered, "cores": cores,
+            "edge_per_served": edge_per_served, "edge_seconds": edge_seconds}
+
+
+def _refusal_cost(run: dict) -> str:
+    """The edge's CPU per refusal during the overload, if each request it served there cost what one did at
+    capacity: (edge CPU - served x CPU per served) / refused, and as a share of a served request."""
+    served = sum(o.status == 200 for o in run["offered"])
+    refused = sum(o.status in (429, 503) for o in run["offered"])
+    if not refused:
+        return "nothing refused"
+    per_refusal = (run["edge_seconds"] - served * run["edge_per_served"]) / refused
+    return (f"edge CPU per served request at capacity {run['edge_per_served'] * 1e3:.2f} ms; per refusal under "
+            f"overload about {per_refusal * 1e3:.2f} ms ({per_refusal / run['edge_per_served']:.0%} of a served one)")
 
 
 def _overload_row(name: str, rate: float, run: dict) -> str:
@@ -206,6 +224,15 @@ def overload(args) -> int:
         print(_overload_row(name, rate, run))
     for name, run in runs:
         print(f"{name}: {_by_status(run['offered'])}")
+    served_per_s = sum(o.status == 200 for o in first["offered"]) / answered_span(first["offered"])
+    per_refusal, per_served = _refusal_cost(first), first["edge_per_served"]
+    print(f"\ngoodput under overload, refusing: {served_per_s:.0f} req/s served = {served_per_s / capacity:.0%} of capacity; "
+          f"edge CPU per served request at capacity {per_served * 1e3:.2f} ms, per refusal under overload about "
+          + ("-" if per_refusal is None else f"{per_refusal * 1e3:.2f} ms ({per_refusal / per_served:.0%} of a served one)"))
+    if args.out:
+        args.out.write_text(json.dumps({"capacity": capacity, "served_per_second": served_per_s,
+                                        "goodput_share": served_per_s / capacity, "edge_ms_per_served": per_served * 1e3,
+                                        "edge_ms_per_refusal": None if per_refusal is None else per_refusal * 1e3}) + "\n")
     return 0
 
 
@@ -222,6 +249,7 @@ def main() -> int:
     parser.add_argument("--factor", type=float, default=4.0, help="overload: offered rate / capacity")
     parser.add_argument("--overload-seconds", type=float, default=30.0)
     parser.add_argument("--no-compare", action="store_true", help="overload: skip the run with refusing off")
+    parser.add_argument("--out", type=pathlib.Path, help="overload: also write the goodput and refusal cost as JSON here")
     args = parser.parse_args()
     for name in ("minutes", "rate", "users", "sample_seconds", "capacity_concurrency", "capacity_seconds", "factor",
                  "overload_seconds"):
