@@ -95,7 +95,7 @@ def wait_until_quiet(max_busy_cores: float = 0.3, max_wait: float = 120) -> floa
 
 
 def run_wrk(url: str, script: pathlib.Path, conc: int, seconds: float) -> dict:
-    out = subprocess.run(["wrk", "-t2", f"-c{conc}", f"-d{seconds:g}s", "--timeout", "10s", "-s", str(script), url],
+    out = subprocess.run(["wrk", f"-t{min(2, conc)}", f"-c{conc}", f"-d{seconds:g}s", "--timeout", "10s", "-s", str(script), url],
                          capture_output=True, text=True, timeout=seconds + 60).stdout
     line = next((line for line in out.splitlines() if line.startswith("WRKJSON ")), None)
     if line is None:

@@ -174,16 +174,12 @@ def _overload_run(args, edge_env: dict, capacity: float | None) -> dict:
             "edge_per_served": edge_per_served, "edge_seconds": edge_seconds}
 
 
-def _refusal_cost(run: dict) -> str:
-    """The edge's CPU per refusal during the overload, if each request it served there cost what one did at
-    capacity: (edge CPU - served x CPU per served) / refused, and as a share of a served request."""
+def _refusal_cost(run: dict) -> float | None:
+    """The edge's CPU seconds per refusal during the overload, if each request it served there cost what
+    one did at capacity: (edge CPU - served x CPU per served) / refused."""
     served = sum(o.status == 200 for o in run["offered"])
     refused = sum(o.status in (429, 503) for o in run["offered"])
-    if not refused:
-        return "nothing refused"
-    per_refusal = (run["edge_seconds"] - served * run["edge_per_served"]) / refused
-    return (f"edge CPU per served request at capacity {run['edge_per_served'] * 1e3:.2f} ms; per refusal under "
-            f"overload about {per_refusal * 1e3:.2f} ms ({per_refusal / run['edge_per_served']:.0%} of a served one)")
+    return (run["edge_seconds"] - served * run["edge_per_served"]) / refused if refused else None
 
 
 def _overload_row(name: str, rate: float, run: dict) -> str:

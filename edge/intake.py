@@ -25,6 +25,7 @@ import enum
 import os
 import socket
 import ssl
+from typing import NamedTuple
 
 from gunicorn import http, sock
 from gunicorn.workers.gthread import TConn
@@ -32,6 +33,40 @@ from gunicorn.workers.gthread import TConn
 _READ_SIZE = 16 * 1024
 # A head larger than this is handed on as it is: gunicorn's parser answers 431 or 414 by its own limits.
 _MAX_HEAD_BYTES = 64 * 1024
+
+
+class SimpleHead(NamedTuple):
+    method: str
+    path: str
+    request_id: str | None  # the X-Request-Id header as sent
+    keep_alive: bool  # HTTP/1.1 without "Connection: close"
+
+
+def simple_head(head: bytes) -> SimpleHead | None:
+    """What a refusal needs of a request whose head is all that was read and that has no body, in plain
+    HTTP/1.x syntax; None for anything else (a body, pipelined bytes, an odd line), which gunicorn's
+    parser then reads as it reads every request (edge/worker.py)."""
+    end = head.find(b"\r\n\r\n")
+    if end < 0 or end + 4 != len(head):
+        return None
+    lines = head[:end].split(b"\r\n")
+    request_line = lines[0].split(b" ")
+    if len(request_line) != 3 or request_line[2] not in (b"HTTP/1.1", b"HTTP/1.0") or not request_line[1].startswith(b"/"):
+        return None
+    keep_alive, request_id = request_line[2] == b"HTTP/1.1", None
+    for line in lines[1:]:
+        name, colon, value = line.partition(b":")
+        if not colon or not name or name != name.strip() or not name.isascii():
+            return None
+        name, value = name.lower(), value.strip()
+        if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+            return None
+        if name == b"connection" and b"close" in value.lower():
+            keep_alive = False
+        elif name == b"x-request-id":
+            request_id = value.decode("latin-1")
+    path = request_line[1].split(b"?", 1)[0].decode("latin-1")
+    return SimpleHead(request_line[0].decode("latin-1"), path, request_id, keep_alive)
 
 
 class Progress(enum.Enum):

@@ -12,6 +12,7 @@ the detail is a fixed sentence, and the request id lets an operator find the log
 
 from __future__ import annotations
 
+import json as stdlib_json
 import logging
 from collections.abc import Sequence
 from http import HTTPStatus
@@ -108,14 +109,17 @@ def from_rpc_error(error: grpc.RpcError) -> Response:
 
 
 _OVERLOADED_DETAIL = "the server is too busy to take this request now; retry later"
+# The edge's own 503 body up to its instance, made once: a refusal must cost little (edge/admission.py).
+_OVERLOADED_START = stdlib_json.dumps({"type": "about:blank", "title": _title(503), "status": 503,
+                                       "detail": _OVERLOADED_DETAIL})[:-1]
 
 
 def overloaded_body(path: str, request_id: str) -> bytes:
     """The body of the edge's own 503 (edge/admission.py): too busy to take this request now; retry
     shortly. Written by the worker before Flask runs, so made without a request context, in the same
-    shape as problem()'s."""
-    return json.dumps({"type": "about:blank", "title": _title(503), "status": 503, "detail": _OVERLOADED_DETAIL,
-                       "instance": path, "request_id": request_id, "reason": "OVERLOADED"}).encode()
+    shape as problem()'s. `request_id` is one the edge accepted or made: letters, digits and ._:- only."""
+    return (f'{_OVERLOADED_START}, "instance": {stdlib_json.dumps(path)}, "request_id": "{request_id}", '
+            f'"reason": "OVERLOADED"}}').encode()
 
 
 def deadline_expired(_error) -> Response:

@@ -43,7 +43,7 @@ from gunicorn import util
 from gunicorn.http import wsgi
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, ThreadWorker
 
-from edge.intake import IntakeConn, Progress, TlsContexts
+from edge.intake import IntakeConn, Progress, TlsContexts, simple_head
 
 QUEUE_WAIT = "edge.queue_wait_seconds"  # WSGI environ key: seconds the request waited for a thread
 PAUSE_SECONDS = 0.01  # how long a worker that holds a connection per thread leaves new ones to the others
@@ -149,8 +149,7 @@ class QueueTimingWorker(ThreadWorker):
             self._intake.discard(conn)
             self.poller.unregister(conn.sock)
         if progress is Progress.READY:
-            conn.hand_over()
-            self.enqueue_req(conn)
+            self.enqueue_req(conn)  # the thread that takes it refuses it, or hands the head to gunicorn's parser
         else:
             self._drop(conn)
 
@@ -189,11 +188,43 @@ class QueueTimingWorker(ThreadWorker):
 
     def handle(self, conn):
         queued_at = getattr(conn, "queued_at", None)
-        self._taken.wait = None if queued_at is None else time.monotonic() - queued_at
+        wait = None if queued_at is None else time.monotonic() - queued_at
+        if wait is not None and self.admission is not None:
+            self.admission.waited(wait)
+            if isinstance(conn, IntakeConn) and conn.head and self.admission.over_budget(wait):
+                refused = self._refuse_simple(conn, wait)
+                if refused is not None:
+                    return refused
+        if isinstance(conn, IntakeConn) and conn.head:
+            conn.hand_over()
+        self._taken.wait = wait
         try:
             return super().handle(conn)
         finally:
             self._taken.wait = None
+
+    def _refuse_simple(self, conn: IntakeConn, wait: float) -> bool | None:
+        """Refuses a request without a body from the head the event loop read, before gunicorn parses
+        it (a third of a refusal's cost); None when it is not that simple or not to be refused (a probe).
+        Returns whether the connection is kept."""
+        head = simple_head(bytes(conn.head))
+        if head is None:
+            return None
+        keep_alive = head.keep_alive and self._may_keep_alive()
+        answer = self.admission.refusal(head.method, head.path, head.request_id, wait, keep_alive)
+        if answer is None:
+            return None
+        conn.head.clear()
+        conn.init()  # the parser a kept connection's next request is read with
+        try:
+            conn.sock.setblocking(True)
+            conn.sock.sendall(answer)
+        except OSError:
+            return False
+        return keep_alive
+
+    def _may_keep_alive(self) -> bool:
+        return bool(self.alive and self.cfg.keepalive and len(self.keepalived_conns) < self.max_keepalived)
 
     def handle_request(self, req, conn):
         """A request that waited too long for this thread is refused here, with its head parsed and
@@ -201,8 +232,7 @@ class QueueTimingWorker(ThreadWorker):
         answer that keeps the connection."""
         wait = getattr(self._taken, "wait", None)
         if wait is not None and self.admission is not None:
-            keep_alive = (self.alive and self.cfg.keepalive and not req.should_close()
-                          and len(self.keepalived_conns) < self.max_keepalived)
+            keep_alive = self._may_keep_alive() and not req.should_close()
             answer = self.admission.refusal(req.method, req.path, _header(req, "X-REQUEST-ID"), wait, keep_alive)
             if answer is not None:
                 self._taken.wait = None

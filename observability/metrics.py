@@ -73,8 +73,11 @@ def queue_waited(seconds: float) -> None:
     _QUEUE_WAIT.observe(seconds)
 
 
-def request_shed() -> None:
+def request_shed(route: str, method: str) -> None:
+    """A request refused before it was served: counted as shed and as a 503 of `route`, without the
+    in-flight gauge or a duration (it had none to speak of)."""
     _SHED.inc()
+    HTTP._child(HTTP.finished, (route, method, "503")).inc()
 
 
 def grpc_started(service: str, method: str):
