@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import datetime
 import json
@@ -68,7 +69,9 @@ def _measure(stack, mix: ShopMix, kind: str, groups: dict[str, list[int]], args)
         raise RuntimeError(f"{kind}: no request was served ({[o.status for o in outcomes[:5]]})")
     cpu_ms = {name: round((cpu_seconds(pids) - before[name]) * 1000 / len(served), 3) for name, pids in groups.items()}
     p50, p99 = percentiles_ms([o.seconds for o in served], 50, 99)
-    return {"served": len(served), "errors": len(outcomes) - len(served), "per_second": round(len(served) / elapsed, 1),
+    refused = collections.Counter(str(o.status) for o in outcomes if o.status != 200)
+    return {"served": len(served), "errors": len(outcomes) - len(served), "not_served": dict(sorted(refused.items())),
+            "per_second": round(len(served) / elapsed, 1),
             "p50_ms": round(p50, 1), "p99_ms": round(p99, 1), "cpu_ms": cpu_ms}
 
 
@@ -116,7 +119,7 @@ def run(args) -> dict:
 def _print_kind(kind: str, measured: dict) -> None:
     cpu = ", ".join(f"{name} {value:.2f}" for name, value in measured["cpu_ms"].items())
     print(f"{kind:12} {measured['per_second']:7.1f}/s  p50 {ms(measured['p50_ms'])} ms  p99 {ms(measured['p99_ms'])} ms  "
-          f"errors {measured['errors']}  CPU ms per request: {cpu}", flush=True)
+          f"errors {measured['errors']} {measured['not_served'] or ''}  CPU ms per request: {cpu}", flush=True)
 
 
 def main() -> int:
