@@ -6,9 +6,10 @@ gunicorn's gthread worker accepts connections as fast as they come (up to worker
 hands every request to a thread pool whose queue has no bound: when requests arrive faster than the
 threads finish them, they wait there, unseen by the app, until their clients give up. This worker notes
 when each request joined that queue (its head was complete) and, when a thread takes it, measures the
-wait: a request that waited past EDGE_MAX_QUEUE_MS is answered 503 right there, once gunicorn parsed its
-head and before the WSGI environ or the app exist (edge/admission.py says what the answer is); the app
-gets the wait of the others in the WSGI environ under QUEUE_WAIT (seconds), which their deadline counts.
+wait: a request that waited past EDGE_MAX_QUEUE_MS is answered 503 right there, from the head the event
+loop read (a request without a body) or once gunicorn parsed it (any other), before the WSGI environ or
+the app exist (edge/admission.py says what the answer is); the app gets the wait of the others in the
+WSGI environ under QUEUE_WAIT (seconds), which their deadline counts.
 This module imports no more than gunicorn: the master loads it before it forks (the worker process
 loads edge.admission).
 
