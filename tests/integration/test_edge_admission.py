@@ -4,8 +4,8 @@ service: a request that waited past EDGE_MAX_QUEUE_MS for the thread is refused 
 usable; the refusal is logged and counted.
 
 A wait is made for real: the one thread serves a call the echo service answers after HOLD_S, and the
-request under test arrives meanwhile, so it waits for the thread about HOLD_S - LEAD_S, far past the
-budget. tests/e2e/test_overload.py makes bursts of such waits."""
+request under test is sent once that call has reached the service, so it waits for the thread far past
+the budget. tests/e2e/test_overload.py makes bursts of such waits."""
 
 from __future__ import annotations
 
@@ -25,8 +25,7 @@ from tests.support.echo_edge import echo_edge
 from tests.support.echo_service import echo_server
 from tests.support.process_logs import json_lines
 
-HOLD_S = 0.8  # the call that holds the edge's only thread
-LEAD_S = 0.15  # how long after it the request under test is sent
+HOLD_S = 1.0  # the call that holds the edge's only thread
 BUDGET_MS = "100"
 
 
@@ -81,14 +80,19 @@ class Raw:
         self.sock.close()
 
 
-def _while_the_thread_is_held(url: str, then):
-    """Runs `then()` LEAD_S after a call that holds the edge's only thread for HOLD_S was sent; returns
-    (what then() returned, the holding call's status)."""
+def _while_the_thread_is_held(url: str, then, echo):
+    """Runs `then()` once a call that holds the edge's only thread for HOLD_S has reached the echo service
+    (so the thread is surely taken, however loaded the machine); returns (what then() returned, the
+    holding call's status)."""
     held: list[int] = []
+    calls = len(echo.calls)
     holder = threading.Thread(target=lambda: held.append(
         requests.get(f"{url}/v1/things/holder", params={"name": f"sleep:{HOLD_S}"}, timeout=30).status_code))
     holder.start()
-    time.sleep(LEAD_S)
+    deadline = time.monotonic() + 10
+    while len(echo.calls) == calls and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(echo.calls) > calls, "the holding call did not reach the service"
     try:
         return then(), held
     finally:
@@ -100,7 +104,7 @@ def test_a_request_that_waited_past_the_budget_is_a_503_problem_from_the_worker(
     before = len(echo.calls)
     with requests.Session() as client:
         reply, held = _while_the_thread_is_held(url, lambda: client.get(
-            f"{url}/v1/things/t1", params={"name": "late"}, headers={"X-Request-Id": "late-1"}, timeout=30))
+            f"{url}/v1/things/t1", params={"name": "late"}, headers={"X-Request-Id": "late-1"}, timeout=30), echo)
     assert held == [200]
     assert reply.status_code == 503 and reply.headers["Content-Type"] == "application/problem+json"
     assert reply.headers["Retry-After"] == "1" and reply.headers["X-Request-Id"] == "late-1"
@@ -113,19 +117,19 @@ def test_a_request_that_waited_past_the_budget_is_a_503_problem_from_the_worker(
     assert echo.calls[before:] == ["GetThing"]  # the holding call's: the service never saw the refused one
 
 
-def test_it_is_refused_before_the_token_or_the_route_is_looked_at(edge):
+def test_it_is_refused_before_the_token_or_the_route_is_looked_at(edge, echo):
     url, _, _ = edge
     for path in ("/v1/secrets/someone", "/no/such/route"):  # 401 and 404 when admitted
-        reply, _ = _while_the_thread_is_held(url, lambda path=path: requests.get(url + path, timeout=30))
+        reply, _ = _while_the_thread_is_held(url, lambda path=path: requests.get(url + path, timeout=30), echo)
         assert reply.status_code == 503 and reply.json()["instance"] == path
         assert re.fullmatch(r"[0-9a-f]{32}", reply.headers["X-Request-Id"]) and reply.json()["request_id"] == reply.headers["X-Request-Id"]
     assert requests.get(f"{url}/v1/secrets/someone", timeout=30).status_code == 401  # nothing waited
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/readyz"])
-def test_health_probes_are_never_refused(edge, path):
+def test_health_probes_are_never_refused(edge, path, echo):
     url, _, _ = edge
-    reply, _ = _while_the_thread_is_held(url, lambda: requests.get(url + path, timeout=30))
+    reply, _ = _while_the_thread_is_held(url, lambda: requests.get(url + path, timeout=30), echo)
     assert reply.status_code == 200
 
 
@@ -142,7 +146,7 @@ def test_the_connection_stays_usable_after_a_refused_request_with_a_body(edge, e
                      f"Content-Length: {len(body)}\n", body)
             return raw.response()
 
-        (status, headers, _), _ = _while_the_thread_is_held(url, refused)
+        (status, headers, _), _ = _while_the_thread_is_held(url, refused, echo)
         assert status == 503 and headers["connection"] == "keep-alive"
         raw.send("GET /v1/things/after?name=next HTTP/1.1\nHost: edge\n")
         status, _, answer = raw.response()
@@ -152,7 +156,7 @@ def test_the_connection_stays_usable_after_a_refused_request_with_a_body(edge, e
         raw.close()
 
 
-def test_a_refused_head_request_is_answered_with_the_head_alone(edge):
+def test_a_refused_head_request_is_answered_with_the_head_alone(edge, echo):
     url, _, _ = edge
     raw = Raw(url)
     try:
@@ -160,7 +164,7 @@ def test_a_refused_head_request_is_answered_with_the_head_alone(edge):
             raw.send("HEAD /v1/things/t5 HTTP/1.1\nHost: edge\n")
             return raw.response(head_only=True)
 
-        (status, headers, _), _ = _while_the_thread_is_held(url, refused)
+        (status, headers, _), _ = _while_the_thread_is_held(url, refused, echo)
         assert status == 503 and int(headers["content-length"]) > 0 and headers["connection"] == "keep-alive"
         raw.send("GET /v1/things/after-head HTTP/1.1\nHost: edge\n")  # no stray body bytes came before this answer
         status, _, answer = raw.response()
@@ -169,7 +173,7 @@ def test_a_refused_head_request_is_answered_with_the_head_alone(edge):
         raw.close()
 
 
-def test_pipelined_requests_are_each_answered_in_order(edge):
+def test_pipelined_requests_are_each_answered_in_order(edge, echo):
     """Two requests sent at once while the thread is held: whatever each gets, the answers come in order
     and the connection goes on."""
     url, _, _ = edge
@@ -180,7 +184,7 @@ def test_pipelined_requests_are_each_answered_in_order(edge):
                              b"GET /v1/things/p2 HTTP/1.1\r\nHost: edge\r\nX-Request-Id: pipe-2\r\n\r\n")
             return [raw.response(), raw.response()]
 
-        answers, _ = _while_the_thread_is_held(url, pipelined)
+        answers, _ = _while_the_thread_is_held(url, pipelined, echo)
         assert [headers["x-request-id"] for _, headers, _ in answers] == ["pipe-1", "pipe-2"]
         assert answers[0][0] == 503 and answers[1][0] in (200, 503)
         raw.send("GET /v1/things/p3 HTTP/1.1\nHost: edge\n")
@@ -189,7 +193,7 @@ def test_pipelined_requests_are_each_answered_in_order(edge):
         raw.close()
 
 
-def test_a_client_that_asked_to_close_gets_its_refusal_and_the_connection_closed(edge):
+def test_a_client_that_asked_to_close_gets_its_refusal_and_the_connection_closed(edge, echo):
     url, _, _ = edge
     raw = Raw(url)
     try:
@@ -197,7 +201,7 @@ def test_a_client_that_asked_to_close_gets_its_refusal_and_the_connection_closed
             raw.send("GET /v1/things/t2 HTTP/1.1\nHost: edge\nConnection: close\n")
             return raw.response()
 
-        (status, headers, _), _ = _while_the_thread_is_held(url, refused)
+        (status, headers, _), _ = _while_the_thread_is_held(url, refused, echo)
         assert status == 503 and headers["connection"] == "close"
         assert raw.closed_by_server()
     finally:
@@ -215,7 +219,7 @@ def _metric(metrics_url: str, name: str, **labels: str) -> float:
     return 0.0
 
 
-def test_a_refused_request_is_counted_and_the_refusals_are_reported(edge):
+def test_a_refused_request_is_counted_and_the_refusals_are_reported(edge, echo):
     """No span and no access line of its own (an overloaded edge must not spend itself on writing about
     each refusal), but its RED metric under the route "(refused)", the shed counter, its wait in the
     histogram, and a warning that counts the refusals and names the latest."""
@@ -224,7 +228,7 @@ def test_a_refused_request_is_counted_and_the_refusals_are_reported(edge):
                "shed": ("http_server_requests_shed_total", {}), "waits": ("http_server_queue_wait_seconds_count", {})}
     before = {key: _metric(metrics_url, name, **labels) for key, (name, labels) in counted.items()}
     reply, _ = _while_the_thread_is_held(url, lambda: requests.get(
-        f"{url}/v1/things/t3", headers={"X-Request-Id": "late-3"}, timeout=30))
+        f"{url}/v1/things/t3", headers={"X-Request-Id": "late-3"}, timeout=30), echo)
     assert reply.status_code == 503
     after = {key: _metric(metrics_url, name, **labels) for key, (name, labels) in counted.items()}
     assert (after["refused"] - before["refused"], after["shed"] - before["shed"]) == (1, 1)
@@ -236,7 +240,7 @@ def test_a_refused_request_is_counted_and_the_refusals_are_reported(edge):
 
 def test_a_budget_of_zero_turns_refusing_off(echo, pki_dir):
     with echo_edge(echo, pki_dir, EDGE_THREADS="1", EDGE_MAX_QUEUE_MS="0") as (url, _, _):
-        reply, _ = _while_the_thread_is_held(url, lambda: requests.get(f"{url}/v1/things/t4", timeout=30))
+        reply, _ = _while_the_thread_is_held(url, lambda: requests.get(f"{url}/v1/things/t4", timeout=30), echo)
         assert reply.status_code == 200
 
 
