@@ -51,7 +51,7 @@ import threading
 import time
 import uuid
 
-from edge.problems import SECURITY_HEADERS, overloaded_body
+from edge.problems import HSTS, SECURITY_HEADERS, overloaded_body
 from observability import metrics
 
 _LOGGER = logging.getLogger(__name__)
@@ -63,7 +63,6 @@ _HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPT
 # What every refusal says besides its body and request id: the status, and the headers of every answer.
 _HEAD = ("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\nRetry-After: 1\r\n"
          "Cache-Control: no-store\r\n" + "".join(f"{name}: {value}\r\n" for name, value in SECURITY_HEADERS.items()))
-_HSTS = "Strict-Transport-Security: max-age=31536000\r\n"
 
 
 def request_id(given: str | None) -> str:
@@ -98,7 +97,7 @@ class Admission:
 
     def __init__(self, max_queue_seconds: float, tls: bool = False):
         self._budget = max_queue_seconds
-        self._hsts = _HSTS if tls else ""
+        self._hsts = f"Strict-Transport-Security: {HSTS}\r\n" if tls else ""
         self._report = _ShedReport()
 
     def waited(self, wait: float) -> None:

@@ -21,7 +21,7 @@ from edge.admission import PROBES, request_id
 from edge.body import BodyRefused
 from edge.config import EdgeConfig
 from edge.oauth import oauth_blueprint
-from edge.problems import SECURITY_HEADERS, deadline_expired, from_rpc_error, problem
+from edge.problems import HSTS, SECURITY_HEADERS, deadline_expired, from_rpc_error, problem
 from edge.routes import bad_request, body_refused, register_routes
 from edge.site import site_blueprint
 from edge.templates import CONVERTERS
@@ -36,8 +36,6 @@ from runtime.policy import declared_scopes
 from runtime.tokens import jwks_over_grpc, token_verifier
 
 _LOGGER = logging.getLogger(__name__)
-# One year, this host only: a browser that reached the edge over HTTPS keeps using HTTPS.
-_HSTS = "max-age=31536000"
 
 
 def create_app(config: EdgeConfig | Mapping[str, str] | None = None) -> Flask:
@@ -148,7 +146,7 @@ def _add_request_handling(app: Flask, deadline_seconds: float) -> None:
             response.headers.setdefault(header, value)
         # RFC 6797: sent only over TLS (ours, or a trusted proxy's X-Forwarded-Proto), never on plain HTTP.
         if request.scheme == "https":
-            response.headers["Strict-Transport-Security"] = _HSTS
+            response.headers["Strict-Transport-Security"] = HSTS
         return response
 
     app.register_error_handler(BadRequest, bad_request)

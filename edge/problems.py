@@ -38,6 +38,8 @@ _SERVER_FAULT_DETAIL = {
 # Answers a client should simply retry; without a RetryInfo of the service's, retry after a second.
 _RETRYABLE = {429, 503}
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # OAuth answers (RFC 6749 section 5.1)
+# RFC 6797, sent only over TLS: one year, this host only; a browser that reached the edge over HTTPS keeps using HTTPS.
+HSTS = "max-age=31536000"
 # An API answers with data, never with a page to render or frame; /docs sets a policy of its own.
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",

@@ -76,7 +76,14 @@ class Raw:
             raise ConnectionError("the edge closed the connection")
         self._buffer += chunk
 
-    def close(self) -> None:
+    def exchange(self, head: str, body: bytes = b"", head_only: bool = False) -> tuple[int, dict[str, str], bytes]:
+        self.send(head, body)
+        return self.response(head_only)
+
+    def __enter__(self) -> Raw:
+        return self
+
+    def __exit__(self, *_) -> None:
         self.sock.close()
 
 
@@ -137,48 +144,32 @@ def test_the_connection_stays_usable_after_a_refused_request_with_a_body(edge, e
     """The body the refused request carried is drained, so the next request on the same connection is
     read from its own first byte."""
     url, _, _ = edge
-    raw, before = Raw(url), len(echo.calls)
-    try:
-        body = b'{"id": "posted", "name": "refused"}'
-
-        def refused():
-            raw.send(f"POST /v1/things HTTP/1.1\nHost: edge\nContent-Type: application/json\n"
-                     f"Content-Length: {len(body)}\n", body)
-            return raw.response()
-
-        (status, headers, _), _ = _while_the_thread_is_held(url, refused, echo)
+    body, before = b'{"id": "posted", "name": "refused"}', len(echo.calls)
+    with Raw(url) as raw:
+        (status, headers, _), _ = _while_the_thread_is_held(url, lambda: raw.exchange(
+            f"POST /v1/things HTTP/1.1\nHost: edge\nContent-Type: application/json\nContent-Length: {len(body)}\n", body), echo)
         assert status == 503 and headers["connection"] == "keep-alive"
-        raw.send("GET /v1/things/after?name=next HTTP/1.1\nHost: edge\n")
-        status, _, answer = raw.response()
+        status, _, answer = raw.exchange("GET /v1/things/after?name=next HTTP/1.1\nHost: edge\n")
         assert status == 200 and b'"after"' in answer
         assert echo.calls[before:] == ["GetThing", "GetThing"]  # the holder and the next one: nothing created
-    finally:
-        raw.close()
 
 
 def test_a_refused_head_request_is_answered_with_the_head_alone(edge, echo):
     url, _, _ = edge
-    raw = Raw(url)
-    try:
-        def refused():
-            raw.send("HEAD /v1/things/t5 HTTP/1.1\nHost: edge\n")
-            return raw.response(head_only=True)
-
-        (status, headers, _), _ = _while_the_thread_is_held(url, refused, echo)
+    with Raw(url) as raw:
+        (status, headers, _), _ = _while_the_thread_is_held(
+            url, lambda: raw.exchange("HEAD /v1/things/t5 HTTP/1.1\nHost: edge\n", head_only=True), echo)
         assert status == 503 and int(headers["content-length"]) > 0 and headers["connection"] == "keep-alive"
-        raw.send("GET /v1/things/after-head HTTP/1.1\nHost: edge\n")  # no stray body bytes came before this answer
-        status, _, answer = raw.response()
+        # no stray body bytes came before this answer
+        status, _, answer = raw.exchange("GET /v1/things/after-head HTTP/1.1\nHost: edge\n")
         assert status == 200 and b'"after-head"' in answer
-    finally:
-        raw.close()
 
 
 def test_pipelined_requests_are_each_answered_in_order(edge, echo):
     """Two requests sent at once while the thread is held: whatever each gets, the answers come in order
     and the connection goes on."""
     url, _, _ = edge
-    raw = Raw(url)
-    try:
+    with Raw(url) as raw:
         def pipelined():
             raw.sock.sendall(b"GET /v1/things/p1 HTTP/1.1\r\nHost: edge\r\nX-Request-Id: pipe-1\r\n\r\n"
                              b"GET /v1/things/p2 HTTP/1.1\r\nHost: edge\r\nX-Request-Id: pipe-2\r\n\r\n")
@@ -187,25 +178,16 @@ def test_pipelined_requests_are_each_answered_in_order(edge, echo):
         answers, _ = _while_the_thread_is_held(url, pipelined, echo)
         assert [headers["x-request-id"] for _, headers, _ in answers] == ["pipe-1", "pipe-2"]
         assert answers[0][0] == 503 and answers[1][0] in (200, 503)
-        raw.send("GET /v1/things/p3 HTTP/1.1\nHost: edge\n")
-        assert raw.response()[0] == 200
-    finally:
-        raw.close()
+        assert raw.exchange("GET /v1/things/p3 HTTP/1.1\nHost: edge\n")[0] == 200
 
 
 def test_a_client_that_asked_to_close_gets_its_refusal_and_the_connection_closed(edge, echo):
     url, _, _ = edge
-    raw = Raw(url)
-    try:
-        def refused():
-            raw.send("GET /v1/things/t2 HTTP/1.1\nHost: edge\nConnection: close\n")
-            return raw.response()
-
-        (status, headers, _), _ = _while_the_thread_is_held(url, refused, echo)
+    with Raw(url) as raw:
+        (status, headers, _), _ = _while_the_thread_is_held(
+            url, lambda: raw.exchange("GET /v1/things/t2 HTTP/1.1\nHost: edge\nConnection: close\n"), echo)
         assert status == 503 and headers["connection"] == "close"
         assert raw.closed_by_server()
-    finally:
-        raw.close()
 
 
 def _metric(metrics_url: str, name: str, **labels: str) -> float:
