@@ -157,6 +157,25 @@ def test_fifty_concurrent_reservations_for_ten_units_never_oversell(store):
     assert store.get_product(made.id).stock == 0
 
 
+def test_reservations_releases_and_adjustments_racing_on_one_product_keep_the_count(store):
+    # On Cassandra the changes one process queues for a product are written together (runtime/turns.py):
+    # holds and releases share compare-and-sets, an adjustment goes alone; none is lost or applied twice.
+    made = product(store, stock=20)
+    held = [rid() for _ in range(10)]
+    for reservation in held:
+        assert store.reserve(reservation, ((made.id, 1),)).status == RESERVED
+
+    def change(i: int):
+        if i < 10:
+            return store.release(held[i]).status
+        if i < 20:
+            return store.reserve(rid(), ((made.id, 1),)).status
+        return _adjusted(store, made.id, 1)
+    outcomes = race(30, change)
+    assert outcomes.count(RELEASED) == 10 and outcomes.count(RESERVED) == 10 and outcomes.count(True) == 10
+    assert store.get_product(made.id).stock == 20 - 10 + 10 - 10 + 10
+
+
 def test_the_same_reservation_sent_concurrently_is_applied_once(store):
     made, reservation = product(store, stock=10), rid()
     outcomes = race(12, lambda i: store.reserve(reservation, ((made.id, 3),)).status)

@@ -18,6 +18,7 @@ from typing import Any
 
 from runtime import cassandra as cql
 from runtime.paging import decode_page_token, encode_page_token
+from runtime.turns import Change, Turns
 from services.catalog.domain import (
     PENDING,
     REJECTED,
@@ -36,6 +37,7 @@ from services.catalog.store.tables import PRODUCT_NEVER_SAVED, PRODUCTS
 
 HOLD_TTL_SECONDS = 90 * 24 * 3600  # a hold (and so a cancellation's refund) lives 90 days
 _SCAN_BATCH = 200
+STOCK_CHANGES_TOGETHER = 32  # the most changes to one product one compare-and-set carries
 
 _PRODUCTS = PRODUCTS.cassandra
 _SAVED = _PRODUCTS.settable(without=PRODUCT_NEVER_SAVED)
@@ -73,6 +75,12 @@ class CassandraCatalogStore(cql.CassandraStore, CatalogStore):
     TABLES = (PRODUCTS,)
     SCHEMA = _SCHEMA
     STATEMENTS = _STATEMENTS
+
+    def __init__(self, session, keyspace: str):
+        super().__init__(session, keyspace)
+        self._turns: Turns[str] = Turns(lambda: cql.NoTimeLeft("the call ran out of time waiting to change the stock"),
+                                        STOCK_CHANGES_TOGETHER, requeue=(cql.NoTimeLeft,),
+                                        answer_margin=cql.ANSWER_MARGIN_S)
 
     # products ---------------------------------------------------------------------------------
 
@@ -114,15 +122,26 @@ class CassandraCatalogStore(cql.CassandraStore, CatalogStore):
         """Applies change(quantity, holds) -> (new quantity, hold to add, hold to drop) | None by
         compare-and-set on the quantity (runtime.cassandra.compare_and_set); returns the resulting quantity.
 
+        Changes to one product from this process take turns (runtime/turns.py): those queued while
+        a compare-and-set is on the row go together in the next one, decided in the order they
+        came, so the threads of a process do not lose Paxos rounds to each other on a hot product.
+
         A change that sees its own earlier write (a hold names its reservation; an absolute quantity
         is the same twice) settles an unknown outcome by deciding again from a fresh SERIAL read; any
-        other change reports the error rather than risk applying twice.
+        other change is written alone and reports the error rather than risk applying twice.
 
         The first round decides on a read at the consistency level, which sees every committed change
         but not one in flight: if it missed one, the write's condition (decided by Paxos after that
         change completes) fails, and every later round reads at SERIAL. Uncontended, a change is one
         Paxos round instead of two."""
+        return self._turns.take(product_id, Change(change, alone=not sees_own_write),
+                                lambda group: self._write_together(product_id, group))
+
+    def _write_together(self, product_id: str, group: list[Change]) -> dict[Change, int]:
+        """One compare-and-set carrying every change of `group`: each decides on the quantity and holds
+        the ones before it leave. Returns the quantity after it for each."""
         rounds = itertools.count()
+        after: dict[Change, int] = {}
 
         def read():
             current = self._quantity(product_id, serial=next(rounds) > 0)
@@ -130,20 +149,38 @@ class CassandraCatalogStore(cql.CassandraStore, CatalogStore):
                 raise NotFound(f"product {product_id} does not exist")
             return current
 
+        def decide(current):
+            quantity, holds = current[0], dict(current[1])
+            added: dict[str, int] = {}
+            dropped: set[str] = set()
+            for member in group:
+                decision = member.decide(quantity, holds)
+                if decision is not None:
+                    quantity, add_hold, drop_hold = decision
+                    if add_hold:
+                        holds[add_hold[0]] = added[add_hold[0]] = add_hold[1]
+                        dropped.discard(add_hold[0])
+                    if drop_hold:
+                        del holds[drop_hold]
+                        added.pop(drop_hold, None)
+                        dropped.add(drop_hold)
+                after[member] = quantity
+            if quantity == current[0] and not added and not dropped:
+                return None
+            return quantity, added, dropped
+
         def write(current, decision):
-            quantity, add_hold, drop_hold = decision
+            quantity, added, dropped = decision
             statements: list[tuple[str, tuple]] = [("cas_quantity", (quantity, product_id, current[0]))]
-            if add_hold:
-                statements.append(("add_hold", (add_hold[0], add_hold[1], product_id)))
-            if drop_hold:
-                statements.append(("drop_hold", (drop_hold, product_id)))
+            statements += [("add_hold", (reservation_id, held, product_id)) for reservation_id, held in added.items()]
+            statements += [("drop_hold", (reservation_id, product_id)) for reservation_id in dropped]
             return self._batch(*statements)
 
-        current, applied = cql.compare_and_set(
-            read, lambda current: change(*current), write,
-            unknown=cql.Unknown.DECIDE_AGAIN if sees_own_write else cql.Unknown.RAISE,
+        cql.compare_and_set(
+            read, decide, write,
+            unknown=cql.Unknown.RAISE if group[0].alone else cql.Unknown.DECIDE_AGAIN,
             contended=lambda: Contended(f"product {product_id} is changing too fast; retry"))
-        return current[0] if applied is None else applied[0]
+        return after
 
     def set_stock(self, product_id: str, quantity: int) -> int:
         return self._compare_and_set(product_id, lambda current, holds: (quantity, None, None))
