@@ -70,7 +70,10 @@ class Turns(Generic[Key]):
             queue = self._queues.get(key) or self._queues.setdefault(key, _Queue(self._lock))
             queue.waiting.append(change)
             while queue.busy and not change.done:
-                if not queue.turn_over.wait(self._time_left()) and not change.done and change in queue.waiting:
+                # Still queued: wait as long as the call has time. Taken into the turn being written:
+                # that write decides it, so wait for its end whatever the time.
+                queued = change in queue.waiting
+                if not queue.turn_over.wait(self._time_left() if queued else None) and change in queue.waiting:
                     queue.waiting.remove(change)
                     self._forget_if_idle(key, queue)
                     raise self._out_of_time()
@@ -79,6 +82,7 @@ class Turns(Generic[Key]):
                 queue.busy = True
         if change.done:
             return self._outcome(change)
+        failed: BaseException | None = None
         try:
             results = write_all(group)
         except self._requeue as error:
@@ -88,12 +92,12 @@ class Turns(Generic[Key]):
                 self._end_turn(key, queue)
             raise
         except BaseException as error:
-            results = {}
-            for member in group:
-                member.error = error
+            results, failed = {}, error
         with self._lock:
             for member in group:
-                if member.error is None:
+                if failed is not None:
+                    member.error = failed
+                else:
                     member.result = results[member]
             self._end_turn(key, queue)
         return self._outcome(change)
