@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanKind
 
 # Wire types (https://protobuf.dev/programming-guides/encoding/) and the tags used here, made once.
 _VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
@@ -35,6 +36,15 @@ _REMOTE_FLAGS = b"\x85\x01" + _pack_u32(_FLAGS_HAS_IS_REMOTE | _FLAGS_IS_REMOTE)
 _BYTE = [bytes((n,)) for n in range(128)]  # the varints of 0..127: one byte each
 _KEYS: dict[str, bytes] = {}  # attribute key -> its encoded KeyValue.key field; keys are few and repeat
 _MAX_KEYS = 10_000
+# (key, value) -> its encoded KeyValue and length, one table for text values and one for integers
+# (True == 1, so they must not share one); emptied when full.
+_PAIRS: dict[tuple[str, str], bytes] = {}
+_INT_PAIRS: dict[tuple[str, int], bytes] = {}
+_MAX_PAIRS = 4096
+_NAMES: dict[str, bytes] = {}  # span name -> its encoded Span.name field; names are routes and methods
+_STATUSES: dict[tuple, bytes] = {}  # (status code, description) -> the encoded Span.status field
+_KINDS = {kind: b"\x30" + _BYTE[kind.value + 1] for kind in SpanKind}  # SpanKind INTERNAL=0.. -> SPAN_KIND_INTERNAL=1..
+_pack_times = struct.Struct("<BQBQ").pack  # Span.start_time_unix_nano (7) and end_time_unix_nano (8), fixed64
 
 
 def _varint(value: int) -> bytes:
@@ -108,20 +118,51 @@ def _key_value(key: str, value) -> bytes:
     return (_KEYS.get(key) or _key(key)) + b"\x12" + (_BYTE[size] if size < 0x80 else _varint(size)) + value_bytes
 
 
+def _pair(key: str, value) -> bytes:
+    """A KeyValue with its length before it (the field's tag is the caller's). The pairs of text and
+    integer values are kept: most repeat from span to span (a method, a route, a status code)."""
+    kind = type(value)
+    cache = _PAIRS if kind is str else _INT_PAIRS if kind is int else None
+    if cache is not None:
+        encoded = cache.get((key, value))
+        if encoded is not None:
+            return encoded
+    pair = _key_value(key, value)
+    size = len(pair)
+    encoded = (_BYTE[size] if size < 0x80 else _varint(size)) + pair
+    if cache is not None:
+        if len(cache) >= _MAX_PAIRS:  # values that never repeat (a path with an id) filled it: start again
+            cache.clear()
+        cache[(key, value)] = encoded
+    return encoded
+
+
 def _attributes(tag: bytes, attributes) -> bytes:
     """Every attribute as a KeyValue field whose tag is `tag`."""
     if not attributes:
         return b""
     out: list[bytes] = []
     for key, value in attributes.items():
-        pair = _key_value(key, value)
-        size = len(pair)
-        out += (tag, _BYTE[size] if size < 0x80 else _varint(size), pair)
+        out += (tag, _pair(key, value))
     return b"".join(out)
 
 
 def _flags(context) -> bytes:
     return _REMOTE_FLAGS if context is not None and context.is_remote else _LOCAL_FLAGS
+
+
+def _cached(table: dict, key, make) -> bytes:
+    encoded = table.get(key)
+    if encoded is None:
+        encoded = make(key)
+        if len(table) >= _MAX_PAIRS:
+            table.clear()
+        table[key] = encoded
+    return encoded
+
+
+def _status(status) -> bytes:
+    return _len(15, _str(2, status[1]) + _uint(3, status[0].value))
 
 
 def _span(span: ReadableSpan) -> bytes:
@@ -132,21 +173,24 @@ def _span(span: ReadableSpan) -> bytes:
         parts.append(_str(3, ",".join(f"{k}={v}" for k, v in context.trace_state.items())))
     if parent is not None:
         parts += (b"\x22\x08", parent.span_id.to_bytes(8, "big"))
-    parts += (_str(5, span.name), b"\x30", _varint(span.kind.value + 1),  # SpanKind INTERNAL=0.. -> SPAN_KIND_INTERNAL=1..
-              b"\x39", _pack_u64(span.start_time or 0), b"\x41", _pack_u64(span.end_time or 0),
-              _attributes(b"\x4a", span.attributes), _uint(10, span.dropped_attributes))
+    parts += (_NAMES.get(span.name) or _cached(_NAMES, span.name, lambda name: _str(5, name)), _KINDS[span.kind],
+              _pack_times(0x39, span.start_time or 0, 0x41, span.end_time or 0), _attributes(b"\x4a", span.attributes))
+    if dropped := span.dropped_attributes:
+        parts.append(_uint(10, dropped))
     for event in span.events:
         parts.append(_len(11, b"\x09" + _pack_u64(event.timestamp) + _str(2, event.name)
                           + _attributes(b"\x1a", event.attributes) + _uint(4, event.dropped_attributes)))
-    parts.append(_uint(12, span.dropped_events))
+    if dropped := span.dropped_events:
+        parts.append(_uint(12, dropped))
     for link in span.links:
         parts.append(_len(13, b"\x0a\x10" + link.context.trace_id.to_bytes(16, "big")
                           + b"\x12\x08" + link.context.span_id.to_bytes(8, "big")
                           + _attributes(b"\x22", link.attributes) + _uint(5, link.dropped_attributes)
                           + b"\x35" + _flags(link.context)[2:]))
-    parts.append(_uint(14, span.dropped_links))
+    if dropped := span.dropped_links:
+        parts.append(_uint(14, dropped))
     status = span.status
-    parts += (_len(15, _str(2, status.description) + _uint(3, status.status_code.value)), _flags(parent))
+    parts += (_cached(_STATUSES, (status.status_code, status.description), _status), _flags(parent))
     return b"".join(parts)
 
 

@@ -57,7 +57,9 @@ def _spans() -> list:
 
 def test_the_bytes_are_the_message_the_sdk_encoder_builds():
     spans = _spans()
-    ours = ExportTraceServiceRequest.FromString(encode_spans(spans))
+    first, again = encode_spans(spans), encode_spans(spans)  # again: with the pairs, names and statuses kept
+    assert first == again
+    ours = ExportTraceServiceRequest.FromString(first)
     assert ours == sdk_encode_spans(spans)
     assert [len(r.scope_spans) for r in ours.resource_spans] == [2, 1]  # grouped by resource, then scope
     assert sum(len(s.spans) for r in ours.resource_spans for s in r.scope_spans) == len(spans) == 5
