@@ -8,7 +8,8 @@ Runs, one after another, each in a process of its own writing JSON into --out-di
      gateway without and with its JWT check (G0, G1), and GetAccount on accounts (A) and on a bare
      grpcio servicer (B); E and A at the production sampling ratio 0.1 and with every request traced
      (E@1, A@1); 16 clients, 2 rounds of 5 s, interleaved;
-  2. bench.span_cost: one recorded span made and exported to Jaeger, the SDK's exporter against ours;
+  2. bench.span_cost: one recorded span made and exported to Jaeger, the SDK's span and exporter
+     against the project's;
   3. bench.refusals: the edge's CPU for a refused request against a served one (wrk);
      bench.soak --overload: the shop mix at four times the edge's capacity, refusing past the budget;
   4. bench.costs: order placements, 16 clients, on the embedded store, then (unless --no-cassandra) on
@@ -64,7 +65,7 @@ def table(out: pathlib.Path, seconds: float) -> str:
     cassandra_file = out / "orders-cassandra.json"
     cassandra = json.loads(cassandra_file.read_text())["kinds"]["POST order"] if cassandra_file.exists() else None
     per_span = spans["us_per_span"]
-    made = per_span["made"]
+    export = {mode: per_span[mode] - per_span[f"made {mode}"] for mode in ("ours", "sdk")}
     refusal_share = refusals["edge_ms_per_refusal"] / refusals["edge_ms_per_served"]
     lines = ["| goal | measured | target | met |", "| --- | ---: | ---: | --- |",
              _row("1. edge CPU / naive proxy, sampling 0.1 (E/N)", cpu["E"] / cpu["N"], "<= 0.8", cpu["E"] / cpu["N"] <= 0.8, "x"),
@@ -73,10 +74,10 @@ def table(out: pathlib.Path, seconds: float) -> str:
              _row("1. edge CPU / Go gateway with JWT, sampling 0.1 (E/G1)", cpu["E"] / cpu["G1"], "<= 3", cpu["E"] / cpu["G1"] <= 3, "x"),
              _row("2. accounts GetAccount CPU, sampling 0.1 (A)", cpu["A"] / 1e3, "<= 0.8 ms", cpu["A"] <= 800, " ms"),
              _row("2. accounts / bare grpcio servicer, sampling 0.1 (A/B)", cpu["A"] / cpu["B"], "<= 1.2", cpu["A"] / cpu["B"] <= 1.2, "x"),
-             _row("3. a recorded span, made and exported: ours / SDK exporter", per_span["ours"] / per_span["sdk"], "<= 0.5",
+             _row("3. a recorded span, made and exported: ours / the SDK's", per_span["ours"] / per_span["sdk"], "<= 0.5",
                   per_span["ours"] / per_span["sdk"] <= 0.5, "x"),
-             _row("3. its export alone (after making): ours / SDK exporter", (per_span["ours"] - made) / (per_span["sdk"] - made),
-                  "<= 0.5", (per_span["ours"] - made) / (per_span["sdk"] - made) <= 0.5, "x"),
+             _row("3. its export alone (after making): ours / the SDK's", export["ours"] / export["sdk"],
+                  "<= 0.5", export["ours"] / export["sdk"] <= 0.5, "x"),
              _row("4. edge CPU of a refusal / of a served request, sampling 0.1", refusal_share, "<= 0.1",
                   refusal_share <= 0.1, "x"),
              _row("4. requests served at 4x capacity / capacity", overload["goodput_share"], ">= 0.9",

@@ -8,19 +8,24 @@ import functools
 import hashlib
 import logging
 import random
+import typing
 from collections.abc import Iterable, Iterator
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.propagators.textmap import Getter
+from opentelemetry.sdk import trace as sdk_trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased, Sampler, TraceIdRatioBased
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
+from observability import spans
+
 _LOGGER = logging.getLogger(__name__)
 _configured = False
 _TRACER: trace.Tracer | None = None
+_SCOPE = "shop-observability"  # the instrumentation scope of every span the project makes
 
 
 def _exporter(protocol: str | None):
@@ -77,10 +82,14 @@ def untraced() -> Iterator[None]:
 
 
 def tracer() -> trace.Tracer:
-    """The project's tracer (from the installed provider; a no-op one before setup)."""
+    """The project's tracer: observability/spans.py's, on the installed SDK provider (its sampler, ids,
+    resource and span processors); before a provider is installed, the API's proxy tracer."""
     global _TRACER
     if _TRACER is None:
-        _TRACER = trace.get_tracer("shop-observability")
+        provider = trace.get_tracer_provider()
+        if not isinstance(provider, TracerProvider):
+            return trace.get_tracer(_SCOPE)  # not kept: a provider may be installed later
+        _TRACER = spans.Tracer(typing.cast(sdk_trace.Tracer, provider.get_tracer(_SCOPE)), _SCOPE)
     return _TRACER
 
 
