@@ -1,6 +1,7 @@
 """Cassandra statement spans on a real Cassandra: a span lasts as long as Cassandra takes to answer
 (the statement's start to its result, not to its submission), a refused statement is an error
-span without its values, and a lightweight transaction's span says whether it applied."""
+span without its values, a lightweight transaction's span says whether it applied, and what the
+spans count shows a hot product's reservations sharing conditional batches."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from cassandra import InvalidRequest
 from cassandra.query import BatchStatement, BatchType
 from opentelemetry.trace import SpanKind, StatusCode
 
+from harness.concurrency import race
 from runtime import cassandra as cql
-from services.catalog.domain import Product, utcnow
+from services.catalog.domain import RESERVED, Product, utcnow
 from services.catalog.store.cassandra import CassandraCatalogStore
-from tests.support.spans import store_spans, traced
+from tests.support.spans import everything, store_spans, traced
 
 pytestmark = pytest.mark.cassandra
 
@@ -127,3 +129,19 @@ def test_a_batch_is_one_span_for_its_statements(catalog):
     assert batch.attributes["db.operation.batch.size"] == 2
     assert batch.attributes["db.query.text"].count("; ") == 1 and batch.attributes["shop.lwt.applied"] is True
     assert made.id not in batch.to_json() and reservation not in batch.to_json()
+
+
+def test_reservations_racing_on_one_product_share_conditional_batches(catalog):
+    # runtime/turns.py: while one compare-and-set is on the product's stock row, the holds the other
+    # threads queue go together in the next. Without the turns every reservation would be a batch of
+    # its own (and most would lose a Paxos round or several to the others first).
+    racers = 16
+    made = _product(stock=racers)
+    catalog.create_product(made)
+    with everything() as spans:
+        outcomes = race(racers, lambda i: catalog.reserve(str(uuid.uuid4()), ((made.id, 1),)).status)
+    assert outcomes == [RESERVED] * racers and catalog.get_product(made.id).stock == 0
+    written = [s for s in store_spans(spans) if s.name == "BATCH UPDATE stock" and s.attributes["shop.lwt.applied"]]
+    holds = [s.attributes["db.operation.batch.size"] - 1 for s in written]  # each batch: the quantity's CAS + its holds
+    assert sum(holds) == racers
+    assert len(written) < racers and max(holds) > 1, f"holds per conditional batch: {holds}"
