@@ -26,6 +26,7 @@ _LOGGER = logging.getLogger(__name__)
 _configured = False
 _TRACER: trace.Tracer | None = None
 _SCOPE = "shop-observability"  # the instrumentation scope of every span the project makes
+_PROXY = trace.get_tracer(_SCOPE)  # the API's tracer until an SDK provider is installed (a no-op one before)
 
 
 def _exporter(protocol: str | None):
@@ -88,7 +89,7 @@ def tracer() -> trace.Tracer:
     if _TRACER is None:
         provider = trace.get_tracer_provider()
         if not isinstance(provider, TracerProvider):
-            return trace.get_tracer(_SCOPE)  # not kept: a provider may be installed later
+            return _PROXY  # not kept as _TRACER: a provider may be installed later
         _TRACER = spans.Tracer(typing.cast(sdk_trace.Tracer, provider.get_tracer(_SCOPE)), _SCOPE)
     return _TRACER
 
