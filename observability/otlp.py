@@ -36,13 +36,14 @@ _REMOTE_FLAGS = b"\x85\x01" + _pack_u32(_FLAGS_HAS_IS_REMOTE | _FLAGS_IS_REMOTE)
 _BYTE = [bytes((n,)) for n in range(128)]  # the varints of 0..127: one byte each
 _KEYS: dict[str, bytes] = {}  # attribute key -> its encoded KeyValue.key field; keys are few and repeat
 _MAX_KEYS = 10_000
-# (key, value) -> its encoded KeyValue and length, one table for text values and one for integers
-# (True == 1, so they must not share one); emptied when full.
+# What repeats from span to span, kept encoded (_kept): (key, value) -> its KeyValue and length, one
+# table for text values and one for integers (True == 1, so they must not share one); span names;
+# statuses. Each table holds at most _MAX_KEPT entries and is emptied when full.
 _PAIRS: dict[tuple[str, str], bytes] = {}
 _INT_PAIRS: dict[tuple[str, int], bytes] = {}
-_MAX_PAIRS = 4096
-_NAMES: dict[str, bytes] = {}  # span name -> its encoded Span.name field; names are routes and methods
-_STATUSES: dict[tuple, bytes] = {}  # (status code, description) -> the encoded Span.status field
+_MAX_KEPT = 4096
+_NAMES: dict[str, bytes] = {}  # span name -> its Span.name field; names are routes, methods, statements
+_STATUSES: dict[tuple, bytes] = {}  # (status code, description) -> its Span.status field
 _KINDS = {kind: b"\x30" + _BYTE[kind.value + 1] for kind in SpanKind}  # SpanKind INTERNAL=0.. -> SPAN_KIND_INTERNAL=1..
 _pack_times = struct.Struct("<BQBQ").pack  # Span.start_time_unix_nano (7) and end_time_unix_nano (8), fixed64
 
@@ -122,18 +123,27 @@ def _pair(key: str, value) -> bytes:
     """A KeyValue with its length before it (the field's tag is the caller's). The pairs of text and
     integer values are kept: most repeat from span to span (a method, a route, a status code)."""
     kind = type(value)
-    cache = _PAIRS if kind is str else _INT_PAIRS if kind is int else None
-    if cache is not None:
-        encoded = cache.get((key, value))
-        if encoded is not None:
-            return encoded
-    pair = _key_value(key, value)
+    table = _PAIRS if kind is str else _INT_PAIRS if kind is int else None
+    if table is None:
+        return _length_and_pair((key, value))
+    return table.get((key, value)) or _kept(table, (key, value), _length_and_pair)
+
+
+def _length_and_pair(item: tuple[str, object]) -> bytes:
+    pair = _key_value(*item)
     size = len(pair)
-    encoded = (_BYTE[size] if size < 0x80 else _varint(size)) + pair
-    if cache is not None:
-        if len(cache) >= _MAX_PAIRS:  # values that never repeat (a path with an id) filled it: start again
-            cache.clear()
-        cache[(key, value)] = encoded
+    return (_BYTE[size] if size < 0x80 else _varint(size)) + pair
+
+
+def _kept(table: dict, key, make) -> bytes:
+    """table[key], made by make(key) the first time; a full table is emptied first (values that never
+    repeat, a path with an id in it, would otherwise fill it for good)."""
+    encoded = table.get(key)
+    if encoded is None:
+        encoded = make(key)
+        if len(table) >= _MAX_KEPT:
+            table.clear()
+        table[key] = encoded
     return encoded
 
 
@@ -151,17 +161,8 @@ def _flags(context) -> bytes:
     return _REMOTE_FLAGS if context is not None and context.is_remote else _LOCAL_FLAGS
 
 
-def _cached(table: dict, key, make) -> bytes:
-    encoded = table.get(key)
-    if encoded is None:
-        encoded = make(key)
-        if len(table) >= _MAX_PAIRS:
-            table.clear()
-        table[key] = encoded
-    return encoded
-
-
-def _status(status) -> bytes:
+def _status(status: tuple) -> bytes:
+    """The Span.status field of (status code, description)."""
     return _len(15, _str(2, status[1]) + _uint(3, status[0].value))
 
 
@@ -173,7 +174,7 @@ def _span(span: ReadableSpan) -> bytes:
         parts.append(_str(3, ",".join(f"{k}={v}" for k, v in context.trace_state.items())))
     if parent is not None:
         parts += (b"\x22\x08", parent.span_id.to_bytes(8, "big"))
-    parts += (_NAMES.get(span.name) or _cached(_NAMES, span.name, lambda name: _str(5, name)), _KINDS[span.kind],
+    parts += (_NAMES.get(span.name) or _kept(_NAMES, span.name, lambda name: _str(5, name)), _KINDS[span.kind],
               _pack_times(0x39, span.start_time or 0, 0x41, span.end_time or 0), _attributes(b"\x4a", span.attributes))
     if dropped := span.dropped_attributes:
         parts.append(_uint(10, dropped))
@@ -190,7 +191,7 @@ def _span(span: ReadableSpan) -> bytes:
     if dropped := span.dropped_links:
         parts.append(_uint(14, dropped))
     status = span.status
-    parts += (_cached(_STATUSES, (status.status_code, status.description), _status), _flags(parent))
+    parts += (_kept(_STATUSES, (status.status_code, status.description), _status), _flags(parent))
     return b"".join(parts)
 
 
