@@ -39,6 +39,7 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode,
 
 _LOGGER = logging.getLogger(__name__)
 _PLAIN = frozenset((str, bool, int, float))  # values kept as they are: exactly these types, nothing to clean
+_TEXT = frozenset((str,))  # keys kept as they are (and not empty)
 _UNSET = Status(StatusCode.UNSET)
 # (sampled, random trace id) -> the span's trace flags, made once
 _FLAGS = {(sampled, random): TraceFlags((TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
@@ -88,8 +89,8 @@ class Span(sdk_trace.Span):
         limits = self._limits
         if (type(kept) is dict and limits.max_span_attribute_length is None
                 and (limits.max_span_attributes is None or len(kept) + len(attributes) <= limits.max_span_attributes)
-                and all(type(value) in _PLAIN for value in attributes.values())
-                and all(type(key) is str and key for key in attributes)):
+                and _PLAIN.issuperset(map(type, attributes.values()))
+                and _TEXT.issuperset(map(type, attributes)) and "" not in attributes):
             kept.update(attributes)
             return
         if type(kept) is dict:  # from now on the SDK's container: it cleans, truncates, bounds and counts

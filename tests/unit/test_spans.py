@@ -95,14 +95,22 @@ def test_values_to_clean_and_keys_to_drop_go_the_sdk_way():
         span.set_attribute("numbers", [1, 2, 3])
         span.set_attributes({"mapping": {"a": 1}, "plain": "kept"})
         span.end()
-        span = tracer.start_span("plain so far", attributes={"a": 1})
-        span.set_attribute("", "dropped: an empty key")
-        span.set_attributes({"b": 2, 7: "a key that is not text"})
+        span = tracer.start_span("an empty key", attributes={"a": 1})
+        span.set_attribute("", "dropped")
+        span.end()
+        span = tracer.start_span("an empty key among others", attributes={"a": 1})
+        span.set_attributes({"": "dropped", "b": 2})
+        span.end()
+        span = tracer.start_span("a key that is not text", attributes={"a": 1})
+        span.set_attributes({"b": 2, 7: "kept as '7'"})
+        span.set_attribute(8, "dropped")
         span.end()
 
-    cleaned, plain = _same(scenario)
+    cleaned, empty, among, not_text = _same(scenario)
     assert cleaned.attributes["list"] == ("a", "b") and cleaned.attributes["numbers"] == (1, 2, 3)
-    assert plain.attributes["b"] == 2 and "" not in plain.attributes and plain.dropped_attributes >= 1
+    assert dict(empty.attributes) == {"a": 1} and empty.dropped_attributes == 1
+    assert dict(among.attributes) == {"a": 1, "b": 2}
+    assert dict(not_text.attributes) == {"a": 1, "b": 2, "7": "kept as '7'"} and not_text.dropped_attributes == 1
 
 
 @pytest.mark.parametrize("limits", [{"OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT": "3", "OTEL_SPAN_EVENT_COUNT_LIMIT": "1",
