@@ -30,7 +30,10 @@ SERVER_FAULTS = frozenset({grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXC
                            grpc.StatusCode.INTERNAL, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DATA_LOSS})
 
 
+@functools.lru_cache(maxsize=1024)  # made once per method: a process serves and calls a few, again and again
 def _attributes(full_method: str) -> tuple[str, str, dict]:
+    """(service, method name, the span's attributes) of "/package.Service/Method"; the dict is shared:
+    spans copy it."""
     service, _, name = full_method.strip("/").partition("/")
     return service, name, {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
 
@@ -45,18 +48,12 @@ def record_status(span, code: grpc.StatusCode) -> None:
 class ServerTelemetry(grpc.ServerInterceptor):
     """A SERVER span and RED metrics around every unary call (health and reflection left out)."""
 
-    def __init__(self):
-        self._per_method: dict[str, tuple] = {}
-
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
         method = handler_call_details.method
         if handler is None or not handler.unary_unary or method.startswith(_UNOBSERVED):
             return handler
-        known = self._per_method.get(method)
-        if known is None:
-            known = self._per_method[method] = _attributes(method)
-        service, name, attributes = known
+        service, name, attributes = _attributes(method)
         behaviour = handler.unary_unary
 
         def observed(request, context_):
@@ -85,8 +82,8 @@ class ServerTelemetry(grpc.ServerInterceptor):
 def client_span(full_method: str, metadata: list[tuple[str, str]]) -> Iterator[trace.Span]:
     """A CLIENT span for one outgoing call, current while it runs; adds its trace context to `metadata`
     (send that list). One context manager, not three (tracer.start_as_current_span and use_span)."""
-    name, attributes = _client_attributes(full_method)
-    span = tracer().start_span(name, kind=trace.SpanKind.CLIENT, attributes=attributes)
+    service, name, attributes = _attributes(full_method)
+    span = tracer().start_span(f"{service}/{name}", kind=trace.SpanKind.CLIENT, attributes=attributes)
     token = context.attach(trace.set_span_in_context(span))
     try:
         inject(metadata)
@@ -100,7 +97,3 @@ def client_span(full_method: str, metadata: list[tuple[str, str]]) -> Iterator[t
         context.detach(token)
         span.end()
 
-
-@functools.lru_cache(maxsize=1024)  # a process calls a few methods, again and again
-def _client_attributes(full_method: str) -> tuple[str, dict]:
-    return full_method.strip("/"), _attributes(full_method)[2]
