@@ -1,6 +1,7 @@
 """What each kind of Cassandra statement costs the cluster, and what a hot row costs with and without turns.
 
     .venv/bin/python -m bench.cassandra_ops [--ops 600] [--threads 8] [--rounds 3] [--hot-seconds 10]
+                                            [--holds 0,1000,5000,20000]
 
 Starts a three-node cluster on 127.0.0.1-3 (replication factor 3, LOCAL_QUORUM and SERIAL: the
 production setting; tools/cassandra/launcher.py, Paxos v2) and measures, with --threads client threads
@@ -16,6 +17,10 @@ reservations per second, cluster CPU per reservation, compare-and-set batches se
 An order on Cassandra runs five lightweight transactions of its own and one share of a hot row's
 compare-and-set (docs/benchmarks.md): these figures are the floor they set.
 
+Then a product's stock row as its holds pile up (each reservation leaves one for 90 days): for each
+--holds count, a row with that many, read --ops times on --threads threads selecting the quantity
+alone (what a product's page and price read) and with the holds (what a compare-and-set reads).
+
 Every process started here is stopped here, by PID; all traffic stays on 127.0.0.1.
 """
 
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import functools
 import pathlib
 import sys
 import threading
@@ -33,6 +39,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
 
 from cassandra import ConsistencyLevel  # noqa: E402
+from cassandra.concurrent import execute_concurrent_with_args  # noqa: E402
 
 from bench.traffic import cpu_seconds  # noqa: E402
 from runtime import cassandra as cql  # noqa: E402
@@ -87,6 +94,30 @@ def statements(session, keyspace: str, pids: list[int], args) -> None:
         print(f"| {name} | {rate:.0f} | {cpu:.1f} |")
 
 
+def _read_row(session, statement, row: str, _call: int) -> None:
+    session.execute(statement, (row,))
+
+
+def holds_growth(session, keyspace: str, pids: list[int], args) -> None:
+    session.execute(f"CREATE TABLE {keyspace}.stock (product_id text PRIMARY KEY, quantity bigint, holds map<text, bigint>)")
+    session.cluster.control_connection.wait_for_schema_agreement()
+    create = session.prepare(f"INSERT INTO {keyspace}.stock (product_id, quantity) VALUES (?, 1000000)")
+    hold = session.prepare(f"UPDATE {keyspace}.stock USING TTL 7776000 SET holds[?] = 1 WHERE product_id = ?")
+    reads = {"quantity only": session.prepare(f"SELECT quantity FROM {keyspace}.stock WHERE product_id = ?"),
+             "quantity, holds": session.prepare(f"SELECT quantity, holds FROM {keyspace}.stock WHERE product_id = ?")}
+    print(f"\na stock row's reads as its holds pile up ({args.threads} threads, {args.ops} reads, best of {args.rounds}):")
+    print("| holds | read | per second | cluster CPU ms per read |\n| ---: | --- | ---: | ---: |")
+    for count in (int(c) for c in args.holds.split(",")):
+        row = str(uuid.uuid4())
+        session.execute(create, (row,))
+        execute_concurrent_with_args(session, hold, [(str(uuid.uuid4()), row) for _ in range(count)], concurrency=8)
+        for name, read in reads.items():
+            run = functools.partial(_read_row, session, read, row)
+            rounds = [_timed(pids, run, args.ops, args.threads) for _ in range(args.rounds + 1)][1:]  # the first warms
+            rate, cpu = min(rounds, key=lambda figures: figures[1])
+            print(f"| {count} | {name} | {rate:.0f} | {cpu:.1f} |")
+
+
 def _reservations(store: CassandraCatalogStore, seconds: float) -> int:
     """Reservations of one unit of a new product, by HOT_THREADS threads for `seconds`: how many."""
     now = utcnow()
@@ -139,6 +170,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--hot-seconds", type=float, default=10.0)
+    parser.add_argument("--holds", default="0,1000,5000,20000", help="holds in the stock row, comma-separated")
     args = parser.parse_args()
     from tools.cassandra.launcher import CassandraCluster
 
@@ -151,6 +183,7 @@ def main() -> int:
         try:
             cql.ensure_keyspace(session, settings)
             statements(session, settings.keyspace, pids, args)
+            holds_growth(session, settings.keyspace, pids, args)
         finally:
             session.cluster.shutdown()
         hot_row(settings, pids, args)

@@ -52,8 +52,11 @@ _STATEMENTS = {
     "save_product": cql.write(_PRODUCTS.update(_SAVED)),
     "first_products": cql.read(f"SELECT {_PRODUCTS.columns} FROM products LIMIT ?"),
     "next_products": cql.read(f"SELECT {_PRODUCTS.columns} FROM products WHERE token(id) > token(?) LIMIT ?"),
-    # What a page shows, and a compare-and-set's first guess: the consistency level's view (LOCAL_QUORUM
-    # sees every committed change). A round that lost, or whose outcome is unknown, reads at SERIAL.
+    # What a product shows: the quantity alone, not the holds beside it (one per reservation for 90
+    # days: a product's reads would otherwise carry every order of its last three months).
+    "read_quantity": cql.read("SELECT quantity FROM stock WHERE product_id = ?"),
+    # A compare-and-set's first guess: the consistency level's view (LOCAL_QUORUM sees every committed
+    # change). A round that lost, or whose outcome is unknown, reads at SERIAL.
     "read_stock": cql.read("SELECT quantity, holds FROM stock WHERE product_id = ?"),
     "read_stock_serial": cql.read("SELECT quantity, holds FROM stock WHERE product_id = ?", serial=True),
     "cas_quantity": cql.conditional("UPDATE stock SET quantity = ? WHERE product_id = ? IF quantity = ?"),
@@ -88,6 +91,10 @@ class CassandraCatalogStore(cql.CassandraStore, CatalogStore):
         self._run("insert_stock", product.id, product.stock)
         self._run("insert_product", *_PRODUCTS.values(product))
 
+    def _stock(self, product_id: str) -> int:
+        row = self._run("read_quantity", product_id).one()
+        return (row.quantity or 0) if row else 0
+
     def _quantity(self, product_id: str, *, serial: bool = False) -> tuple[int, dict] | None:
         row = self._run("read_stock_serial" if serial else "read_stock", product_id).one()
         return None if row is None else (row.quantity or 0, dict(row.holds or {}))
@@ -96,8 +103,7 @@ class CassandraCatalogStore(cql.CassandraStore, CatalogStore):
         row = self._run("get_product", product_id).one()
         if row is None:
             return None
-        stock = self._quantity(product_id)
-        return _PRODUCTS.row(row, stock=stock[0] if stock else 0)
+        return _PRODUCTS.row(row, stock=self._stock(product_id))
 
     def save_product(self, product: Product) -> None:
         self._run("save_product", *_PRODUCTS.update_values(product, _SAVED))
@@ -113,7 +119,7 @@ class CassandraCatalogStore(cql.CassandraStore, CatalogStore):
             if len(rows) < _SCAN_BATCH:
                 break
             after = rows[-1].id
-        page = [_PRODUCTS.row(r, stock=(self._quantity(r.id) or (0, {}))[0]) for r in matches[:page_size]]
+        page = [_PRODUCTS.row(r, stock=self._stock(r.id)) for r in matches[:page_size]]
         return page, encode_page_token(page[-1].id) if len(matches) > page_size else None
 
     # stock ------------------------------------------------------------------------------------
