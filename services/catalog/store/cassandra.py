@@ -92,10 +92,12 @@ class CassandraCatalogStore(cql.CassandraStore, CatalogStore):
         self._run("insert_product", *_PRODUCTS.values(product))
 
     def _stock(self, product_id: str) -> int:
+        """The quantity in stock, as a product shows it (0 for a product without a stock row)."""
         row = self._run("read_quantity", product_id).one()
         return (row.quantity or 0) if row else 0
 
-    def _quantity(self, product_id: str, *, serial: bool = False) -> tuple[int, dict] | None:
+    def _stock_and_holds(self, product_id: str, *, serial: bool = False) -> tuple[int, dict] | None:
+        """(quantity, holds) as a compare-and-set decides on them; None for a product without a stock row."""
         row = self._run("read_stock_serial" if serial else "read_stock", product_id).one()
         return None if row is None else (row.quantity or 0, dict(row.holds or {}))
 
@@ -150,7 +152,7 @@ class CassandraCatalogStore(cql.CassandraStore, CatalogStore):
         after: dict[Change, int] = {}
 
         def read():
-            current = self._quantity(product_id, serial=next(rounds) > 0)
+            current = self._stock_and_holds(product_id, serial=next(rounds) > 0)
             if current is None:
                 raise NotFound(f"product {product_id} does not exist")
             return current
