@@ -31,6 +31,7 @@ import enum
 import logging
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -186,7 +187,7 @@ def execute(session: Session, statement, params=None, described: spans.Statement
     whether a lightweight transaction applied."""
     timeout = statement_timeout()
     if described is None or (span := spans.start(described)) is None:
-        return session.execute(statement, params, timeout=timeout)
+        return _heeded(session.execute(statement, params, timeout=timeout))
     try:
         result = session.execute(statement, params, timeout=timeout)
     except BaseException as error:
@@ -195,6 +196,32 @@ def execute(session: Session, statement, params=None, described: spans.Statement
         raise
     span.set_attributes(_outcome(described, result))
     span.end()
+    return _heeded(result)
+
+
+_WARNINGS_REPEAT_S = 60.0  # a warning like one already logged (its numbers aside) waits this long
+_warned: dict[str, float] = {}  # a warning with its numbers taken out -> when one like it was last logged
+_warned_lock = threading.Lock()
+_NUMBERS = re.compile(r"\d+")
+
+
+def _heeded(result: ResultSet) -> ResultSet:
+    """Logs what Cassandra warned of with the result (a read through more tombstones than
+    tombstone_warn_threshold, a batch over batch_size_warn_threshold, ...), which the driver keeps
+    to itself: once a minute at most for warnings that differ only in their numbers (counts,
+    sizes, tokens, key values)."""
+    warnings = result.response_future.warnings
+    if warnings:
+        now = time.monotonic()
+        for warning in warnings:
+            kind = _NUMBERS.sub("#", warning)
+            with _warned_lock:
+                if now - _warned.get(kind, -_WARNINGS_REPEAT_S) < _WARNINGS_REPEAT_S:
+                    continue
+                if len(_warned) > 1000:
+                    _warned.clear()
+                _warned[kind] = now
+            _LOGGER.warning("Cassandra warns: %s", warning)
     return result
 
 
@@ -389,14 +416,15 @@ class CassandraStore:
         return spans.describe(spans.CASSANDRA, self._keyspace, text, **{"cassandra.consistency.level": level})
 
     @classmethod
-    def connect(cls, settings: CassandraSettings):
+    def connect(cls, settings: CassandraSettings, **options):
+        """A store on a new session, its schema applied; `options` go to the adapter's constructor."""
         session = connect(settings)
         ensure_keyspace(session, settings)
         tables = [table.cassandra for table in cls.TABLES]
         apply_schema(session, settings.keyspace, [table.ddl for table in tables])
         add_missing_columns(session, settings.keyspace, tables)
         apply_schema(session, settings.keyspace, cls.SCHEMA)
-        return cls(session, settings.keyspace)
+        return cls(session, settings.keyspace, **options)
 
     def _run(self, name: str, *params):
         return execute(self._session, self._q[name], params, self._described[name])
