@@ -109,6 +109,17 @@ def _print(title: str, per_order: dict, served: int, rate: float) -> None:
         print(f"  {what:9} {total:8.2f}   {shown}")
 
 
+def _print_warnings(stack) -> None:
+    """What Cassandra warned the services of meanwhile (runtime.cassandra logs it, once a minute
+    for warnings alike), so a census also shows a read through tombstones or an oversized batch."""
+    services = {"accounts": [stack.accounts], "catalog": stack.catalogs, "orders": [stack.orders]}
+    warned = [(name, line.strip()) for name, processes in services.items() for process in processes
+              for line in list(process.lines) if "Cassandra warns" in line]
+    print(f"\nCassandra's warnings to the services: {len(warned) or 'none'}")
+    for name, line in warned:
+        print(f"  {name}: {line[:300]}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", default="1,16", help="clients of each load, comma-separated")
@@ -148,6 +159,7 @@ def main() -> int:
                 per_order = {key: (during[key] - idle_per_second.get(key, 0) * elapsed) / served
                              for key in set(during) | set(idle_per_second)}
                 _print(f"{concurrency} client{'s' if concurrency > 1 else ''}", per_order, served, served / elapsed)
+            _print_warnings(stack)
         finally:
             cluster.shutdown()
             with contextlib.suppress(AssertionError):

@@ -52,7 +52,7 @@ class OrderStore(abc.ABC):
 
     @abc.abstractmethod
     def unsettled(self, created_before: datetime, limit: int = 100) -> list[Order]:
-        """Unsettled orders created before the given time, oldest first."""
+        """Unsettled orders created before the given time, at most `limit`, the longest unsettled first."""
 
     @abc.abstractmethod
     def list_user_orders(self, user_id: str, page_size: int, page_token: str | None) -> tuple[list[Order], str | None]:
